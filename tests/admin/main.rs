@@ -1,0 +1,1 @@
+//! Admin suite: every admin endpoint over a real socket, success and error paths.

@@ -1,0 +1,1 @@
+//! Feature suite: what a user can do, end to end through the libraries.

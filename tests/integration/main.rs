@@ -1,0 +1,1 @@
+//! Integration suite: stores on real files: reopen after close, concurrency, crash safety.

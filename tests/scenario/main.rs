@@ -1,0 +1,1 @@
+//! Scenario suite: multi-step stories across components (quota, drafts, routing, policy).
