@@ -1,0 +1,173 @@
+//! The SQLite implementation of [`UsageBackend`].
+//!
+//! Concurrency: one write connection behind a `Mutex`, and a small pool of read connections.
+//! Every write runs in `sqlite_kit::write_tx` (`BEGIN IMMEDIATE`), which takes SQLite's write
+//! lock before the first read, so the mutex serialises this process's writers without
+//! contention on SQLite's lock, and the lock serialises writers of other processes (or other
+//! `UsageStore`s on the same file). In WAL mode readers see the last committed state and never
+//! wait for the writer, so history and usage queries are not slowed by metering.
+
+use crate::backend::UsageBackend;
+use crate::model::{
+    HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, Quota, RequestUsage, Usage, check_name,
+};
+use crate::schema::MIGRATIONS;
+use crate::{UsageError, query, write};
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Most events one [`UsageBackend::meter_batch`] call accepts.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+/// Default tolerance for event timestamps ahead of the store's clock: 5 minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Tunables of a [`UsageStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageOptions {
+    /// How far past the store's clock an event's `ts_ms` may be before it is rejected.
+    pub max_future_skew_ms: i64,
+    /// Read connections kept open for reuse (more are opened on demand under load).
+    pub pooled_readers: usize,
+}
+
+impl Default for UsageOptions {
+    fn default() -> Self {
+        Self {
+            max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
+            pooled_readers: 4,
+        }
+    }
+}
+
+/// The SQLite usage store. `Send + Sync`: share it in an `Arc`.
+#[derive(Debug)]
+pub struct UsageStore {
+    path: PathBuf,
+    options: UsageOptions,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave a transaction half-applied (rusqlite rolls
+    // back an unfinished transaction when it is dropped), so a poisoned lock is safe to reuse.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl UsageStore {
+    /// Opens (creating and migrating if needed) the store at `path` with default options.
+    /// The path must be a file: every connection must see the same database.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, UsageError> {
+        Self::open_with(path, UsageOptions::default())
+    }
+
+    /// Opens the store at `path` with `options`.
+    pub fn open_with(path: impl AsRef<Path>, options: UsageOptions) -> Result<Self, UsageError> {
+        let path = path.as_ref().to_path_buf();
+        let writer = sqlite_kit::open(&path, &MIGRATIONS)?;
+        Ok(Self {
+            path,
+            options,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64, UsageError> {
+        Ok(sqlite_kit::schema_version(&lock(&self.writer))?)
+    }
+
+    fn read<T>(
+        &self,
+        body: impl FnOnce(&Connection) -> Result<T, UsageError>,
+    ) -> Result<T, UsageError> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                // The writer already migrated the file; this only applies the settings.
+                let conn = sqlite_kit::open(&self.path, &MIGRATIONS)?;
+                conn.execute_batch("PRAGMA query_only = ON;")?;
+                conn
+            }
+        };
+        let result = body(&conn);
+        let mut pool = lock(&self.readers);
+        if pool.len() < self.options.pooled_readers {
+            pool.push(conn);
+        }
+        result
+    }
+
+    fn write<T>(
+        &self,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, UsageError>,
+    ) -> Result<T, UsageError> {
+        sqlite_kit::write_tx(&mut lock(&self.writer), body)
+    }
+}
+
+impl UsageBackend for UsageStore {
+    fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
+        let now = now_ms();
+        let valid = event.validate(now, self.options.max_future_skew_ms)?;
+        self.write(|tx| write::meter_one(tx, &valid, now))
+    }
+
+    fn meter_batch(&self, events: &[MeterEvent]) -> Result<Vec<MeterOutcome>, UsageError> {
+        if events.len() > MAX_BATCH_EVENTS {
+            return Err(UsageError::BatchTooLarge {
+                len: events.len(),
+                max: MAX_BATCH_EVENTS,
+            });
+        }
+        let now = now_ms();
+        let valid = events
+            .iter()
+            .map(|e| e.validate(now, self.options.max_future_skew_ms))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(|tx| valid.iter().map(|v| write::meter_one(tx, v, now)).collect())
+    }
+
+    fn usage(&self, tenant: &str, now_ms: i64) -> Result<Usage, UsageError> {
+        self.read(|conn| query::usage(conn, tenant, now_ms))
+    }
+
+    fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, UsageError> {
+        self.read(|conn| query::history(conn, query))
+    }
+
+    fn request_usage(&self, request_id: &str) -> Result<Option<RequestUsage>, UsageError> {
+        self.read(|conn| query::request_usage(conn, request_id))
+    }
+
+    fn set_quota(&self, tenant: &str, quota: &Quota) -> Result<(), UsageError> {
+        check_name("tenant", tenant)?;
+        let limit = quota.limit_micros()?;
+        self.write(|tx| write::store_quota(tx, tenant, quota, limit, now_ms()))
+    }
+
+    fn quota(&self, tenant: &str) -> Result<Option<Quota>, UsageError> {
+        check_name("tenant", tenant)?;
+        self.read(|conn| Ok(write::load_quota(conn, tenant)?.map(|(q, _)| q)))
+    }
+
+    fn delete_quota(&self, tenant: &str) -> Result<bool, UsageError> {
+        check_name("tenant", tenant)?;
+        self.write(|tx| Ok(tx.execute("DELETE FROM quotas WHERE tenant = ?1", [tenant])? > 0))
+    }
+}
