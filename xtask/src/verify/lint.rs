@@ -1,0 +1,40 @@
+//! The lint step: formatting and clippy over the whole workspace, each a check in the report.
+
+use anyhow::Result;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::process;
+use super::suite::SuiteResult;
+
+/// Runs `cargo fmt --check` and `cargo clippy --workspace --all-targets -- -D warnings`.
+pub fn run(root: &Path) -> Result<SuiteResult> {
+    let start = Instant::now();
+    let mut result = SuiteResult::new("lint");
+    let checks: [(&str, &[&str]); 2] = [
+        ("cargo fmt --all --check", &["fmt", "--all", "--check"]),
+        (
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+    ];
+    for (name, args) in checks {
+        let mut cmd = Command::new("cargo");
+        cmd.args(args).current_dir(root);
+        let done = process::run(cmd, Duration::from_secs(3600))?;
+        let ok = done.status.is_some_and(|s| s.success());
+        let detail = format!("{}\n{}", done.stdout, done.stderr);
+        result.check(name, ok, detail.trim());
+    }
+    result.duration_s = start.elapsed().as_secs_f64();
+    Ok(result)
+}

@@ -1,0 +1,317 @@
+//! `cargo xtask verify`: the release gate. Builds once, runs every suite one after another
+//! (printing a line as each finishes), lints, runs the showroom, measures endpoint latency,
+//! writes the snapshot, and ends with `verify: N passed, M failed`.
+
+mod build;
+mod latency;
+mod lint;
+mod process;
+mod report;
+mod showroom;
+mod snapshot;
+mod suite;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use suite::SuiteResult;
+
+/// The suites of the `suites` package (tests/), in the order they run.
+const PACKAGE_SUITES: [&str; 6] = [
+    "contract",
+    "integration",
+    "admin",
+    "feature",
+    "scenario",
+    "tidy",
+];
+/// The package that holds the cross-crate suites.
+const SUITES_PACKAGE: &str = "suites";
+/// Every step name `--only` and `--skip` accept.
+const ALL_STEPS: [&str; 10] = [
+    "unit",
+    "contract",
+    "integration",
+    "admin",
+    "feature",
+    "scenario",
+    "tidy",
+    "lint",
+    "showroom",
+    "latency",
+];
+
+/// Flags of `cargo xtask verify`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Steps, in order: unit (every crate's own tests and doc tests), contract, integration, \
+admin, feature, scenario, tidy (the cross-crate suites in tests/), lint (cargo fmt --check and clippy -D warnings), \
+showroom (the real admin-api binary walked through every endpoint group), latency (criterion endpoint bench, \
+per-request p50/p95/p99).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
+2 when verify itself could not run."
+)]
+pub struct VerifyArgs {
+    /// Run only these steps (comma-separated, e.g. `unit,contract`).
+    #[arg(long, value_delimiter = ',', value_name = "STEPS")]
+    only: Vec<String>,
+    /// Skip these steps (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "STEPS")]
+    skip: Vec<String>,
+    /// Skip the latency step (no endpoints in the snapshot).
+    #[arg(long)]
+    no_latency: bool,
+    /// Quick mode: slow tests (OTC_SLOW_TESTS) off, and no lint or latency step.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the snapshot (relative to the workspace root).
+    #[arg(long, default_value = "data/verify_snapshot.json", value_name = "PATH")]
+    snapshot: PathBuf,
+    /// Also write a JUnit XML report here.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Also write a Markdown summary here.
+    #[arg(long, value_name = "PATH")]
+    markdown: Option<PathBuf>,
+    /// Treat a latency regression against the previous snapshot as a failure (default: warning).
+    #[arg(long)]
+    fail_on_regression: bool,
+    /// Requests measured per endpoint in the latency step.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    latency_requests: u64,
+    /// Time limit for one test binary, in seconds (a hung binary is killed and reported).
+    #[arg(long, default_value_t = 900)]
+    test_timeout: u64,
+    /// Workspace to verify (default: this repository). Used by verify's own end-to-end test.
+    #[arg(long, hide = true)]
+    root: Option<PathBuf>,
+}
+
+impl VerifyArgs {
+    fn wants(&self, step: &str) -> bool {
+        let quick_skips = self.quick && (step == "lint" || step == "latency");
+        let latency_off = self.no_latency && step == "latency";
+        (self.only.is_empty() || self.only.iter().any(|s| s == step))
+            && !self.skip.iter().any(|s| s == step)
+            && !quick_skips
+            && !latency_off
+    }
+
+    fn check_step_names(&self) -> Result<()> {
+        for name in self.only.iter().chain(&self.skip) {
+            if !ALL_STEPS.contains(&name.as_str()) {
+                bail!("unknown step {name:?}; steps are: {}", ALL_STEPS.join(", "));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the gate; `Ok(true)` when it passed.
+pub fn run(args: &VerifyArgs) -> Result<bool> {
+    args.check_step_names()?;
+    let root = match &args.root {
+        Some(r) => r
+            .canonicalize()
+            .with_context(|| format!("workspace {}", r.display()))?,
+        None => crate::workspace_root(),
+    };
+    let started = Instant::now();
+    let limit = Duration::from_secs(args.test_timeout);
+    let snapshot_path = root.join(&args.snapshot);
+    let previous = snapshot::read(&snapshot_path).unwrap_or_else(|e| {
+        eprintln!("verify: warning: previous snapshot ignored: {e:#}");
+        None
+    });
+
+    println!("verify: building every test target once...");
+    let ws = build::metadata(&root)?;
+    let mut suites: Vec<SuiteResult> = Vec::new();
+    let bins = match build::build_tests(&root, &ws) {
+        Ok(bins) => bins,
+        Err(e) => {
+            let mut failed = SuiteResult::new("build");
+            failed.check("cargo test --no-run", false, &format!("{e:#}"));
+            announce(&mut suites, failed);
+            return finish(args, &root, &snapshot_path, previous, suites, None, started);
+        }
+    };
+
+    if args.wants("unit") {
+        let unit: Vec<_> = bins
+            .iter()
+            .filter(|b| b.package != SUITES_PACKAGE)
+            .collect();
+        let mut result = suite::run_binaries("unit", &unit, args.quick, limit)?;
+        suite::run_doc_tests(&root, &mut result, args.quick, limit)?;
+        announce(&mut suites, result);
+    }
+    for name in PACKAGE_SUITES {
+        let selected: Vec<_> = bins
+            .iter()
+            .filter(|b| b.package == SUITES_PACKAGE && b.kind == "test" && b.target == name)
+            .collect();
+        if args.wants(name) && !selected.is_empty() {
+            announce(
+                &mut suites,
+                suite::run_binaries(name, &selected, args.quick, limit)?,
+            );
+        }
+    }
+    if args.wants("lint") {
+        announce(&mut suites, lint::run(&root)?);
+    }
+    if args.wants("showroom") && ws.bins.iter().any(|(_, bin)| bin == showroom::BIN) {
+        announce(&mut suites, showroom::run(&root, &ws.target_dir, limit)?);
+    }
+    let mut latency = None;
+    if args.wants("latency") {
+        if let Some((package, _)) = ws.benches.iter().find(|(_, b)| b == latency::BENCH_NAME) {
+            let start = Instant::now();
+            let settings = latency::Settings {
+                requests: args.latency_requests,
+                warm_up_s: 1.0,
+            };
+            match latency::measure(&root, &ws.target_dir, package, settings) {
+                Ok(measured) => {
+                    println!(
+                        "step  latency        ok: {} endpoints, {} requests each, {:.1}s",
+                        measured.0.len(),
+                        args.latency_requests,
+                        start.elapsed().as_secs_f64()
+                    );
+                    latency = Some(measured);
+                }
+                Err(e) => {
+                    let mut failed = SuiteResult::new("latency");
+                    failed.check("criterion endpoint bench", false, &format!("{e:#}"));
+                    failed.duration_s = start.elapsed().as_secs_f64();
+                    announce(&mut suites, failed);
+                }
+            }
+        }
+    }
+    finish(
+        args,
+        &root,
+        &snapshot_path,
+        previous,
+        suites,
+        latency,
+        started,
+    )
+}
+
+/// Prints a suite's line as it finishes and keeps its result.
+fn announce(suites: &mut Vec<SuiteResult>, result: SuiteResult) {
+    println!("{}", report::suite_line(&result));
+    suites.push(result);
+}
+
+type Latency = (
+    std::collections::BTreeMap<String, snapshot::EndpointLatency>,
+    snapshot::LatencyMethod,
+);
+
+/// Writes the snapshot and reports, prints the summary and the closing line.
+fn finish(
+    args: &VerifyArgs,
+    root: &Path,
+    snapshot_path: &Path,
+    previous: Option<snapshot::Snapshot>,
+    suites: Vec<SuiteResult>,
+    latency: Option<Latency>,
+    started: Instant,
+) -> Result<bool> {
+    let passed: u64 = suites.iter().map(|s| s.passed).sum();
+    let failed: u64 = suites.iter().map(|s| s.failed).sum();
+    let (endpoints, latency_method) = match latency {
+        Some((e, m)) => (e, Some(m)),
+        None => Default::default(),
+    };
+    let changes = match &previous {
+        Some(prev) => {
+            snapshot::compare(&prev.endpoints, &endpoints, snapshot::Thresholds::default())
+        }
+        None => Vec::new(),
+    };
+    let snap = snapshot::Snapshot {
+        schema_version: snapshot::SCHEMA_VERSION,
+        timestamp: crate::timefmt::rfc3339(SystemTime::now()),
+        orchestrator_version: git_version(root),
+        endpoints,
+        latency_method,
+        total_tests: passed + failed,
+        passed,
+        failed,
+        duration_s: snapshot::round3(started.elapsed().as_secs_f64()),
+        suites: suites.iter().map(snapshot::SuiteLine::from).collect(),
+        host: snapshot::Host::current(),
+    };
+    snapshot::write(snapshot_path, &snap)?;
+    if let Some(path) = &args.junit {
+        std::fs::write(root.join(path), report::junit(&suites))
+            .context("writing the JUnit report")?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(root.join(path), report::markdown(&suites, &snap, &changes))
+            .context("writing the Markdown summary")?;
+    }
+    print!("{}", report::summary(&suites, &snap, &changes));
+    let regressions = changes.iter().filter(|c| c.regression).count();
+    if regressions > 0 {
+        let verdict = if args.fail_on_regression {
+            "failing the gate (--fail-on-regression)"
+        } else {
+            "warning only"
+        };
+        println!(
+            "verify: {regressions} latency regression(s) against the previous snapshot: {verdict}"
+        );
+    }
+    println!("verify: snapshot written to {}", snapshot_path.display());
+    let nothing_ran = passed + failed == 0;
+    if nothing_ran {
+        println!("verify: no test ran; that is a failure, not a pass");
+    }
+    println!("verify: {passed} passed, {failed} failed");
+    Ok(failed == 0 && !nothing_ran && !(args.fail_on_regression && regressions > 0))
+}
+
+/// `git rev-parse --short HEAD`, `-dirty` when the tree has changes, `unknown` outside git.
+fn git_version(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short", "HEAD"]) {
+        Some(sha) => {
+            // The snapshot itself is rewritten by every run; it does not make the tree dirty.
+            let dirty = git(&[
+                "status",
+                "--porcelain",
+                "--",
+                ".",
+                ":!data/verify_snapshot.json",
+            ])
+            .is_some_and(|s| !s.is_empty());
+            if dirty { format!("{sha}-dirty") } else { sha }
+        }
+        None => "unknown".to_string(),
+    }
+}
+
+/// `cargo xtask showroom`: build the binaries, then run the showroom alone with its transcript.
+pub fn showroom_only(root: &Path) -> Result<bool> {
+    let ws = build::metadata(root)?;
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(root);
+    xshell::cmd!(sh, "cargo build --quiet --workspace --bins").run()?;
+    showroom::run_interactive(root, &ws.target_dir)
+}

@@ -1,0 +1,213 @@
+//! What verify prints and the optional reports for CI systems (JUnit XML, Markdown).
+
+use std::fmt::Write;
+
+use super::snapshot::{Change, Snapshot};
+use super::suite::SuiteResult;
+use crate::libtest::Outcome;
+
+/// The line printed as each suite finishes.
+pub fn suite_line(s: &SuiteResult) -> String {
+    let status = if s.failed == 0 { "ok" } else { "FAILED" };
+    format!(
+        "suite {:<12} {:>6}: {:>4} passed, {:>3} failed, {:>3} ignored, {:>7.1}s",
+        s.name, status, s.passed, s.failed, s.ignored, s.duration_s
+    )
+}
+
+/// The closing table, the failures by suite and test with their first lines, and latency.
+pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:>7} {:>7} {:>8} {:>9}",
+        "suite", "passed", "failed", "ignored", "seconds"
+    );
+    for s in suites {
+        let _ = writeln!(
+            out,
+            "{:<14} {:>7} {:>7} {:>8} {:>9.1}",
+            s.name, s.passed, s.failed, s.ignored, s.duration_s
+        );
+    }
+    if !snap.endpoints.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<36} {:>9} {:>9} {:>9} {:>9}",
+            "endpoint", "p50 ms", "p95 ms", "p99 ms", "requests"
+        );
+        for (name, l) in &snap.endpoints {
+            let _ = writeln!(
+                out,
+                "{name:<36} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.requests
+            );
+        }
+    }
+    if !changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nlatency against the previous snapshot (p50, normalised by the liveness route):"
+        );
+        for c in changes {
+            let flag = if c.regression { "  REGRESSION" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {:<34} {:>8.3} -> {:>8.3} ms ({:+.0}%){flag}",
+                c.endpoint,
+                c.p50_ms.0,
+                c.p50_ms.1,
+                c.relative * 100.0
+            );
+        }
+    }
+    let failing: Vec<&SuiteResult> = suites.iter().filter(|s| !s.failures.is_empty()).collect();
+    if !failing.is_empty() {
+        let _ = writeln!(out, "\nfailures:");
+        for s in failing {
+            for f in &s.failures {
+                let _ = writeln!(out, "  [{}] {}", s.name, f.test);
+                for line in f.detail.lines() {
+                    let _ = writeln!(out, "      {line}");
+                }
+            }
+        }
+    }
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// JUnit XML: one `<testsuite>` per suite, one `<testcase>` per test or check.
+pub fn junit(suites: &[SuiteResult]) -> String {
+    let (tests, failures): (u64, u64) = suites
+        .iter()
+        .fold((0, 0), |(t, f), s| (t + s.ran() + s.ignored, f + s.failed));
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"verify\" tests=\"{tests}\" failures=\"{failures}\">"
+    );
+    for s in suites {
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
+            xml_escape(&s.name),
+            s.ran() + s.ignored,
+            s.failed,
+            s.ignored,
+            s.duration_s
+        );
+        for case in &s.cases {
+            let name = xml_escape(&case.name);
+            match case.outcome {
+                Outcome::Passed => {
+                    let _ = writeln!(
+                        out,
+                        "    <testcase classname=\"{}\" name=\"{name}\"/>",
+                        s.name
+                    );
+                }
+                Outcome::Ignored => {
+                    let _ = writeln!(
+                        out,
+                        "    <testcase classname=\"{}\" name=\"{name}\"><skipped/></testcase>",
+                        s.name
+                    );
+                }
+                Outcome::Failed => {
+                    let detail = s
+                        .failures
+                        .iter()
+                        .find(|f| f.test == case.name)
+                        .map_or("", |f| f.detail.as_str());
+                    let _ = writeln!(
+                        out,
+                        "    <testcase classname=\"{}\" name=\"{name}\"><failure message=\"failed\">{}</failure></testcase>",
+                        s.name,
+                        xml_escape(detail)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "  </testsuite>");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// A Markdown summary (e.g. for a CI job summary page).
+pub fn markdown(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> String {
+    let verdict = if snap.failed == 0 { "passed" } else { "FAILED" };
+    let mut out = format!(
+        "# verify {verdict}: {} passed, {} failed\n\nversion `{}`, {}, {:.1} s\n\n",
+        snap.passed, snap.failed, snap.orchestrator_version, snap.timestamp, snap.duration_s
+    );
+    out.push_str("| suite | passed | failed | ignored | seconds |\n|---|---:|---:|---:|---:|\n");
+    for s in suites {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1} |",
+            s.name, s.passed, s.failed, s.ignored, s.duration_s
+        );
+    }
+    if !snap.endpoints.is_empty() {
+        out.push_str("\n| endpoint | p50 ms | p95 ms | p99 ms | requests | change (p50) |\n|---|---:|---:|---:|---:|---:|\n");
+        for (name, l) in &snap.endpoints {
+            let change =
+                changes
+                    .iter()
+                    .find(|c| &c.endpoint == name)
+                    .map_or(String::from("new"), |c| {
+                        format!(
+                            "{:+.0}%{}",
+                            c.relative * 100.0,
+                            if c.regression { " ⚠" } else { "" }
+                        )
+                    });
+            let _ = writeln!(
+                out,
+                "| `{name}` | {:.3} | {:.3} | {:.3} | {} | {change} |",
+                l.p50_ms, l.p95_ms, l.p99_ms, l.requests
+            );
+        }
+    }
+    for s in suites.iter().filter(|s| !s.failures.is_empty()) {
+        for f in &s.failures {
+            let _ = writeln!(
+                out,
+                "\n### {} — `{}`\n\n```\n{}\n```",
+                s.name, f.test, f.detail
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let mut s = SuiteResult::new("unit");
+        s.check("a<b>", true, "");
+        s.check("c&d", false, "boom \"quoted\"");
+        let xml = junit(&[s]);
+        assert!(xml.contains("tests=\"2\" failures=\"1\""));
+        assert!(xml.contains("name=\"a&lt;b&gt;\""));
+        assert!(xml.contains("boom &quot;quoted&quot;"));
+    }
+}
