@@ -2,3 +2,4 @@
 //! peak, the store schemas, the snapshot's JSON shape, API response shapes).
 
 mod reward;
+mod usage_schema;

@@ -1,1 +1,3 @@
 //! Integration suite: stores on real files: reopen after close, concurrency, crash safety.
+mod usage_quota;
+mod usage_reopen;

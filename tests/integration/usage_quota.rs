@@ -1,0 +1,110 @@
+//! The usage store's hard quota under concurrent writers: several threads on one shared store
+//! and on a second store opened on the same file (as another process would) never push the
+//! period's usage past the limit, not even by one micro-unit, and the roll-ups stay equal to
+//! the event log.
+
+use std::sync::Arc;
+use usage_store::period::{DAY_MS, days_from_civil};
+use usage_store::{
+    MeterEvent, MeterOutcome, Quota, QuotaKind, QuotaPeriod, UsageBackend, UsageError, UsageStore,
+};
+
+const LIMIT: f64 = 100.0;
+
+fn ts() -> i64 {
+    days_from_civil(2026, 3, 10) * DAY_MS
+}
+
+/// What one writer thread saw: recorded micro-units and the number of refusals.
+fn writer(store: Arc<UsageStore>, thread: usize, size: f64, attempts: usize) -> (i64, usize) {
+    let mut recorded = 0i64;
+    let mut refused = 0;
+    for i in 0..attempts {
+        let event = MeterEvent {
+            tenant: "acme".into(),
+            request_id: format!("req-{thread}-{i}"),
+            module: format!("module-{}", i % 3),
+            tool: "tool".into(),
+            run_units: size,
+            ts_ms: ts() + i as i64,
+            idempotency_key: format!("{thread}/{i}"),
+        };
+        match store.meter(&event) {
+            Ok(MeterOutcome::Recorded { run_units, .. }) => {
+                recorded += (run_units * 1e6).round() as i64;
+            }
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(UsageError::QuotaExhausted {
+                limit,
+                used,
+                requested,
+                ..
+            }) => {
+                assert_eq!(limit, LIMIT);
+                assert!(
+                    used + requested > LIMIT,
+                    "refused though {used} + {requested} fits"
+                );
+                refused += 1;
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    (recorded, refused)
+}
+
+#[test]
+fn a_hard_quota_is_never_exceeded_by_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    let first = Arc::new(UsageStore::open(&path).unwrap());
+    let second = Arc::new(UsageStore::open(&path).unwrap());
+    first
+        .set_quota(
+            "acme",
+            &Quota {
+                limit: LIMIT,
+                period: QuotaPeriod::Month,
+                kind: QuotaKind::Hard,
+            },
+        )
+        .unwrap();
+    // Sizes that are not exact in binary and do not divide the limit evenly.
+    let sizes = [0.3, 0.7, 1.1, 0.1, 2.9, 0.3, 0.7, 1.3];
+    let handles: Vec<_> = sizes
+        .iter()
+        .enumerate()
+        .map(|(t, &size)| {
+            let store = Arc::clone(if t % 2 == 0 { &first } else { &second });
+            std::thread::spawn(move || writer(store, t, size, 60))
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let recorded: i64 = results.iter().map(|r| r.0).sum();
+    let refused: usize = results.iter().map(|r| r.1).sum();
+
+    let limit_micros = (LIMIT * 1e6) as i64;
+    assert!(
+        recorded <= limit_micros,
+        "recorded {recorded} micro-units over {limit_micros}"
+    );
+    assert!(refused > 0, "the test must actually hit the quota");
+    // Full to within the largest event: the quota refused nothing it could have taken.
+    assert!(limit_micros - recorded < 2_900_000);
+
+    let state = first.usage("acme", ts()).unwrap().quota.unwrap();
+    assert_eq!((state.used * 1e6).round() as i64, recorded);
+    assert!(state.used <= LIMIT);
+
+    // The roll-ups are exactly the log's sums.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sum = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let raw = sum("SELECT SUM(micro_units) FROM meter_events");
+    assert_eq!(raw, recorded);
+    assert_eq!(sum("SELECT SUM(micro_units) FROM usage_hourly"), raw);
+    assert_eq!(sum("SELECT SUM(micro_units) FROM usage_daily"), raw);
+    assert_eq!(
+        sum("SELECT SUM(events) FROM usage_daily"),
+        sum("SELECT COUNT(*) FROM meter_events")
+    );
+}
