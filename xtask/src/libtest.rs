@@ -54,11 +54,11 @@ pub fn parse(stdout: &str) -> Run {
     let mut run = Run::default();
     let mut lines = stdout.lines().peekable();
     while let Some(line) = lines.next() {
-        if let Some(rest) = line.strip_prefix("test ") {
-            if let Some(case) = parse_case_line(rest) {
-                run.cases.push(case);
-                continue;
-            }
+        if let Some(rest) = line.strip_prefix("test ")
+            && let Some(case) = parse_case_line(rest)
+        {
+            run.cases.push(case);
+            continue;
         }
         if let Some(rest) = line.strip_prefix("test result: ") {
             run.summary_seen = true;

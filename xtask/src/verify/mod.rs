@@ -165,33 +165,11 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     if args.wants("showroom") && ws.bins.iter().any(|(_, bin)| bin == showroom::BIN) {
         announce(&mut suites, showroom::run(&root, &ws.target_dir, limit)?);
     }
-    let mut latency = None;
-    if args.wants("latency") {
-        if let Some((package, _)) = ws.benches.iter().find(|(_, b)| b == latency::BENCH_NAME) {
-            let start = Instant::now();
-            let settings = latency::Settings {
-                requests: args.latency_requests,
-                warm_up_s: 1.0,
-            };
-            match latency::measure(&root, &ws.target_dir, package, settings) {
-                Ok(measured) => {
-                    println!(
-                        "step  latency        ok: {} endpoints, {} requests each, {:.1}s",
-                        measured.0.len(),
-                        args.latency_requests,
-                        start.elapsed().as_secs_f64()
-                    );
-                    latency = Some(measured);
-                }
-                Err(e) => {
-                    let mut failed = SuiteResult::new("latency");
-                    failed.check("criterion endpoint bench", false, &format!("{e:#}"));
-                    failed.duration_s = start.elapsed().as_secs_f64();
-                    announce(&mut suites, failed);
-                }
-            }
-        }
-    }
+    let latency = if args.wants("latency") {
+        latency_step(args, &root, &ws, &mut suites)
+    } else {
+        None
+    };
     finish(
         args,
         &root,
@@ -201,6 +179,39 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
         latency,
         started,
     )
+}
+
+/// Runs the endpoint bench when the workspace has one; a failure becomes a failed `latency` suite.
+fn latency_step(
+    args: &VerifyArgs,
+    root: &Path,
+    ws: &build::Workspace,
+    suites: &mut Vec<SuiteResult>,
+) -> Option<Latency> {
+    let (package, _) = ws.benches.iter().find(|(_, b)| b == latency::BENCH_NAME)?;
+    let start = Instant::now();
+    let settings = latency::Settings {
+        requests: args.latency_requests,
+        warm_up_s: 1.0,
+    };
+    match latency::measure(root, &ws.target_dir, package, settings) {
+        Ok(measured) => {
+            println!(
+                "step  latency        ok: {} endpoints, {} requests each, {:.1}s",
+                measured.0.len(),
+                args.latency_requests,
+                start.elapsed().as_secs_f64()
+            );
+            Some(measured)
+        }
+        Err(e) => {
+            let mut failed = SuiteResult::new("latency");
+            failed.check("criterion endpoint bench", false, &format!("{e:#}"));
+            failed.duration_s = start.elapsed().as_secs_f64();
+            announce(suites, failed);
+            None
+        }
+    }
 }
 
 /// Prints a suite's line as it finishes and keeps its result.
