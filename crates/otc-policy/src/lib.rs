@@ -1,9 +1,27 @@
 //! The tool-call policy of the orchestrator: the OTC reward and the store that learns, per
 //! (intent class, module set), how many tool calls a request should make.
 //!
-//! The [`reward`] module is pure arithmetic: it does no I/O and knows nothing of SQL or HTTP.
+//! Pure modules, which do no I/O and know nothing of SQL or HTTP: [`reward`] (the OTC reward),
+//! [`estimate`] (the optimal call count `n`), [`arms`] (per-module bandit arms), [`state`] (how a
+//! trajectory updates a combination) and [`trajectory`] (input and validation). The SQLite side
+//! lives in [`store`] behind the [`PolicyBackend`] trait.
 #![deny(missing_docs)]
 
+pub mod arms;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod estimate;
 pub mod reward;
+pub mod state;
+pub mod store;
+pub mod trajectory;
 
+pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport};
+pub use config::PolicyConfig;
+pub use error::PolicyError;
+pub use estimate::EstimatorConfig;
 pub use reward::{RewardConfig, RewardError, Score, composite, r_tool, score};
+pub use state::{ArmView, Checkpoint, Recommendation, RecommendationSource};
+pub use store::PolicyStore;
+pub use trajectory::{ModuleSet, Trajectory, ValidationError};

@@ -1,6 +1,9 @@
-//! `otc`: the command-line face of the tool-call policy (score a request, and, as the store grows,
-//! import, inspect and rebuild the policy).
+//! `otc`: the command-line face of the tool-call policy: score a request, import trajectories,
+//! ask for a recommendation, inspect, rebuild and export the policy store.
 
+mod db;
+mod import_cmd;
+mod policy_cmd;
 mod reward_cmd;
 
 use clap::{Parser, Subcommand};
@@ -21,15 +24,42 @@ struct Cli {
 enum Command {
     /// Score one request with the OTC reward and print inputs and outputs as JSON.
     Reward(reward_cmd::RewardArgs),
+    /// Import trajectories from a JSONL file; bad lines are reported and skipped (exit 1).
+    Import(import_cmd::ImportArgs),
+    /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON.
+    Recommend(policy_cmd::RecommendArgs),
+    /// List the learnt checkpoints.
+    Checkpoints(policy_cmd::CheckpointsArgs),
+    /// Recompute every checkpoint from the trajectory log.
+    Rebuild(policy_cmd::RebuildArgs),
+    /// Export every trajectory as JSON Lines (the import format).
+    Export(policy_cmd::ExportArgs),
+}
+
+/// Prints `text` and a newline on stdout; a closed pipe (`otc ... | head`) ends output quietly
+/// instead of panicking.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Reward(args) => reward_cmd::run(&args),
+        Command::Reward(args) => reward_cmd::run(&args).map(|()| true),
+        Command::Import(args) => import_cmd::run(&args),
+        Command::Recommend(args) => policy_cmd::recommend(&args).map(|()| true),
+        Command::Checkpoints(args) => policy_cmd::checkpoints(&args).map(|()| true),
+        Command::Rebuild(args) => policy_cmd::rebuild(&args).map(|()| true),
+        Command::Export(args) => policy_cmd::export(&args).map(|()| true),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(err) => {
             eprintln!("otc: error: {err:#}");
             ExitCode::from(2)

@@ -1,0 +1,2 @@
+//! Policy store benches (placeholder until written).
+fn main() {}

@@ -1,0 +1,77 @@
+//! [`PolicyBackend`]: what any policy store does, independent of the database behind it, and the
+//! serialisable results of its operations. The SQLite implementation is
+//! [`crate::store::PolicyStore`]; a PostgreSQL one would implement the same trait and run the
+//! same contract test (`tests/contract/policy_schema.rs`).
+
+use crate::error::PolicyError;
+use crate::reward::Score;
+use crate::state::{Checkpoint, Recommendation};
+use crate::trajectory::Trajectory;
+use serde::{Deserialize, Serialize};
+
+/// The result of ingesting one trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum IngestOutcome {
+    /// Stored and scored; the checkpoint was updated.
+    Accepted {
+        /// The request id.
+        request_id: String,
+        /// Its score, with every input (`n` used, `r_cost`, config).
+        score: Score,
+    },
+    /// A trajectory with this request id was already stored; nothing changed.
+    Duplicate {
+        /// The request id.
+        request_id: String,
+    },
+}
+
+/// The result of a batch ingest (one transaction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchReport {
+    /// Trajectories stored.
+    pub accepted: u64,
+    /// Trajectories whose request id was already stored (or repeated earlier in the batch).
+    pub duplicates: u64,
+    /// One outcome per input item, in input order.
+    pub items: Vec<IngestOutcome>,
+}
+
+/// The result of a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildReport {
+    /// Trajectories replayed.
+    pub trajectories: u64,
+    /// Checkpoints written.
+    pub checkpoints: u64,
+}
+
+/// A durable store that learns the tool-call policy. Implementations are `Send + Sync` and take
+/// `&self`, so one instance can be shared in an `Arc` by many threads.
+pub trait PolicyBackend: Send + Sync {
+    /// Validates, stores, scores and folds one trajectory into its checkpoint, atomically.
+    /// Idempotent on `request_id`.
+    fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError>;
+
+    /// Ingests many trajectories in one transaction. Validation is all-or-nothing: if any item
+    /// is invalid nothing is written and [`PolicyError::InvalidBatch`] lists every offender.
+    fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError>;
+
+    /// The advice for (intent, module set); never an error for a combination never seen (see
+    /// [`crate::state::RecommendationSource`]).
+    fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
+
+    /// Every checkpoint, ordered by intent then module set.
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError>;
+
+    /// Recomputes every checkpoint from the trajectory log under the current config.
+    fn rebuild(&self) -> Result<RebuildReport, PolicyError>;
+
+    /// Visits every stored trajectory in ingest order (the import format, so export then import
+    /// round-trips); returns how many were visited.
+    fn export(
+        &self,
+        visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
+    ) -> Result<u64, PolicyError>;
+}

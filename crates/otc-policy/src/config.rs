@@ -1,0 +1,27 @@
+//! [`PolicyConfig`]: everything that turns a trajectory into a score and a checkpoint (reward
+//! weights, cost normalisation, estimator and forgetting). Recorded with every reward event.
+
+use crate::estimate::EstimatorConfig;
+use crate::reward::RewardConfig;
+use serde::{Deserialize, Serialize};
+use usage_store::CostNormalizer;
+
+/// The configuration of a policy store. Changing it changes future scores; `rebuild` recomputes
+/// every checkpoint under the current one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Weights of the composite reward.
+    pub reward: RewardConfig,
+    /// How run-units become `r_cost`.
+    pub cost: CostNormalizer,
+    /// How `n` is estimated and how fast old behaviour is forgotten.
+    pub estimator: EstimatorConfig,
+}
+
+impl PolicyConfig {
+    /// Width of the composite reward's interval `[−β, α]`, the scale of the UCB bonus.
+    pub fn reward_range(&self) -> f64 {
+        self.reward.alpha() + self.reward.beta()
+    }
+}

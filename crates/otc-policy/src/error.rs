@@ -1,0 +1,60 @@
+//! [`PolicyError`]: every way a policy-store operation can fail.
+
+use crate::trajectory::ValidationError;
+
+/// Errors of the policy store. Storage errors are mapped here at the boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A trajectory or request failed validation; nothing was written.
+    #[error("invalid input: {0}")]
+    Invalid(#[from] ValidationError),
+    /// Some items of a batch failed validation; nothing of the batch was written.
+    #[error("invalid batch: {} item(s) rejected, first at index {}: {}", .0.len(), .0[0].0, .0[0].1)]
+    InvalidBatch(Vec<(usize, ValidationError)>),
+    /// The configuration is out of range (e.g. a decay outside `(0, 1]`).
+    #[error("invalid policy config: {0}")]
+    InvalidConfig(String),
+    /// A stored checkpoint's `arm_weights` BLOB could not be decoded; `rebuild` repairs it.
+    #[error(
+        "checkpoint of intent {intent:?} / modules {modules:?} is corrupt ({reason}); run rebuild"
+    )]
+    CorruptCheckpoint {
+        /// Intent of the checkpoint.
+        intent: String,
+        /// Canonical module set of the checkpoint.
+        modules: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A stored trajectory row cannot be read back (its calls do not fit its module set).
+    #[error("trajectory {request_id:?} is corrupt: {reason}")]
+    CorruptTrajectory {
+        /// Request id of the row.
+        request_id: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Two different module sets share a 64-bit fingerprint (astronomically unlikely).
+    #[error("module sets {existing:?} and {new:?} share a fingerprint")]
+    FingerprintCollision {
+        /// The set already stored.
+        existing: String,
+        /// The set being stored.
+        new: String,
+    },
+    /// The reward could not be computed (an input escaped validation).
+    #[error(transparent)]
+    Reward(#[from] crate::reward::RewardError),
+    /// The cost could not be normalised (an input escaped validation).
+    #[error(transparent)]
+    Cost(#[from] usage_store::CostError),
+    /// Opening or migrating the database failed.
+    #[error(transparent)]
+    Open(#[from] sqlite_kit::KitError),
+    /// SQLite reported an error.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Writing an export failed.
+    #[error("export: {0}")]
+    Io(#[from] std::io::Error),
+}

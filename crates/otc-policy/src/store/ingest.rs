@@ -1,0 +1,245 @@
+//! Ingest: validate everything first, then in one `BEGIN IMMEDIATE` transaction append each new
+//! trajectory and its reward event, and upsert every touched checkpoint once at the end.
+
+use super::{PolicyStore, blob};
+use crate::backend::{BatchReport, IngestOutcome};
+use crate::error::PolicyError;
+use crate::state::{CombinationState, Observation};
+use crate::trajectory::{ModuleSet, Trajectory, now_ms};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashMap;
+
+/// Ids created inside the open transaction; they join the shared cache only after commit.
+#[derive(Default)]
+struct NewIds {
+    intents: HashMap<String, i64>,
+    sets: HashMap<i64, i64>,
+}
+
+pub(super) fn ingest_batch(
+    store: &PolicyStore,
+    items: &[Trajectory],
+) -> Result<BatchReport, PolicyError> {
+    let now = now_ms();
+    let mut sets = Vec::with_capacity(items.len());
+    let mut invalid = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match item.validated_set(now) {
+            Ok(set) => sets.push(set),
+            Err(err) => invalid.push((index, err)),
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(PolicyError::InvalidBatch(invalid));
+    }
+    let mut new_ids = NewIds::default();
+    let mut conn = store.writer();
+    let report = sqlite_kit::write_tx(&mut conn, |tx| {
+        let mut open: HashMap<(i64, i64), CombinationState> = HashMap::new();
+        let mut report = BatchReport {
+            accepted: 0,
+            duplicates: 0,
+            items: Vec::with_capacity(items.len()),
+        };
+        for (item, set) in items.iter().zip(sets) {
+            let outcome = ingest_one(store, tx, &mut open, &mut new_ids, item, set)?;
+            match outcome {
+                IngestOutcome::Accepted { .. } => report.accepted += 1,
+                IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+            }
+            report.items.push(outcome);
+        }
+        for ((intent_id, set_id), state) in &open {
+            save_checkpoint(store, tx, *intent_id, *set_id, state)?;
+        }
+        Ok::<_, PolicyError>(report)
+    })?;
+    drop(conn);
+    store.remember(new_ids.intents, new_ids.sets);
+    Ok(report)
+}
+
+fn ingest_one(
+    store: &PolicyStore,
+    tx: &Transaction<'_>,
+    open: &mut HashMap<(i64, i64), CombinationState>,
+    new_ids: &mut NewIds,
+    item: &Trajectory,
+    set: ModuleSet,
+) -> Result<IngestOutcome, PolicyError> {
+    let intent_id = intent_id(store, tx, new_ids, &item.intent)?;
+    let set_id = set_id(store, tx, new_ids, &set)?;
+    let calls = set.encode_calls(&item.calls)?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls, run_units,
+                 correct, latency_ms, timestamp_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (request_id) DO NOTHING",
+        )?
+        .execute(params![
+            item.request_id,
+            intent_id,
+            set_id,
+            calls,
+            item.run_units,
+            item.correct,
+            item.latency_ms,
+            item.timestamp_ms
+        ])?;
+    if inserted == 0 {
+        return Ok(IngestOutcome::Duplicate {
+            request_id: item.request_id.clone(),
+        });
+    }
+    let trajectory_id = tx.last_insert_rowid();
+    let state = match open.entry((intent_id, set_id)) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            e.insert(load_checkpoint(tx, intent_id, set_id, &item.intent, &set)?)
+        }
+    };
+    let r_cost = store.config.cost.r_cost(&item.intent, item.run_units)?;
+    let score = state.observe(
+        &Observation {
+            calls: &calls,
+            correct: item.correct,
+            r_cost,
+            timestamp_ms: item.timestamp_ms,
+        },
+        &store.config,
+    )?;
+    tx.prepare_cached(
+        "INSERT INTO reward_events (trajectory_id, config_id, n_used, r_tool, r_correctness,
+             r_cost, composite)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        trajectory_id,
+        store.config_id,
+        score.optimal,
+        score.r_tool,
+        score.r_correctness,
+        score.r_cost,
+        score.composite
+    ])?;
+    Ok(IngestOutcome::Accepted {
+        request_id: item.request_id.clone(),
+        score,
+    })
+}
+
+fn intent_id(
+    store: &PolicyStore,
+    tx: &Transaction<'_>,
+    new_ids: &mut NewIds,
+    name: &str,
+) -> Result<i64, PolicyError> {
+    if let Some(id) = store
+        .cached_intent(name)
+        .or_else(|| new_ids.intents.get(name).copied())
+    {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO intent_classes (name) VALUES (?1)")?
+        .execute([name])?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM intent_classes WHERE name = ?1")?
+        .query_row([name], |row| row.get(0))?;
+    new_ids.intents.insert(name.to_owned(), id);
+    Ok(id)
+}
+
+fn set_id(
+    store: &PolicyStore,
+    tx: &Transaction<'_>,
+    new_ids: &mut NewIds,
+    set: &ModuleSet,
+) -> Result<i64, PolicyError> {
+    let fingerprint = set.fingerprint();
+    if let Some(id) = store
+        .cached_set(fingerprint)
+        .or_else(|| new_ids.sets.get(&fingerprint).copied())
+    {
+        return Ok(id);
+    }
+    let canonical = set.canonical();
+    tx.prepare_cached("INSERT OR IGNORE INTO module_sets (fingerprint, modules) VALUES (?1, ?2)")?
+        .execute(params![fingerprint, canonical])?;
+    let (id, stored): (i64, String) = tx
+        .prepare_cached("SELECT id, modules FROM module_sets WHERE fingerprint = ?1")?
+        .query_row([fingerprint], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    if stored != canonical {
+        return Err(PolicyError::FingerprintCollision {
+            existing: stored,
+            new: canonical,
+        });
+    }
+    new_ids.sets.insert(fingerprint, id);
+    Ok(id)
+}
+
+fn load_checkpoint(
+    tx: &Transaction<'_>,
+    intent_id: i64,
+    set_id: i64,
+    intent: &str,
+    set: &ModuleSet,
+) -> Result<CombinationState, PolicyError> {
+    let row: Option<(i64, i64, Vec<u8>, i64)> = tx
+        .prepare_cached(
+            "SELECT samples, correct_samples, arm_weights, updated_ms FROM policy_checkpoints
+             WHERE intent_id = ?1 AND module_set_id = ?2",
+        )?
+        .query_row([intent_id, set_id], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .optional()?;
+    let Some((samples, correct_samples, bytes, updated_ms)) = row else {
+        return Ok(CombinationState::new(set.names().len()));
+    };
+    let corrupt = |reason: String| PolicyError::CorruptCheckpoint {
+        intent: intent.to_owned(),
+        modules: set.canonical(),
+        reason,
+    };
+    let (arms, hist) =
+        blob::decode(&bytes, set.names().len()).map_err(|e| corrupt(e.to_string()))?;
+    Ok(CombinationState {
+        samples: u64::try_from(samples).map_err(|e| corrupt(e.to_string()))?,
+        correct_samples: u64::try_from(correct_samples).map_err(|e| corrupt(e.to_string()))?,
+        hist,
+        arms,
+        updated_ms,
+    })
+}
+
+/// Upserts one checkpoint row (also used by rebuild).
+pub(super) fn save_checkpoint(
+    store: &PolicyStore,
+    tx: &Transaction<'_>,
+    intent_id: i64,
+    set_id: i64,
+    state: &CombinationState,
+) -> Result<(), PolicyError> {
+    tx.prepare_cached(
+        "INSERT INTO policy_checkpoints (intent_id, module_set_id, optimal_n, samples,
+             correct_samples, confidence, arm_weights, updated_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (intent_id, module_set_id) DO UPDATE SET
+             optimal_n = excluded.optimal_n, samples = excluded.samples,
+             correct_samples = excluded.correct_samples, confidence = excluded.confidence,
+             arm_weights = excluded.arm_weights, updated_ms = excluded.updated_ms",
+    )?
+    .execute(params![
+        intent_id,
+        set_id,
+        state.optimal_n(&store.config),
+        i64::try_from(state.samples).unwrap_or(i64::MAX),
+        i64::try_from(state.correct_samples).unwrap_or(i64::MAX),
+        state.confidence(&store.config),
+        blob::encode(&state.arms, &state.hist),
+        state.updated_ms
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! The policy store's schema as ordered, embedded migrations (applied by `sqlite_kit::migrate`
+//! through `PRAGMA user_version`). Never edit a released step: append a new one.
+
+use sqlite_kit::Migration;
+
+/// Version 1: the six tables.
+///
+/// * `reward_configs` is the sixth table: each distinct [`crate::PolicyConfig`] (reward weights,
+///   cost normaliser, estimator) is stored once and every reward event points at it, so each
+///   score stays explainable while an event row holds a small integer instead of a ~200-byte
+///   JSON document.
+/// * `trajectory_log.calls` holds one byte per call: the module's index in the canonical
+///   (sorted) module set, which `module_sets.modules` spells out.
+/// * `policy_checkpoints.arm_weights` is a msgpack BLOB with a version tag (see `store::blob`).
+const V1: &str = "
+CREATE TABLE intent_classes (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE module_sets (
+    id          INTEGER PRIMARY KEY,
+    fingerprint INTEGER NOT NULL UNIQUE,
+    modules     TEXT NOT NULL
+);
+CREATE TABLE reward_configs (
+    id          INTEGER PRIMARY KEY,
+    config_json TEXT NOT NULL UNIQUE
+);
+CREATE TABLE trajectory_log (
+    id            INTEGER PRIMARY KEY,
+    request_id    TEXT NOT NULL UNIQUE,
+    intent_id     INTEGER NOT NULL REFERENCES intent_classes(id),
+    module_set_id INTEGER NOT NULL REFERENCES module_sets(id),
+    calls         BLOB NOT NULL,
+    run_units     REAL NOT NULL,
+    correct       INTEGER NOT NULL CHECK (correct IN (0, 1)),
+    latency_ms    REAL NOT NULL,
+    timestamp_ms  INTEGER NOT NULL
+);
+CREATE TABLE reward_events (
+    trajectory_id INTEGER PRIMARY KEY REFERENCES trajectory_log(id),
+    config_id     INTEGER NOT NULL REFERENCES reward_configs(id),
+    n_used        REAL,
+    r_tool        REAL,
+    r_correctness REAL NOT NULL,
+    r_cost        REAL NOT NULL,
+    composite     REAL NOT NULL
+);
+CREATE TABLE policy_checkpoints (
+    intent_id       INTEGER NOT NULL REFERENCES intent_classes(id),
+    module_set_id   INTEGER NOT NULL REFERENCES module_sets(id),
+    optimal_n       INTEGER,
+    samples         INTEGER NOT NULL,
+    correct_samples INTEGER NOT NULL,
+    confidence      REAL NOT NULL,
+    arm_weights     BLOB NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    PRIMARY KEY (intent_id, module_set_id)
+) WITHOUT ROWID;
+";
+
+/// Version 2: the logs become append-only in the database itself, not just by convention.
+const V2: &str = "
+CREATE TRIGGER trajectory_log_no_update BEFORE UPDATE ON trajectory_log
+BEGIN SELECT RAISE(ABORT, 'trajectory_log is append-only'); END;
+CREATE TRIGGER trajectory_log_no_delete BEFORE DELETE ON trajectory_log
+BEGIN SELECT RAISE(ABORT, 'trajectory_log is append-only'); END;
+CREATE TRIGGER reward_events_no_update BEFORE UPDATE ON reward_events
+BEGIN SELECT RAISE(ABORT, 'reward_events is append-only'); END;
+CREATE TRIGGER reward_events_no_delete BEFORE DELETE ON reward_events
+BEGIN SELECT RAISE(ABORT, 'reward_events is append-only'); END;
+";
+
+/// Every schema step, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        sql: V2,
+    },
+];

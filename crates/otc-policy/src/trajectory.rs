@@ -1,0 +1,421 @@
+//! A completed request as the policy learns from it ([`Trajectory`]), its validation limits, and
+//! the canonical form of a module set. Pure: no I/O (the caller passes the clock in).
+
+use serde::{Deserialize, Serialize};
+
+/// Longest request id, intent or module name, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Most modules a module set may hold (a call is stored as a one-byte index into its set).
+pub const MAX_MODULES: usize = 64;
+/// Most tool calls one trajectory may record.
+pub const MAX_CALLS: usize = 1024;
+/// Largest run-units a single request may report.
+pub const MAX_RUN_UNITS: f64 = 1e9;
+/// Largest latency a single request may report: one day, in milliseconds.
+pub const MAX_LATENCY_MS: f64 = 86_400_000.0;
+/// How far in the future (relative to the ingesting clock) a timestamp may lie: one day, which
+/// absorbs clock skew between hosts but rejects seconds-vs-milliseconds mix-ups.
+pub const MAX_FUTURE_SKEW_MS: i64 = 86_400_000;
+
+/// One completed request: what was available, what was called, what it cost, whether it was right.
+///
+/// Unknown JSON fields are rejected, so a typo in a field name is an error, not a silent default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trajectory {
+    /// Unique id of the request; ingest is idempotent on it.
+    pub request_id: String,
+    /// Intent class of the request.
+    pub intent: String,
+    /// The module set available when the request was decided (order does not matter).
+    pub modules: Vec<String>,
+    /// The module of each tool call, in call order; `m = calls.len()`.
+    pub calls: Vec<String>,
+    /// Metered run-units the request spent.
+    pub run_units: f64,
+    /// Whether the answer was correct.
+    pub correct: bool,
+    /// End-to-end latency of the request in milliseconds.
+    pub latency_ms: f64,
+    /// When the request completed, Unix milliseconds UTC.
+    pub timestamp_ms: i64,
+}
+
+/// Why a trajectory was rejected. Nothing is written for a rejected trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ValidationError {
+    /// A name (request id, intent, module) is empty, too long or uses characters outside
+    /// `[A-Za-z0-9._:-]`.
+    #[error("{field}: {reason}")]
+    BadName {
+        /// Which field (`request_id`, `intent`, `modules`, `calls`).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The module set is empty, too large, or lists a module twice.
+    #[error("modules: {0}")]
+    BadModuleSet(String),
+    /// More calls than [`MAX_CALLS`].
+    #[error("calls: {count} calls exceed the limit of {MAX_CALLS}")]
+    TooManyCalls {
+        /// Calls in the trajectory.
+        count: usize,
+    },
+    /// A call names a module that is not in the trajectory's module set.
+    #[error("calls[{index}]: module {module:?} is not in the module set")]
+    CallOutsideSet {
+        /// Position of the call.
+        index: usize,
+        /// The module it names.
+        module: String,
+    },
+    /// A number is NaN, infinite, negative or beyond its limit.
+    #[error("{field}: {value} is outside [0, {max}] or not finite")]
+    BadNumber {
+        /// Which field (`run_units`, `latency_ms`).
+        field: &'static str,
+        /// The rejected value (as text, so NaN and infinities survive JSON).
+        value: String,
+        /// Its upper limit.
+        max: f64,
+    },
+    /// The timestamp is negative or more than [`MAX_FUTURE_SKEW_MS`] ahead of the clock.
+    #[error("timestamp_ms: {value} is negative or too far in the future (now {now_ms})")]
+    BadTimestamp {
+        /// The rejected timestamp.
+        value: i64,
+        /// The clock it was checked against.
+        now_ms: i64,
+    },
+}
+
+fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
+    let bad = |reason: String| ValidationError::BadName { field, reason };
+    if name.is_empty() {
+        return Err(bad("must not be empty".into()));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(bad(format!(
+            "{} bytes exceed the limit of {MAX_NAME_BYTES}",
+            name.len()
+        )));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(bad(format!(
+            "{name:?} contains {c:?}; allowed are [A-Za-z0-9._:-]"
+        )));
+    }
+    Ok(())
+}
+
+fn check_number(field: &'static str, value: f64, max: f64) -> Result<(), ValidationError> {
+    if value.is_finite() && (0.0..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ValidationError::BadNumber {
+            field,
+            value: value.to_string(),
+            max,
+        })
+    }
+}
+
+impl Trajectory {
+    /// Checks every limit of this module against the clock `now_ms` (Unix milliseconds).
+    pub fn validate(&self, now_ms: i64) -> Result<(), ValidationError> {
+        self.validated_set(now_ms).map(drop)
+    }
+
+    /// Validates like [`Trajectory::validate`] and returns the canonical module set.
+    pub fn validated_set(&self, now_ms: i64) -> Result<ModuleSet, ValidationError> {
+        check_name("request_id", &self.request_id)?;
+        check_names(&self.intent, &self.modules)?;
+        let set = ModuleSet::new(&self.modules)?;
+        if self.calls.len() > MAX_CALLS {
+            return Err(ValidationError::TooManyCalls {
+                count: self.calls.len(),
+            });
+        }
+        for (index, module) in self.calls.iter().enumerate() {
+            if set.index_of(module).is_none() {
+                return Err(ValidationError::CallOutsideSet {
+                    index,
+                    module: module.clone(),
+                });
+            }
+        }
+        check_number("run_units", self.run_units, MAX_RUN_UNITS)?;
+        check_number("latency_ms", self.latency_ms, MAX_LATENCY_MS)?;
+        if self.timestamp_ms < 0 || self.timestamp_ms > now_ms.saturating_add(MAX_FUTURE_SKEW_MS) {
+            return Err(ValidationError::BadTimestamp {
+                value: self.timestamp_ms,
+                now_ms,
+            });
+        }
+        Ok(set)
+    }
+
+    /// [`Trajectory::validate`] against the system clock.
+    pub fn validate_now(&self) -> Result<(), ValidationError> {
+        self.validate(now_ms())
+    }
+}
+
+/// Checks an (intent, module list) pair as a recommendation request: the same name and size
+/// limits as a trajectory's.
+pub fn check_names(intent: &str, modules: &[String]) -> Result<(), ValidationError> {
+    check_name("intent", intent)?;
+    if modules.is_empty() {
+        return Err(ValidationError::BadModuleSet("must not be empty".into()));
+    }
+    if modules.len() > MAX_MODULES {
+        return Err(ValidationError::BadModuleSet(format!(
+            "{} modules exceed the limit of {MAX_MODULES}",
+            modules.len()
+        )));
+    }
+    modules.iter().try_for_each(|m| check_name("modules", m))
+}
+
+/// The system clock in Unix milliseconds (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A module set in canonical form: sorted, without duplicates, so the same set given in another
+/// order is the same set. Calls are stored as indices into this order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleSet {
+    names: Vec<String>,
+}
+
+impl ModuleSet {
+    /// Canonicalises `modules`; a module listed twice is an error (it hints at a caller bug).
+    pub fn new(modules: &[String]) -> Result<Self, ValidationError> {
+        let mut names = modules.to_vec();
+        names.sort_unstable();
+        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ValidationError::BadModuleSet(format!(
+                "{:?} is listed twice",
+                pair[0]
+            )));
+        }
+        if names.len() > MAX_MODULES {
+            return Err(ValidationError::BadModuleSet(format!(
+                "{} modules exceed the limit of {MAX_MODULES}",
+                names.len()
+            )));
+        }
+        Ok(Self { names })
+    }
+
+    /// Rebuilds a set from its stored canonical text (names joined by `,`).
+    pub fn from_canonical(text: &str) -> Self {
+        Self {
+            names: text.split(',').map(str::to_owned).collect(),
+        }
+    }
+
+    /// The names in canonical (sorted) order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Position of `module` in canonical order.
+    pub fn index_of(&self, module: &str) -> Option<usize> {
+        self.names
+            .binary_search_by(|name| name.as_str().cmp(module))
+            .ok()
+    }
+
+    /// The names joined by `,` (names cannot contain a comma).
+    pub fn canonical(&self) -> String {
+        self.names.join(",")
+    }
+
+    /// A stable 64-bit fingerprint (FNV-1a over the canonical text), independent of input order
+    /// and of the Rust version, so it can be stored.
+    pub fn fingerprint(&self) -> i64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for (i, name) in self.names.iter().enumerate() {
+            if i > 0 {
+                hash = fnv_step(hash, b',');
+            }
+            for &byte in name.as_bytes() {
+                hash = fnv_step(hash, byte);
+            }
+        }
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
+
+    /// Encodes calls as one byte each (their index in canonical order).
+    pub fn encode_calls(&self, calls: &[String]) -> Result<Vec<u8>, ValidationError> {
+        calls
+            .iter()
+            .enumerate()
+            .map(|(index, module)| {
+                self.index_of(module)
+                    .and_then(|i| u8::try_from(i).ok())
+                    .ok_or_else(|| ValidationError::CallOutsideSet {
+                        index,
+                        module: module.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Decodes calls stored by [`ModuleSet::encode_calls`]; `None` if an index is out of range.
+    pub fn decode_calls(&self, bytes: &[u8]) -> Option<Vec<String>> {
+        bytes
+            .iter()
+            .map(|&i| self.names.get(usize::from(i)).cloned())
+            .collect()
+    }
+}
+
+fn fnv_step(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Trajectory {
+        Trajectory {
+            request_id: "req-1".into(),
+            intent: "search".into(),
+            modules: vec!["web".into(), "calc".into()],
+            calls: vec!["web".into(), "calc".into(), "web".into()],
+            run_units: 3.5,
+            correct: true,
+            latency_ms: 120.0,
+            timestamp_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn a_good_trajectory_passes() {
+        assert_eq!(sample().validate(1_700_000_000_000), Ok(()));
+    }
+
+    #[test]
+    fn order_does_not_change_the_fingerprint() {
+        let a = ModuleSet::new(&["b".into(), "a".into(), "c".into()]).unwrap();
+        let b = ModuleSet::new(&["c".into(), "b".into(), "a".into()]).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.canonical(), "a,b,c");
+        let c = ModuleSet::new(&["a".into(), "bc".into()]).unwrap();
+        let d = ModuleSet::new(&["ab".into(), "c".into()]).unwrap();
+        assert_ne!(c.fingerprint(), d.fingerprint());
+    }
+
+    #[test]
+    fn calls_round_trip_through_bytes() {
+        let t = sample();
+        let set = ModuleSet::new(&t.modules).unwrap();
+        let bytes = set.encode_calls(&t.calls).unwrap();
+        assert_eq!(bytes, vec![1, 0, 1]);
+        assert_eq!(set.decode_calls(&bytes).unwrap(), t.calls);
+        assert_eq!(set.decode_calls(&[9]), None);
+    }
+
+    #[test]
+    fn each_limit_is_a_typed_error() {
+        let now = 1_700_000_000_000;
+        let with = |f: fn(&mut Trajectory)| {
+            let mut t = sample();
+            f(&mut t);
+            t.validate(now).unwrap_err()
+        };
+        assert!(matches!(
+            with(|t| t.request_id.clear()),
+            ValidationError::BadName {
+                field: "request_id",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.intent = "a b".into()),
+            ValidationError::BadName {
+                field: "intent",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.intent = "x".repeat(129)),
+            ValidationError::BadName { .. }
+        ));
+        assert!(matches!(
+            with(|t| t.modules.clear()),
+            ValidationError::BadModuleSet(_)
+        ));
+        assert!(matches!(
+            with(|t| t.modules.push("web".into())),
+            ValidationError::BadModuleSet(_)
+        ));
+        assert!(matches!(
+            with(|t| t.modules = (0..65).map(|i| format!("m{i}")).collect()),
+            ValidationError::BadModuleSet(_)
+        ));
+        assert!(matches!(
+            with(|t| t.calls = vec!["web".into(); 1025]),
+            ValidationError::TooManyCalls { count: 1025 }
+        ));
+        assert!(matches!(
+            with(|t| t.calls.push("mail".into())),
+            ValidationError::CallOutsideSet { index: 3, .. }
+        ));
+        assert!(matches!(
+            with(|t| t.run_units = f64::NAN),
+            ValidationError::BadNumber {
+                field: "run_units",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.run_units = -1.0),
+            ValidationError::BadNumber {
+                field: "run_units",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.run_units = 1e10),
+            ValidationError::BadNumber {
+                field: "run_units",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.latency_ms = f64::INFINITY),
+            ValidationError::BadNumber {
+                field: "latency_ms",
+                ..
+            }
+        ));
+        assert!(matches!(
+            with(|t| t.timestamp_ms = -1),
+            ValidationError::BadTimestamp { .. }
+        ));
+        assert!(matches!(
+            with(|t| t.timestamp_ms = 1_700_000_000_000 * 1000),
+            ValidationError::BadTimestamp { .. }
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let json = r#"{"request_id":"r","intent":"i","modules":["a"],"calls":[],"run_units":0,
+            "correct":true,"latency_ms":1,"timestamp_ms":0,"extra":1}"#;
+        let err = serde_json::from_str::<Trajectory>(json).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}
