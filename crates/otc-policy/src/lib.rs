@@ -4,7 +4,8 @@
 //! Pure modules, which do no I/O and know nothing of SQL or HTTP: [`reward`] (the OTC reward),
 //! [`estimate`] (the optimal call count `n`), [`arms`] (per-module bandit arms), [`state`] (how a
 //! trajectory updates a combination) and [`trajectory`] (input and validation). The SQLite side
-//! lives in [`store`] behind the [`PolicyBackend`] trait.
+//! lives in [`store`] behind the [`PolicyBackend`] trait. [`synthetic`] generates trajectories
+//! from a world with a known truth, for tests, benches and demos.
 #![deny(missing_docs)]
 
 pub mod arms;
@@ -15,6 +16,7 @@ pub mod estimate;
 pub mod reward;
 pub mod state;
 pub mod store;
+pub mod synthetic;
 pub mod trajectory;
 
 pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport};

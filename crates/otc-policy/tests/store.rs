@@ -1,0 +1,329 @@
+//! Policy store behaviour on a real file: idempotent ingest, all-or-nothing batches, typed
+//! errors that write nothing, rebuild equal to incremental, corrupt BLOB repair, fallbacks,
+//! schema upgrade from an older build.
+
+use otc_policy::synthetic::World;
+use otc_policy::{
+    IngestOutcome, PolicyBackend, PolicyConfig, PolicyError, PolicyStore, RecommendationSource,
+    Trajectory, ValidationError,
+};
+use std::path::Path;
+
+const T0: i64 = 1_700_000_000_000;
+
+fn open(dir: &Path) -> PolicyStore {
+    PolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap()
+}
+
+fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
+    Trajectory {
+        request_id: id.into(),
+        intent: "search".into(),
+        modules: vec!["web".into(), "calc".into(), "mail".into()],
+        calls: calls.iter().map(|c| (*c).into()).collect(),
+        run_units: 2.0,
+        correct,
+        latency_ms: 80.0,
+        timestamp_ms: T0,
+    }
+}
+
+fn counts(store: &PolicyStore) -> Vec<(String, u64)> {
+    store.table_counts().unwrap()
+}
+
+/// Raw checkpoint rows, BLOB bytes included, for exact comparisons.
+fn raw_checkpoints(path: &Path) -> Vec<(i64, i64, Option<i64>, i64, f64, Vec<u8>, i64)> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT intent_id, module_set_id, optimal_n, samples, confidence, arm_weights,
+                    updated_ms
+             FROM policy_checkpoints ORDER BY intent_id, module_set_id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+#[test]
+fn the_store_is_send_and_sync() {
+    fn assert_shareable<T: Send + Sync + 'static>() {}
+    assert_shareable::<PolicyStore>();
+    assert_shareable::<std::sync::Arc<dyn PolicyBackend>>();
+}
+
+#[test]
+fn a_duplicate_changes_nothing_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let first = store.ingest(&traj("r1", &["web", "calc"], true)).unwrap();
+    let IngestOutcome::Accepted { score, .. } = first else {
+        panic!("expected accepted, got {first:?}");
+    };
+    assert_eq!(
+        score.optimal,
+        Some(2.0),
+        "the first correct trajectory sets n"
+    );
+    let before = (counts(&store), store.checkpoints().unwrap());
+    let mut again = traj("r1", &["web"], false);
+    again.run_units = 99.0;
+    assert_eq!(
+        store.ingest(&again).unwrap(),
+        IngestOutcome::Duplicate {
+            request_id: "r1".into()
+        }
+    );
+    assert_eq!((counts(&store), store.checkpoints().unwrap()), before);
+}
+
+#[test]
+fn a_batch_reports_duplicates_per_item_including_repeats_inside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.ingest(&traj("a", &["web"], true)).unwrap();
+    let report = store
+        .ingest_batch(&[
+            traj("a", &["web"], true),
+            traj("b", &["web"], true),
+            traj("b", &["calc"], true),
+        ])
+        .unwrap();
+    assert_eq!((report.accepted, report.duplicates), (1, 2));
+    assert!(matches!(report.items[0], IngestOutcome::Duplicate { .. }));
+    assert!(matches!(report.items[1], IngestOutcome::Accepted { .. }));
+    assert!(matches!(report.items[2], IngestOutcome::Duplicate { .. }));
+}
+
+#[test]
+fn an_invalid_item_rejects_the_whole_batch_and_lists_every_offender() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let before = counts(&store);
+    let mut nan = traj("n", &["web"], true);
+    nan.latency_ms = f64::NAN;
+    let err = store
+        .ingest_batch(&[traj("ok", &["web"], true), nan, traj("", &[], false)])
+        .unwrap_err();
+    let PolicyError::InvalidBatch(items) = err else {
+        panic!("expected InvalidBatch, got {err:?}");
+    };
+    let indices: Vec<usize> = items.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indices, vec![1, 2]);
+    assert_eq!(counts(&store), before, "nothing of the batch was written");
+}
+
+#[test]
+fn each_bad_input_is_a_typed_error_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.ingest(&traj("seed", &["web"], true)).unwrap();
+    let before = (counts(&store), store.checkpoints().unwrap());
+    let cases: Vec<(&str, Trajectory)> = vec![
+        ("empty id", traj("", &["web"], true)),
+        ("absurd call count", traj("c", &["web"; 5000], true)),
+        ("call outside set", traj("o", &["ftp"], true)),
+        (
+            "negative run-units",
+            Trajectory {
+                run_units: -1.0,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "infinite run-units",
+            Trajectory {
+                run_units: f64::INFINITY,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "NaN run-units",
+            Trajectory {
+                run_units: f64::NAN,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "NaN latency",
+            Trajectory {
+                latency_ms: f64::NAN,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "negative latency",
+            Trajectory {
+                latency_ms: -5.0,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "future timestamp",
+            Trajectory {
+                timestamp_ms: i64::MAX,
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "oversized module set",
+            Trajectory {
+                modules: (0..65).map(|i| format!("m{i}")).collect(),
+                ..traj("u", &[], true)
+            },
+        ),
+        (
+            "bad intent",
+            Trajectory {
+                intent: "a/b".into(),
+                ..traj("u", &[], true)
+            },
+        ),
+    ];
+    for (what, t) in cases {
+        let err = store.ingest(&t).unwrap_err();
+        assert!(matches!(err, PolicyError::Invalid(_)), "{what}: {err:?}");
+    }
+    assert_eq!((counts(&store), store.checkpoints().unwrap()), before);
+    let unknown = r#"{"request_id":"x","intent":"i","modules":["a"],"calls":[],"run_units":0,
+        "correct":true,"latency_ms":1,"timestamp_ms":0,"retries":3}"#;
+    assert!(serde_json::from_str::<Trajectory>(unknown).is_err());
+    assert!(matches!(
+        store.recommend("search", &["web".into(), "web".into()]),
+        Err(PolicyError::Invalid(ValidationError::BadModuleSet(_)))
+    ));
+}
+
+#[test]
+fn rebuild_equals_the_incremental_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = PolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    let world = World::standard(4);
+    let all = world.trajectories(3000, 11, "r", T0);
+    // Mixed paths: single ingests, batches, and re-sent duplicates.
+    for t in &all[..200] {
+        store.ingest(t).unwrap();
+    }
+    for chunk in all[150..].chunks(700) {
+        store.ingest_batch(chunk).unwrap();
+    }
+    let incremental = (raw_checkpoints(&path), store.checkpoints().unwrap());
+    let report = store.rebuild().unwrap();
+    assert_eq!((report.trajectories, report.checkpoints), (3000, 4));
+    assert_eq!(
+        (raw_checkpoints(&path), store.checkpoints().unwrap()),
+        incremental
+    );
+}
+
+#[test]
+fn a_corrupt_blob_is_a_typed_error_and_rebuild_repairs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = PolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    for i in 0..5 {
+        store
+            .ingest(&traj(&format!("r{i}"), &["web", "calc"], true))
+            .unwrap();
+    }
+    let good = store.checkpoints().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE policy_checkpoints SET arm_weights = x'c1ffee'", [])
+        .unwrap();
+    let modules = vec!["web".into(), "calc".into(), "mail".into()];
+    assert!(matches!(
+        store.recommend("search", &modules),
+        Err(PolicyError::CorruptCheckpoint { .. })
+    ));
+    assert!(matches!(
+        store.checkpoints(),
+        Err(PolicyError::CorruptCheckpoint { .. })
+    ));
+    let before = counts(&store);
+    assert!(matches!(
+        store.ingest(&traj("r9", &["web"], true)),
+        Err(PolicyError::CorruptCheckpoint { .. })
+    ));
+    assert_eq!(counts(&store), before, "a failed ingest writes nothing");
+    store.rebuild().unwrap();
+    assert_eq!(store.checkpoints().unwrap(), good);
+    assert_eq!(store.recommend("search", &modules).unwrap().budget, Some(2));
+}
+
+#[test]
+fn recommend_falls_back_and_never_errors_for_the_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..20 {
+        store
+            .ingest(&traj(&format!("r{i}"), &["web", "web", "calc"], true))
+            .unwrap();
+    }
+    let exact = store
+        .recommend("search", &["mail".into(), "calc".into(), "web".into()])
+        .unwrap();
+    assert_eq!(
+        (exact.source, exact.budget),
+        (RecommendationSource::Exact, Some(3))
+    );
+    assert_eq!(
+        exact.ranked[0].module, "mail",
+        "the unexplored module comes first"
+    );
+    let other = store
+        .recommend("search", &["web".into(), "ftp".into()])
+        .unwrap();
+    assert_eq!(other.source, RecommendationSource::IntentFallback);
+    assert_eq!(other.budget, Some(3));
+    assert!(other.confidence < exact.confidence);
+    assert_eq!(other.ranked[0].module, "ftp");
+    assert_eq!(other.ranked[1].module, "web");
+    let unseen = store.recommend("translate", &["web".into()]).unwrap();
+    assert_eq!(
+        (unseen.source, unseen.budget, unseen.confidence),
+        (RecommendationSource::Unseen, None, 0.0)
+    );
+}
+
+#[test]
+fn a_database_from_the_first_schema_version_opens_and_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let old = sqlite_kit_open_v1(&path);
+    old.execute(
+        "INSERT INTO intent_classes (id, name) VALUES (1, 'legacy')",
+        [],
+    )
+    .unwrap();
+    drop(old);
+    let store = PolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, otc_policy::store::MIGRATIONS.len() as i64);
+    assert_eq!(counts(&store)[0], ("intent_classes".to_owned(), 1));
+    store.ingest(&traj("r1", &["web"], true)).unwrap();
+    let err = conn.execute("DELETE FROM trajectory_log", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+fn sqlite_kit_open_v1(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    sqlite_kit::migrate(&conn, &otc_policy::store::MIGRATIONS[..1]).unwrap();
+    conn
+}
