@@ -32,8 +32,11 @@ fn counts(store: &PolicyStore) -> Vec<(String, u64)> {
     store.table_counts().unwrap()
 }
 
+/// One raw checkpoint row: ids, optimal_n, samples, confidence, BLOB bytes, updated_ms.
+type RawCheckpoint = (i64, i64, Option<i64>, i64, f64, Vec<u8>, i64);
+
 /// Raw checkpoint rows, BLOB bytes included, for exact comparisons.
-fn raw_checkpoints(path: &Path) -> Vec<(i64, i64, Option<i64>, i64, f64, Vec<u8>, i64)> {
+fn raw_checkpoints(path: &Path) -> Vec<RawCheckpoint> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn
         .prepare(
