@@ -47,7 +47,7 @@ const ALL_STEPS: [&str; 10] = [
 #[derive(Debug, Args)]
 #[command(
     after_help = "Steps, in order: unit (every crate's own tests and doc tests), contract, integration, \
-admin, feature, scenario, tidy (the cross-crate suites in tests/), lint (cargo fmt --check and clippy -D warnings), \
+admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), lint (cargo clippy --workspace --all-targets -D warnings), \
 showroom (the real admin-api binary walked through every endpoint group), latency (criterion endpoint bench, \
 per-request p50/p95/p99).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
 2 when verify itself could not run."
