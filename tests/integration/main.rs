@@ -1,3 +1,4 @@
 //! Integration suite: stores on real files: reopen after close, concurrency, crash safety.
 mod usage_quota;
 mod usage_reopen;
+mod policy_store;
