@@ -1,1 +1,6 @@
 //! Admin suite: every admin endpoint over a real socket, success and error paths.
+mod http_basics;
+mod modules;
+mod credentials;
+mod routing;
+mod restart;

@@ -1,3 +1,31 @@
-//! The orchestrator's admin API: an axum `Router` built by `app(state)`, served by the
+//! The orchestrator's admin API: an axum `Router` built by [`app`], served by the
 //! `admin-api` binary. Owns no business rules that belong to the stores.
+//!
+//! Map: [`router`] assembles the endpoint groups ([`health`], [`modules`], [`credentials`],
+//! [`routing`], ...) and the layers; [`state`] holds the databases and runs SQLite work on the
+//! blocking pool; [`error`] renders every failure as RFC 9457 problem+json and [`extract`]
+//! makes extractor rejections do the same; [`auth`] checks the bearer token; [`bootstrap`]
+//! creates the data directory's files on first start; [`migrations`] is the admin schema.
 #![deny(missing_docs)]
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod credentials;
+pub mod crypto;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod migrations;
+pub mod modules;
+pub mod openapi;
+pub mod router;
+pub mod routing;
+pub mod server;
+pub mod state;
+pub mod stores;
+
+pub use config::ServerConfig;
+pub use error::{AppError, Problem};
+pub use router::{app, openapi_document};
+pub use state::{AppState, StartError};

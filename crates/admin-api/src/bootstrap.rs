@@ -1,0 +1,186 @@
+//! First start: the token, the credential key, the default files and the initial rows.
+//!
+//! Everything here runs once at startup, before the server accepts connections. Files holding
+//! secrets (token, key) are created with owner-only permissions (0600) and never logged.
+
+use crate::config::ServerConfig;
+use crate::crypto::{self, SecretBox};
+use crate::modules::CatalogueFile;
+use crate::routing::model::RoutingConfig;
+use crate::state::{StartError, now_ms};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The built-in module catalogue (the repository's `data/modules.json`).
+pub const DEFAULT_MODULES: &str = include_str!("../../../data/modules.json");
+
+/// The built-in routing config (the repository's `data/routing.json`).
+pub const DEFAULT_ROUTING: &str = include_str!("../../../data/routing.json");
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
+    move |source| StartError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes `contents` to a new file readable and writable by the owner only. Returns `false`
+/// without touching anything when the file already exists.
+fn create_private(path: &Path, contents: &[u8]) -> Result<bool, StartError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(contents).map_err(io_err(path))?;
+            file.sync_all().map_err(io_err(path))?;
+            Ok(true)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(err) => Err(io_err(path)(err)),
+    }
+}
+
+/// The bearer token: `--token`/`ADMIN_API_TOKEN`, else the token file (created with a random
+/// token on first start).
+pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
+    let token = match &config.token {
+        Some(token) => token.trim().to_owned(),
+        None => {
+            let path = config
+                .token_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("admin-token"));
+            create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            std::fs::read_to_string(&path)
+                .map_err(io_err(&path))?
+                .trim()
+                .to_owned()
+        }
+    };
+    if token.len() < 16 {
+        return Err(StartError::Config(
+            "the bearer token must be at least 16 characters".into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// The credential key: `--secret-key`/`ADMIN_API_SECRET_KEY`, else the key file (created with
+/// a random key on first start).
+pub fn load_secret_box(config: &ServerConfig) -> Result<SecretBox, StartError> {
+    let text = match &config.secret_key {
+        Some(text) => text.clone(),
+        None => {
+            let path = config
+                .key_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("secret.key"));
+            create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            std::fs::read_to_string(&path).map_err(io_err(&path))?
+        }
+    };
+    let key = crypto::key_from_hex(&text).ok_or_else(|| {
+        StartError::Config("the credential key must be 64 hex characters (32 bytes)".into())
+    })?;
+    Ok(SecretBox::new(&key))
+}
+
+/// Path of a default file: the flag's value, else `<data-dir>/<name>` written from the
+/// built-in default when absent.
+fn default_file(
+    flag: &Option<PathBuf>,
+    data_dir: &Path,
+    name: &str,
+    builtin: &str,
+) -> Result<PathBuf, StartError> {
+    if let Some(path) = flag {
+        return Ok(path.clone());
+    }
+    let path = data_dir.join(name);
+    if !path.exists() {
+        std::fs::write(&path, builtin).map_err(io_err(&path))?;
+    }
+    Ok(path)
+}
+
+/// The module catalogue file (see `--modules-file`).
+pub fn modules_file(config: &ServerConfig) -> Result<PathBuf, StartError> {
+    default_file(
+        &config.modules_file,
+        &config.data_dir,
+        "modules.json",
+        DEFAULT_MODULES,
+    )
+}
+
+/// The routing config file (see `--routing-file`).
+pub fn routing_file(config: &ServerConfig) -> Result<PathBuf, StartError> {
+    default_file(
+        &config.routing_file,
+        &config.data_dir,
+        "routing.json",
+        DEFAULT_ROUTING,
+    )
+}
+
+/// Loads the catalogue and the first routing version into a new database. Runs in one
+/// transaction and only once: later starts keep every change made through the API.
+pub fn first_start(
+    conn: &mut Connection,
+    modules_file: &Path,
+    routing_file: &Path,
+) -> Result<(), StartError> {
+    let done: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'bootstrapped_ms'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(modules_file).map_err(io_err(modules_file))?;
+    let catalogue: CatalogueFile = serde_json::from_str(&text)
+        .map_err(|e| StartError::Config(format!("{}: {e}", modules_file.display())))?;
+    catalogue
+        .validate()
+        .map_err(|e| StartError::Config(format!("{}: {e}", modules_file.display())))?;
+    let text = std::fs::read_to_string(routing_file).map_err(io_err(routing_file))?;
+    let routing: RoutingConfig = serde_json::from_str(&text)
+        .map_err(|e| StartError::Config(format!("{}: {e}", routing_file.display())))?;
+    let now = now_ms();
+    sqlite_kit::write_tx(conn, |tx| -> Result<(), StartError> {
+        for m in &catalogue.modules {
+            tx.execute(
+                "INSERT INTO modules (id, name, description, required_credentials, enabled, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    m.id,
+                    m.name,
+                    m.description,
+                    serde_json::to_string(&m.required_credentials).unwrap_or_default(),
+                    m.enabled,
+                    now
+                ],
+            )?;
+        }
+        crate::routing::store::validate(tx, &routing)
+            .map_err(|e| StartError::Config(format!("{}: {e}", routing_file.display())))?;
+        tx.execute(
+            "INSERT INTO routing_versions (version, config, source, created_ms) VALUES (1, ?1, 'initial', ?2)",
+            params![serde_json::to_string(&routing).unwrap_or_default(), now],
+        )?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('bootstrapped_ms', ?1)",
+            params![now.to_string()],
+        )?;
+        Ok(())
+    })
+}

@@ -1,0 +1,88 @@
+//! The server's configuration: `admin-api serve` flags, each with an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Default listen address: loopback only, so a fresh install is not reachable from outside.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
+
+/// Default request body limit in bytes (1 MiB); larger bodies get 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Configuration of `admin-api serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "ADMIN_API_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Directory holding the SQLite databases, the key file and the token file; created on
+    /// first start.
+    #[arg(long, env = "ADMIN_API_DATA_DIR", default_value = "admin-data")]
+    pub data_dir: PathBuf,
+
+    /// Bearer token clients must send. Prefer the environment variable (a flag is visible in
+    /// the process list). When unset, the token is read from --token-file.
+    #[arg(long, env = "ADMIN_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// File holding the bearer token [default: <data-dir>/admin-token, created with a random
+    /// token and owner-only permissions on first start].
+    #[arg(long, env = "ADMIN_API_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Key encrypting credentials at rest, 64 hex characters. When unset, the key is read
+    /// from --key-file.
+    #[arg(long, env = "ADMIN_API_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// File holding the credential key as hex [default: <data-dir>/secret.key, created with a
+    /// random key and owner-only permissions on first start].
+    #[arg(long, env = "ADMIN_API_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+
+    /// Module catalogue loaded into the database on first start [default:
+    /// <data-dir>/modules.json, written from the built-in catalogue if absent].
+    #[arg(long, env = "ADMIN_API_MODULES_FILE")]
+    pub modules_file: Option<PathBuf>,
+
+    /// Routing config file: version 1 on first start, and what `POST /admin/routing/reload`
+    /// reads [default: <data-dir>/routing.json, written from the built-in config if absent].
+    #[arg(long, env = "ADMIN_API_ROUTING_FILE")]
+    pub routing_file: Option<PathBuf>,
+
+    /// Largest accepted request body in bytes; larger bodies get 413.
+    #[arg(long, env = "ADMIN_API_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+
+    /// Require the bearer token on `GET /admin/ready` too (liveness never requires it).
+    #[arg(long, env = "ADMIN_API_READY_REQUIRES_AUTH")]
+    pub ready_requires_auth: bool,
+
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax (e.g. `info`,
+    /// `admin_api=debug,tower_http=debug`).
+    #[arg(long, env = "ADMIN_API_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl ServerConfig {
+    /// The defaults for a data directory, as if `admin-api serve --data-dir <dir>` were run
+    /// with no other flag and no environment (the tests' in-process servers use this).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("the default listen address parses"),
+            data_dir: data_dir.into(),
+            token: None,
+            token_file: None,
+            secret_key: None,
+            key_file: None,
+            modules_file: None,
+            routing_file: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            ready_requires_auth: false,
+            log: "info".into(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Credentials per module: set, delete, check. Secrets are sealed before they reach the
+//! database and are never returned, logged or echoed in an error; check reports at most a
+//! masked hint (the last two characters of secrets of 12 characters or more).
+
+use crate::crypto::Sealed;
+use crate::error::{AppError, Problem};
+use crate::extract::{Json, Path};
+use crate::modules::{require, valid_ident};
+use crate::state::{AppState, now_ms};
+use axum::extract::State;
+use axum::http::StatusCode;
+use rusqlite::params;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Largest accepted secret, in bytes.
+pub const MAX_SECRET_LEN: usize = 8 * 1024;
+
+/// The endpoints of this group.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(check_credentials))
+        .routes(routes!(set_credential, delete_credential))
+}
+
+/// Body of a credential write. Its `Debug` does not print the secret.
+#[derive(Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetCredential {
+    /// The secret (1 to 8192 bytes). Write-only: no response ever contains it.
+    pub value: String,
+}
+
+impl std::fmt::Debug for SetCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetCredential { value: <redacted> }")
+    }
+}
+
+/// A credential that is set, described without its secret.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialInfo {
+    /// Credential name.
+    pub name: String,
+    /// A masked hint such as `••••3f` (secrets shorter than 12 characters get none; also none
+    /// when the secret cannot be decrypted with the server's current key).
+    pub hint: Option<String>,
+    /// Whether the stored secret decrypts with the server's current key.
+    pub readable: bool,
+    /// When it was last set, Unix milliseconds UTC.
+    pub updated_ms: i64,
+}
+
+/// The credential state of a module.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CredentialCheck {
+    /// Module id.
+    pub module_id: String,
+    /// The credentials the module needs.
+    pub required: Vec<String>,
+    /// The credentials that are set, required or not.
+    pub set: Vec<CredentialInfo>,
+    /// Required credentials that are not set yet.
+    pub missing: Vec<String>,
+    /// True when nothing required is missing.
+    pub complete: bool,
+}
+
+fn aad(module: &str, name: &str) -> Vec<u8> {
+    format!("{module}/{name}").into_bytes()
+}
+
+fn hint(secret: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(secret).ok()?;
+    let chars: Vec<char> = text.chars().collect();
+    (chars.len() >= 12).then(|| {
+        let tail: String = chars[chars.len() - 2..].iter().collect();
+        format!("••••{tail}")
+    })
+}
+
+fn check_name(name: &str) -> Result<(), AppError> {
+    if valid_ident(name) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(
+            "credential names are 1 to 64 characters of [A-Za-z0-9_.-]".into(),
+        ))
+    }
+}
+
+/// Which credentials a module has and which it still needs (never the secrets).
+#[utoipa::path(get, path = "/admin/modules/{id}/credentials", tag = "credentials",
+    params(("id" = String, Path, description = "Module id")),
+    responses(
+        (status = 200, description = "Set and missing credentials", body = CredentialCheck),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn check_credentials(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CredentialCheck>, AppError> {
+    state
+        .db(move |conn, inner| {
+            let module = require(conn, &id)?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, nonce, ciphertext, updated_ms FROM credentials
+                 WHERE module_id = ?1 ORDER BY name",
+            )?;
+            let set = stmt
+                .query_map([&id], |r| {
+                    let name: String = r.get(0)?;
+                    let sealed = Sealed {
+                        nonce: r.get(1)?,
+                        ciphertext: r.get(2)?,
+                    };
+                    Ok((name, sealed, r.get::<_, i64>(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .map(|(name, sealed, updated_ms)| {
+                    let opened = inner.secrets.open(&sealed, &aad(&id, &name));
+                    CredentialInfo {
+                        hint: opened.as_deref().and_then(hint),
+                        readable: opened.is_some(),
+                        name,
+                        updated_ms,
+                    }
+                })
+                .collect::<Vec<_>>();
+            let missing: Vec<String> = module
+                .required_credentials
+                .iter()
+                .filter(|r| !set.iter().any(|s| &s.name == *r))
+                .cloned()
+                .collect();
+            Ok(Json(CredentialCheck {
+                module_id: id,
+                complete: missing.is_empty(),
+                required: module.required_credentials,
+                set,
+                missing,
+            }))
+        })
+        .await
+}
+
+/// Sets (or replaces) a credential. The secret is encrypted before it is stored.
+#[utoipa::path(put, path = "/admin/modules/{id}/credentials/{name}", tag = "credentials",
+    params(("id" = String, Path, description = "Module id"), ("name" = String, Path, description = "Credential name")),
+    request_body = SetCredential,
+    responses(
+        (status = 200, description = "Stored; described without the secret", body = CredentialInfo),
+        (status = 400, description = "Invalid name or malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Empty or oversized secret, or wrong body shape", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_credential(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    Json(body): Json<SetCredential>,
+) -> Result<Json<CredentialInfo>, AppError> {
+    check_name(&name)?;
+    if body.value.is_empty() || body.value.len() > MAX_SECRET_LEN {
+        return Err(AppError::Unprocessable(format!(
+            "a secret is 1 to {MAX_SECRET_LEN} bytes"
+        )));
+    }
+    state
+        .db(move |conn, inner| {
+            require(conn, &id)?;
+            let sealed = inner
+                .secrets
+                .seal(body.value.as_bytes(), &aad(&id, &name))
+                .ok_or_else(|| AppError::internal("sealing a secret failed"))?;
+            let now = now_ms();
+            conn.execute(
+                "INSERT INTO credentials (module_id, name, nonce, ciphertext, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (module_id, name) DO UPDATE
+                 SET nonce = excluded.nonce, ciphertext = excluded.ciphertext,
+                     updated_ms = excluded.updated_ms",
+                params![id, name, sealed.nonce, sealed.ciphertext, now],
+            )?;
+            Ok(Json(CredentialInfo {
+                hint: hint(body.value.as_bytes()),
+                readable: true,
+                name,
+                updated_ms: now,
+            }))
+        })
+        .await
+}
+
+/// Deletes a credential.
+#[utoipa::path(delete, path = "/admin/modules/{id}/credentials/{name}", tag = "credentials",
+    params(("id" = String, Path, description = "Module id"), ("name" = String, Path, description = "Credential name")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown module or credential not set", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_credential(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+) -> Result<StatusCode, AppError> {
+    check_name(&name)?;
+    state
+        .db(move |conn, _| {
+            require(conn, &id)?;
+            let n = conn.execute(
+                "DELETE FROM credentials WHERE module_id = ?1 AND name = ?2",
+                params![id, name],
+            )?;
+            if n == 0 {
+                return Err(AppError::NotFound(format!(
+                    "credential `{name}` of module `{id}` is not set"
+                )));
+            }
+            Ok(StatusCode::NO_CONTENT)
+        })
+        .await
+}

@@ -1,0 +1,220 @@
+//! `AppError`: every failure the API reports, rendered as RFC 9457 `application/problem+json`.
+//!
+//! Handlers return `Result<_, AppError>`; `From` impls let `?` convert store and extractor errors.
+//! Internal details (SQL text, file paths, secrets) never reach the client: a server fault is
+//! logged here with its cause and answered with a generic 500.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Base of the problem `type` URIs; the suffix names the problem (e.g. `…/not-found`).
+pub const PROBLEM_BASE: &str = "https://otc.example/problems/";
+
+/// An RFC 9457 problem document, the body of every error response.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the kind of problem; stable, machine-readable.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short human-readable summary of the kind of problem.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request, for a human.
+    pub detail: String,
+}
+
+/// Every error the admin API reports. Each variant has its own status and problem type.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or fails validation (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The bearer token is missing or wrong (401); never says which.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// The addressed resource does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The method is not allowed on this route (405).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request conflicts with the current state, e.g. a route to a disabled module (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// `If-Match` names a version that is no longer current (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The request body is larger than the configured limit (413).
+    #[error("request body is too large")]
+    PayloadTooLarge,
+    /// The request body is not JSON (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body is well-formed JSON of the wrong shape or fails validation (422).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// A write requires `If-Match` and the request had none (428).
+    #[error("this write requires an If-Match header with the current ETag")]
+    PreconditionRequired,
+    /// The account's hard quota is exhausted (429, problem type `quota-exhausted`).
+    #[error("{0}")]
+    QuotaExhausted(String),
+    /// The database or another dependency is unreachable (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A real server fault (500). The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    /// A server fault whose cause is logged but never sent to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// The status, problem-type slug and title of this error.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request", "Bad request"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            ),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::PreconditionFailed(_) => (
+                StatusCode::PRECONDITION_FAILED,
+                "stale-version",
+                "Precondition failed",
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+            ),
+            Self::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+            ),
+            Self::PreconditionRequired => (
+                StatusCode::PRECONDITION_REQUIRED,
+                "precondition-required",
+                "Precondition required",
+            ),
+            Self::QuotaExhausted(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-exhausted",
+                "Quota exhausted",
+            ),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal server error",
+            ),
+        }
+    }
+
+    /// The problem document sent for this error.
+    pub fn problem(&self) -> Problem {
+        let (status, slug, title) = self.parts();
+        let detail = match self {
+            Self::Internal(_) => "the server failed to complete the request".to_owned(),
+            Self::Unavailable(_) => "a dependency of the server is unavailable".to_owned(),
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("{PROBLEM_BASE}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+        }
+    }
+}
+
+/// Renders a problem document with its status and media type.
+pub fn problem_response(problem: &Problem) -> Response {
+    let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = serde_json::to_vec(problem).unwrap_or_default();
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(cause) | Self::Unavailable(cause) => {
+                tracing::error!(%cause, "request failed with a server fault");
+            }
+            _ => {}
+        }
+        problem_response(&self.problem())
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::internal(format!("sqlite: {err}"))
+    }
+}
+
+impl From<sqlite_kit::KitError> for AppError {
+    fn from(err: sqlite_kit::KitError) -> Self {
+        Self::internal(format!("sqlite: {err}"))
+    }
+}
+
+impl From<tokio::task::JoinError> for AppError {
+    fn from(err: tokio::task::JoinError) -> Self {
+        Self::internal(format!("blocking task failed: {err}"))
+    }
+}
+
+impl From<serde_json::Error> for AppError {
+    fn from(err: serde_json::Error) -> Self {
+        Self::internal(format!("json: {err}"))
+    }
+}
+
+/// The problem for a bare error status that no handler rendered (405 from the router, 413 from
+/// the body limit, ...), so every error the server sends is problem+json.
+pub fn problem_for_status(status: StatusCode) -> Problem {
+    let error = match status {
+        StatusCode::NOT_FOUND => AppError::NotFound("no such route".into()),
+        StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        StatusCode::UNAUTHORIZED => AppError::Unauthorized,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            AppError::UnsupportedMediaType("expected a JSON body".into())
+        }
+        s if s.is_client_error() => {
+            AppError::BadRequest(s.canonical_reason().unwrap_or("bad request").to_lowercase())
+        }
+        _ => AppError::Internal(format!("unrendered status {status}")),
+    };
+    let mut problem = error.problem();
+    problem.status = status.as_u16();
+    problem
+}

@@ -1,0 +1,146 @@
+//! Extractor wrappers whose rejections are problem+json like every other error.
+//!
+//! axum's own `Json`, `Query` and `Path` reject with plain-text bodies; these wrappers run
+//! them and turn the rejection into an [`AppError`]. Rejection details never echo the
+//! request's string values (a credential sent with the wrong shape must not come back in the
+//! error), so quoted text in serde's messages is masked.
+
+use crate::error::AppError;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A JSON body (request) or JSON response whose rejections are problem+json.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::JsonDataError(err) => {
+            AppError::Unprocessable(mask_quoted(&serde_detail(&err.body_text())))
+        }
+        JsonRejection::JsonSyntaxError(err) => {
+            AppError::BadRequest(mask_quoted(&serde_detail(&err.body_text())))
+        }
+        JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
+            "expected a body with Content-Type: application/json".into(),
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        _ => AppError::BadRequest("the request body could not be read".into()),
+    }
+}
+
+/// A query string deserialized into `T`; unknown or malformed values are a 400 problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(err)) => Err(AppError::BadRequest(
+                mask_quoted(&serde_detail(&err.body_text())),
+            )),
+            Err(_) => Err(AppError::BadRequest("invalid query string".into())),
+        }
+    }
+}
+
+/// Path parameters deserialized into `T`; a malformed parameter is a 400 problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(err)) => Err(AppError::BadRequest(
+                mask_quoted(&serde_detail(&err.body_text())),
+            )),
+            Err(_) => Err(AppError::BadRequest("invalid path parameters".into())),
+        }
+    }
+}
+
+/// Drops axum's prefix ("Failed to deserialize the JSON body into the target type: ") so the
+/// detail is serde's own sentence.
+fn serde_detail(text: &str) -> String {
+    match text.split_once(": ") {
+        Some((prefix, rest)) if prefix.starts_with("Failed to") => rest.to_owned(),
+        _ => text.to_owned(),
+    }
+}
+
+/// Replaces the content of every double-quoted span with `…`, so values the client sent are
+/// never reflected in an error (field names are quoted with backticks by serde and survive).
+pub fn mask_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for ch in text.chars() {
+        if ch == '"' {
+            if inside {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(ch);
+        }
+    }
+    if inside {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_quoted;
+
+    #[test]
+    fn quoted_values_are_masked_and_field_names_survive() {
+        assert_eq!(
+            mask_quoted("invalid type: string \"hunter2\", expected u64 for `units`"),
+            "invalid type: string \"…\", expected u64 for `units`"
+        );
+        assert_eq!(mask_quoted("unterminated \"abc"), "unterminated \"…");
+    }
+}

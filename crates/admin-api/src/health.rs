@@ -1,0 +1,48 @@
+//! Liveness (no auth, touches nothing) and readiness (every database answers).
+
+use crate::error::{AppError, Problem};
+use crate::extract::Json;
+use crate::state::AppState;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The endpoints of this group.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+}
+
+/// A health answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` for liveness, `ready` for readiness.
+    pub status: String,
+}
+
+/// Liveness: the process answers. No auth, no I/O.
+#[utoipa::path(get, path = "/admin/health", tag = "health", security(()),
+    responses((status = 200, description = "The server is alive", body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: every database answers a query. Auth is optional unless the server runs with
+/// `--ready-requires-auth`.
+#[utoipa::path(get, path = "/admin/ready", tag = "health", security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every database is reachable", body = Health),
+        (status = 503, description = "A database is unreachable", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn ready(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+    state.blocking(crate::stores::check_ready).await.map(|()| {
+        Json(Health {
+            status: "ready".into(),
+        })
+    })
+}

@@ -1,0 +1,93 @@
+//! The router, assembled in one place: one `.merge(...)` line per endpoint group (which adds
+//! both its routes and its OpenAPI paths), then the layers every request passes.
+
+use crate::error::{AppError, PROBLEM_JSON, problem_for_status, problem_response};
+use crate::openapi::{ApiDoc, RenderedDoc};
+use crate::state::AppState;
+use crate::{auth, credentials, health, modules, openapi, routing};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every endpoint group with its OpenAPI paths. A new group is one `.merge` line here.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(modules::router())
+        .merge(credentials::router())
+        .merge(routing::router())
+        .merge(openapi::router())
+}
+
+/// The OpenAPI document of [`api`], rendered as served and committed.
+pub fn openapi_document() -> String {
+    openapi::render(&api().into_openapi())
+}
+
+/// The whole HTTP application over `state`.
+///
+/// Layers, outermost first: `Authorization` marked sensitive (never printed), request
+/// tracing (method, path, status, latency; no headers, no bodies), panics turned into a 500
+/// problem, bare error statuses (405, 413, ...) turned into problem+json, the body limit
+/// (413), then bearer auth in front of every route but liveness.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.inner().body_limit;
+    let (router, doc) = api().split_for_parts();
+    let doc = Arc::new(RenderedDoc(openapi::render(&doc)));
+    router
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .layer(axum::Extension(doc))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(problem_fallback))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            problem_response(&problem_for_status(StatusCode::INTERNAL_SERVER_ERROR))
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such route".into())
+}
+
+/// Gives every error response that is not already problem+json (the router's 405, a body
+/// limit's 413, ...) a problem body with the same status, keeping headers such as `Allow`.
+async fn problem_fallback(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let fresh = problem_response(&problem_for_status(status));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in fresh.headers() {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, fresh.into_body())
+}

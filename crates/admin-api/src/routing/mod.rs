@@ -1,0 +1,327 @@
+//! Routing config endpoints: get, put, patch, delete a category, reload from the file, list
+//! versions and roll back. Every change is a new version; writes carry `If-Match`.
+//!
+//! `If-Match` policy: PUT, PATCH, DELETE of a category and rollback REQUIRE it (428 without
+//! it, 412 when stale; `*` opts out explicitly). Reload honours it when present, because an
+//! operator reloading the file means "make the file current" whatever happened before.
+
+pub mod model;
+pub mod store;
+
+use crate::error::{AppError, Problem};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use model::{RoutingConfig, merge_patch};
+use serde::{Deserialize, Serialize};
+use store::{Precondition, RoutingView, VersionSummary};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The endpoints of this group.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_routing, put_routing, patch_routing))
+        .routes(routes!(delete_category))
+        .routes(routes!(reload_routing))
+        .routes(routes!(list_versions))
+        .routes(routes!(get_version))
+        .routes(routes!(rollback_routing))
+}
+
+/// A routing version sent with its `ETag` header.
+struct Versioned(RoutingView);
+
+impl IntoResponse for Versioned {
+    fn into_response(self) -> Response {
+        let tag = HeaderValue::from_str(&self.0.etag).ok();
+        let mut response = Json(self.0).into_response();
+        if let Some(tag) = tag {
+            response.headers_mut().insert(header::ETAG, tag);
+        }
+        response
+    }
+}
+
+fn if_match(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| AppError::BadRequest("If-Match is not valid text".into()))
+        })
+        .transpose()
+}
+
+async fn write(
+    state: &AppState,
+    headers: &HeaderMap,
+    rule: Precondition,
+    source: String,
+    change: impl FnOnce(&rusqlite::Connection, RoutingConfig) -> Result<RoutingConfig, AppError>
+    + Send
+    + 'static,
+) -> Result<Versioned, AppError> {
+    let tag = if_match(headers)?;
+    state
+        .db(move |conn, _| store::write(conn, tag.as_deref(), rule, &source, change))
+        .await
+        .map(Versioned)
+}
+
+/// Reads the current routing config and its version.
+#[utoipa::path(get, path = "/admin/routing", tag = "routing",
+    responses(
+        (status = 200, description = "The current version; its ETag is also in the `ETag` header", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_routing(State(state): State<AppState>) -> Result<Response, AppError> {
+    state
+        .db(|conn, _| store::current(conn))
+        .await
+        .map(|v| Versioned(v).into_response())
+}
+
+/// Replaces the routing config (a new version).
+#[utoipa::path(put, path = "/admin/routing", tag = "routing",
+    params(("If-Match" = String, Header, description = "ETag of the current version (required; `*` to overwrite whatever is current)")),
+    request_body = RoutingConfig,
+    responses(
+        (status = 200, description = "The new version", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid config: unknown or disabled module, empty category, ...", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_routing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(config): Json<RoutingConfig>,
+) -> Result<Versioned, AppError> {
+    write(
+        &state,
+        &headers,
+        Precondition::Required,
+        "put".into(),
+        |_, _| Ok(config),
+    )
+    .await
+}
+
+/// Changes part of the routing config with an RFC 7396 JSON merge patch (a new version).
+#[utoipa::path(patch, path = "/admin/routing", tag = "routing",
+    params(("If-Match" = String, Header, description = "ETag of the current version (required)")),
+    request_body(content = Object, description = "A JSON merge patch (RFC 7396) of the config; `null` removes a member",
+        content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The new version", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched config is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn patch_routing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(patch): Json<serde_json::Value>,
+) -> Result<Versioned, AppError> {
+    write(
+        &state,
+        &headers,
+        Precondition::Required,
+        "patch".into(),
+        move |_, current| {
+            let mut doc = serde_json::to_value(current)?;
+            merge_patch(&mut doc, &patch);
+            serde_json::from_value(doc).map_err(|e| {
+                AppError::Unprocessable(format!(
+                    "the patched config is invalid: {}",
+                    crate::extract::mask_quoted(&e.to_string())
+                ))
+            })
+        },
+    )
+    .await
+}
+
+/// Deletes one category (a new version).
+#[utoipa::path(delete, path = "/admin/routing/categories/{name}", tag = "routing",
+    params(("name" = String, Path, description = "Category name"),
+        ("If-Match" = String, Header, description = "ETag of the current version (required)")),
+    responses(
+        (status = 200, description = "The new version", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "It is the default category", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_category(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Versioned, AppError> {
+    write(
+        &state,
+        &headers,
+        Precondition::Required,
+        "delete-category".into(),
+        move |_, mut config| {
+            if config.categories.remove(&name).is_none() {
+                return Err(AppError::NotFound("no such routing category".into()));
+            }
+            Ok(config)
+        },
+    )
+    .await
+}
+
+/// Makes the routing file's content current (a new version), validated like any write.
+#[utoipa::path(post, path = "/admin/routing/reload", tag = "routing",
+    params(("If-Match" = Option<String>, Header, description = "Optional: when present it must match the current version")),
+    responses(
+        (status = 200, description = "The new version, read from the routing file", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The file's config is invalid", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn reload_routing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Versioned, AppError> {
+    let config = state
+        .blocking(|inner| {
+            let text = std::fs::read_to_string(&inner.routing_file)
+                .map_err(|e| AppError::internal(format!("reading the routing file: {e}")))?;
+            serde_json::from_str::<RoutingConfig>(&text).map_err(|e| {
+                AppError::Unprocessable(format!(
+                    "the routing file is not a valid routing config: {}",
+                    crate::extract::mask_quoted(&e.to_string())
+                ))
+            })
+        })
+        .await?;
+    write(
+        &state,
+        &headers,
+        Precondition::Optional,
+        "reload".into(),
+        |_, _| Ok(config),
+    )
+    .await
+}
+
+/// Pagination of a version list.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// How many to skip (default 0).
+    #[serde(default)]
+    pub offset: u32,
+    /// How many to return, 1 to 100 (default 20).
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+fn default_limit() -> u32 {
+    20
+}
+
+/// A page of the routing version history, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionList {
+    /// The current version.
+    pub current: i64,
+    /// How many versions exist.
+    pub total: i64,
+    /// This page.
+    pub versions: Vec<VersionSummary>,
+}
+
+/// Lists routing versions, newest first.
+#[utoipa::path(get, path = "/admin/routing/versions", tag = "routing", params(Page),
+    responses(
+        (status = 200, description = "A page of versions", body = VersionList),
+        (status = 400, description = "Invalid pagination", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_versions(
+    State(state): State<AppState>,
+    Query(page): Query<Page>,
+) -> Result<Json<VersionList>, AppError> {
+    if !(1..=100).contains(&page.limit) {
+        return Err(AppError::BadRequest(
+            "limit must be between 1 and 100".into(),
+        ));
+    }
+    state
+        .db(move |conn, _| {
+            let (versions, total) = store::list(conn, page.offset.into(), page.limit.into())?;
+            let current = store::current(conn)?.version;
+            Ok(Json(VersionList {
+                current,
+                total,
+                versions,
+            }))
+        })
+        .await
+}
+
+/// Reads one routing version.
+#[utoipa::path(get, path = "/admin/routing/versions/{version}", tag = "routing",
+    params(("version" = i64, Path, description = "Version number")),
+    responses(
+        (status = 200, description = "The version", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_version(
+    State(state): State<AppState>,
+    Path(version): Path<i64>,
+) -> Result<Json<RoutingView>, AppError> {
+    state
+        .db(move |conn, _| store::version(conn, version).map(Json))
+        .await
+}
+
+/// Body of a rollback.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The earlier version whose config becomes current again.
+    pub version: i64,
+}
+
+/// Makes an earlier version's config current, as a new version (history is never rewritten).
+/// The old config is validated against today's catalogue.
+#[utoipa::path(post, path = "/admin/routing/rollback", tag = "routing",
+    params(("If-Match" = String, Header, description = "ETag of the current version (required)")),
+    request_body = Rollback,
+    responses(
+        (status = 200, description = "The new version", body = RoutingView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The old config is invalid today (e.g. a module was disabled since)", body = Problem, content_type = "application/problem+json"),
+        (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rollback_routing(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Rollback>,
+) -> Result<Versioned, AppError> {
+    let source = format!("rollback:{}", body.version);
+    write(
+        &state,
+        &headers,
+        Precondition::Required,
+        source,
+        move |conn, _| store::version(conn, body.version).map(|v| v.config),
+    )
+    .await
+}

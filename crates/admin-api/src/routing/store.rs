@@ -1,0 +1,239 @@
+//! Routing versions in the admin database: read the current one, validate, append a new one
+//! under an `If-Match` precondition. History is append-only; the highest version is current.
+
+use super::model::RoutingConfig;
+use crate::error::AppError;
+use crate::modules::{load, valid_ident};
+use crate::state::now_ms;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A routing version as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RoutingView {
+    /// Version number: 1 on first start, +1 per change.
+    pub version: i64,
+    /// The strong ETag of this version (also sent in the `ETag` header); send it back in
+    /// `If-Match` to write.
+    pub etag: String,
+    /// What made this version: `initial`, `put`, `patch`, `delete-category`, `reload`, or
+    /// `rollback:<n>`.
+    pub source: String,
+    /// When it was made, Unix milliseconds UTC.
+    pub created_ms: i64,
+    /// The config.
+    pub config: RoutingConfig,
+}
+
+/// The ETag of a version.
+pub fn etag(version: i64) -> String {
+    format!("\"routing-v{version}\"")
+}
+
+fn row_to_view(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn to_view(
+    (version, source, created_ms, config): (i64, String, i64, String),
+) -> Result<RoutingView, AppError> {
+    Ok(RoutingView {
+        version,
+        etag: etag(version),
+        source,
+        created_ms,
+        config: serde_json::from_str(&config)?,
+    })
+}
+
+/// The current (highest) version.
+pub fn current(conn: &Connection) -> Result<RoutingView, AppError> {
+    let row = conn
+        .query_row(
+            "SELECT version, source, created_ms, config FROM routing_versions
+             ORDER BY version DESC LIMIT 1",
+            [],
+            row_to_view,
+        )
+        .optional()?
+        .ok_or_else(|| AppError::internal("routing_versions is empty"))?;
+    to_view(row)
+}
+
+/// One version, or 404.
+pub fn version(conn: &Connection, version: i64) -> Result<RoutingView, AppError> {
+    let row = conn
+        .query_row(
+            "SELECT version, source, created_ms, config FROM routing_versions WHERE version = ?1",
+            [version],
+            row_to_view,
+        )
+        .optional()?
+        .ok_or_else(|| AppError::NotFound(format!("no routing version {version}")))?;
+    to_view(row)
+}
+
+/// Checks a config against the module catalogue: names valid, every category has modules,
+/// no duplicates, every module known and enabled, the default category present.
+pub fn validate(conn: &Connection, config: &RoutingConfig) -> Result<(), AppError> {
+    let bad = |msg: String| Err(AppError::Unprocessable(msg));
+    for (name, category) in &config.categories {
+        if !valid_ident(name) {
+            return bad("category names are 1 to 64 characters of [A-Za-z0-9_.-]".into());
+        }
+        if category.modules.is_empty() {
+            return bad(format!("category `{name}` routes to no module"));
+        }
+        for (i, id) in category.modules.iter().enumerate() {
+            if category.modules[..i].contains(id) {
+                return bad(format!("category `{name}` lists module `{id}` twice"));
+            }
+            match load(conn, id)? {
+                None if valid_ident(id) => {
+                    return bad(format!("category `{name}` routes to unknown module `{id}`"));
+                }
+                None => return bad(format!("category `{name}` routes to an unknown module")),
+                Some(m) if !m.enabled => {
+                    return bad(format!(
+                        "category `{name}` routes to disabled module `{id}`"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some(default) = &config.default_category
+        && !config.categories.contains_key(default)
+    {
+        return bad("default_category names no category of this config".into());
+    }
+    Ok(())
+}
+
+/// What a write requires of `If-Match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// The header must be present (428 otherwise) and match the current version (412).
+    Required,
+    /// When present it must match; when absent the write proceeds.
+    Optional,
+}
+
+/// Checks an `If-Match` header value against the current version. `*` matches any version;
+/// a list matches when one of its entity tags does (strong comparison, so `W/` tags never do).
+pub fn check_if_match(
+    header: Option<&str>,
+    current: i64,
+    rule: Precondition,
+) -> Result<(), AppError> {
+    let Some(header) = header else {
+        return match rule {
+            Precondition::Required => Err(AppError::PreconditionRequired),
+            Precondition::Optional => Ok(()),
+        };
+    };
+    let want = etag(current);
+    let matches = header
+        .split(',')
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == want);
+    if matches {
+        Ok(())
+    } else {
+        Err(AppError::PreconditionFailed(format!(
+            "If-Match does not match the current routing version {current} (ETag {want}); \
+             re-read it and retry"
+        )))
+    }
+}
+
+/// Appends a new version made by `change` from the current config, atomically with the
+/// precondition check: of two writers holding the same ETag exactly one succeeds.
+pub fn write(
+    conn: &mut Connection,
+    if_match: Option<&str>,
+    rule: Precondition,
+    source: &str,
+    change: impl FnOnce(&Connection, RoutingConfig) -> Result<RoutingConfig, AppError>,
+) -> Result<RoutingView, AppError> {
+    sqlite_kit::write_tx(conn, |tx| {
+        let current = current(tx)?;
+        check_if_match(if_match, current.version, rule)?;
+        let next = change(tx, current.config)?;
+        validate(tx, &next)?;
+        let version = current.version + 1;
+        let created_ms = now_ms();
+        tx.execute(
+            "INSERT INTO routing_versions (version, config, source, created_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![version, serde_json::to_string(&next)?, source, created_ms],
+        )?;
+        Ok(RoutingView {
+            version,
+            etag: etag(version),
+            source: source.to_owned(),
+            created_ms,
+            config: next,
+        })
+    })
+}
+
+/// One entry of the version history (without its config).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VersionSummary {
+    /// Version number.
+    pub version: i64,
+    /// What made it (see [`RoutingView::source`]).
+    pub source: String,
+    /// When it was made, Unix milliseconds UTC.
+    pub created_ms: i64,
+}
+
+/// Versions newest first, `limit` from `offset`, and the total count.
+pub fn list(
+    conn: &Connection,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<VersionSummary>, i64), AppError> {
+    let total: i64 = conn.query_row("SELECT COUNT(*) FROM routing_versions", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT version, source, created_ms FROM routing_versions
+         ORDER BY version DESC LIMIT ?1 OFFSET ?2",
+    )?;
+    let versions = stmt
+        .query_map([limit, offset], |r| {
+            Ok(VersionSummary {
+                version: r.get(0)?,
+                source: r.get(1)?,
+                created_ms: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((versions, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_rules() {
+        let ok = |h: Option<&str>, rule| check_if_match(h, 3, rule).is_ok();
+        assert!(ok(Some("\"routing-v3\""), Precondition::Required));
+        assert!(ok(Some("\"x\", \"routing-v3\""), Precondition::Required));
+        assert!(ok(Some("*"), Precondition::Required));
+        assert!(ok(None, Precondition::Optional));
+        assert!(matches!(
+            check_if_match(None, 3, Precondition::Required),
+            Err(AppError::PreconditionRequired)
+        ));
+        assert!(matches!(
+            check_if_match(Some("\"routing-v2\""), 3, Precondition::Optional),
+            Err(AppError::PreconditionFailed(_))
+        ));
+        assert!(matches!(
+            check_if_match(Some("W/\"routing-v3\""), 3, Precondition::Required),
+            Err(AppError::PreconditionFailed(_))
+        ));
+    }
+}

@@ -1,0 +1,142 @@
+//! Shared state of the server: the admin database, the secret box, the stores and the
+//! configuration, behind one cheap-to-clone handle.
+//!
+//! SQLite is synchronous, so every database call goes through [`AppState::db`] (or
+//! [`AppState::blocking`]), which runs it on tokio's blocking pool: the async workers never
+//! wait on a disk or a lock.
+
+use crate::config::ServerConfig;
+use crate::crypto::SecretBox;
+use crate::error::AppError;
+use crate::{bootstrap, migrations};
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Everything a handler can reach. Cloning is an `Arc` bump.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// The state proper; reached through [`AppState::blocking`] on the blocking pool.
+#[derive(Debug)]
+pub struct Inner {
+    /// The admin database (`admin.db`): modules, credentials, routing versions, dev-mode.
+    pub db: Mutex<Connection>,
+    /// Encrypts and decrypts credential secrets.
+    pub secrets: SecretBox,
+    /// The bearer token every request but liveness must carry.
+    pub token: String,
+    /// Largest accepted request body in bytes.
+    pub body_limit: usize,
+    /// Whether `GET /admin/ready` requires the token too.
+    pub ready_requires_auth: bool,
+    /// The routing config file that `POST /admin/routing/reload` reads.
+    pub routing_file: PathBuf,
+    /// The data directory holding the databases.
+    pub data_dir: PathBuf,
+}
+
+/// Failures while opening the state at startup (never seen by HTTP clients).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file or directory could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The admin database could not be opened or migrated.
+    #[error("admin database: {0}")]
+    Db(#[from] sqlite_kit::KitError),
+    /// A configuration value or default file is invalid.
+    #[error("{0}")]
+    Config(String),
+}
+
+impl From<rusqlite::Error> for StartError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::Db(sqlite_kit::KitError::Sqlite(err))
+    }
+}
+
+impl AppState {
+    /// Opens (creating on first start) everything under the configured data directory.
+    pub fn open(config: &ServerConfig) -> Result<Self, StartError> {
+        let data_dir = config.data_dir.clone();
+        create_data_dir(&data_dir)?;
+        let token = bootstrap::load_token(config)?;
+        let secrets = bootstrap::load_secret_box(config)?;
+        let mut conn = sqlite_kit::open(&data_dir.join("admin.db"), migrations::MIGRATIONS)?;
+        let modules_file = bootstrap::modules_file(config)?;
+        let routing_file = bootstrap::routing_file(config)?;
+        bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db: Mutex::new(conn),
+                secrets,
+                token,
+                body_limit: config.body_limit,
+                ready_requires_auth: config.ready_requires_auth,
+                routing_file,
+                data_dir,
+            }),
+        })
+    }
+
+    /// The state proper, for reads that need no database (token, flags).
+    pub fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
+    /// Runs `body` with the admin database on the blocking pool.
+    pub async fn db<T, F>(&self, body: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Inner) -> Result<T, AppError> + Send + 'static,
+    {
+        self.blocking(move |inner| {
+            let mut conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
+            body(&mut conn, inner)
+        })
+        .await
+    }
+
+    /// Runs `body` on the blocking pool with the whole state (stores, secrets, config).
+    pub async fn blocking<T, F>(&self, body: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, AppError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || body(&inner)).await?
+    }
+}
+
+/// Creates the data directory (owner-only on Unix) unless it exists.
+fn create_data_dir(path: &std::path::Path) -> Result<(), StartError> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(|source| StartError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The current time as Unix milliseconds UTC.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
