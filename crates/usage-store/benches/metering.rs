@@ -128,6 +128,51 @@ fn queries(c: &mut Criterion) {
         b.iter(|| store.request_total(black_box("req-123456")))
     });
     group.finish();
+    raw_scan_baseline(&store, &day_query);
+}
+
+/// The same 30-day daily history computed from the raw log, without the roll-ups: the
+/// baseline the roll-up tables exist to beat. Timed by hand (a few runs are enough for a
+/// ratio) so it does not stretch the bench.
+fn raw_scan_baseline(store: &UsageStore, q: &HistoryQuery) {
+    let conn = rusqlite::Connection::open(store.path()).expect("open");
+    let mut stmt = conn
+        .prepare(
+            "SELECT ts_ms / 86400000, SUM(micro_units), COUNT(*) FROM meter_events
+             WHERE tenant = ?1 AND ts_ms >= ?2 AND ts_ms < ?3 GROUP BY 1",
+        )
+        .expect("prepare");
+    let time = |f: &mut dyn FnMut(), runs: u32| {
+        let began = Instant::now();
+        for _ in 0..runs {
+            f();
+        }
+        began.elapsed().as_secs_f64() / f64::from(runs)
+    };
+    let raw = time(
+        &mut || {
+            let n = stmt
+                .query_map(rusqlite::params![q.tenant, q.from_ms, q.to_ms], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .expect("query")
+                .count();
+            assert_eq!(n, 30);
+        },
+        5,
+    );
+    let rolled = time(
+        &mut || {
+            black_box(store.history(q).expect("history"));
+        },
+        200,
+    );
+    eprintln!(
+        "usage-store: 30-day daily history at 1M events: roll-up {:.3} ms, raw-log scan {:.1} ms ({:.0}x)",
+        rolled * 1e3,
+        raw * 1e3,
+        raw / rolled
+    );
 }
 
 criterion_group!(benches, metering, queries);
