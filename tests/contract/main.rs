@@ -3,3 +3,4 @@
 
 mod reward;
 mod usage_schema;
+mod policy_schema;

@@ -1,6 +1,29 @@
 //! [`PolicyError`]: every way a policy-store operation can fail.
 
 use crate::trajectory::ValidationError;
+use serde::Serialize;
+
+/// One rejected item of a batch: its position in the input and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvalidItem {
+    /// Index of the item in the batch.
+    pub index: usize,
+    /// Why it was rejected.
+    pub error: ValidationError,
+    /// The error as a sentence.
+    pub message: String,
+}
+
+impl InvalidItem {
+    /// Describes the rejection of item `index`.
+    pub fn new(index: usize, error: ValidationError) -> Self {
+        Self {
+            index,
+            message: error.to_string(),
+            error,
+        }
+    }
+}
 
 /// Errors of the policy store. Storage errors are mapped here at the boundary.
 #[derive(Debug, thiserror::Error)]
@@ -9,8 +32,8 @@ pub enum PolicyError {
     #[error("invalid input: {0}")]
     Invalid(#[from] ValidationError),
     /// Some items of a batch failed validation; nothing of the batch was written.
-    #[error("invalid batch: {} item(s) rejected, first at index {}: {}", .0.len(), .0[0].0, .0[0].1)]
-    InvalidBatch(Vec<(usize, ValidationError)>),
+    #[error("invalid batch: {} item(s) rejected, first at index {}: {}", .0.len(), .0[0].index, .0[0].error)]
+    InvalidBatch(Vec<InvalidItem>),
     /// The configuration is out of range (e.g. a decay outside `(0, 1]`).
     #[error("invalid policy config: {0}")]
     InvalidConfig(String),

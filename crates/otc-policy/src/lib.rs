@@ -21,7 +21,7 @@ pub mod trajectory;
 
 pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport};
 pub use config::PolicyConfig;
-pub use error::PolicyError;
+pub use error::{InvalidItem, PolicyError};
 pub use estimate::EstimatorConfig;
 pub use reward::{RewardConfig, RewardError, Score, composite, r_tool, score};
 pub use state::{ArmView, Checkpoint, Recommendation, RecommendationSource};

@@ -124,7 +124,7 @@ fn an_invalid_item_rejects_the_whole_batch_and_lists_every_offender() {
     let PolicyError::InvalidBatch(items) = err else {
         panic!("expected InvalidBatch, got {err:?}");
     };
-    let indices: Vec<usize> = items.iter().map(|(i, _)| *i).collect();
+    let indices: Vec<usize> = items.iter().map(|item| item.index).collect();
     assert_eq!(indices, vec![1, 2]);
     assert_eq!(counts(&store), before, "nothing of the batch was written");
 }

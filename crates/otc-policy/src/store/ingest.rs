@@ -3,7 +3,7 @@
 
 use super::{PolicyStore, blob};
 use crate::backend::{BatchReport, IngestOutcome};
-use crate::error::PolicyError;
+use crate::error::{InvalidItem, PolicyError};
 use crate::state::{CombinationState, Observation};
 use crate::trajectory::{ModuleSet, Trajectory, now_ms};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -26,7 +26,7 @@ pub(super) fn ingest_batch(
     for (index, item) in items.iter().enumerate() {
         match item.validated_set(now) {
             Ok(set) => sets.push(set),
-            Err(err) => invalid.push((index, err)),
+            Err(err) => invalid.push(InvalidItem::new(index, err)),
         }
     }
     if !invalid.is_empty() {

@@ -197,7 +197,7 @@ impl PolicyBackend for PolicyStore {
         match self.ingest_batch(std::slice::from_ref(trajectory)) {
             Ok(mut report) => Ok(report.items.remove(0)),
             Err(PolicyError::InvalidBatch(mut errors)) => {
-                Err(PolicyError::Invalid(errors.remove(0).1))
+                Err(PolicyError::Invalid(errors.remove(0).error))
             }
             Err(other) => Err(other),
         }

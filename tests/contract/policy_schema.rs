@@ -1,0 +1,171 @@
+//! The policy store's public contract: its SQLite schema, the JSON shapes of what the HTTP layer
+//! returns (Recommendation, Checkpoint, IngestOutcome, BatchReport, errors' validation reasons),
+//! the checkpoint BLOB format, and one behaviour story run against every `PolicyBackend`.
+
+use otc_policy::store::{BLOB_VERSION, decode_blob};
+use otc_policy::{
+    IngestOutcome, PolicyBackend, PolicyConfig, PolicyError, PolicyStore, RecommendationSource,
+    Trajectory,
+};
+use serde_json::{Value, json};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
+    Trajectory {
+        request_id: id.into(),
+        intent: "search".into(),
+        modules: vec!["web".into(), "calc".into()],
+        calls: calls.iter().map(|c| (*c).into()).collect(),
+        run_units: 10.0,
+        correct,
+        latency_ms: 120.5,
+        timestamp_ms: T0,
+    }
+}
+
+/// Every table, index and trigger of a fresh store, with its SQL.
+#[test]
+fn policy_schema_is_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    drop(PolicyStore::open(&path, PolicyConfig::default()).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT type, name, sql FROM sqlite_master
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .unwrap();
+    let objects: Vec<Value> = stmt
+        .query_map([], |r| {
+            Ok(json!({
+                "type": r.get::<_, String>(0)?,
+                "name": r.get::<_, String>(1)?,
+                "sql": r.get::<_, Option<String>>(2)?,
+            }))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let configs: Vec<String> = conn
+        .prepare("SELECT config_json FROM reward_configs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    insta::assert_json_snapshot!(json!({
+        "user_version": version,
+        "blob_version": BLOB_VERSION,
+        "default_config": configs,
+        "objects": objects,
+    }));
+}
+
+/// One example of every type the HTTP layer sends.
+#[test]
+fn policy_json_shapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    let accepted = store.ingest(&traj("r1", &["web", "calc"], true)).unwrap();
+    let batch = store
+        .ingest_batch(&[traj("r1", &[], false), traj("r2", &["web"], false)])
+        .unwrap();
+    let rec = store
+        .recommend("search", &["web".into(), "calc".into()])
+        .unwrap();
+    let unseen = store.recommend("other", &["web".into()]).unwrap();
+    let invalid = match store.ingest_batch(&[traj("ok", &[], true), traj("", &["ftp"], true)]) {
+        Err(PolicyError::InvalidBatch(items)) => items,
+        other => panic!("expected InvalidBatch, got {other:?}"),
+    };
+    insta::assert_json_snapshot!(json!({
+        "trajectory": traj("r1", &["web", "calc"], true),
+        "ingest_accepted": accepted,
+        "batch_report": batch,
+        "recommendation": rec,
+        "recommendation_unseen": unseen,
+        "checkpoints": store.checkpoints().unwrap(),
+        "rebuild_report": store.rebuild().unwrap(),
+        "invalid_batch_items": invalid,
+    }));
+}
+
+/// The checkpoint BLOB of version 1 decodes from bytes written today: a stored checkpoint must
+/// stay readable by later builds.
+#[test]
+fn policy_blob_v1_layout_is_stable() {
+    // [1, total, [[reward_sum, pulls], ...], [[calls, weight], ...]] in msgpack.
+    let bytes: Vec<u8> = vec![
+        0x94, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, // version 1, total 1.0
+        0x91, 0x92, 0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0,
+        0, // one arm: sum 0.5, pulls 1.0
+        0x91, 0x92, 0x02, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, // hist: 2 calls, weight 1.0
+    ];
+    let (arms, hist) = decode_blob(&bytes, 1).unwrap();
+    assert_eq!(arms.arms()[0].mean(), Some(0.5));
+    assert_eq!(arms.total(), 1.0);
+    assert_eq!(hist.bins(), &[(2, 1.0)]);
+}
+
+/// The behaviour every backend must show; a new backend adds one line to
+/// `policy_backends_honour_the_contract`.
+fn backend_contract(backend: &dyn PolicyBackend) {
+    // Idempotent ingest.
+    let first = backend.ingest(&traj("c1", &["web", "web"], true)).unwrap();
+    assert!(matches!(first, IngestOutcome::Accepted { .. }));
+    assert_eq!(
+        backend.ingest(&traj("c1", &["calc"], false)).unwrap(),
+        IngestOutcome::Duplicate {
+            request_id: "c1".into()
+        }
+    );
+    // All-or-nothing batch validation.
+    let mut bad = traj("c3", &[], true);
+    bad.run_units = f64::NAN;
+    assert!(matches!(
+        backend.ingest_batch(&[traj("c2", &["calc"], true), bad]),
+        Err(PolicyError::InvalidBatch(items)) if items.len() == 1 && items[0].index == 1
+    ));
+    let report = backend
+        .ingest_batch(&[traj("c2", &["web", "calc"], true), traj("c1", &[], true)])
+        .unwrap();
+    assert_eq!((report.accepted, report.duplicates), (1, 1));
+    // Recommend: exact, order-independent, and never an error for the unseen.
+    let rec = backend
+        .recommend("search", &["calc".into(), "web".into()])
+        .unwrap();
+    assert_eq!(rec.source, RecommendationSource::Exact);
+    assert_eq!(rec.budget, Some(2));
+    let unseen = backend.recommend("nobody", &["x".into()]).unwrap();
+    assert_eq!(
+        (unseen.source, unseen.budget),
+        (RecommendationSource::Unseen, None)
+    );
+    // Checkpoints, rebuild, export.
+    let checkpoints = backend.checkpoints().unwrap();
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(checkpoints[0].samples, 2);
+    let rebuilt = backend.rebuild().unwrap();
+    assert_eq!((rebuilt.trajectories, rebuilt.checkpoints), (2, 1));
+    assert_eq!(backend.checkpoints().unwrap(), checkpoints);
+    let mut ids = Vec::new();
+    let count = backend
+        .export(&mut |t| {
+            ids.push(t.request_id.clone());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!((count, ids), (2, vec!["c1".to_owned(), "c2".to_owned()]));
+}
+
+#[test]
+fn policy_backends_honour_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    backend_contract(&sqlite);
+}
