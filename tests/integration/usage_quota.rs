@@ -75,7 +75,7 @@ fn a_hard_quota_is_never_exceeded_by_concurrent_writers() {
         .iter()
         .enumerate()
         .map(|(t, &size)| {
-            let store = Arc::clone(if t % 2 == 0 { &first } else { &second });
+            let store = Arc::clone(if t.is_multiple_of(2) { &first } else { &second });
             std::thread::spawn(move || writer(store, t, size, 60))
         })
         .collect();
@@ -107,4 +107,76 @@ fn a_hard_quota_is_never_exceeded_by_concurrent_writers() {
         sum("SELECT SUM(events) FROM usage_daily"),
         sum("SELECT COUNT(*) FROM meter_events")
     );
+}
+
+/// The same invariant under a longer, mixed load: single events and batches, on a day quota,
+/// with events on both sides of midnight (two periods filling at once).
+#[test]
+fn a_hard_day_quota_holds_under_a_long_mixed_stress() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.db");
+    let stores = [
+        Arc::new(UsageStore::open(&path).unwrap()),
+        Arc::new(UsageStore::open(&path).unwrap()),
+    ];
+    let limit = 500.0;
+    stores[0]
+        .set_quota(
+            "acme",
+            &Quota {
+                limit,
+                period: QuotaPeriod::Day,
+                kind: QuotaKind::Hard,
+            },
+        )
+        .unwrap();
+    let midnight = ts() + DAY_MS;
+    let handles: Vec<_> = (0..12)
+        .map(|t| {
+            let store = Arc::clone(&stores[t % 2]);
+            std::thread::spawn(move || {
+                for i in 0..150 {
+                    let one = |k: usize| MeterEvent {
+                        tenant: "acme".into(),
+                        request_id: format!("req-{t}-{i}"),
+                        module: "m".into(),
+                        tool: "tool".into(),
+                        run_units: 0.1 + ((t + k) % 7) as f64 * 0.35,
+                        // Alternate between the last and the first minute of two days.
+                        ts_ms: if (i + k).is_multiple_of(2) {
+                            midnight - 1 - k as i64
+                        } else {
+                            midnight + k as i64
+                        },
+                        idempotency_key: format!("{t}/{i}/{k}"),
+                    };
+                    let result = if i.is_multiple_of(3) {
+                        store.meter_batch(&[one(0), one(1), one(2)]).map(|_| ())
+                    } else {
+                        store.meter(&one(0)).map(|_| ())
+                    };
+                    match result {
+                        Ok(()) | Err(UsageError::QuotaExhausted { .. }) => {}
+                        Err(other) => panic!("unexpected error {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for probe in [midnight - 1, midnight] {
+        let state = stores[1].usage("acme", probe).unwrap().quota.unwrap();
+        assert!(
+            state.used <= limit,
+            "day of {probe}: used {} > {limit}",
+            state.used
+        );
+        assert!(
+            state.used > limit - 2.5,
+            "day of {probe} not filled: {}",
+            state.used
+        );
+    }
 }
