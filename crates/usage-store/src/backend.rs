@@ -30,7 +30,8 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// One page of the tenant's usage in hour or day buckets.
     fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, UsageError>;
 
-    /// Everything metered for one request, or `None` if nothing was.
+    /// Everything metered for one request, or `None` if nothing was. Request ids are the
+    /// orchestrator's and globally unique, so this is not scoped to a tenant.
     fn request_usage(&self, request_id: &str) -> Result<Option<RequestUsage>, UsageError>;
 
     /// The run-units metered for one request, or `None` if nothing was.

@@ -7,6 +7,10 @@
 //! grows, so there is no cap to tune and no two expensive requests look the same. Choose `ref` as
 //! the spend of a typical good request of that intent: the cost penalty `β·r_cost` then stays
 //! small for normal requests and grows smoothly for wasteful ones.
+//!
+//! `u` is what the store actually metered for the request (the sum of its events' run-units,
+//! exact to the micro-unit): [`crate::UsageBackend::request_r_cost`] does the lookup and the
+//! normalisation in one call, so the reward's cost term never comes from a client's estimate.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
