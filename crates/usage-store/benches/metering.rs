@@ -72,7 +72,7 @@ fn metering(c: &mut Criterion) {
     let next = AtomicU64::new(0);
     let mut group = c.benchmark_group("meter");
     group.sample_size(20);
-    group.measurement_time(Duration::from_secs(4));
+    group.measurement_time(Duration::from_secs(3));
     group.warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(1));
     group.bench_function("single", |b| {
@@ -113,7 +113,7 @@ fn queries(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("query_1m_events");
     group.sample_size(30);
-    group.measurement_time(Duration::from_secs(3));
+    group.measurement_time(Duration::from_secs(2));
     group.warm_up_time(Duration::from_secs(1));
     group.bench_function("history_day_30d", |b| {
         b.iter(|| store.history(black_box(&day_query)))
