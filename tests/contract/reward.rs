@@ -30,7 +30,7 @@ fn score_json_shape() {
     let s = score(3, Some(1.0), true, 0.2, &RewardConfig::default()).unwrap();
     let mut json = serde_json::to_value(s).unwrap();
     // Values are pinned by the unit snapshots; here only the field names and nesting matter.
-    json["r_tool"] = serde_json::json!(0.7071);
-    json["composite"] = serde_json::json!(0.6871);
+    json["r_tool"] = serde_json::json!("<f64>");
+    json["composite"] = serde_json::json!("<f64>");
     insta::assert_json_snapshot!(json);
 }
