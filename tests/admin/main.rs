@@ -4,3 +4,4 @@ mod modules;
 mod credentials;
 mod routing;
 mod restart;
+mod billing;

@@ -9,10 +9,12 @@
 #![deny(missing_docs)]
 
 pub mod auth;
+pub mod billing;
 pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod dev;
 pub mod error;
 pub mod extract;
 pub mod health;

@@ -40,4 +40,30 @@ pub const MIGRATIONS: &[Migration] = &[
         ) STRICT;
         ",
     },
+    // v2: dev-mode. Drafts of module manifests (editable until published, then kept
+    // read-only) and the append-only version history of each module's manifest; the highest
+    // version is current and the `modules` row follows it.
+    Migration {
+        version: 2,
+        sql: "
+        CREATE TABLE module_drafts (
+            id                INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+            revision          INTEGER NOT NULL,  -- 1, 2, ...; the ETag
+            manifest          TEXT NOT NULL,     -- any JSON object, validated at publish
+            published_version INTEGER,           -- set once published: read-only from then on
+            created_ms        INTEGER NOT NULL,
+            updated_ms        INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE module_versions (
+            module_id      TEXT NOT NULL REFERENCES modules(id),
+            version        INTEGER NOT NULL,     -- 1, 2, ... per module; never reused
+            manifest       TEXT NOT NULL,        -- the validated manifest as JSON
+            source         TEXT NOT NULL CHECK (source IN ('publish', 'rollback')),
+            source_version INTEGER,              -- rollback: the version it copies
+            draft_id       INTEGER,              -- publish: the draft (may be deleted since)
+            created_ms     INTEGER NOT NULL,
+            PRIMARY KEY (module_id, version)
+        ) STRICT;
+        ",
+    },
 ];

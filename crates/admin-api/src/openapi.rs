@@ -35,6 +35,7 @@ dev-mode, health and the OTC tool-call policy. Every route but `GET /admin/healt
         (name = "credentials", description = "Module credentials, encrypted at rest, never returned"),
         (name = "routing", description = "Versioned routing config with If-Match"),
         (name = "billing", description = "Run-unit metering, usage, history and quota"),
+        (name = "dev", description = "Dev-mode: module manifest drafts, versions and rollback"),
         (name = "otc", description = "The OTC tool-call policy"),
         (name = "meta", description = "This document"),
     )

@@ -4,7 +4,7 @@
 use crate::error::{AppError, PROBLEM_JSON, problem_for_status, problem_response};
 use crate::openapi::{ApiDoc, RenderedDoc};
 use crate::state::AppState;
-use crate::{auth, credentials, health, modules, openapi, routing};
+use crate::{auth, billing, credentials, health, modules, openapi, routing};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
@@ -23,6 +23,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(modules::router())
         .merge(credentials::router())
         .merge(routing::router())
+        .merge(crate::dev::router())
+        .merge(billing::router())
         .merge(openapi::router())
 }
 

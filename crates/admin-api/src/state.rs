@@ -24,6 +24,8 @@ pub struct AppState {
 pub struct Inner {
     /// The admin database (`admin.db`): modules, credentials, routing versions, dev-mode.
     pub db: Mutex<Connection>,
+    /// Run-unit metering, usage, history and quotas (`usage.db`).
+    pub usage: usage_store::UsageStore,
     /// Encrypts and decrypts credential secrets.
     pub secrets: SecretBox,
     /// The bearer token every request but liveness must carry.
@@ -52,6 +54,9 @@ pub enum StartError {
     /// The admin database could not be opened or migrated.
     #[error("admin database: {0}")]
     Db(#[from] sqlite_kit::KitError),
+    /// A store (usage, policy) could not be opened.
+    #[error("{0}")]
+    Store(String),
     /// A configuration value or default file is invalid.
     #[error("{0}")]
     Config(String),
@@ -74,9 +79,12 @@ impl AppState {
         let modules_file = bootstrap::modules_file(config)?;
         let routing_file = bootstrap::routing_file(config)?;
         bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
+        let usage = usage_store::UsageStore::open(data_dir.join("usage.db"))
+            .map_err(|e| StartError::Store(format!("usage database: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db: Mutex::new(conn),
+                usage,
                 secrets,
                 token,
                 body_limit: config.body_limit,

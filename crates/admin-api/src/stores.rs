@@ -4,6 +4,7 @@
 use crate::error::AppError;
 use crate::state::Inner;
 use std::sync::PoisonError;
+use usage_store::UsageError;
 
 /// Every database answers a trivial query; otherwise 503.
 pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
@@ -12,5 +13,23 @@ pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
         r.get::<_, i64>(0)
     })
     .map_err(|e| AppError::Unavailable(format!("admin database: {e}")))?;
+    inner
+        .usage
+        .schema_version()
+        .map_err(|e| AppError::Unavailable(format!("usage database: {e}")))?;
     Ok(())
+}
+
+impl From<UsageError> for AppError {
+    fn from(err: UsageError) -> Self {
+        match err {
+            UsageError::InvalidInput { .. } | UsageError::Cost(_) => {
+                Self::Unprocessable(err.to_string())
+            }
+            UsageError::QuotaExhausted { .. } => Self::QuotaExhausted(err.to_string()),
+            UsageError::IdempotencyConflict { .. } => Self::Conflict(err.to_string()),
+            UsageError::BatchTooLarge { .. } => Self::Unprocessable(err.to_string()),
+            UsageError::Storage(_) => Self::internal(err),
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub struct ModuleManifest {
     /// Free of the dev-mode version number, which the server assigns.
     pub version: String,
     /// The tools the module offers: at least one, names unique.
-    pub tools: Vec<Tool>,
+    pub tools: Vec<ManifestTool>,
     /// Names of the credentials the module needs, each 1 to 64 characters of
     /// `[A-Za-z0-9_.-]`, no duplicates.
     #[serde(default)]
@@ -44,7 +44,7 @@ pub struct ModuleManifest {
 /// One tool of a module.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Tool {
+pub struct ManifestTool {
     /// Tool name, 1 to 64 characters of `[A-Za-z0-9_.-]`, unique within the module.
     pub name: String,
     /// What the tool does, at most 4096 characters.
@@ -95,7 +95,12 @@ impl Report {
     }
 
     /// A required string member; `None` (after reporting) when absent or not a string.
-    fn string<'a>(&mut self, base: &str, object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    fn string<'a>(
+        &mut self,
+        base: &str,
+        object: &'a Map<String, Value>,
+        key: &str,
+    ) -> Option<&'a str> {
         match object.get(key) {
             None => {
                 self.add(&child(base, key), "is required");
@@ -127,7 +132,10 @@ impl Report {
         if let Some(text) = value.and_then(|v| self.string_value(pointer, v))
             && text.chars().count() > MAX_DESCRIPTION
         {
-            self.add(pointer, format!("must be at most {MAX_DESCRIPTION} characters"));
+            self.add(
+                pointer,
+                format!("must be at most {MAX_DESCRIPTION} characters"),
+            );
         }
     }
 }
@@ -225,7 +233,10 @@ fn check_tools(report: &mut Report, tools: Option<&Value>) {
         if let Some(schema) = tool.get("input_schema")
             && !schema.is_object()
         {
-            report.add(&child(&base, "input_schema"), "must be a JSON object (a JSON Schema)");
+            report.add(
+                &child(&base, "input_schema"),
+                "must be a JSON object (a JSON Schema)",
+            );
         }
     }
 }
@@ -233,7 +244,10 @@ fn check_tools(report: &mut Report, tools: Option<&Value>) {
 fn check_credentials(report: &mut Report, names: Option<&Value>) {
     let Some(names) = names else { return };
     let Some(names) = names.as_array() else {
-        report.add("/required_credentials", "must be an array of credential names");
+        report.add(
+            "/required_credentials",
+            "must be an array of credential names",
+        );
         return;
     };
     for (i, name) in names.iter().enumerate() {
@@ -241,7 +255,10 @@ fn check_credentials(report: &mut Report, names: Option<&Value>) {
         if let Some(name) = report.ident(&pointer, name)
             && let Some(first) = names[..i].iter().position(|n| n.as_str() == Some(&name))
         {
-            report.add(&pointer, format!("duplicates /required_credentials/{first}"));
+            report.add(
+                &pointer,
+                format!("duplicates /required_credentials/{first}"),
+            );
         }
     }
 }
@@ -370,10 +387,28 @@ mod tests {
 
     #[test]
     fn semver_syntax() {
-        for ok in ["0.0.0", "1.2.3", "10.20.30", "1.0.0-rc.1", "1.0.0-alpha-1+build.5", "1.0.0+x"] {
+        for ok in [
+            "0.0.0",
+            "1.2.3",
+            "10.20.30",
+            "1.0.0-rc.1",
+            "1.0.0-alpha-1+build.5",
+            "1.0.0+x",
+        ] {
             assert!(valid_semver(ok), "{ok}");
         }
-        for bad in ["", "1", "1.0", "01.0.0", "1.0.0-", "1.0.0-01", "1.0.0+", "1.0.0-a..b", "v1.0.0", "1.0.0.0"] {
+        for bad in [
+            "",
+            "1",
+            "1.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "1.0.0-a..b",
+            "v1.0.0",
+            "1.0.0.0",
+        ] {
             assert!(!valid_semver(bad), "{bad}");
         }
     }

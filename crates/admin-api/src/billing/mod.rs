@@ -1,0 +1,227 @@
+//! Billing through usage-store: metering per tool call, usage, history, quota.
+//!
+//! An exhausted hard quota is refused with 429 and problem type `quota-exhausted` (429
+//! rather than 402: the client may retry in the next period; nothing about payment changes).
+//! Tenant defaults to `default` everywhere, for single-tenant installs.
+
+pub mod schema;
+
+use crate::error::{AppError, Problem};
+use crate::extract::{Json, Query};
+use crate::state::{AppState, now_ms};
+use axum::extract::State;
+use axum::http::StatusCode;
+use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
+use serde::Deserialize;
+use usage_store::UsageBackend;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The endpoints of this group.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(meter))
+        .routes(routes!(usage))
+        .routes(routes!(history))
+        .routes(routes!(get_quota, put_quota, delete_quota))
+}
+
+/// Which tenant.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TenantParam {
+    /// The tenant (default `default`).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+}
+
+fn default_tenant() -> String {
+    schema::DEFAULT_TENANT.to_owned()
+}
+
+/// Records one tool call's run-units, atomically with the quota check. Idempotent per
+/// `(tenant, idempotency_key)`.
+#[utoipa::path(post, path = "/admin/billing/meter", tag = "billing",
+    request_body = MeterRequest,
+    responses(
+        (status = 201, description = "Recorded", body = MeterOutcome),
+        (status = 200, description = "A retry of a recorded event; nothing added", body = MeterOutcome),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The idempotency key was used for a different event", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid event", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's hard quota is exhausted (problem type `quota-exhausted`); nothing recorded", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn meter(
+    State(state): State<AppState>,
+    Json(body): Json<MeterRequest>,
+) -> Result<(StatusCode, Json<MeterOutcome>), AppError> {
+    let event = body.into_event();
+    let outcome = state
+        .blocking(move |inner| Ok(inner.usage.meter(&event)?))
+        .await?;
+    let status = match outcome {
+        usage_store::MeterOutcome::Recorded { .. } => StatusCode::CREATED,
+        usage_store::MeterOutcome::Duplicate { .. } => StatusCode::OK,
+    };
+    Ok((status, Json(outcome.into())))
+}
+
+/// Usage parameters.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageParams {
+    /// The tenant (default `default`).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// The instant whose period to report, Unix ms UTC (default: now).
+    #[serde(default)]
+    pub at_ms: Option<i64>,
+}
+
+/// The tenant's totals by module in its current quota period (calendar month without one).
+#[utoipa::path(get, path = "/admin/billing/usage", tag = "billing", params(UsageParams),
+    responses(
+        (status = 200, description = "Usage in the current period", body = Usage),
+        (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant or instant", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn usage(
+    State(state): State<AppState>,
+    Query(params): Query<UsageParams>,
+) -> Result<Json<Usage>, AppError> {
+    let at = params.at_ms.unwrap_or_else(now_ms);
+    let usage = state
+        .blocking(move |inner| Ok(inner.usage.usage(&params.tenant, at)?))
+        .await?;
+    Ok(Json(usage.into()))
+}
+
+/// History parameters: the range `[from_ms, to_ms)` in `bucket`s, paginated by `cursor`.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// The tenant (default `default`).
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// `hour` or `day` (default `day`).
+    #[serde(default = "default_bucket")]
+    #[param(inline)]
+    pub bucket: BucketSize,
+    /// Start of the range, Unix ms UTC (inclusive).
+    pub from_ms: i64,
+    /// End of the range, Unix ms UTC (exclusive; default now).
+    #[serde(default)]
+    pub to_ms: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<i64>,
+    /// Buckets per page, 1 to 1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+fn default_bucket() -> BucketSize {
+    BucketSize::Day
+}
+
+/// The tenant's usage in hour or day buckets, one page at a time (empty buckets omitted).
+#[utoipa::path(get, path = "/admin/billing/history", tag = "billing", params(HistoryParams),
+    responses(
+        (status = 200, description = "One page of buckets", body = HistoryPage),
+        (status = 400, description = "Invalid query (unknown parameter, bad bucket, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid range, cursor or limit", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn history(
+    State(state): State<AppState>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<HistoryPage>, AppError> {
+    let query = usage_store::HistoryQuery {
+        tenant: params.tenant,
+        bucket: params.bucket.into(),
+        from_ms: params.from_ms,
+        to_ms: params.to_ms.unwrap_or_else(now_ms),
+        cursor: params.cursor,
+        limit: params.limit,
+    };
+    let page = state
+        .blocking(move |inner| Ok(inner.usage.history(&query)?))
+        .await?;
+    Ok(Json(page.into()))
+}
+
+async fn quota_view(state: &AppState, tenant: String) -> Result<QuotaView, AppError> {
+    state
+        .blocking(move |inner| {
+            let quota = inner.usage.quota(&tenant)?;
+            let state = match quota {
+                Some(_) => inner.usage.usage(&tenant, now_ms())?.quota,
+                None => None,
+            };
+            Ok(QuotaView {
+                quota: quota.map(Into::into),
+                state: state.map(Into::into),
+                tenant,
+            })
+        })
+        .await
+}
+
+/// The tenant's quota and its state in the current period (`quota: null` when it has none).
+#[utoipa::path(get, path = "/admin/billing/quota", tag = "billing", params(TenantParam),
+    responses(
+        (status = 200, description = "The quota (or null) and its state", body = QuotaView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_quota(
+    State(state): State<AppState>,
+    Query(params): Query<TenantParam>,
+) -> Result<Json<QuotaView>, AppError> {
+    quota_view(&state, params.tenant).await.map(Json)
+}
+
+/// Sets (or replaces) the tenant's quota; applies to events metered from now on.
+#[utoipa::path(put, path = "/admin/billing/quota", tag = "billing", params(TenantParam),
+    request_body = Quota,
+    responses(
+        (status = 200, description = "The new quota and its state", body = QuotaView),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid quota", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_quota(
+    State(state): State<AppState>,
+    Query(params): Query<TenantParam>,
+    Json(quota): Json<Quota>,
+) -> Result<Json<QuotaView>, AppError> {
+    let tenant = params.tenant.clone();
+    state
+        .blocking(move |inner| Ok(inner.usage.set_quota(&tenant, &quota.into())?))
+        .await?;
+    quota_view(&state, params.tenant).await.map(Json)
+}
+
+/// Removes the tenant's quota.
+#[utoipa::path(delete, path = "/admin/billing/quota", tag = "billing", params(TenantParam),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The tenant has no quota", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn delete_quota(
+    State(state): State<AppState>,
+    Query(params): Query<TenantParam>,
+) -> Result<StatusCode, AppError> {
+    let removed = state
+        .blocking(move |inner| Ok(inner.usage.delete_quota(&params.tenant)?))
+        .await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound("the tenant has no quota".into()))
+    }
+}

@@ -1,0 +1,502 @@
+//! Dev-mode persistence in the admin database: drafts (`module_drafts`) and the append-only
+//! version history of each module's manifest (`module_versions`), which the module catalogue
+//! (`modules`) follows.
+//!
+//! Every write runs in one `BEGIN IMMEDIATE` transaction (`sqlite_kit::write_tx`) that also
+//! checks its precondition, so of two writers holding the same ETag exactly one succeeds.
+//! Versions are never updated or deleted: the highest version of a module is current, and a
+//! version number is never reused.
+
+use super::manifest::{FieldProblem, ModuleManifest, validate};
+use super::{DevError, check_etag};
+use crate::error::AppError;
+use crate::modules::{self, Module};
+use crate::routing::store::Precondition;
+use crate::state::now_ms;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Whether a draft can still be edited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DraftState {
+    /// Editable; can be published.
+    Draft,
+    /// Published: kept read-only as the record of what was published (it can be deleted).
+    Published,
+}
+
+/// A draft as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Draft {
+    /// Draft id, assigned by the server, never reused.
+    pub id: i64,
+    /// Revision, 1 on creation and +1 per change (edit or publish).
+    pub revision: i64,
+    /// Strong ETag of this revision (also in the `ETag` header); send it in `If-Match`.
+    pub etag: String,
+    /// `draft` or `published`.
+    pub state: DraftState,
+    /// The manifest's `id` when it is a string (for listing), else absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_id: Option<String>,
+    /// For a published draft, the module version it became.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_version: Option<i64>,
+    /// Created, Unix milliseconds UTC.
+    pub created_ms: i64,
+    /// Last changed, Unix milliseconds UTC.
+    pub updated_ms: i64,
+    /// The manifest as stored: any JSON object; validated fully only at publish.
+    #[schema(value_type = Object)]
+    pub manifest: Value,
+}
+
+/// The strong ETag of a draft revision.
+pub fn draft_etag(id: i64, revision: i64) -> String {
+    format!("\"draft-{id}-r{revision}\"")
+}
+
+/// How a version came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionSource {
+    /// Published from a draft.
+    Publish,
+    /// A copy of an earlier version's manifest, made current by a rollback.
+    Rollback,
+}
+
+impl VersionSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Publish => "publish",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// One version of a module's manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ModuleVersion {
+    /// The module.
+    pub module_id: String,
+    /// Version number: 1 for the first publish, +1 per publish or rollback, never reused.
+    pub version: i64,
+    /// Strong ETag of this version; as the current version's ETag it guards a rollback.
+    pub etag: String,
+    /// Whether this is the module's current version (always the highest).
+    pub current: bool,
+    /// `publish` or `rollback`.
+    pub source: VersionSource,
+    /// For a rollback, the earlier version whose manifest this one copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<i64>,
+    /// For a publish, the draft it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_id: Option<i64>,
+    /// Made, Unix milliseconds UTC.
+    pub created_ms: i64,
+    /// The manifest (validated).
+    pub manifest: ModuleManifest,
+}
+
+/// The strong ETag of a module version.
+pub fn version_etag(module_id: &str, version: i64) -> String {
+    format!("\"module-{module_id}-v{version}\"")
+}
+
+const DRAFT_SELECT: &str =
+    "SELECT id, revision, manifest, published_version, created_ms, updated_ms
+                            FROM module_drafts";
+
+fn row_to_draft(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(i64, i64, String, Option<i64>, i64, i64)> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+    ))
+}
+
+fn to_draft(
+    (id, revision, manifest, published_version, created_ms, updated_ms): (
+        i64,
+        i64,
+        String,
+        Option<i64>,
+        i64,
+        i64,
+    ),
+) -> Result<Draft, AppError> {
+    let manifest: Value = serde_json::from_str(&manifest)?;
+    Ok(Draft {
+        id,
+        revision,
+        etag: draft_etag(id, revision),
+        state: if published_version.is_some() {
+            DraftState::Published
+        } else {
+            DraftState::Draft
+        },
+        module_id: manifest
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        published_version,
+        created_ms,
+        updated_ms,
+        manifest,
+    })
+}
+
+/// Creates a draft (revision 1).
+pub fn create_draft(conn: &mut Connection, manifest: &Value) -> Result<Draft, AppError> {
+    let text = serde_json::to_string(manifest)?;
+    sqlite_kit::write_tx(conn, |tx| {
+        let now = now_ms();
+        tx.execute(
+            "INSERT INTO module_drafts (revision, manifest, created_ms, updated_ms) VALUES (1, ?1, ?2, ?2)",
+            params![text, now],
+        )?;
+        draft(tx, tx.last_insert_rowid())
+    })
+}
+
+/// One draft, or 404.
+pub fn draft(conn: &Connection, id: i64) -> Result<Draft, AppError> {
+    let row = conn
+        .query_row(&format!("{DRAFT_SELECT} WHERE id = ?1"), [id], row_to_draft)
+        .optional()?
+        .ok_or_else(|| AppError::NotFound(format!("no draft {id}")))?;
+    to_draft(row)
+}
+
+/// Drafts by id, newest first, `limit` from `offset`, optionally of one state; and the total
+/// count of that selection.
+pub fn list_drafts(
+    conn: &Connection,
+    state: Option<DraftState>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<Draft>, i64), AppError> {
+    let filter = match state {
+        None => "",
+        Some(DraftState::Draft) => "WHERE published_version IS NULL",
+        Some(DraftState::Published) => "WHERE published_version IS NOT NULL",
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM module_drafts {filter}"),
+        [],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{DRAFT_SELECT} {filter} ORDER BY id DESC LIMIT ?1 OFFSET ?2"
+    ))?;
+    let rows = stmt
+        .query_map([limit, offset], row_to_draft)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let drafts = rows.into_iter().map(to_draft).collect::<Result<_, _>>()?;
+    Ok((drafts, total))
+}
+
+/// Loads a draft under a transaction and checks `If-Match` against its current revision.
+fn guarded(
+    conn: &Connection,
+    id: i64,
+    if_match: Option<&str>,
+    rule: Precondition,
+) -> Result<Draft, AppError> {
+    let current = draft(conn, id)?;
+    check_etag(if_match, &current.etag, rule, &format!("draft {id}"))?;
+    Ok(current)
+}
+
+fn refuse_published(draft: &Draft) -> Result<(), AppError> {
+    match draft.published_version {
+        Some(version) => Err(AppError::Conflict(format!(
+            "draft {} was published as version {version} and is read-only; create a new draft",
+            draft.id
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Replaces a draft's manifest (a new revision). `If-Match` is required; a published draft
+/// is read-only (409).
+pub fn replace_draft(
+    conn: &mut Connection,
+    id: i64,
+    if_match: Option<&str>,
+    manifest: &Value,
+) -> Result<Draft, AppError> {
+    let text = serde_json::to_string(manifest)?;
+    sqlite_kit::write_tx(conn, |tx| {
+        let current = guarded(tx, id, if_match, Precondition::Required)?;
+        refuse_published(&current)?;
+        tx.execute(
+            "UPDATE module_drafts SET manifest = ?2, revision = revision + 1, updated_ms = ?3 WHERE id = ?1",
+            params![id, text, now_ms()],
+        )?;
+        draft(tx, id)
+    })
+}
+
+/// Deletes a draft (published or not; the versions it made stay). `If-Match` is honoured
+/// when present.
+pub fn delete_draft(
+    conn: &mut Connection,
+    id: i64,
+    if_match: Option<&str>,
+) -> Result<(), AppError> {
+    sqlite_kit::write_tx(conn, |tx| {
+        guarded(tx, id, if_match, Precondition::Optional)?;
+        tx.execute("DELETE FROM module_drafts WHERE id = ?1", [id])?;
+        Ok(())
+    })
+}
+
+/// What a publish or rollback made.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Published {
+    /// The new current version.
+    pub version: ModuleVersion,
+    /// The catalogue entry as it now is.
+    pub module: Module,
+    /// For a publish, the draft, now in state `published`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<Draft>,
+}
+
+/// Publishes a draft: validates its manifest fully (422 with every problem), appends it as
+/// the module's new current version and updates the catalogue; the draft becomes read-only
+/// state `published`. `If-Match` (the draft's ETag) is honoured when present.
+pub fn publish(
+    conn: &mut Connection,
+    id: i64,
+    if_match: Option<&str>,
+) -> Result<Published, DevError> {
+    sqlite_kit::write_tx(conn, |tx| {
+        let current = guarded(tx, id, if_match, Precondition::Optional)?;
+        refuse_published(&current)?;
+        let manifest = validate(&current.manifest).map_err(DevError::Invalid)?;
+        let (version, module) = append(tx, &manifest, VersionSource::Publish, None, Some(id))?;
+        tx.execute(
+            "UPDATE module_drafts SET published_version = ?2, revision = revision + 1, updated_ms = ?3
+             WHERE id = ?1",
+            params![id, version.version, now_ms()],
+        )?;
+        Ok(Published {
+            version,
+            module,
+            draft: Some(draft(tx, id)?),
+        })
+    })
+}
+
+/// Makes version `to_version` of a module current again as a new version; history is never
+/// rewritten. 404 for an unknown module or version, 409 when `to_version` is already current.
+/// `If-Match` (the current version's ETag) is honoured when present.
+pub fn rollback(
+    conn: &mut Connection,
+    module_id: &str,
+    to_version: i64,
+    if_match: Option<&str>,
+) -> Result<Published, AppError> {
+    sqlite_kit::write_tx(conn, |tx| {
+        modules::require(tx, module_id)?;
+        let current = current_version(tx, module_id)?.ok_or_else(|| {
+            AppError::NotFound(format!("module `{module_id}` has no published versions"))
+        })?;
+        check_etag(
+            if_match,
+            &version_etag(module_id, current),
+            Precondition::Optional,
+            &format!("module `{module_id}`"),
+        )?;
+        let target = version(tx, module_id, to_version)?;
+        if to_version == current {
+            return Err(AppError::Conflict(format!(
+                "version {to_version} of module `{module_id}` is already current"
+            )));
+        }
+        let (version, module) = append(
+            tx,
+            &target.manifest,
+            VersionSource::Rollback,
+            Some(to_version),
+            None,
+        )?;
+        Ok(Published {
+            version,
+            module,
+            draft: None,
+        })
+    })
+}
+
+/// The highest version of a module, if any.
+pub fn current_version(conn: &Connection, module_id: &str) -> Result<Option<i64>, AppError> {
+    Ok(conn.query_row(
+        "SELECT MAX(version) FROM module_versions WHERE module_id = ?1",
+        [module_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Appends `manifest` as the module's next version and makes the catalogue follow it: an
+/// existing module keeps its enabled state; a new module starts disabled.
+fn append(
+    tx: &Connection,
+    manifest: &ModuleManifest,
+    source: VersionSource,
+    source_version: Option<i64>,
+    draft_id: Option<i64>,
+) -> Result<(ModuleVersion, Module), AppError> {
+    let now = now_ms();
+    let credentials = serde_json::to_string(&manifest.required_credentials)?;
+    let changed = tx.execute(
+        "UPDATE modules SET name = ?2, description = ?3, required_credentials = ?4, updated_ms = ?5
+         WHERE id = ?1",
+        params![
+            manifest.id,
+            manifest.name,
+            manifest.description,
+            credentials,
+            now
+        ],
+    )?;
+    if changed == 0 {
+        tx.execute(
+            "INSERT INTO modules (id, name, description, required_credentials, enabled, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![
+                manifest.id,
+                manifest.name,
+                manifest.description,
+                credentials,
+                now
+            ],
+        )?;
+    }
+    let next = current_version(tx, &manifest.id)?.unwrap_or(0) + 1;
+    tx.execute(
+        "INSERT INTO module_versions
+             (module_id, version, manifest, source, source_version, draft_id, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            manifest.id,
+            next,
+            serde_json::to_string(manifest)?,
+            source.as_str(),
+            source_version,
+            draft_id,
+            now
+        ],
+    )?;
+    let version = version(tx, &manifest.id, next)?;
+    Ok((version, modules::require(tx, &manifest.id)?))
+}
+
+const VERSION_SELECT: &str =
+    "SELECT module_id, version, source, source_version, draft_id, created_ms, manifest,
+        version = (SELECT MAX(version) FROM module_versions m WHERE m.module_id = v.module_id)
+    FROM module_versions v";
+
+/// A `module_versions` row with its manifest still as text.
+struct VersionRow {
+    module_id: String,
+    version: i64,
+    source: String,
+    source_version: Option<i64>,
+    draft_id: Option<i64>,
+    created_ms: i64,
+    manifest: String,
+    current: bool,
+}
+
+fn row_to_version(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRow> {
+    Ok(VersionRow {
+        module_id: row.get(0)?,
+        version: row.get(1)?,
+        source: row.get(2)?,
+        source_version: row.get(3)?,
+        draft_id: row.get(4)?,
+        created_ms: row.get(5)?,
+        manifest: row.get(6)?,
+        current: row.get(7)?,
+    })
+}
+
+fn to_version(row: VersionRow) -> Result<ModuleVersion, AppError> {
+    Ok(ModuleVersion {
+        etag: version_etag(&row.module_id, row.version),
+        module_id: row.module_id,
+        version: row.version,
+        current: row.current,
+        source: if row.source == "rollback" {
+            VersionSource::Rollback
+        } else {
+            VersionSource::Publish
+        },
+        source_version: row.source_version,
+        draft_id: row.draft_id,
+        created_ms: row.created_ms,
+        manifest: serde_json::from_str(&row.manifest)?,
+    })
+}
+
+/// One version of a module, or 404.
+pub fn version(
+    conn: &Connection,
+    module_id: &str,
+    version: i64,
+) -> Result<ModuleVersion, AppError> {
+    let row = conn
+        .query_row(
+            &format!("{VERSION_SELECT} WHERE module_id = ?1 AND version = ?2"),
+            params![module_id, version],
+            row_to_version,
+        )
+        .optional()?
+        .ok_or_else(|| {
+            AppError::NotFound(format!("module `{module_id}` has no version {version}"))
+        })?;
+    to_version(row)
+}
+
+/// A module's versions, newest first, `limit` from `offset`, and the total count. 404 when
+/// the module is not in the catalogue; a catalogue module never published has none.
+pub fn versions(
+    conn: &Connection,
+    module_id: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<ModuleVersion>, i64), AppError> {
+    modules::require(conn, module_id)?;
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM module_versions WHERE module_id = ?1",
+        [module_id],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "{VERSION_SELECT} WHERE module_id = ?1 ORDER BY version DESC LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![module_id, limit, offset], row_to_version)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let versions = rows.into_iter().map(to_version).collect::<Result<_, _>>()?;
+    Ok((versions, total))
+}
+
+/// Validates a stored draft without publishing it: the problems publish would report.
+pub fn problems(conn: &Connection, id: i64) -> Result<Vec<FieldProblem>, AppError> {
+    let draft = draft(conn, id)?;
+    Ok(validate(&draft.manifest).err().unwrap_or_default())
+}
