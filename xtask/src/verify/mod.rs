@@ -128,6 +128,11 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     println!("verify: building every test target once...");
     let ws = build::metadata(&root)?;
     let mut suites: Vec<SuiteResult> = Vec::new();
+    let opts = suite::RunOptions {
+        quick: args.quick,
+        limit,
+        bin_dir: ws.target_dir.join("debug"),
+    };
     let bins = match build::build_tests(&root, &ws) {
         Ok(bins) => bins,
         Err(e) => {
@@ -143,8 +148,8 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
             .iter()
             .filter(|b| b.package != SUITES_PACKAGE)
             .collect();
-        let mut result = suite::run_binaries("unit", &unit, args.quick, limit)?;
-        suite::run_doc_tests(&root, &mut result, args.quick, limit)?;
+        let mut result = suite::run_binaries("unit", &unit, &opts)?;
+        suite::run_doc_tests(&root, &mut result, &opts)?;
         announce(&mut suites, result);
     }
     for name in PACKAGE_SUITES {
@@ -153,10 +158,7 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
             .filter(|b| b.package == SUITES_PACKAGE && b.kind == "test" && b.target == name)
             .collect();
         if args.wants(name) && !selected.is_empty() {
-            announce(
-                &mut suites,
-                suite::run_binaries(name, &selected, args.quick, limit)?,
-            );
+            announce(&mut suites, suite::run_binaries(name, &selected, &opts)?);
         }
     }
     if args.wants("lint") {

@@ -148,14 +148,32 @@ pub fn first_lines(text: &str) -> String {
     lines.join("\n")
 }
 
+/// How test binaries are run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Quick mode: slow tests off.
+    pub quick: bool,
+    /// Time limit per binary.
+    pub limit: Duration,
+    /// The workspace's debug binaries directory; tests that start a real binary find it here
+    /// (`ADMIN_API_BIN`) instead of running cargo themselves.
+    pub bin_dir: std::path::PathBuf,
+}
+
 /// The environment every test run gets: snapshots are checked, never written; slow tests run
-/// unless `quick`.
-pub fn test_env(cmd: &mut Command, quick: bool) {
+/// unless quick; servers under test come from the binaries verify built.
+pub fn test_env(cmd: &mut Command, opts: &RunOptions) {
     cmd.env("INSTA_UPDATE", "no")
         .env("CI", "true")
         .env_remove("INSTA_FORCE_PASS");
     cmd.env("RUST_BACKTRACE", "0");
-    if quick {
+    let admin_api = opts
+        .bin_dir
+        .join(format!("admin-api{}", std::env::consts::EXE_SUFFIX));
+    if admin_api.exists() {
+        cmd.env("ADMIN_API_BIN", admin_api);
+    }
+    if opts.quick {
         cmd.env_remove("OTC_SLOW_TESTS");
     } else {
         cmd.env("OTC_SLOW_TESTS", "1");
@@ -163,20 +181,15 @@ pub fn test_env(cmd: &mut Command, quick: bool) {
 }
 
 /// Runs test binaries one after another (each runs its own tests in parallel).
-pub fn run_binaries(
-    name: &str,
-    bins: &[&TestBinary],
-    quick: bool,
-    limit: Duration,
-) -> Result<SuiteResult> {
+pub fn run_binaries(name: &str, bins: &[&TestBinary], opts: &RunOptions) -> Result<SuiteResult> {
     let start = Instant::now();
     let mut result = SuiteResult::new(name);
     for bin in bins {
         let mut cmd = process::command_in(&bin.executable, &bin.package_dir);
         cmd.args(["--color", "never"])
             .env("CARGO_MANIFEST_DIR", &bin.package_dir);
-        test_env(&mut cmd, quick);
-        let done = process::run(cmd, limit)?;
+        test_env(&mut cmd, opts);
+        let done = process::run(cmd, opts.limit)?;
         let label = match bin.kind.as_str() {
             "lib" => format!("{}[lib]", bin.package),
             _ => format!("{}[{}]", bin.package, bin.target),
@@ -188,18 +201,13 @@ pub fn run_binaries(
 }
 
 /// Runs the doc tests of every workspace crate (`cargo test --doc`) into `result`.
-pub fn run_doc_tests(
-    root: &Path,
-    result: &mut SuiteResult,
-    quick: bool,
-    limit: Duration,
-) -> Result<()> {
+pub fn run_doc_tests(root: &Path, result: &mut SuiteResult, opts: &RunOptions) -> Result<()> {
     let start = Instant::now();
     let mut cmd = Command::new("cargo");
     cmd.args(["test", "--workspace", "--doc", "--color", "never"])
         .current_dir(root);
-    test_env(&mut cmd, quick);
-    let done = process::run(cmd, limit)?;
+    test_env(&mut cmd, opts);
+    let done = process::run(cmd, opts.limit)?;
     // A workspace without library doc tests prints no summary at all and exits 0: fine.
     if done.status.is_some_and(|s| s.success()) && done.stdout.trim().is_empty() {
         return Ok(());
