@@ -1,2 +1,318 @@
-//! Policy store benches (placeholder until written).
-fn main() {}
+//! Criterion benches of the policy store, each against a baseline measured in the same run:
+//!
+//! * `ingest`: `ingest_batch` of 20k trajectories vs raw prepared INSERTs of the same rows into
+//!   `trajectory_log` in one transaction (goal: >= 100k trajectories/s and >= 20 % of raw);
+//! * `recommend`: in-process recommend vs a raw primary-key SELECT of the checkpoint row
+//!   (goal: median under 5 µs);
+//! * `rebuild`: rebuild of 1M trajectories vs a raw scan of the same rows (goal: under 2 s).
+//!
+//! It also prints the bytes per row of each table at 100k trajectories (SQLite `dbstat`,
+//! indexes included), to compare with the seed's targets.
+
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use otc_policy::synthetic::World;
+use otc_policy::{PolicyBackend, PolicyConfig, PolicyStore, Trajectory};
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const T0: i64 = 1_700_000_000_000;
+const INGEST_ROWS: usize = 20_000;
+const REBUILD_ROWS: i64 = 1_000_000;
+
+/// UUID-shaped request ids, the size real ones have.
+fn trajectories(count: usize, seed: u64) -> Vec<Trajectory> {
+    let mut all = World::standard(20).trajectories(count, seed, "x", T0);
+    for (k, t) in all.iter_mut().enumerate() {
+        t.request_id = format!("{seed:08x}-0000-4000-8000-{k:012x}");
+    }
+    all
+}
+
+fn median(samples: &Mutex<Vec<Duration>>) -> Duration {
+    let mut v = samples.lock().unwrap().clone();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn fresh_store(dir: &Path) -> PolicyStore {
+    PolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap()
+}
+
+/// Raw baseline: the same rows as plain prepared INSERTs into `trajectory_log`, one transaction.
+fn raw_insert(path: &Path, rows: &[Trajectory]) -> Duration {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    sqlite_kit::configure(&conn).unwrap();
+    sqlite_kit::migrate(&conn, otc_policy::store::MIGRATIONS).unwrap();
+    conn.execute_batch(
+        "INSERT INTO intent_classes (id, name) VALUES (1, 'i');
+         INSERT INTO module_sets (id, fingerprint, modules) VALUES (1, 1, 'a,b,c,d');",
+    )
+    .unwrap();
+    let start = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls,
+                     run_units, correct, latency_ms, timestamp_ms)
+                 VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .unwrap();
+        for t in rows {
+            let calls = vec![0u8; t.calls.len()];
+            stmt.execute(rusqlite::params![
+                t.request_id,
+                calls,
+                t.run_units,
+                t.correct,
+                t.latency_ms,
+                t.timestamp_ms
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    start.elapsed()
+}
+
+fn ingest(c: &mut Criterion) {
+    let rows = trajectories(INGEST_ROWS, 1);
+    let mut group = c.benchmark_group("ingest");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(criterion::Throughput::Elements(INGEST_ROWS as u64));
+    let ours = Arc::new(Mutex::new(Vec::new()));
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    group.bench_function("ingest_batch_20k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let store = fresh_store(dir.path());
+                let start = Instant::now();
+                black_box(store.ingest_batch(&rows).unwrap());
+                let took = start.elapsed();
+                ours.lock().unwrap().push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.bench_function("raw_insert_20k_baseline", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let took = raw_insert(&dir.path().join("raw.db"), &rows);
+                raw.lock().unwrap().push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    group.finish();
+    let (ours, raw) = (median(&ours), median(&raw));
+    let rate = INGEST_ROWS as f64 / ours.as_secs_f64();
+    let raw_rate = INGEST_ROWS as f64 / raw.as_secs_f64();
+    eprintln!(
+        "ingest: batch {rate:.0} trajectories/s (median {ours:?}), raw INSERT {raw_rate:.0} rows/s \
+         (median {raw:?}); ratio {:.1} % of raw (goals: >= 100000/s, >= 20 %)",
+        100.0 * rate / raw_rate
+    );
+}
+
+fn recommend(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(dir.path());
+    for chunk in trajectories(20_000, 2).chunks(5000) {
+        store.ingest_batch(chunk).unwrap();
+    }
+    let world = World::standard(20);
+    let spec = &world.intents[7];
+    let modules = spec.module_names();
+    let conn = rusqlite::Connection::open(dir.path().join("policy.db")).unwrap();
+    let key: (i64, i64) = conn
+        .query_row(
+            "SELECT c.intent_id, c.module_set_id FROM policy_checkpoints c
+             JOIN intent_classes i ON i.id = c.intent_id WHERE i.name = ?1",
+            [&spec.name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let mut group = c.benchmark_group("recommend");
+    group
+        .sample_size(50)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    group.bench_function("recommend_exact", |b| {
+        b.iter(|| {
+            store
+                .recommend(black_box(&spec.name), black_box(&modules))
+                .unwrap()
+        })
+    });
+    let mut raw = conn
+        .prepare("SELECT arm_weights FROM policy_checkpoints WHERE intent_id = ?1 AND module_set_id = ?2")
+        .unwrap();
+    group.bench_function("raw_pk_select_baseline", |b| {
+        b.iter(|| {
+            raw.query_row([black_box(key.0), black_box(key.1)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+            .unwrap()
+        })
+    });
+    group.finish();
+    // Per-call medians (not batch means), timed one call at a time.
+    let time = |f: &mut dyn FnMut()| {
+        let mut v: Vec<Duration> = (0..20_000)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let ours = time(&mut || {
+        black_box(store.recommend(&spec.name, &modules).unwrap());
+    });
+    let base = time(&mut || {
+        black_box(
+            raw.query_row([key.0, key.1], |r| r.get::<_, Vec<u8>>(0))
+                .unwrap(),
+        );
+    });
+    eprintln!(
+        "recommend: median {ours:?} per call, raw PK select {base:?}; ratio {:.1}x (goal: < 5 µs)",
+        ours.as_secs_f64() / base.as_secs_f64()
+    );
+}
+
+/// A store whose log holds `REBUILD_ROWS` trajectories: 1000 ingested, then replicated in SQL.
+fn big_store(dir: &Path) -> PolicyStore {
+    let store = fresh_store(dir);
+    store.ingest_batch(&trajectories(1000, 3)).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("policy.db")).unwrap();
+    conn.execute(
+        "WITH RECURSIVE k(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < ?1)
+         INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls, run_units,
+             correct, latency_ms, timestamp_ms)
+         SELECT t.request_id || '-' || k.n, t.intent_id, t.module_set_id, t.calls, t.run_units,
+                t.correct, t.latency_ms, t.timestamp_ms + k.n
+         FROM k, (SELECT * FROM trajectory_log ORDER BY id) t",
+        [REBUILD_ROWS / 1000 - 1],
+    )
+    .unwrap();
+    store
+}
+
+fn rebuild(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = big_store(dir.path());
+    let conn = rusqlite::Connection::open(dir.path().join("policy.db")).unwrap();
+    let mut group = c.benchmark_group("rebuild");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5));
+    let ours = Arc::new(Mutex::new(Vec::new()));
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    group.bench_function("rebuild_1m", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let report = store.rebuild().unwrap();
+                assert_eq!(report.trajectories, REBUILD_ROWS as u64);
+            }
+            let took = start.elapsed();
+            ours.lock().unwrap().push(took / iters as u32);
+            took
+        })
+    });
+    group.bench_function("raw_scan_1m_baseline", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT request_id, intent_id, module_set_id, calls, run_units, correct,
+                                timestamp_ms FROM trajectory_log ORDER BY id",
+                    )
+                    .unwrap();
+                let mut rows = stmt.query([]).unwrap();
+                let mut sum = 0.0;
+                while let Some(row) = rows.next().unwrap() {
+                    sum += row.get::<_, f64>(4).unwrap()
+                        + row.get_ref(3).unwrap().as_blob().unwrap().len() as f64;
+                }
+                black_box(sum);
+            }
+            let took = start.elapsed();
+            raw.lock().unwrap().push(took / iters as u32);
+            took
+        })
+    });
+    group.finish();
+    let (ours, raw) = (median(&ours), median(&raw));
+    eprintln!(
+        "rebuild: 1M trajectories in {ours:?} (median), raw scan {raw:?}; ratio {:.1}x (goal: < 2 s)",
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
+}
+
+/// Bytes per row of each table (with its indexes) at 100k trajectories.
+fn sizes(_: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = fresh_store(dir.path());
+    for chunk in trajectories(100_000, 4).chunks(10_000) {
+        store.ingest_batch(chunk).unwrap();
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("policy.db")).unwrap();
+    conn.execute_batch("VACUUM").unwrap();
+    let targets = [
+        ("intent_classes", "~128"),
+        ("module_sets", "~256"),
+        ("policy_checkpoints", "~200"),
+        ("trajectory_log", "~150"),
+        ("reward_events", "~100"),
+        ("reward_configs", "-"),
+    ];
+    for (table, target) in targets {
+        let rows: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        let bytes: i64 = conn
+            .query_row(
+                "SELECT SUM(pgsize) FROM dbstat WHERE name = ?1 OR name IN
+                     (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let payload: i64 = conn
+            .query_row(
+                "SELECT SUM(payload) FROM dbstat WHERE name = ?1 OR name IN
+                     (SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1)",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        eprintln!(
+            "size: {table}: {rows} rows, {:.0} B/row on pages, {:.0} B/row payload (seed target {target} B)",
+            bytes as f64 / rows.max(1) as f64,
+            payload as f64 / rows.max(1) as f64,
+        );
+    }
+}
+
+criterion_group!(benches, ingest, recommend, rebuild, sizes);
+criterion_main!(benches);
