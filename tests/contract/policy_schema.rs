@@ -92,6 +92,7 @@ fn policy_json_shapes() {
         "checkpoints": store.checkpoints().unwrap(),
         "rebuild_report": store.rebuild().unwrap(),
         "invalid_batch_items": invalid,
+        "reward_event": store.reward_event("r1").unwrap(),
     }));
 }
 
@@ -146,6 +147,14 @@ fn backend_contract(backend: &dyn PolicyBackend) {
         (unseen.source, unseen.budget),
         (RecommendationSource::Unseen, None)
     );
+    // Every score can be explained later, with the config it was computed with.
+    let IngestOutcome::Accepted { score, .. } = first else {
+        unreachable!()
+    };
+    let event = backend.reward_event("c1").unwrap().unwrap();
+    assert_eq!(event.score, score);
+    assert_eq!(event.policy_config, PolicyConfig::default());
+    assert_eq!(backend.reward_event("nobody").unwrap(), None);
     // Checkpoints, rebuild, export.
     let checkpoints = backend.checkpoints().unwrap();
     assert_eq!(checkpoints.len(), 1);

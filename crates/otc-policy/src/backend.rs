@@ -47,6 +47,18 @@ pub struct RebuildReport {
     pub checkpoints: u64,
 }
 
+/// A stored reward event, explained: the score as computed at ingest time and the full policy
+/// config (reward weights, cost normaliser, estimator) it was computed with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RewardEvent {
+    /// The request id of the scored trajectory.
+    pub request_id: String,
+    /// The score: calls, `n` used, `r_tool`, `r_correctness`, `r_cost`, composite.
+    pub score: Score,
+    /// The configuration in force when it was scored.
+    pub policy_config: crate::config::PolicyConfig,
+}
+
 /// A durable store that learns the tool-call policy. Implementations are `Send + Sync` and take
 /// `&self`, so one instance can be shared in an `Arc` by many threads.
 pub trait PolicyBackend: Send + Sync {
@@ -61,6 +73,9 @@ pub trait PolicyBackend: Send + Sync {
     /// The advice for (intent, module set); never an error for a combination never seen (see
     /// [`crate::state::RecommendationSource`]).
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
+
+    /// The reward event of one trajectory, `None` if no trajectory has this request id.
+    fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError>;
 
     /// Every checkpoint, ordered by intent then module set.
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError>;

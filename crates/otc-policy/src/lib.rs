@@ -19,7 +19,7 @@ pub mod store;
 pub mod synthetic;
 pub mod trajectory;
 
-pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport};
+pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
 pub use config::PolicyConfig;
 pub use error::{InvalidItem, PolicyError};
 pub use estimate::EstimatorConfig;

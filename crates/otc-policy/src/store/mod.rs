@@ -21,7 +21,7 @@ mod schema;
 pub use blob::{BLOB_VERSION, BlobError, decode as decode_blob, encode as encode_blob};
 pub use schema::MIGRATIONS;
 
-use crate::backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport};
+use crate::backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::state::{Checkpoint, Recommendation};
@@ -209,6 +209,10 @@ impl PolicyBackend for PolicyStore {
 
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError> {
         read::recommend(self, intent, modules)
+    }
+
+    fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError> {
+        read::reward_event(self, request_id)
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError> {

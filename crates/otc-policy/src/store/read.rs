@@ -12,8 +12,11 @@
 
 use super::{PolicyStore, blob};
 use crate::arms::{Arm, Arms};
+use crate::backend::RewardEvent;
+use crate::config::PolicyConfig;
 use crate::error::PolicyError;
 use crate::estimate::CallHistogram;
+use crate::reward::Score;
 use crate::state::{ArmView, Checkpoint, Recommendation, RecommendationSource, rank_arms};
 use crate::trajectory::{ModuleSet, Trajectory};
 use rusqlite::OptionalExtension;
@@ -144,6 +147,55 @@ fn intent_rows(conn: &rusqlite::Connection, intent: &str) -> Result<Vec<Row>, Po
         out.push(decode_row(intent, row)?);
     }
     Ok(out)
+}
+
+pub(super) fn reward_event(
+    store: &PolicyStore,
+    request_id: &str,
+) -> Result<Option<RewardEvent>, PolicyError> {
+    let conn = store.reader();
+    let row = conn
+        .prepare_cached(
+            "SELECT length(t.calls), e.n_used, e.r_tool, e.r_correctness, e.r_cost, e.composite,
+                    c.config_json
+             FROM trajectory_log t
+             JOIN reward_events e ON e.trajectory_id = t.id
+             JOIN reward_configs c ON c.id = e.config_id
+             WHERE t.request_id = ?1",
+        )?
+        .query_row([request_id], |r| {
+            Ok((
+                r.get::<_, u32>(0)?,
+                r.get::<_, Option<f64>>(1)?,
+                r.get::<_, Option<f64>>(2)?,
+                r.get::<_, f64>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, f64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((calls, optimal, r_tool, r_correctness, r_cost, composite, json)) = row else {
+        return Ok(None);
+    };
+    let policy_config: PolicyConfig =
+        serde_json::from_str(&json).map_err(|e| PolicyError::CorruptTrajectory {
+            request_id: request_id.to_owned(),
+            reason: format!("its reward config does not parse: {e}"),
+        })?;
+    Ok(Some(RewardEvent {
+        request_id: request_id.to_owned(),
+        score: Score {
+            calls,
+            optimal,
+            r_tool,
+            r_correctness,
+            r_cost,
+            composite,
+            config: policy_config.reward,
+        },
+        policy_config,
+    }))
 }
 
 pub(super) fn checkpoints(store: &PolicyStore) -> Result<Vec<Checkpoint>, PolicyError> {
