@@ -5,3 +5,4 @@ mod credentials;
 mod routing;
 mod restart;
 mod billing;
+mod dev_mode;
