@@ -6,3 +6,4 @@ mod routing;
 mod restart;
 mod billing;
 mod dev_mode;
+mod otc;

@@ -91,6 +91,15 @@ pub fn load_secret_box(config: &ServerConfig) -> Result<SecretBox, StartError> {
     Ok(SecretBox::new(&key))
 }
 
+/// The policy store's configuration: `--policy-config` (JSON), else the defaults.
+pub fn policy_config(config: &ServerConfig) -> Result<otc_policy::PolicyConfig, StartError> {
+    let Some(path) = &config.policy_config else {
+        return Ok(otc_policy::PolicyConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| StartError::Config(format!("{}: {e}", path.display())))
+}
+
 /// Path of a default file: the flag's value, else `<data-dir>/<name>` written from the
 /// built-in default when absent.
 fn default_file(

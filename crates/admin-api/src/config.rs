@@ -51,6 +51,11 @@ pub struct ServerConfig {
     #[arg(long, env = "ADMIN_API_ROUTING_FILE")]
     pub routing_file: Option<PathBuf>,
 
+    /// Policy store configuration as JSON (reward weights, cost normaliser, estimator); the
+    /// built-in defaults when unset.
+    #[arg(long, env = "ADMIN_API_POLICY_CONFIG")]
+    pub policy_config: Option<PathBuf>,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "ADMIN_API_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
@@ -80,6 +85,7 @@ impl ServerConfig {
             key_file: None,
             modules_file: None,
             routing_file: None,
+            policy_config: None,
             body_limit: DEFAULT_BODY_LIMIT,
             ready_requires_auth: false,
             log: "info".into(),

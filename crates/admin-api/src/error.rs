@@ -27,6 +27,18 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, for a human.
     pub detail: String,
+    /// For a batch: every rejected item (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemItem>>,
+}
+
+/// One rejected item of a batch request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct ProblemItem {
+    /// Position of the item in the batch.
+    pub index: usize,
+    /// Why it was rejected.
+    pub message: String,
 }
 
 /// Every error the admin API reports. Each variant has its own status and problem type.
@@ -59,6 +71,9 @@ pub enum AppError {
     /// The body is well-formed JSON of the wrong shape or fails validation (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// Some items of a batch are invalid (422, with an `errors` member); nothing was written.
+    #[error("{} item(s) of the batch are invalid; nothing was stored", .0.len())]
+    InvalidItems(Vec<ProblemItem>),
     /// A write requires `If-Match` and the request had none (428).
     #[error("this write requires an If-Match header with the current ETag")]
     PreconditionRequired,
@@ -77,6 +92,12 @@ impl AppError {
     /// A server fault whose cause is logged but never sent to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
+    }
+
+    /// Invalid batch items, in index order.
+    pub fn invalid_items(mut items: Vec<ProblemItem>) -> Self {
+        items.sort_by_key(|i| i.index);
+        Self::InvalidItems(items)
     }
 
     /// The status, problem-type slug and title of this error.
@@ -107,6 +128,11 @@ impl AppError {
                 "Unsupported media type",
             ),
             Self::Unprocessable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation-failed",
+                "Validation failed",
+            ),
+            Self::InvalidItems(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation-failed",
                 "Validation failed",
@@ -147,6 +173,10 @@ impl AppError {
             title: title.to_owned(),
             status: status.as_u16(),
             detail,
+            errors: match self {
+                Self::InvalidItems(items) => Some(items.clone()),
+                _ => None,
+            },
         }
     }
 }

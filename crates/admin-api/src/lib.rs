@@ -21,6 +21,7 @@ pub mod health;
 pub mod migrations;
 pub mod modules;
 pub mod openapi;
+pub mod otc;
 pub mod router;
 pub mod routing;
 pub mod server;

@@ -5,7 +5,7 @@
 //! `cargo run -p admin-api -- openapi > crates/admin-api/openapi.json`;
 //! the test `committed_openapi_is_current` fails while it is stale.
 
-use crate::error::Problem;
+use crate::error::{Problem, ProblemItem};
 use crate::state::AppState;
 use axum::Extension;
 use axum::http::{HeaderValue, header};
@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 dev-mode, health and the OTC tool-call policy. Every route but `GET /admin/health` needs \
 `Authorization: Bearer <token>`. Every error is RFC 9457 `application/problem+json`."
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, ProblemItem)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(

@@ -4,7 +4,7 @@
 use crate::error::{AppError, PROBLEM_JSON, problem_for_status, problem_response};
 use crate::openapi::{ApiDoc, RenderedDoc};
 use crate::state::AppState;
-use crate::{auth, billing, credentials, health, modules, openapi, routing};
+use crate::{auth, billing, credentials, health, modules, openapi, otc, routing};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
@@ -25,6 +25,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(routing::router())
         .merge(crate::dev::router())
         .merge(billing::router())
+        .merge(otc::router())
         .merge(openapi::router())
 }
 

@@ -24,6 +24,8 @@ pub struct AppState {
 pub struct Inner {
     /// The admin database (`admin.db`): modules, credentials, routing versions, dev-mode.
     pub db: Mutex<Connection>,
+    /// The OTC tool-call policy (`policy.db`).
+    pub policy: otc_policy::PolicyStore,
     /// Run-unit metering, usage, history and quotas (`usage.db`).
     pub usage: usage_store::UsageStore,
     /// Encrypts and decrypts credential secrets.
@@ -81,10 +83,14 @@ impl AppState {
         bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
         let usage = usage_store::UsageStore::open(data_dir.join("usage.db"))
             .map_err(|e| StartError::Store(format!("usage database: {e}")))?;
+        let policy_config = bootstrap::policy_config(config)?;
+        let policy = otc_policy::PolicyStore::open(&data_dir.join("policy.db"), policy_config)
+            .map_err(|e| StartError::Store(format!("policy database: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db: Mutex::new(conn),
                 usage,
+                policy,
                 secrets,
                 token,
                 body_limit: config.body_limit,

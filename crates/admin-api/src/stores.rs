@@ -2,7 +2,9 @@
 //! become [`AppError`]s.
 
 use crate::error::AppError;
+use crate::error::ProblemItem;
 use crate::state::Inner;
+use otc_policy::{PolicyBackend, PolicyError};
 use std::sync::PoisonError;
 use usage_store::UsageError;
 
@@ -13,6 +15,12 @@ pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
         r.get::<_, i64>(0)
     })
     .map_err(|e| AppError::Unavailable(format!("admin database: {e}")))?;
+    // A recommendation for a combination that does not exist is a cheap indexed read; an
+    // integrity check would scan the whole file.
+    inner
+        .policy
+        .recommend("readiness-probe", &["probe".to_owned()])
+        .map_err(|e| AppError::Unavailable(format!("policy database: {e}")))?;
     inner
         .usage
         .schema_version()
@@ -30,6 +38,26 @@ impl From<UsageError> for AppError {
             UsageError::IdempotencyConflict { .. } => Self::Conflict(err.to_string()),
             UsageError::BatchTooLarge { .. } => Self::Unprocessable(err.to_string()),
             UsageError::Storage(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<PolicyError> for AppError {
+    fn from(err: PolicyError) -> Self {
+        match err {
+            PolicyError::Invalid(e) => Self::Unprocessable(e.to_string()),
+            PolicyError::InvalidBatch(items) => Self::invalid_items(
+                items
+                    .into_iter()
+                    .map(|i| ProblemItem {
+                        index: i.index,
+                        message: i.message,
+                    })
+                    .collect(),
+            ),
+            // Everything else is a server-side fault: a corrupt row, a bad config, storage.
+            // The cause (which may say "run rebuild") is logged, never sent.
+            other => Self::internal(other),
         }
     }
 }

@@ -1,0 +1,227 @@
+//! OTC policy endpoints: ingest (single, batch, idempotent, run-units filled from metering),
+//! recommendation, checkpoints, rebuild, and their validation failures.
+
+use serde_json::{Value, json};
+use suites::admin::{Client, TestServer, temp_dir};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn trajectory(id: &str, calls: &[&str], correct: bool) -> Value {
+    json!({
+        "request_id": id, "intent": "lookup", "modules": ["web-search", "code-exec"],
+        "calls": calls, "run_units": 1.0, "correct": correct, "latency_ms": 120.0,
+        "timestamp_ms": now_ms() - 1000,
+    })
+}
+
+fn post(client: &Client, body: &Value) -> suites::admin::Reply {
+    client.post("/admin/otc/trajectories", body)
+}
+
+#[test]
+fn single_ingest_is_idempotent() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let t = trajectory("r1", &["web-search"], true);
+    let first = post(&client, &t);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let doc = first.json();
+    assert_eq!(
+        (doc["status"].clone(), doc["request_id"].clone()),
+        (json!("accepted"), json!("r1"))
+    );
+    assert_eq!(doc["score"]["calls"], 1);
+    assert_eq!(doc["score"]["r_correctness"], 1.0);
+    let again = post(&client, &t);
+    assert_eq!(
+        (again.status, again.json()["status"].clone()),
+        (200, json!("duplicate"))
+    );
+}
+
+#[test]
+fn omitted_run_units_come_from_what_was_metered() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let ts = now_ms() - 1000;
+    for (key, units) in [("k1", 3.0), ("k2", 2.0)] {
+        let event = json!({"request_id": "metered", "module": "web-search", "tool": "search",
+            "run_units": units, "ts_ms": ts, "idempotency_key": key});
+        assert_eq!(client.post("/admin/billing/meter", &event).status, 201);
+    }
+    let mut metered = trajectory("metered", &["web-search"], true);
+    metered.as_object_mut().unwrap().remove("run_units");
+    let mut explicit = trajectory("explicit", &["web-search"], true);
+    explicit["run_units"] = json!(5.0);
+    let mut nothing = trajectory("nothing", &["web-search"], true);
+    nothing.as_object_mut().unwrap().remove("run_units");
+    let r_cost = |body: &Value| {
+        let reply = post(&client, body);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()["score"]["r_cost"].as_f64().unwrap()
+    };
+    let (m, e, n) = (r_cost(&metered), r_cost(&explicit), r_cost(&nothing));
+    assert!(m > 0.0, "{m}");
+    assert_eq!(m, e, "metered 3 + 2 run-units score like an explicit 5");
+    assert_eq!(n, 0.0, "nothing metered means zero cost");
+}
+
+#[test]
+fn batches_are_all_or_nothing_and_idempotent() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let batch = json!([
+        trajectory("b1", &["web-search"], true),
+        trajectory("b2", &["web-search", "code-exec"], true),
+        trajectory("b3", &[], false),
+    ]);
+    let report = post(&client, &batch);
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert_eq!(
+        (
+            report.json()["accepted"].clone(),
+            report.json()["duplicates"].clone()
+        ),
+        (json!(3), json!(0))
+    );
+    let again = post(&client, &batch).json();
+    assert_eq!(
+        (again["accepted"].clone(), again["duplicates"].clone()),
+        (json!(0), json!(3))
+    );
+
+    // A bad item (a call outside the module set) rejects the whole batch and says which.
+    let bad = json!([
+        trajectory("c1", &["web-search"], true),
+        trajectory("c2", &["email"], true),
+    ]);
+    let doc = post(&client, &bad).assert_problem(422, "validation-failed");
+    assert_eq!(doc["errors"][0]["index"], 1, "{doc}");
+    // A wrongly shaped item too, before anything reaches the store.
+    let mut shaped = trajectory("c3", &["web-search"], true);
+    shaped["correct"] = json!("yes");
+    let doc = post(&client, &json!([trajectory("c4", &[], false), shaped]))
+        .assert_problem(422, "validation-failed");
+    assert_eq!(doc["errors"][0]["index"], 1, "{doc}");
+    let ckpt = client.get("/admin/otc/checkpoints").json();
+    let samples: u64 = ckpt["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["samples"].as_u64().unwrap())
+        .sum();
+    assert_eq!(samples, 3, "the rejected batches stored nothing");
+}
+
+#[test]
+fn ingest_validation_failures() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    post(&client, &json!([])).assert_problem(422, "validation-failed");
+    post(&client, &json!("nope")).assert_problem(422, "validation-failed");
+    let mut t = trajectory("v1", &["web-search"], true);
+    t["latency_ms"] = json!(-5.0);
+    post(&client, &t).assert_problem(422, "validation-failed");
+    let mut t = trajectory("v2", &["web-search"], true);
+    t["intent"] = json!("has space");
+    post(&client, &t).assert_problem(422, "validation-failed");
+    let mut t = trajectory("v3", &["web-search"], true);
+    t["extra"] = json!(true);
+    post(&client, &t).assert_problem(422, "validation-failed");
+    client
+        .request("POST", "/admin/otc/trajectories", &[], Some("[{"))
+        .assert_problem(400, "bad-request");
+    server
+        .anonymous()
+        .post("/admin/otc/trajectories", &trajectory("v4", &[], false))
+        .assert_problem(401, "unauthorized");
+}
+
+#[test]
+fn the_policy_learns_and_recommends() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let url = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
+    let unseen = client.get(url);
+    assert_eq!(unseen.status, 200, "{}", unseen.body);
+    assert_eq!(unseen.json()["source"], "unseen");
+    assert_eq!(unseen.json()["budget"], Value::Null);
+    let batch: Vec<Value> = (0..6)
+        .map(|i| trajectory(&format!("l{i}"), &["web-search", "web-search"], true))
+        .collect();
+    assert_eq!(post(&client, &Value::Array(batch)).status, 200);
+    let advice = client.get(url).json();
+    assert_eq!(advice["source"], "exact", "{advice}");
+    assert_eq!(advice["budget"], 2, "{advice}");
+    assert_eq!(advice["modules"], json!(["code-exec", "web-search"]));
+    assert_eq!(advice["ranked"].as_array().unwrap().len(), 2);
+    // Order of the modules does not matter.
+    let swapped = client.get("/admin/otc/policy?intent=lookup&modules=code-exec,web-search");
+    assert_eq!(swapped.json(), advice);
+
+    client
+        .get("/admin/otc/policy?modules=a")
+        .assert_problem(400, "bad-request");
+    client
+        .get("/admin/otc/policy?intent=x")
+        .assert_problem(400, "bad-request");
+    client
+        .get("/admin/otc/policy?intent=x&modules=a&extra=1")
+        .assert_problem(400, "bad-request");
+    client
+        .get("/admin/otc/policy?intent=bad%20name&modules=a")
+        .assert_problem(422, "validation-failed");
+    client
+        .get("/admin/otc/policy?intent=x&modules=a,a")
+        .assert_problem(422, "validation-failed");
+    server
+        .anonymous()
+        .get(url)
+        .assert_problem(401, "unauthorized");
+}
+
+#[test]
+fn checkpoints_and_rebuild() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let mut other = trajectory("o1", &["email"], true);
+    other["intent"] = json!("mail");
+    other["modules"] = json!(["email"]);
+    let batch = json!([trajectory("k1", &["web-search"], true), other]);
+    assert_eq!(post(&client, &batch).status, 200);
+    let all = client.get("/admin/otc/checkpoints").json();
+    assert_eq!(all["total"], 2);
+    assert_eq!(all["checkpoints"][0]["intent"], "lookup");
+    let mail = client.get("/admin/otc/checkpoints?intent=mail").json();
+    assert_eq!(mail["total"], 1);
+    assert_eq!(mail["checkpoints"][0]["modules"], json!(["email"]));
+    let page = client.get("/admin/otc/checkpoints?offset=1&limit=1").json();
+    assert_eq!(page["checkpoints"][0]["intent"], "mail");
+    client
+        .get("/admin/otc/checkpoints?limit=0")
+        .assert_problem(400, "bad-request");
+    let rebuilt = client.post_empty("/admin/otc/rebuild");
+    assert_eq!(rebuilt.status, 200, "{}", rebuilt.body);
+    assert_eq!(rebuilt.json(), json!({"trajectories": 2, "checkpoints": 2}));
+    assert_eq!(
+        client.get("/admin/otc/checkpoints").json(),
+        all,
+        "rebuild reproduces them"
+    );
+    let anon = server.anonymous();
+    anon.get("/admin/otc/checkpoints")
+        .assert_problem(401, "unauthorized");
+    anon.post_empty("/admin/otc/rebuild")
+        .assert_problem(401, "unauthorized");
+}
