@@ -2,3 +2,4 @@
 mod usage_quota;
 mod usage_reopen;
 mod policy_store;
+mod policy_sizes;
