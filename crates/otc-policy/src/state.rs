@@ -176,3 +176,47 @@ pub struct Recommendation {
     /// The requested modules ranked best first by UCB (unexplored first).
     pub ranked: Vec<ArmView>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever trajectories arrive, the state stays in range: means within the reward's
+        /// interval, confidence in [0, 1), `n` one of the correct call counts seen, counts exact.
+        #[test]
+        fn observe_keeps_the_state_in_range(
+            steps in proptest::collection::vec(
+                (proptest::collection::vec(0u8..4, 0..12), any::<bool>(), 0.0f64..1.0),
+                1..150,
+            )
+        ) {
+            let config = PolicyConfig::default();
+            let mut state = CombinationState::new(4);
+            let mut correct_counts = Vec::new();
+            for (calls, correct, r_cost) in &steps {
+                let obs = Observation { calls, correct: *correct, r_cost: *r_cost, timestamp_ms: 1 };
+                let score = state.observe(&obs, &config).unwrap();
+                prop_assert!(score.composite >= -config.reward.beta() - 1e-12);
+                prop_assert!(score.composite <= config.reward.alpha() + 1e-12);
+                if *correct {
+                    correct_counts.push(calls.len() as u32);
+                    prop_assert!(score.optimal.is_some());
+                }
+            }
+            prop_assert_eq!(state.samples, steps.len() as u64);
+            prop_assert_eq!(state.correct_samples, correct_counts.len() as u64);
+            let confidence = state.confidence(&config);
+            prop_assert!((0.0..1.0).contains(&confidence));
+            if let Some(n) = state.optimal_n(&config) {
+                prop_assert!(correct_counts.contains(&n));
+            }
+            for arm in state.ranked_arms(&["a".into(), "b".into(), "c".into(), "d".into()], &config) {
+                if let Some(mean) = arm.mean {
+                    prop_assert!(mean >= -config.reward.beta() - 1e-9 && mean <= config.reward.alpha() + 1e-9);
+                }
+            }
+        }
+    }
+}
