@@ -1,8 +1,9 @@
 //! The dev-mode endpoints under `/admin/dev`: drafts, publish, module versions, rollback.
 //! Each handler parses and checks its input, then runs one store call on the blocking pool.
 
+use super::drafts::{self, Draft, DraftState};
 use super::manifest::{FieldProblem, ModuleManifest};
-use super::store::{self, Draft, DraftState, ModuleVersion, Published};
+use super::versions::{self, ModuleVersion, Published};
 use super::{DevError, ValidationProblem, if_match};
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
@@ -120,7 +121,7 @@ async fn list_drafts(
     state
         .db(move |conn, _| {
             let (drafts, total) =
-                store::list_drafts(conn, query.state, query.offset.into(), query.limit.into())?;
+                drafts::list_drafts(conn, query.state, query.offset.into(), query.limit.into())?;
             Ok(Json(DraftList { total, drafts }))
         })
         .await
@@ -142,7 +143,7 @@ async fn create_draft(
 ) -> Result<Response, AppError> {
     require_object(&manifest)?;
     let draft = state
-        .db(move |conn, _| store::create_draft(conn, &manifest))
+        .db(move |conn, _| drafts::create_draft(conn, &manifest))
         .await?;
     let location = format!("/admin/dev/drafts/{}", draft.id);
     let etag = draft.etag.clone();
@@ -167,7 +168,7 @@ async fn get_draft(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = draft_id(&id)?;
-    let draft = state.db(move |conn, _| store::draft(conn, id)).await?;
+    let draft = state.db(move |conn, _| drafts::draft(conn, id)).await?;
     let etag = draft.etag.clone();
     Ok(reply(StatusCode::OK, draft, Some(&etag), None))
 }
@@ -196,7 +197,7 @@ async fn put_draft(
     require_object(&manifest)?;
     let tag = if_match(&headers)?;
     let draft = state
-        .db(move |conn, _| store::replace_draft(conn, id, tag.as_deref(), &manifest))
+        .db(move |conn, _| drafts::replace_draft(conn, id, tag.as_deref(), &manifest))
         .await?;
     let etag = draft.etag.clone();
     Ok(reply(StatusCode::OK, draft, Some(&etag), None))
@@ -220,7 +221,7 @@ async fn delete_draft(
     let id = draft_id(&id)?;
     let tag = if_match(&headers)?;
     state
-        .db(move |conn, _| store::delete_draft(conn, id, tag.as_deref()))
+        .db(move |conn, _| drafts::delete_draft(conn, id, tag.as_deref()))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -247,7 +248,7 @@ async fn validate_draft(
     Path(id): Path<String>,
 ) -> Result<Json<DraftCheck>, AppError> {
     let id = draft_id(&id)?;
-    let errors = state.db(move |conn, _| store::problems(conn, id)).await?;
+    let errors = state.db(move |conn, _| drafts::problems(conn, id)).await?;
     Ok(Json(DraftCheck {
         valid: errors.is_empty(),
         errors,
@@ -283,7 +284,7 @@ async fn publish_draft(
     let id = draft_id(&id)?;
     let tag = if_match(&headers)?;
     let published = state
-        .db(move |conn, _| Ok(store::publish(conn, id, tag.as_deref())))
+        .db(move |conn, _| Ok(versions::publish(conn, id, tag.as_deref())))
         .await??;
     let location = version_location(&published.version);
     let etag = published.version.etag.clone();
@@ -328,8 +329,8 @@ async fn list_module_versions(
     let list = state
         .db(move |conn, _| {
             let (versions, total) =
-                store::versions(conn, &module_id, page.offset.into(), page.limit.into())?;
-            let current = store::current_version(conn, &module_id)?;
+                versions::versions(conn, &module_id, page.offset.into(), page.limit.into())?;
+            let current = versions::current_version(conn, &module_id)?;
             Ok(ModuleVersionList {
                 module_id,
                 current,
@@ -340,7 +341,7 @@ async fn list_module_versions(
         .await?;
     let etag = list
         .current
-        .map(|v| store::version_etag(&list.module_id, v));
+        .map(|v| versions::version_etag(&list.module_id, v));
     Ok(reply(StatusCode::OK, list, etag.as_deref(), None))
 }
 
@@ -359,7 +360,7 @@ async fn get_module_version(
     Path((module_id, version)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
     let found = state
-        .db(move |conn, _| store::version(conn, &module_id, version))
+        .db(move |conn, _| versions::version(conn, &module_id, version))
         .await?;
     let etag = found.etag.clone();
     Ok(reply(StatusCode::OK, found, Some(&etag), None))
@@ -395,7 +396,7 @@ async fn rollback_module(
 ) -> Result<Response, AppError> {
     let tag = if_match(&headers)?;
     let published = state
-        .db(move |conn, _| store::rollback(conn, &module_id, body.to_version, tag.as_deref()))
+        .db(move |conn, _| versions::rollback(conn, &module_id, body.to_version, tag.as_deref()))
         .await?;
     let location = version_location(&published.version);
     let etag = published.version.etag.clone();

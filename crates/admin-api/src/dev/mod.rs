@@ -23,9 +23,10 @@
 //!   honoured when present on draft `DELETE`, publish (the draft's ETag) and rollback (the
 //!   module's current version ETag, as sent by the versions list).
 
+pub mod drafts;
 pub mod handlers;
 pub mod manifest;
-pub mod store;
+pub mod versions;
 
 pub use handlers::router;
 
