@@ -7,3 +7,4 @@ mod restart;
 mod billing;
 mod dev_mode;
 mod otc;
+mod openapi;
