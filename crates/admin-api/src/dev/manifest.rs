@@ -385,6 +385,54 @@ mod tests {
         assert!(problems.iter().all(|p| !p.detail.contains("secret")));
     }
 
+    /// The hand-written checks must be at least as strict as serde, or a manifest could pass
+    /// them and then fail to decode (the "bug" branch of `validate`). Every field of a good
+    /// manifest and of its first tool is replaced by values of every JSON type.
+    #[test]
+    fn validation_is_at_least_as_strict_as_serde() {
+        let values = [
+            json!(null),
+            json!(true),
+            json!(-1),
+            json!(1.5),
+            json!(""),
+            json!("ok"),
+            json!("1.0.0"),
+            json!([]),
+            json!(["ok"]),
+            json!([{"name": "t"}]),
+            json!({}),
+        ];
+        let mut docs = Vec::new();
+        for field in MANIFEST_FIELDS.iter().chain(["extra"].iter()) {
+            for value in &values {
+                let mut doc = good();
+                doc[*field] = value.clone();
+                docs.push(doc);
+                let mut doc = good();
+                doc.as_object_mut().expect("object").remove(*field);
+                docs.push(doc);
+            }
+        }
+        for field in TOOL_FIELDS.iter().chain(["extra"].iter()) {
+            for value in &values {
+                let mut doc = good();
+                doc["tools"][0][*field] = value.clone();
+                docs.push(doc);
+            }
+        }
+        for doc in docs {
+            let serde_ok = serde_json::from_value::<ModuleManifest>(doc.clone()).is_ok();
+            match validate(&doc) {
+                Ok(_) => assert!(serde_ok, "{doc}"),
+                Err(problems) => {
+                    assert!(!problems.is_empty(), "{doc}");
+                    assert!(problems.iter().all(|p| !p.detail.is_empty()), "{doc}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn semver_syntax() {
         for ok in [

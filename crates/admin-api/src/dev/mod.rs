@@ -168,3 +168,48 @@ impl IntoResponse for DevError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_rules_match_the_routing_endpoints() {
+        let want = "\"draft-1-r2\"";
+        let ok = |h: Option<&str>, rule| check_etag(h, want, rule, "draft 1").is_ok();
+        assert!(ok(Some(want), Precondition::Required));
+        assert!(ok(Some("\"x\", \"draft-1-r2\""), Precondition::Required));
+        assert!(ok(Some("*"), Precondition::Required));
+        assert!(ok(None, Precondition::Optional));
+        assert!(matches!(
+            check_etag(None, want, Precondition::Required, "draft 1"),
+            Err(AppError::PreconditionRequired)
+        ));
+        for stale in ["\"draft-1-r1\"", "W/\"draft-1-r2\"", "draft-1-r2"] {
+            assert!(matches!(
+                check_etag(Some(stale), want, Precondition::Optional, "draft 1"),
+                Err(AppError::PreconditionFailed(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn the_validation_problem_lists_every_problem_in_its_detail() {
+        let problem = ValidationProblem::new(vec![
+            FieldProblem {
+                pointer: String::new(),
+                detail: "a manifest must be a JSON object".into(),
+            },
+            FieldProblem {
+                pointer: "/id".into(),
+                detail: "is required".into(),
+            },
+        ]);
+        assert_eq!(problem.status, 422);
+        assert!(problem.kind.ends_with("/validation-failed"));
+        assert_eq!(
+            problem.detail,
+            "the manifest has 2 problems: (document) a manifest must be a JSON object; /id is required"
+        );
+    }
+}
