@@ -8,3 +8,5 @@ mod billing;
 mod dev_mode;
 mod otc;
 mod openapi;
+mod binary;
+mod robustness;

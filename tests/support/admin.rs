@@ -83,6 +83,21 @@ impl TestServer {
     /// Spawns the real `admin-api serve` on a free port with [`TEST_TOKEN`] and [`TEST_KEY`]
     /// in its environment, plus `extra_args`.
     pub fn binary(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::binary_logging(data_dir, extra_args, "warn", None)
+    }
+
+    /// Like [`TestServer::binary`], with the log filter `log` and the server's stderr (its
+    /// log) written to `log_file` when given.
+    pub fn binary_logging(
+        data_dir: &Path,
+        extra_args: &[&str],
+        log: &str,
+        log_file: Option<&Path>,
+    ) -> Self {
+        let stderr = match log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(admin_api_binary())
             .arg("serve")
             .arg("--listen")
@@ -92,9 +107,9 @@ impl TestServer {
             .args(extra_args)
             .env("ADMIN_API_TOKEN", TEST_TOKEN)
             .env("ADMIN_API_SECRET_KEY", TEST_KEY)
-            .env("ADMIN_API_LOG", "warn")
+            .env("ADMIN_API_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn admin-api");
         let stdout = child.stdout.take().expect("piped stdout");
