@@ -4,3 +4,5 @@
 mod reward;
 mod usage_schema;
 mod policy_schema;
+mod verify_snapshot;
+mod api_shapes;
