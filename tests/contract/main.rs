@@ -4,5 +4,4 @@
 mod reward;
 mod usage_schema;
 mod policy_schema;
-mod verify_snapshot;
 mod api_shapes;
