@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use otc_policy::PolicyBackend;
 use schema::{
-    BatchReport, CheckpointList, IngestOutcome, RebuildReport, Recommendation, TrajectoryIn,
+    BatchReport, CheckpointList, IngestOutcome, IngestReply, RebuildReport, Recommendation,
+    TrajectoryBody, TrajectoryIn,
 };
 use serde::Deserialize;
 use usage_store::UsageBackend;
@@ -86,10 +87,10 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
 /// `run_units` may be omitted: the server then uses the run-units the usage store metered for
 /// that `request_id` through `POST /admin/billing/meter` (0 when nothing was metered).
 #[utoipa::path(post, path = "/admin/otc/trajectories", tag = "otc",
-    request_body(description = "One trajectory, or an array of 1 to 10000", content = TrajectoryIn),
+    request_body(description = "One trajectory, or an array of 1 to 10000", content = TrajectoryBody),
     responses(
         (status = 201, description = "One trajectory, stored and scored", body = IngestOutcome),
-        (status = 200, description = "One trajectory already stored (`duplicate`), or a batch's report", body = BatchReport),
+        (status = 200, description = "One trajectory already stored (`duplicate`), or a batch's report", body = IngestReply),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid trajectory; for a batch, `errors` lists every rejected item and nothing was stored", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -286,3 +286,25 @@ pub struct InvalidItem {
     /// Why it was rejected.
     pub message: String,
 }
+
+/// The body of `POST /admin/otc/trajectories`: one trajectory or an array of them (schema
+/// only; the handler tells them apart by the JSON type).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TrajectoryBody {
+    /// One trajectory.
+    One(TrajectoryIn),
+    /// A batch of 1 to 10000, ingested in one transaction.
+    Many(Vec<TrajectoryIn>),
+}
+
+/// A `200` of `POST /admin/otc/trajectories`: a duplicate single trajectory, or a batch's
+/// report (schema only).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum IngestReply {
+    /// A single trajectory that was already stored.
+    One(IngestOutcome),
+    /// A batch's report.
+    Many(BatchReport),
+}
