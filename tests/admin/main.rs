@@ -1,12 +1,12 @@
 //! Admin suite: every admin endpoint over a real socket, success and error paths.
+mod billing;
+mod binary;
+mod credentials;
+mod dev_mode;
 mod http_basics;
 mod modules;
-mod credentials;
-mod routing;
-mod restart;
-mod billing;
-mod dev_mode;
-mod otc;
 mod openapi;
-mod binary;
+mod otc;
+mod restart;
 mod robustness;
+mod routing;

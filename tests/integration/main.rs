@@ -1,5 +1,5 @@
 //! Integration suite: stores on real files: reopen after close, concurrency, crash safety.
+mod policy_sizes;
+mod policy_store;
 mod usage_quota;
 mod usage_reopen;
-mod policy_store;
-mod policy_sizes;
