@@ -26,7 +26,7 @@ pub struct ServerConfig {
     #[arg(long, env = "ADMIN_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// File holding the bearer token [default: <data-dir>/admin-token, created with a random
+    /// File holding the bearer token [default: DATA_DIR/admin-token, created with a random
     /// token and owner-only permissions on first start].
     #[arg(long, env = "ADMIN_API_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
@@ -36,18 +36,18 @@ pub struct ServerConfig {
     #[arg(long, env = "ADMIN_API_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// File holding the credential key as hex [default: <data-dir>/secret.key, created with a
+    /// File holding the credential key as hex [default: DATA_DIR/secret.key, created with a
     /// random key and owner-only permissions on first start].
     #[arg(long, env = "ADMIN_API_KEY_FILE")]
     pub key_file: Option<PathBuf>,
 
     /// Module catalogue loaded into the database on first start [default:
-    /// <data-dir>/modules.json, written from the built-in catalogue if absent].
+    /// DATA_DIR/modules.json, written from the built-in catalogue if absent].
     #[arg(long, env = "ADMIN_API_MODULES_FILE")]
     pub modules_file: Option<PathBuf>,
 
     /// Routing config file: version 1 on first start, and what `POST /admin/routing/reload`
-    /// reads [default: <data-dir>/routing.json, written from the built-in config if absent].
+    /// reads [default: DATA_DIR/routing.json, written from the built-in config if absent].
     #[arg(long, env = "ADMIN_API_ROUTING_FILE")]
     pub routing_file: Option<PathBuf>,
 
