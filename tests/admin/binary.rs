@@ -32,7 +32,7 @@ fn serve_help_documents_every_flag_and_its_environment_variable() {
             "{env} missing from:\n{help}"
         );
     }
-    assert!(help.contains("127.0.0.1:8088"), "loopback default:\n{help}");
+    assert!(help.contains("127.0.0.1:8080"), "loopback default:\n{help}");
 }
 
 #[test]

@@ -113,10 +113,13 @@ impl TestServer {
             .spawn()
             .expect("spawn admin-api");
         let stdout = child.stdout.take().expect("piped stdout");
+        let mut reader = BufReader::new(stdout);
         let mut line = String::new();
-        BufReader::new(stdout)
+        reader
             .read_line(&mut line)
             .expect("read the listening line");
+        // Keep draining stdout so the server never writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
         let base = line
             .trim()
             .strip_prefix("admin-api listening on ")

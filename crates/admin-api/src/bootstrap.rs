@@ -56,7 +56,9 @@ pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
                 .token_file
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("admin-token"));
-            create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            let created = create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            // Where the token is, never the token itself.
+            tracing::info!(path = %path.display(), created, "bearer token file");
             std::fs::read_to_string(&path)
                 .map_err(io_err(&path))?
                 .trim()
@@ -81,7 +83,8 @@ pub fn load_secret_box(config: &ServerConfig) -> Result<SecretBox, StartError> {
                 .key_file
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("secret.key"));
-            create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            let created = create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            tracing::info!(path = %path.display(), created, "credential key file");
             std::fs::read_to_string(&path).map_err(io_err(&path))?
         }
     };

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Default listen address: loopback only, so a fresh install is not reachable from outside.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8088";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Default request body limit in bytes (1 MiB); larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
