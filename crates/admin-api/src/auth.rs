@@ -24,7 +24,7 @@ pub async fn require_token(
     let path = request.uri().path();
     let open =
         path == LIVENESS_PATH || (path == READINESS_PATH && !state.inner().ready_requires_auth);
-    if open || bearer_ok(&request, &state.inner().token) {
+    if open || bearer_ok(&request, &state.inner().token.0) {
         return next.run(request).await;
     }
     let mut response = AppError::Unauthorized.into_response();

@@ -9,8 +9,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default request body limit in bytes (1 MiB); larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Configuration of `admin-api serve`.
-#[derive(Debug, Clone, clap::Args)]
+/// Configuration of `admin-api serve`. Its `Debug` redacts the token and the key.
+#[derive(Clone, clap::Args)]
 pub struct ServerConfig {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "ADMIN_API_LISTEN", default_value = DEFAULT_LISTEN)]
@@ -70,6 +70,26 @@ pub struct ServerConfig {
     pub log: String,
 }
 
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("token", &redact(&self.token))
+            .field("token_file", &self.token_file)
+            .field("secret_key", &redact(&self.secret_key))
+            .field("key_file", &self.key_file)
+            .field("modules_file", &self.modules_file)
+            .field("routing_file", &self.routing_file)
+            .field("policy_config", &self.policy_config)
+            .field("body_limit", &self.body_limit)
+            .field("ready_requires_auth", &self.ready_requires_auth)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
 impl ServerConfig {
     /// The defaults for a data directory, as if `admin-api serve --data-dir <dir>` were run
     /// with no other flag and no environment (the tests' in-process servers use this).
@@ -90,5 +110,23 @@ impl ServerConfig {
             ready_requires_auth: false,
             log: "info".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerConfig;
+
+    #[test]
+    fn debug_redacts_the_token_and_the_key() {
+        let mut config = ServerConfig::for_data_dir("d");
+        config.token = Some("tok-tok-tok-tok-tok".into());
+        config.secret_key = Some("ab".repeat(32));
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("tok-tok") && !text.contains("abab"),
+            "{text}"
+        );
+        assert!(text.contains("<redacted>"));
     }
 }

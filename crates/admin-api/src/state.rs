@@ -31,7 +31,7 @@ pub struct Inner {
     /// Encrypts and decrypts credential secrets.
     pub secrets: SecretBox,
     /// The bearer token every request but liveness must carry.
-    pub token: String,
+    pub token: crate::crypto::Redacted<String>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
     /// Whether `GET /admin/ready` requires the token too.
@@ -92,7 +92,7 @@ impl AppState {
                 usage,
                 policy,
                 secrets,
-                token,
+                token: crate::crypto::Redacted(token),
                 body_limit: config.body_limit,
                 ready_requires_auth: config.ready_requires_auth,
                 routing_file,
