@@ -200,10 +200,13 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    let listing = std::env::args().any(|a| a == "--list" || a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (criterion then runs
+    // each benchmark once as a smoke test, and the summary is skipped).
+    let benchmarking = std::env::args().any(|a| a == "--bench")
+        && !std::env::args().any(|a| a == "--list" || a == "--test");
     let fixture = Fixture::start();
     bench_endpoints(&mut criterion, &fixture);
-    if !listing {
+    if benchmarking {
         summary(&fixture, 2000);
     }
     criterion.final_summary();
