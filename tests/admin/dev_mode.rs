@@ -330,7 +330,8 @@ fn the_openapi_document_describes_the_dev_endpoints() {
         "ModuleManifest",
         "Draft",
         "ModuleVersion",
-        "ValidationProblem",
+        "Problem",
+        "ProblemItem",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }

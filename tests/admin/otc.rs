@@ -104,13 +104,13 @@ fn batches_are_all_or_nothing_and_idempotent() {
         trajectory("c2", &["email"], true),
     ]);
     let doc = post(&client, &bad).assert_problem(422, "validation-failed");
-    assert_eq!(doc["errors"][0]["index"], 1, "{doc}");
+    assert_eq!(doc["errors"][0]["pointer"], "/1", "{doc}");
     // A wrongly shaped item too, before anything reaches the store.
     let mut shaped = trajectory("c3", &["web-search"], true);
     shaped["correct"] = json!("yes");
     let doc = post(&client, &json!([trajectory("c4", &[], false), shaped]))
         .assert_problem(422, "validation-failed");
-    assert_eq!(doc["errors"][0]["index"], 1, "{doc}");
+    assert_eq!(doc["errors"][0]["pointer"], "/1", "{doc}");
     let ckpt = client.get("/admin/otc/checkpoints").json();
     let samples: u64 = ckpt["checkpoints"]
         .as_array()

@@ -296,7 +296,7 @@ fn versions_list_and_rollback() {
             "POST",
             "/admin/routing/rollback",
             &[("If-Match", etag)],
-            Some(&json!({"version": version}).to_string()),
+            Some(&json!({"to_version": version}).to_string()),
         )
     };
     let reply = rollback(json!(1), "\"routing-v3\"");
@@ -317,7 +317,7 @@ fn versions_list_and_rollback() {
     );
     rollback(json!(2), "*").assert_problem(422, "validation-failed");
     client
-        .post("/admin/routing/rollback", &json!({"version": 1}))
+        .post("/admin/routing/rollback", &json!({"to_version": 1}))
         .assert_problem(428, "precondition-required");
     // History is never rewritten.
     assert_eq!(client.get("/admin/routing/versions").json()["total"], 4);

@@ -117,7 +117,7 @@ fn admin_api_response_shapes() {
             "POST",
             "/admin/routing/rollback",
             "*",
-            Some(&json!({"version": 1})),
+            Some(&json!({"to_version": 1})),
         ),
     );
     let quota = json!({"limit": 3.0, "period": "day", "kind": "hard"});

@@ -236,7 +236,7 @@ fn routing(w: &mut Walk) {
         "roll back to version 2 (as version 4)",
         Req::new("POST", "/admin/routing/rollback")
             .header("If-Match", "*")
-            .json(json!({"version": 2})),
+            .json(json!({"to_version": 2})),
         200,
         |v| fields(v, &["version", "source"]),
         |v| v["version"] == 4,

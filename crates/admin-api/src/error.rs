@@ -27,18 +27,52 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, for a human.
     pub detail: String,
-    /// For a batch: every rejected item (absent otherwise).
+    /// Every problem with the request body, where one was found at a known place (absent
+    /// otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<ProblemItem>>,
 }
 
-/// One rejected item of a batch request.
+/// One problem with a request body (RFC 9457's `errors` extension member): where, as an
+/// RFC 6901 JSON pointer into the body (`/3` is the fourth item of a batch, `/tools/0/name` a
+/// field of a manifest, empty for the body as a whole), and what is wrong there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
 pub struct ProblemItem {
-    /// Position of the item in the batch.
-    pub index: usize,
-    /// Why it was rejected.
-    pub message: String,
+    /// JSON pointer to the offending member of the request body.
+    pub pointer: String,
+    /// What is wrong there.
+    pub detail: String,
+}
+
+/// The `detail` of a problem with items: how many, and the first few spelled out.
+fn describe_items(items: &[ProblemItem]) -> String {
+    const SHOWN: usize = 5;
+    let listed: Vec<String> = items
+        .iter()
+        .take(SHOWN)
+        .map(|i| {
+            let at = if i.pointer.is_empty() {
+                "(body)"
+            } else {
+                i.pointer.as_str()
+            };
+            format!("{at} {}", i.detail)
+        })
+        .collect();
+    let more = match items.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!("; and {n} more"),
+    };
+    let noun = if items.len() == 1 {
+        "problem"
+    } else {
+        "problems"
+    };
+    format!(
+        "the request body has {} {noun}, nothing was changed: {}{more}",
+        items.len(),
+        listed.join("; ")
+    )
 }
 
 /// Every error the admin API reports. Each variant has its own status and problem type.
@@ -71,8 +105,9 @@ pub enum AppError {
     /// The body is well-formed JSON of the wrong shape or fails validation (422).
     #[error("{0}")]
     Unprocessable(String),
-    /// Some items of a batch are invalid (422, with an `errors` member); nothing was written.
-    #[error("{} item(s) of the batch are invalid; nothing was stored", .0.len())]
+    /// The request body has problems at known places (422, with an `errors` member listing
+    /// each); nothing was written.
+    #[error("{}", describe_items(.0))]
     InvalidItems(Vec<ProblemItem>),
     /// A write requires `If-Match` and the request had none (428).
     #[error("this write requires an If-Match header with the current ETag")]
@@ -94,10 +129,19 @@ impl AppError {
         Self::Internal(cause.to_string())
     }
 
-    /// Invalid batch items, in index order.
-    pub fn invalid_items(mut items: Vec<ProblemItem>) -> Self {
-        items.sort_by_key(|i| i.index);
-        Self::InvalidItems(items)
+    /// The problem for the invalid items of a batch: `(index, why)` pairs, in any order,
+    /// become items pointing at `/index`, in index order.
+    pub fn invalid_batch(mut items: Vec<(usize, String)>) -> Self {
+        items.sort_by_key(|(index, _)| *index);
+        Self::InvalidItems(
+            items
+                .into_iter()
+                .map(|(index, detail)| ProblemItem {
+                    pointer: format!("/{index}"),
+                    detail,
+                })
+                .collect(),
+        )
     }
 
     /// The status, problem-type slug and title of this error.

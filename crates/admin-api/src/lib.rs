@@ -22,6 +22,7 @@ pub mod migrations;
 pub mod modules;
 pub mod openapi;
 pub mod otc;
+pub mod precondition;
 pub mod router;
 pub mod routing;
 pub mod server;

@@ -8,7 +8,7 @@ use crate::{auth, billing, credentials, health, modules, openapi, otc, routing};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -50,6 +50,10 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            read_whole_body,
+        ))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::map_response(problem_fallback))
@@ -66,6 +70,35 @@ pub fn app(state: AppState) -> Router {
             header::AUTHORIZATION,
         ]))
         .with_state(state)
+}
+
+/// Reads the whole request body (up to the limit) before anything answers.
+///
+/// A handler that rejects a request early (a bad query, an unknown id, a 401) never reads the
+/// body; hyper then closes the connection after the response without saying so, and a client
+/// that reuses its keep-alive connection, as HTTP/1.1 clients do, fails its next request with
+/// "connection reset". Buffering first keeps every connection reusable whatever the answer.
+/// A body over the limit is 413 and the connection is closed, explicitly.
+async fn read_whole_body(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(parts, bytes.into()))
+                .await
+        }
+        Err(_) => {
+            let mut response = AppError::PayloadTooLarge.into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
 }
 
 async fn not_found() -> AppError {

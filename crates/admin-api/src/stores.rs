@@ -2,7 +2,6 @@
 //! become [`AppError`]s.
 
 use crate::error::AppError;
-use crate::error::ProblemItem;
 use crate::state::Inner;
 use otc_policy::{PolicyBackend, PolicyError};
 use std::sync::PoisonError;
@@ -46,15 +45,9 @@ impl From<PolicyError> for AppError {
     fn from(err: PolicyError) -> Self {
         match err {
             PolicyError::Invalid(e) => Self::Unprocessable(e.to_string()),
-            PolicyError::InvalidBatch(items) => Self::invalid_items(
-                items
-                    .into_iter()
-                    .map(|i| ProblemItem {
-                        index: i.index,
-                        message: i.message,
-                    })
-                    .collect(),
-            ),
+            PolicyError::InvalidBatch(items) => {
+                Self::invalid_batch(items.into_iter().map(|i| (i.index, i.message)).collect())
+            }
             // Everything else is a server-side fault: a corrupt row, a bad config, storage.
             // The cause (which may say "run rebuild") is logged, never sent.
             other => Self::internal(other),

@@ -6,9 +6,10 @@
 //! checks its precondition, so of two writers holding the same ETag exactly one succeeds.
 
 use super::check_etag;
-use super::manifest::{FieldProblem, validate};
+use super::manifest::validate;
 use crate::error::AppError;
-use crate::routing::store::Precondition;
+use crate::error::ProblemItem;
+use crate::precondition::Precondition;
 use crate::state::now_ms;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -211,7 +212,7 @@ pub fn delete_draft(
 }
 
 /// Validates a stored draft without publishing it: the problems publish would report.
-pub fn problems(conn: &Connection, id: i64) -> Result<Vec<FieldProblem>, AppError> {
+pub fn problems(conn: &Connection, id: i64) -> Result<Vec<ProblemItem>, AppError> {
     let draft = draft(conn, id)?;
     Ok(validate(&draft.manifest).err().unwrap_or_default())
 }

@@ -2,9 +2,10 @@
 //! Each handler parses and checks its input, then runs one store call on the blocking pool.
 
 use super::drafts::{self, Draft, DraftState};
-use super::manifest::{FieldProblem, ModuleManifest};
+use super::if_match;
+use super::manifest::ModuleManifest;
 use super::versions::{self, ModuleVersion, Published};
-use super::{DevError, ValidationProblem, if_match};
+use crate::error::ProblemItem;
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::routing::Page;
@@ -232,7 +233,7 @@ pub struct DraftCheck {
     /// Whether the manifest would publish.
     pub valid: bool,
     /// Every problem (empty when valid).
-    pub errors: Vec<FieldProblem>,
+    pub errors: Vec<ProblemItem>,
 }
 
 /// Validates a draft's manifest as publish would, changing nothing.
@@ -274,13 +275,13 @@ fn version_location(version: &ModuleVersion) -> String {
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is already published", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The manifest is invalid; `errors` lists every problem", body = ValidationProblem, content_type = "application/problem+json"),
+        (status = 422, description = "The manifest is invalid; `errors` lists every problem", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn publish_draft(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Response, DevError> {
+) -> Result<Response, AppError> {
     let id = draft_id(&id)?;
     let tag = if_match(&headers)?;
     let published = state

@@ -5,6 +5,7 @@
 //! gate a draft passes at publish. It walks the JSON itself rather than relying on serde alone,
 //! because serde stops at the first error and the API promises the whole list.
 
+use crate::error::ProblemItem;
 use crate::modules::valid_ident;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -56,16 +57,6 @@ pub struct ManifestTool {
     pub input_schema: Option<Value>,
 }
 
-/// One problem of a manifest: where (an RFC 6901 JSON pointer into the manifest) and what.
-/// Details never repeat the manifest's values, only its field names.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct FieldProblem {
-    /// JSON pointer to the offending member; empty for the document itself.
-    pub pointer: String,
-    /// What is wrong there.
-    pub detail: String,
-}
-
 const MANIFEST_FIELDS: &[&str] = &[
     "id",
     "name",
@@ -78,11 +69,11 @@ const TOOL_FIELDS: &[&str] = &["name", "description", "input_schema"];
 const IDENT_RULE: &str = "must be 1 to 64 characters of [A-Za-z0-9_.-]";
 
 /// Collects problems under a pointer prefix.
-struct Report(Vec<FieldProblem>);
+struct Report(Vec<ProblemItem>);
 
 impl Report {
     fn add(&mut self, pointer: &str, detail: impl Into<String>) {
-        self.0.push(FieldProblem {
+        self.0.push(ProblemItem {
             pointer: pointer.to_owned(),
             detail: detail.into(),
         });
@@ -148,7 +139,7 @@ fn child(base: &str, key: &str) -> String {
 /// Validates a manifest document fully: every field's presence, type and syntax, unknown
 /// fields, tool name uniqueness. Returns the typed manifest, or every problem found (in
 /// document order of the checks), never an empty list.
-pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<FieldProblem>> {
+pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<ProblemItem>> {
     let mut report = Report(Vec::new());
     let Some(object) = doc.as_object() else {
         report.add("", "a manifest must be a JSON object");
@@ -186,7 +177,7 @@ pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<FieldProblem>> {
     // Every rule serde enforces was checked above, so this only fails on a bug; it is
     // reported as a problem of the document rather than a panic.
     serde_json::from_value(doc.clone()).map_err(|e| {
-        vec![FieldProblem {
+        vec![ProblemItem {
             pointer: String::new(),
             detail: crate::extract::mask_quoted(&e.to_string()),
         }]

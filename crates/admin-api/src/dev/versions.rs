@@ -5,13 +5,12 @@
 //! version number is never reused. Publish and rollback each run in one `BEGIN IMMEDIATE`
 //! transaction covering the precondition, the new version and the catalogue row.
 
-use super::DevError;
 use super::check_etag;
 use super::drafts::{Draft, draft, guarded, refuse_published};
 use super::manifest::{ModuleManifest, validate};
 use crate::error::AppError;
 use crate::modules::{self, Module};
-use crate::routing::store::Precondition;
+use crate::precondition::Precondition;
 use crate::state::now_ms;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -85,11 +84,11 @@ pub fn publish(
     conn: &mut Connection,
     id: i64,
     if_match: Option<&str>,
-) -> Result<Published, DevError> {
+) -> Result<Published, AppError> {
     sqlite_kit::write_tx(conn, |tx| {
         let current = guarded(tx, id, if_match, Precondition::Optional)?;
         refuse_published(&current)?;
-        let manifest = validate(&current.manifest).map_err(DevError::Invalid)?;
+        let manifest = validate(&current.manifest).map_err(AppError::InvalidItems)?;
         let (version, module) = append(tx, &manifest, VersionSource::Publish, None, Some(id))?;
         tx.execute(
             "UPDATE module_drafts SET published_version = ?2, revision = revision + 1, updated_ms = ?3

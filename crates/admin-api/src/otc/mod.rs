@@ -3,7 +3,7 @@
 
 pub mod schema;
 
-use crate::error::{AppError, Problem, ProblemItem};
+use crate::error::{AppError, Problem};
 use crate::extract::{Json, Query, mask_quoted};
 use crate::state::{AppState, Inner};
 use axum::extract::State;
@@ -50,16 +50,13 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
             for (index, item) in items.into_iter().enumerate() {
                 match serde_json::from_value::<TrajectoryIn>(item) {
                     Ok(t) => ok.push(t),
-                    Err(e) => errors.push(ProblemItem {
-                        index,
-                        message: mask_quoted(&e.to_string()),
-                    }),
+                    Err(e) => errors.push((index, mask_quoted(&e.to_string()))),
                 }
             }
             if errors.is_empty() {
                 Ok(Posted::Many(ok))
             } else {
-                Err(AppError::invalid_items(errors))
+                Err(AppError::invalid_batch(errors))
             }
         }
         value @ serde_json::Value::Object(_) => serde_json::from_value(value)

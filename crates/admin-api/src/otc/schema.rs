@@ -278,15 +278,6 @@ impl From<op::RebuildReport> for RebuildReport {
     }
 }
 
-/// One rejected item of a batch (the `errors` member of a 422 problem).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct InvalidItem {
-    /// Index of the item in the batch.
-    pub index: usize,
-    /// Why it was rejected.
-    pub message: String,
-}
-
 /// The body of `POST /admin/otc/trajectories`: one trajectory or an array of them (schema
 /// only; the handler tells them apart by the JSON type).
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -10,13 +10,14 @@ pub mod store;
 
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::precondition::{Precondition, if_match};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use model::{RoutingConfig, merge_patch};
 use serde::{Deserialize, Serialize};
-use store::{Precondition, RoutingView, VersionSummary};
+use store::{RoutingView, VersionSummary};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,17 +45,6 @@ impl IntoResponse for Versioned {
         }
         response
     }
-}
-
-fn if_match(headers: &HeaderMap) -> Result<Option<String>, AppError> {
-    headers
-        .get(header::IF_MATCH)
-        .map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .map_err(|_| AppError::BadRequest("If-Match is not valid text".into()))
-        })
-        .transpose()
 }
 
 async fn write(
@@ -294,7 +284,7 @@ async fn get_version(
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     /// The earlier version whose config becomes current again.
-    pub version: i64,
+    pub to_version: i64,
 }
 
 /// Makes an earlier version's config current, as a new version (history is never rewritten).
@@ -315,13 +305,13 @@ async fn rollback_routing(
     headers: HeaderMap,
     Json(body): Json<Rollback>,
 ) -> Result<Versioned, AppError> {
-    let source = format!("rollback:{}", body.version);
+    let source = format!("rollback:{}", body.to_version);
     write(
         &state,
         &headers,
         Precondition::Required,
         source,
-        move |conn, _| store::version(conn, body.version).map(|v| v.config),
+        move |conn, _| store::version(conn, body.to_version).map(|v| v.config),
     )
     .await
 }

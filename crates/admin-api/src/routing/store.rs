@@ -4,6 +4,7 @@
 use super::model::RoutingConfig;
 use crate::error::AppError;
 use crate::modules::{load, valid_ident};
+use crate::precondition::{Precondition, check_etag};
 use crate::state::now_ms;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -111,43 +112,6 @@ pub fn validate(conn: &Connection, config: &RoutingConfig) -> Result<(), AppErro
     Ok(())
 }
 
-/// What a write requires of `If-Match`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precondition {
-    /// The header must be present (428 otherwise) and match the current version (412).
-    Required,
-    /// When present it must match; when absent the write proceeds.
-    Optional,
-}
-
-/// Checks an `If-Match` header value against the current version. `*` matches any version;
-/// a list matches when one of its entity tags does (strong comparison, so `W/` tags never do).
-pub fn check_if_match(
-    header: Option<&str>,
-    current: i64,
-    rule: Precondition,
-) -> Result<(), AppError> {
-    let Some(header) = header else {
-        return match rule {
-            Precondition::Required => Err(AppError::PreconditionRequired),
-            Precondition::Optional => Ok(()),
-        };
-    };
-    let want = etag(current);
-    let matches = header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag == want);
-    if matches {
-        Ok(())
-    } else {
-        Err(AppError::PreconditionFailed(format!(
-            "If-Match does not match the current routing version {current} (ETag {want}); \
-             re-read it and retry"
-        )))
-    }
-}
-
 /// Appends a new version made by `change` from the current config, atomically with the
 /// precondition check: of two writers holding the same ETag exactly one succeeds.
 pub fn write(
@@ -159,7 +123,7 @@ pub fn write(
 ) -> Result<RoutingView, AppError> {
     sqlite_kit::write_tx(conn, |tx| {
         let current = current(tx)?;
-        check_if_match(if_match, current.version, rule)?;
+        check_etag(if_match, &etag(current.version), rule, "the routing config")?;
         let next = change(tx, current.config)?;
         validate(tx, &next)?;
         let version = current.version + 1;
@@ -210,30 +174,4 @@ pub fn list(
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((versions, total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn if_match_rules() {
-        let ok = |h: Option<&str>, rule| check_if_match(h, 3, rule).is_ok();
-        assert!(ok(Some("\"routing-v3\""), Precondition::Required));
-        assert!(ok(Some("\"x\", \"routing-v3\""), Precondition::Required));
-        assert!(ok(Some("*"), Precondition::Required));
-        assert!(ok(None, Precondition::Optional));
-        assert!(matches!(
-            check_if_match(None, 3, Precondition::Required),
-            Err(AppError::PreconditionRequired)
-        ));
-        assert!(matches!(
-            check_if_match(Some("\"routing-v2\""), 3, Precondition::Optional),
-            Err(AppError::PreconditionFailed(_))
-        ));
-        assert!(matches!(
-            check_if_match(Some("W/\"routing-v3\""), 3, Precondition::Required),
-            Err(AppError::PreconditionFailed(_))
-        ));
-    }
 }
