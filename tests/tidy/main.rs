@@ -2,5 +2,6 @@
 //! module docs, banned attributes, the layering rules of ARCHITECTURE.md, formatting, docs in
 //! sync with the tree.
 
+mod generated;
 mod layering;
 mod source;
