@@ -82,6 +82,15 @@ fn metering_validation_failures() {
     client
         .get("/admin/billing/usage?at_ms=soon")
         .assert_problem(400, "bad-request");
+    // Regression: `at_ms=-1` was reported as "invalid now_ms", a name the client never sent.
+    let doc = client
+        .get("/admin/billing/usage?at_ms=-1")
+        .assert_problem(422, "validation-failed");
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("at_ms") && !detail.contains("now_ms"),
+        "{doc}"
+    );
     server
         .anonymous()
         .post("/admin/billing/meter", &event("x", 1.0))

@@ -1,5 +1,6 @@
 //! The `admin-api` binary itself: `serve --help` documents every flag with its environment
-//! variable, and its log never contains the token or a credential secret.
+//! variable, its log never contains the token or a credential secret, and a startup error is
+//! one line with each cause once and no backtrace.
 
 use serde_json::json;
 use suites::admin::{TEST_TOKEN, TestServer, admin_api_binary, temp_dir};
@@ -26,10 +27,16 @@ fn serve_help_documents_every_flag_and_its_environment_variable() {
         ("--ready-requires-auth", "ADMIN_API_READY_REQUIRES_AUTH"),
         ("--log", "ADMIN_API_LOG"),
     ] {
-        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+        // The flag's own help line (`--token` is a prefix of `--token-file`, so a substring
+        // search could not fail), and on it the variable exactly: `[env: NAME]` when unset,
+        // `[env: NAME=]` otherwise.
+        let line = help
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(flag))
+            .unwrap_or_else(|| panic!("no help line for {flag}:\n{help}"));
         assert!(
-            help.contains(&format!("env: {env}")),
-            "{env} missing from:\n{help}"
+            line.contains(&format!("[env: {env}]")) || line.contains(&format!("[env: {env}=")),
+            "{env} missing from the {flag} line: {line}"
         );
     }
     assert!(help.contains("127.0.0.1:8080"), "loopback default:\n{help}");
@@ -109,4 +116,64 @@ fn sigterm_lets_an_in_flight_request_finish() {
         server.wait_exit_success(),
         "admin-api exits 0 after finishing the request"
     );
+}
+
+/// Runs `admin-api serve` with `args` and `RUST_BACKTRACE=1`, expecting it to fail at startup;
+/// returns its stderr.
+fn failed_start(dir: &std::path::Path, args: &[&str], token: &str) -> String {
+    let out = std::process::Command::new(admin_api_binary())
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("ADMIN_API_TOKEN", token)
+        .env("ADMIN_API_SECRET_KEY", suites::admin::TEST_KEY)
+        .env("ADMIN_API_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run admin-api serve");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("admin-api: error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line:\n{stderr}");
+    for noise in ["backtrace", "Caused by", "Error: "] {
+        assert!(!stderr.contains(noise), "{noise:?} in:\n{stderr}");
+    }
+    errors[0].to_owned()
+}
+
+/// Regression: startup errors printed anyhow's multi-line form with a 30-frame backtrace under
+/// `RUST_BACKTRACE=1`, and a file error printed its cause twice.
+#[test]
+fn a_startup_error_is_one_line_with_each_cause_once() {
+    let dir = temp_dir();
+    assert_eq!(
+        failed_start(dir.path(), &[], "short"),
+        "admin-api: error: starting admin-api: the bearer token must be at least 16 characters"
+    );
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let below_a_file = file.join("data");
+    let line = failed_start(&below_a_file, &[], TEST_TOKEN);
+    assert_eq!(
+        line,
+        format!(
+            "admin-api: error: starting admin-api: {}: Not a directory (os error 20)",
+            below_a_file.display()
+        )
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let line = failed_start(&dir.path().join("data"), &["--listen", &addr], TEST_TOKEN);
+    assert!(
+        line.starts_with(&format!("admin-api: error: binding {addr}: ")),
+        "{line}"
+    );
+    assert_eq!(line.matches("in use").count(), 1, "{line}");
 }

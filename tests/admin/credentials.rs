@@ -103,6 +103,51 @@ fn a_different_key_cannot_read_old_secrets() {
     assert_eq!(check["set"][0]["hint"], serde_json::Value::Null);
 }
 
+/// Regression: after a restart with another credential key, an unreadable secret still
+/// counted as set (`missing: []`, `complete: true`) and nothing was logged.
+#[test]
+fn a_restart_under_another_key_reports_unreadable_secrets_as_missing() {
+    let dir = temp_dir();
+    let server = TestServer::binary(dir.path(), &[]);
+    let client = server.client();
+    for (module, name) in [("web-search", "api_key"), ("web-search", "extra")] {
+        let path = format!("/admin/modules/{module}/credentials/{name}");
+        assert_eq!(client.put(&path, &json!({"value": SECRET})).status, 200);
+    }
+    let check = client.get("/admin/modules/web-search/credentials").json();
+    assert_eq!(
+        (&check["unreadable"], &check["complete"]),
+        (&json!([]), &json!(true))
+    );
+    server.stop();
+
+    let logs = temp_dir();
+    let log_file = logs.path().join("admin-api.log");
+    let other_key = "ff".repeat(32);
+    let server = TestServer::binary_logging(
+        dir.path(),
+        &["--secret-key", &other_key],
+        "warn",
+        Some(&log_file),
+    );
+    let check = server
+        .client()
+        .get("/admin/modules/web-search/credentials")
+        .json();
+    assert_eq!(check["unreadable"], json!(["api_key", "extra"]));
+    assert_eq!(check["missing"], json!(["api_key"]));
+    assert_eq!(check["complete"], false);
+    server.stop();
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let warning: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("do not decrypt with the current credential key"))
+        .collect();
+    assert_eq!(warning.len(), 1, "one startup warning:\n{log}");
+    assert!(warning[0].contains("unreadable=2"), "{}", warning[0]);
+    assert!(!log.contains(SECRET) && !log.contains(&other_key), "{log}");
+}
+
 #[test]
 fn credential_validation_failures() {
     let dir = temp_dir();

@@ -8,6 +8,27 @@ fn committed() -> String {
     std::fs::read_to_string(path).expect("crates/admin-api/openapi.json exists")
 }
 
+/// Asserts `actual` is the committed document, line by line, so a failure names the first
+/// line that differs instead of dumping two whole documents.
+fn same_lines(actual: &str, committed: &str) {
+    let hint = "regenerate it with \
+        `cargo run -p admin-api -- openapi > crates/admin-api/openapi.json`";
+    for (n, (a, c)) in actual.lines().zip(committed.lines()).enumerate() {
+        assert_eq!(
+            a,
+            c,
+            "line {} differs from crates/admin-api/openapi.json; {hint}",
+            n + 1
+        );
+    }
+    assert_eq!(
+        actual.lines().count(),
+        committed.lines().count(),
+        "line count differs from crates/admin-api/openapi.json; {hint}"
+    );
+    assert_eq!(actual, committed, "trailing whitespace differs; {hint}");
+}
+
 #[test]
 fn the_served_document_matches_the_committed_copy() {
     let dir = temp_dir();
@@ -15,11 +36,7 @@ fn the_served_document_matches_the_committed_copy() {
     let reply = server.client().get("/admin/openapi.json");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
-    assert!(
-        reply.body == committed(),
-        "the served document differs from crates/admin-api/openapi.json; regenerate it with \
-         `cargo run -p admin-api -- openapi > crates/admin-api/openapi.json`"
-    );
+    same_lines(&reply.body, &committed());
     let doc = reply.json();
     for path in [
         "/admin/health",
@@ -44,5 +61,5 @@ fn the_binary_prints_the_committed_document() {
         .output()
         .expect("run admin-api openapi");
     assert!(out.status.success());
-    assert!(String::from_utf8(out.stdout).unwrap() == committed());
+    same_lines(&String::from_utf8(out.stdout).unwrap(), &committed());
 }

@@ -29,6 +29,26 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/admin/otc/policy"),
     ("GET", "/admin/otc/checkpoints"),
     ("GET", "/admin/{x}"),
+    ("POST", "/admin/modules/{x}/disable"),
+    ("POST", "/admin/routing/reload"),
+    ("DELETE", "/admin/billing/quota"),
+    ("POST", "/admin/otc/rebuild"),
+    // Dev-mode: arbitrary ids, and draft 1 / a catalogue module so that bodies reach the
+    // validation behind the lookup (the POSTs above create draft 1 early in a run).
+    ("GET", "/admin/dev/drafts"),
+    ("POST", "/admin/dev/drafts"),
+    ("GET", "/admin/dev/drafts/{x}"),
+    ("PUT", "/admin/dev/drafts/{x}"),
+    ("PUT", "/admin/dev/drafts/1"),
+    ("DELETE", "/admin/dev/drafts/{x}"),
+    ("POST", "/admin/dev/drafts/{x}/validate"),
+    ("POST", "/admin/dev/drafts/1/validate"),
+    ("POST", "/admin/dev/drafts/{x}/publish"),
+    ("POST", "/admin/dev/drafts/1/publish"),
+    ("GET", "/admin/dev/modules/{x}/versions"),
+    ("GET", "/admin/dev/modules/{x}/versions/{x}"),
+    ("POST", "/admin/dev/modules/{x}/rollback"),
+    ("POST", "/admin/dev/modules/web-search/rollback"),
 ];
 
 const KEYS: &[&str] = &[
@@ -58,6 +78,13 @@ const KEYS: &[&str] = &[
     "to_ms",
     "cursor",
     "at_ms",
+    "id",
+    "name",
+    "description",
+    "tools",
+    "input_schema",
+    "required_credentials",
+    "to_version",
 ];
 
 fn encode(text: &str) -> String {

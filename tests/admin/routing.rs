@@ -1,5 +1,6 @@
 //! Routing config: versions, ETag/If-Match (428, 412, exactly one concurrent winner),
-//! validation against the catalogue, patch, delete, reload, history and rollback.
+//! validation against the catalogue, patch, delete, reload, history and rollback, and no
+//! version for a write that changes nothing.
 
 use serde_json::{Value, json};
 use suites::admin::{Client, TestServer, temp_dir};
@@ -58,7 +59,10 @@ fn put_makes_a_new_version_and_needs_a_current_if_match() {
     assert_eq!(reply.header("etag"), Some("\"routing-v2\""));
     put(&client, &v1, &config).assert_problem(412, "stale-version");
     // `*` explicitly overwrites whatever is current.
-    assert_eq!(put(&client, "*", &config).json()["version"], 3);
+    assert_eq!(
+        put(&client, "*", &one_category("email")).json()["version"],
+        3
+    );
 }
 
 #[test]
@@ -300,7 +304,8 @@ fn versions_list_and_rollback() {
         )
     };
     let reply = rollback(json!(1), "\"routing-v3\"");
-    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some("/admin/routing/versions/4"));
     assert_eq!(reply.json()["version"], 4);
     assert_eq!(reply.json()["source"], "rollback:1");
     assert_eq!(
@@ -321,4 +326,120 @@ fn versions_list_and_rollback() {
         .assert_problem(428, "precondition-required");
     // History is never rewritten.
     assert_eq!(client.get("/admin/routing/versions").json()["total"], 4);
+}
+
+fn patch(client: &Client, body: &str) -> suites::admin::Reply {
+    client.request(
+        "PATCH",
+        "/admin/routing",
+        &[
+            ("If-Match", "*"),
+            ("Content-Type", "application/merge-patch+json"),
+        ],
+        Some(body),
+    )
+}
+
+fn reload(client: &Client) -> suites::admin::Reply {
+    client.request("POST", "/admin/routing/reload", &[("If-Match", "*")], None)
+}
+
+/// Regression: `PATCH {}`, a patch removing an absent category, a reload of an unchanged file
+/// and a rollback to the current content each appended an identical version.
+#[test]
+fn a_write_that_changes_nothing_makes_no_version() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let v1 = client.get("/admin/routing").json();
+    let unchanged = |reply: suites::admin::Reply| {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.header("etag"), Some("\"routing-v1\""));
+        assert_eq!(reply.json(), v1);
+    };
+    unchanged(patch(&client, "{}"));
+    unchanged(patch(&client, r#"{"categories": {"gone": null}}"#));
+    unchanged(put(&client, "\"routing-v1\"", &v1["config"]));
+    // The data directory's routing file is the one the first version was loaded from.
+    unchanged(reload(&client));
+    assert_eq!(client.get("/admin/routing/versions").json()["total"], 1);
+
+    // A real change is a version; a rollback to a version with the current content is 409.
+    assert_eq!(put(&client, "*", &one_category("email")).status, 200); // v2
+    let same = put(&client, "*", &one_category("email"));
+    assert_eq!(same.status, 200);
+    assert_eq!(same.json()["version"], 2);
+    let back = client.request(
+        "POST",
+        "/admin/routing/rollback",
+        &[("If-Match", "*")],
+        Some(&json!({"to_version": 1}).to_string()),
+    );
+    assert_eq!(back.status, 201, "{}", back.body); // v3, the content of v1
+    for to in [1, 3] {
+        let doc = client
+            .request(
+                "POST",
+                "/admin/routing/rollback",
+                &[("If-Match", "*")],
+                Some(&json!({"to_version": to}).to_string()),
+            )
+            .assert_problem(409, "conflict");
+        assert_eq!(
+            doc["detail"],
+            format!("version {to}'s content is already current")
+        );
+    }
+    assert_eq!(client.get("/admin/routing/versions").json()["total"], 3);
+}
+
+/// Regression: a reload with the routing file missing, or a directory at its path, was a
+/// generic 500. It is a 409 that says what is wrong, without the path, which goes to the log.
+#[test]
+fn reload_with_a_missing_or_unreadable_file_is_a_409_without_the_path() {
+    let dir = temp_dir();
+    let logs = temp_dir();
+    let log_file = logs.path().join("admin-api.log");
+    let server = TestServer::binary_logging(dir.path(), &[], "warn", Some(&log_file));
+    let client = server.client();
+    let file = dir.path().join("routing.json");
+    std::fs::remove_file(&file).unwrap();
+    let doc = reload(&client).assert_problem(409, "conflict");
+    assert_eq!(
+        doc["detail"],
+        "the routing file is missing; see the server log for its path"
+    );
+    std::fs::create_dir(&file).unwrap();
+    let doc = reload(&client).assert_problem(409, "conflict");
+    assert_eq!(
+        doc["detail"],
+        "the routing file is a directory; see the server log for its path"
+    );
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::write(&file, [0xff, 0xfe, b'{']).unwrap();
+    let doc = reload(&client).assert_problem(409, "conflict");
+    assert_eq!(
+        doc["detail"],
+        "the routing file is not UTF-8 text; see the server log for its path"
+    );
+    std::fs::write(&file, "[1, 2").unwrap();
+    let doc = reload(&client).assert_problem(422, "validation-failed");
+    assert!(
+        !doc["detail"]
+            .as_str()
+            .unwrap()
+            .contains(dir.path().to_str().unwrap()),
+        "{doc}"
+    );
+    assert_eq!(client.get("/admin/routing").json()["version"], 1);
+    server.stop();
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    let path = file.display().to_string();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("routing reload") && l.contains(&path))
+            .count(),
+        3,
+        "the log names the file for each refused reload:\n{log}"
+    );
 }

@@ -237,7 +237,7 @@ fn routing(w: &mut Walk) {
         Req::new("POST", "/admin/routing/rollback")
             .header("If-Match", "*")
             .json(json!({"to_version": 2})),
-        200,
+        201,
         |v| fields(v, &["version", "source"]),
         |v| v["version"] == 4,
     );

@@ -62,7 +62,11 @@ pub struct CredentialCheck {
     pub required: Vec<String>,
     /// The credentials that are set, required or not.
     pub set: Vec<CredentialInfo>,
-    /// Required credentials that are not set yet.
+    /// Credentials that are set but whose secret does not decrypt with the server's current key
+    /// (e.g. after a restart with another `ADMIN_API_SECRET_KEY`); set them again to fix.
+    pub unreadable: Vec<String>,
+    /// Required credentials that are not set yet, or set but unreadable: an unreadable secret
+    /// cannot be used, so it counts as missing.
     pub missing: Vec<String>,
     /// True when nothing required is missing.
     pub complete: bool,
@@ -70,6 +74,28 @@ pub struct CredentialCheck {
 
 fn aad(module: &str, name: &str) -> Vec<u8> {
     format!("{module}/{name}").into_bytes()
+}
+
+/// How many stored credentials do not decrypt with `secrets` (the key changed since they were
+/// set). Names and secrets are not returned: the count is for a startup warning.
+pub fn count_unreadable(
+    conn: &rusqlite::Connection,
+    secrets: &crate::crypto::SecretBox,
+) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare("SELECT module_id, name, nonce, ciphertext FROM credentials")?;
+    let rows = stmt.query_map([], |r| {
+        let (module, name): (String, String) = (r.get(0)?, r.get(1)?);
+        let sealed = Sealed {
+            nonce: r.get(2)?,
+            ciphertext: r.get(3)?,
+        };
+        Ok(secrets.open(&sealed, &aad(&module, &name)).is_none())
+    })?;
+    let mut count = 0;
+    for unreadable in rows {
+        count += usize::from(unreadable?);
+    }
+    Ok(count)
 }
 
 fn hint(secret: &[u8]) -> Option<String> {
@@ -134,14 +160,20 @@ async fn check_credentials(
             let missing: Vec<String> = module
                 .required_credentials
                 .iter()
-                .filter(|r| !set.iter().any(|s| &s.name == *r))
+                .filter(|r| !set.iter().any(|s| &s.name == *r && s.readable))
                 .cloned()
+                .collect();
+            let unreadable = set
+                .iter()
+                .filter(|s| !s.readable)
+                .map(|s| s.name.clone())
                 .collect();
             Ok(Json(CredentialCheck {
                 module_id: id,
                 complete: missing.is_empty(),
                 required: module.required_credentials,
                 set,
+                unreadable,
                 missing,
             }))
         })

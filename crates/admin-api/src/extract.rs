@@ -1,9 +1,11 @@
 //! Extractor wrappers whose rejections are problem+json like every other error.
 //!
 //! axum's own `Json`, `Query` and `Path` reject with plain-text bodies; these wrappers run
-//! them and turn the rejection into an [`AppError`]. Rejection details never echo the
+//! them and turn the rejection into an [`AppError`]. Rejection details do not echo the
 //! request's string values (a credential sent with the wrong shape must not come back in the
-//! error), so quoted text in serde's messages is masked.
+//! error): quoted text in serde's messages is masked, and so is the value serde names in
+//! "unknown variant". What does come back: field names (serde quotes them with backticks, and
+//! an unknown field is named so the client can find it), numbers, and the expected types.
 
 use crate::error::AppError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
@@ -108,9 +110,18 @@ fn serde_detail(text: &str) -> String {
     }
 }
 
-/// Replaces the content of every double-quoted span with `…`, so values the client sent are
-/// never reflected in an error (field names are quoted with backticks by serde and survive).
+/// Replaces the content of every double-quoted span with `…`, and the value after serde's
+/// "unknown variant", so string values the client sent are not reflected in an error (field
+/// names are quoted with backticks by serde and survive).
 pub fn mask_quoted(text: &str) -> String {
+    const VARIANT: &str = "unknown variant `";
+    let text = match text.split_once(VARIANT) {
+        Some((head, rest)) => match rest.split_once('`') {
+            Some((_, tail)) => format!("{head}{VARIANT}…`{tail}"),
+            None => format!("{head}{VARIANT}…"),
+        },
+        None => text.to_owned(),
+    };
     let mut out = String::with_capacity(text.len());
     let mut inside = false;
     for ch in text.chars() {
@@ -142,5 +153,11 @@ mod tests {
             "invalid type: string \"…\", expected u64 for `units`"
         );
         assert_eq!(mask_quoted("unterminated \"abc"), "unterminated \"…");
+        // Regression: `{"period": "sk-live-secret"}` came back as "unknown variant
+        // `sk-live-secret`"; the expected variants are ours and stay.
+        assert_eq!(
+            mask_quoted("unknown variant `sk-live-secret`, expected `day` or `month` at line 1"),
+            "unknown variant `…`, expected `day` or `month` at line 1"
+        );
     }
 }

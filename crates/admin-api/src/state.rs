@@ -43,10 +43,13 @@ pub struct Inner {
 }
 
 /// Failures while opening the state at startup (never seen by HTTP clients).
+///
+/// A variant with a cause does not repeat it in its own message: the cause is its `source()`,
+/// so a printer walking the chain (`{:#}` of anyhow) shows it exactly once.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}", path.display())]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -54,7 +57,7 @@ pub enum StartError {
         source: std::io::Error,
     },
     /// The admin database could not be opened or migrated.
-    #[error("admin database: {0}")]
+    #[error("admin database")]
     Db(#[from] sqlite_kit::KitError),
     /// A store (usage, policy) could not be opened.
     #[error("{0}")]
@@ -81,6 +84,16 @@ impl AppState {
         let modules_file = bootstrap::modules_file(config)?;
         let routing_file = bootstrap::routing_file(config)?;
         bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
+        // A changed credential key is not an error (the admin may re-set the secrets), but it
+        // must not go unnoticed: the check endpoint lists them, and the log says how many.
+        let unreadable = crate::credentials::count_unreadable(&conn, &secrets)?;
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                "stored credentials do not decrypt with the current credential key; \
+                 they count as missing until set again"
+            );
+        }
         let usage = usage_store::UsageStore::open(data_dir.join("usage.db"))
             .map_err(|e| StartError::Store(format!("usage database: {e}")))?;
         let policy_config = bootstrap::policy_config(config)?;

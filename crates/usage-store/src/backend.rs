@@ -23,9 +23,9 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// At most [`crate::MAX_BATCH_EVENTS`] events.
     fn meter_batch(&self, events: &[MeterEvent]) -> Result<Vec<MeterOutcome>, UsageError>;
 
-    /// The tenant's totals by module for the quota period containing `now_ms` (the calendar
+    /// The tenant's totals by module for the quota period containing `at_ms` (the calendar
     /// month if the tenant has no quota), with the quota's state.
-    fn usage(&self, tenant: &str, now_ms: i64) -> Result<Usage, UsageError>;
+    fn usage(&self, tenant: &str, at_ms: i64) -> Result<Usage, UsageError>;
 
     /// One page of the tenant's usage in hour or day buckets.
     fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, UsageError>;

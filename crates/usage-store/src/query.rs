@@ -12,12 +12,12 @@ use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
 /// Totals by module for the tenant's current quota period (the calendar month without a quota).
-pub(crate) fn usage(conn: &Connection, tenant: &str, now_ms: i64) -> Result<Usage, UsageError> {
+pub(crate) fn usage(conn: &Connection, tenant: &str, at_ms: i64) -> Result<Usage, UsageError> {
     check_name("tenant", tenant)?;
-    check_ts("now_ms", now_ms)?;
+    check_ts("at_ms", at_ms)?;
     let quota = load_quota(conn, tenant)?;
     let period = quota.map_or(QuotaPeriod::Month, |(q, _)| q.period);
-    let window = period.window(now_ms);
+    let window = period.window(at_ms);
     let mut stmt = conn.prepare_cached(
         "SELECT module, SUM(micro_units), SUM(events) FROM usage_daily
          WHERE tenant = ?1 AND bucket_ms >= ?2 AND bucket_ms < ?3

@@ -143,8 +143,8 @@ impl UsageBackend for UsageStore {
         self.write(|tx| valid.iter().map(|v| write::meter_one(tx, v, now)).collect())
     }
 
-    fn usage(&self, tenant: &str, now_ms: i64) -> Result<Usage, UsageError> {
-        self.read(|conn| query::usage(conn, tenant, now_ms))
+    fn usage(&self, tenant: &str, at_ms: i64) -> Result<Usage, UsageError> {
+        self.read(|conn| query::usage(conn, tenant, at_ms))
     }
 
     fn history(&self, query: &HistoryQuery) -> Result<HistoryPage, UsageError> {

@@ -236,6 +236,16 @@ fn versions_list_newest_first_and_rollback_appends_a_copy() {
         (&page["total"], &page["versions"][0]["version"]),
         (&json!(3), &json!(2))
     );
+    // Regression: rolling back to 1 again (3 already holds 1's manifest) appended v4, v5, ...
+    // with identical content; now it is 409 like rolling back to the current number.
+    let doc = rollback(&client, "maps", 1, &[]).assert_problem(409, "conflict");
+    assert!(
+        doc["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("version 1's content is already current"),
+        "{doc}"
+    );
     // Rolling back to 2 now is a change again (3 is current), and numbers keep counting.
     assert_eq!(
         rollback(&client, "maps", 2, &[]).json()["version"]["version"],
@@ -299,4 +309,38 @@ fn a_restart_of_the_binary_keeps_drafts_versions_and_the_catalogue() {
         rollback(&client, "maps", 2, &[]).json()["version"]["version"],
         4
     );
+}
+
+/// Regression: publishing a draft whose manifest equals the current version appended an
+/// identical version. It is 409, nothing is published, and the draft stays editable.
+#[test]
+fn publishing_the_current_manifest_again_is_a_conflict() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    create_and_publish(&client, &manifest("maps", "Maps", "1.0.0"));
+    let again = create(&client, &manifest("maps", "Maps", "1.0.0"));
+    let doc = publish(&client, &again["id"]).assert_problem(409, "conflict");
+    assert!(
+        doc["detail"]
+            .as_str()
+            .unwrap()
+            .contains("identical to version 1 of module `maps`"),
+        "{doc}"
+    );
+    let list = client.get("/admin/dev/modules/maps/versions").json();
+    assert_eq!(list["total"], 1);
+    let draft = client
+        .get(&format!("/admin/dev/drafts/{}", again["id"]))
+        .json();
+    assert_eq!(draft["state"], "draft");
+    // Once the manifest differs, the same draft publishes.
+    let edited = put(
+        &client,
+        &again["id"],
+        "*",
+        &manifest("maps", "Maps", "1.0.1"),
+    );
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(publish(&client, &again["id"]).status, 201);
 }

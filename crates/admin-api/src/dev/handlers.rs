@@ -273,7 +273,7 @@ fn version_location(version: &ModuleVersion) -> String {
         (status = 201, description = "The new version, the catalogue entry and the published draft; `Location` names the version", body = Published),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The draft is already published", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The draft is already published, or its manifest equals the module's current version (nothing is published)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The manifest is invalid; `errors` lists every problem", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -385,7 +385,7 @@ pub struct ModuleRollback {
         (status = 201, description = "The new version and the catalogue entry; `Location` names the version", body = Published),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module, no published version, or no such version", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "That version is already current", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "That version, or one with the same manifest, is already current", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     ))]

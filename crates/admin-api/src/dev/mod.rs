@@ -17,8 +17,10 @@
 //!   it (`POST /admin/modules/{id}/enable`); from then on routing may use it.
 //! * Rollback to version N appends a copy of N's manifest as a new version whose
 //!   `source_version` is N. An unknown module or version is 404; rolling back to the version
-//!   that is already current is 409 (it would change nothing, and a no-op version would only
-//!   blur the history).
+//!   that is already current, or to one whose manifest equals the current one, is 409 (it
+//!   would change nothing, and a no-op version would only blur the history).
+//! * For the same reason, publishing a draft whose manifest equals the module's current
+//!   version is 409 `…/conflict`: no version is appended and the draft stays a draft.
 //! * `If-Match`: required on `PUT` of a draft (428 without, 412 when stale, `*` opts out);
 //!   honoured when present on draft `DELETE`, publish (the draft's ETag) and rollback (the
 //!   module's current version ETag, as sent by the versions list).

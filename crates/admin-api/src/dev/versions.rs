@@ -79,7 +79,8 @@ pub struct Published {
 
 /// Publishes a draft: validates its manifest fully (422 with every problem), appends it as
 /// the module's new current version and updates the catalogue; the draft becomes read-only
-/// state `published`. `If-Match` (the draft's ETag) is honoured when present.
+/// state `published`. `If-Match` (the draft's ETag) is honoured when present. A manifest
+/// identical to the module's current version is 409 and publishes nothing.
 pub fn publish(
     conn: &mut Connection,
     id: i64,
@@ -89,6 +90,16 @@ pub fn publish(
         let current = guarded(tx, id, if_match, Precondition::Optional)?;
         refuse_published(&current)?;
         let manifest = validate(&current.manifest).map_err(AppError::InvalidItems)?;
+        // Publishing the current version's manifest again would append an identical version:
+        // refused, and the draft stays editable.
+        if let Some(now) = current_version(tx, &manifest.id)?
+            && version(tx, &manifest.id, now)?.manifest == manifest
+        {
+            return Err(AppError::Conflict(format!(
+                "the manifest is identical to version {now} of module `{}`, which is current; nothing was published",
+                manifest.id
+            )));
+        }
         let (version, module) = append(tx, &manifest, VersionSource::Publish, None, Some(id))?;
         tx.execute(
             "UPDATE module_drafts SET published_version = ?2, revision = revision + 1, updated_ms = ?3
@@ -104,7 +115,8 @@ pub fn publish(
 }
 
 /// Makes version `to_version` of a module current again as a new version; history is never
-/// rewritten. 404 for an unknown module or version, 409 when `to_version` is already current.
+/// rewritten. 404 for an unknown module or version, 409 when `to_version` is already current
+/// or its manifest equals the current version's.
 /// `If-Match` (the current version's ETag) is honoured when present.
 pub fn rollback(
     conn: &mut Connection,
@@ -127,6 +139,13 @@ pub fn rollback(
         if to_version == current {
             return Err(AppError::Conflict(format!(
                 "version {to_version} of module `{module_id}` is already current"
+            )));
+        }
+        // Same content under another number (e.g. a second rollback to the same version) is
+        // refused too: a version identical to the current one would only blur the history.
+        if version(tx, module_id, current)?.manifest == target.manifest {
+            return Err(AppError::Conflict(format!(
+                "version {to_version}'s content is already current (module `{module_id}` version {current})"
             )));
         }
         let (version, module) = append(

@@ -1,6 +1,16 @@
 //! Routing config endpoints: get, put, patch, delete a category, reload from the file, list
 //! versions and roll back. Every change is a new version; writes carry `If-Match`.
 //!
+//! No-op writes make no version, so the history lists only real changes: when PUT, PATCH,
+//! DELETE of a category or reload would leave the config exactly as it is, the answer is 200
+//! with the current version unchanged (the write is idempotent); a rollback to a version whose
+//! config is already current is 409 `…/conflict`. A rollback that changes something answers
+//! 201 with the new version (and its `Location`), like a dev-mode rollback.
+//!
+//! Reload reads the routing file on the server. A missing or unreadable file (or a directory
+//! at its path) is 409 `…/conflict`: the request is fine, the server's file is not; its path is
+//! logged, never sent. A file that is not a valid routing config is 422.
+//!
 //! `If-Match` policy: PUT, PATCH, DELETE of a category and rollback REQUIRE it (428 without
 //! it, 412 when stale; `*` opts out explicitly). Reload honours it when present, because an
 //! operator reloading the file means "make the file current" whatever happened before.
@@ -13,7 +23,7 @@ use crate::extract::{Json, Path, Query};
 use crate::precondition::{Precondition, if_match};
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use model::{RoutingConfig, merge_patch};
 use serde::{Deserialize, Serialize};
@@ -81,9 +91,12 @@ async fn get_routing(State(state): State<AppState>) -> Result<Response, AppError
     params(("If-Match" = String, Header, description = "ETag of the current version (required; `*` to overwrite whatever is current)")),
     request_body = RoutingConfig,
     responses(
-        (status = 200, description = "The new version", body = RoutingView),
+        (status = 200, description = "The new version, or the current one unchanged when the config is identical (no version is made)", body = RoutingView),
+        (status = 400, description = "Malformed JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid config: unknown or disabled module, empty category, ...", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -108,9 +121,12 @@ async fn put_routing(
     request_body(content = Object, description = "A JSON merge patch (RFC 7396) of the config; `null` removes a member",
         content_type = "application/merge-patch+json"),
     responses(
-        (status = 200, description = "The new version", body = RoutingView),
+        (status = 200, description = "The new version, or the current one unchanged when the patch changes nothing (no version is made)", body = RoutingView),
+        (status = 400, description = "Malformed JSON body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The patched config is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -174,8 +190,9 @@ async fn delete_category(
 #[utoipa::path(post, path = "/admin/routing/reload", tag = "routing",
     params(("If-Match" = Option<String>, Header, description = "Optional: when present it must match the current version")),
     responses(
-        (status = 200, description = "The new version, read from the routing file", body = RoutingView),
+        (status = 200, description = "The new version read from the routing file, or the current one unchanged when the file holds the current config (no version is made)", body = RoutingView),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The routing file is missing, unreadable or a directory (its path is in the server log)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The file's config is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -185,8 +202,7 @@ async fn reload_routing(
 ) -> Result<Versioned, AppError> {
     let config = state
         .blocking(|inner| {
-            let text = std::fs::read_to_string(&inner.routing_file)
-                .map_err(|e| AppError::internal(format!("reading the routing file: {e}")))?;
+            let text = read_routing_file(&inner.routing_file)?;
             serde_json::from_str::<RoutingConfig>(&text).map_err(|e| {
                 AppError::Unprocessable(format!(
                     "the routing file is not a valid routing config: {}",
@@ -203,6 +219,25 @@ async fn reload_routing(
         |_, _| Ok(config),
     )
     .await
+}
+
+/// The routing file's text, or a 409 that says what is wrong with the file without its path
+/// (clients never see server paths; the log has it).
+fn read_routing_file(path: &std::path::Path) -> Result<String, AppError> {
+    let what = match std::fs::read_to_string(path) {
+        Ok(text) => return Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => "is missing",
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory || path.is_dir() => "is a directory",
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => "is not UTF-8 text",
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            "is not readable by the server"
+        }
+        Err(_) => "cannot be read",
+    };
+    tracing::warn!(path = %path.display(), "routing reload: the routing file {what}");
+    Err(AppError::Conflict(format!(
+        "the routing file {what}; see the server log for its path"
+    )))
 }
 
 /// Pagination of a version list.
@@ -293,9 +328,10 @@ pub struct Rollback {
     params(("If-Match" = String, Header, description = "ETag of the current version (required)")),
     request_body = Rollback,
     responses(
-        (status = 200, description = "The new version", body = RoutingView),
+        (status = 201, description = "The new version; `Location` names it", body = RoutingView),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "That version's config is already current (no version is made)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The old config is invalid today (e.g. a module was disabled since)", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
@@ -304,14 +340,29 @@ async fn rollback_routing(
     State(state): State<AppState>,
     headers: HeaderMap,
     Json(body): Json<Rollback>,
-) -> Result<Versioned, AppError> {
+) -> Result<Response, AppError> {
     let source = format!("rollback:{}", body.to_version);
-    write(
+    let to = body.to_version;
+    let made = write(
         &state,
         &headers,
         Precondition::Required,
         source,
-        move |conn, _| store::version(conn, body.to_version).map(|v| v.config),
+        move |conn, current| {
+            let target = store::version(conn, to)?.config;
+            if target == current {
+                return Err(AppError::Conflict(format!(
+                    "version {to}'s content is already current"
+                )));
+            }
+            Ok(target)
+        },
     )
-    .await
+    .await?;
+    let location = HeaderValue::from_str(&format!("/admin/routing/versions/{}", made.0.version))
+        .map_err(AppError::internal)?;
+    let mut response = made.into_response();
+    *response.status_mut() = StatusCode::CREATED;
+    response.headers_mut().insert(header::LOCATION, location);
+    Ok(response)
 }

@@ -113,7 +113,9 @@ pub fn validate(conn: &Connection, config: &RoutingConfig) -> Result<(), AppErro
 }
 
 /// Appends a new version made by `change` from the current config, atomically with the
-/// precondition check: of two writers holding the same ETag exactly one succeeds.
+/// precondition check: of two writers holding the same ETag exactly one succeeds. When
+/// `change` returns the current config unchanged, nothing is appended and the current version
+/// is returned.
 pub fn write(
     conn: &mut Connection,
     if_match: Option<&str>,
@@ -124,7 +126,12 @@ pub fn write(
     sqlite_kit::write_tx(conn, |tx| {
         let current = current(tx)?;
         check_etag(if_match, &etag(current.version), rule, "the routing config")?;
-        let next = change(tx, current.config)?;
+        let next = change(tx, current.config.clone())?;
+        // A no-op write answers the current version and appends nothing, so the history
+        // holds only real changes (see the module docs of `routing`).
+        if next == current.config {
+            return Ok(current);
+        }
         validate(tx, &next)?;
         let version = current.version + 1;
         let created_ms = now_ms();

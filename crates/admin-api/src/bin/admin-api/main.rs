@@ -3,6 +3,7 @@
 use admin_api::{AppState, ServerConfig};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 /// The orchestrator's admin API server.
 #[derive(Debug, Parser)]
@@ -22,14 +23,41 @@ enum Command {
     Openapi,
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+/// Runs the command; a failure is one line on stderr (`admin-api: error: …` with its causes)
+/// and exit status 1. Returning `anyhow::Result` from `main` would print its `Debug` form
+/// instead: several lines, and a backtrace whenever `RUST_BACKTRACE` is set.
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
         Command::Openapi => {
             print!("{}", admin_api::openapi_document());
             Ok(())
         }
         Command::Serve(config) => serve(*config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("admin-api: error: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// The error and its causes joined by `: `, each cause once: some library errors repeat
+/// their source in their own message, and that text is not shown a second time.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn serve(config: ServerConfig) -> anyhow::Result<()> {
