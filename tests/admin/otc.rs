@@ -1,5 +1,6 @@
-//! OTC policy endpoints: ingest (single, batch, idempotent, run-units filled from metering),
-//! recommendation, checkpoints, rebuild, and their validation failures.
+//! OTC policy endpoints: ingest (single, batch, idempotent, conflicts, run-units filled from
+//! metering), recommendation, checkpoints, rebuild (repairing a corrupt checkpoint), and their
+//! validation failures.
 
 use serde_json::{Value, json};
 use suites::admin::{Client, TestServer, temp_dir};
@@ -104,13 +105,13 @@ fn batches_are_all_or_nothing_and_idempotent() {
         trajectory("c2", &["email"], true),
     ]);
     let doc = post(&client, &bad).assert_problem(422, "validation-failed");
-    assert_eq!(doc["errors"][0]["pointer"], "/1", "{doc}");
+    assert_eq!(doc["errors"][0]["pointer"], "/1/calls/0", "{doc}");
     // A wrongly shaped item too, before anything reaches the store.
     let mut shaped = trajectory("c3", &["web-search"], true);
     shaped["correct"] = json!("yes");
     let doc = post(&client, &json!([trajectory("c4", &[], false), shaped]))
         .assert_problem(422, "validation-failed");
-    assert_eq!(doc["errors"][0]["pointer"], "/1", "{doc}");
+    assert_eq!(doc["errors"][0]["pointer"], "/1/correct", "{doc}");
     let ckpt = client.get("/admin/otc/checkpoints").json();
     let samples: u64 = ckpt["checkpoints"]
         .as_array()
@@ -224,4 +225,183 @@ fn checkpoints_and_rebuild() {
         .assert_problem(401, "unauthorized");
     anon.post_empty("/admin/otc/rebuild")
         .assert_problem(401, "unauthorized");
+}
+
+/// Regression: a batch of `[ok, calls:["email"], latency_ms:-1, correct:"yes", extra:1]`
+/// reported only /3 and /4 (the serde failures); /1 and /2 (the store's validation) surfaced
+/// only on the next submit.
+#[test]
+fn a_batch_reports_every_invalid_item_at_once() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let mut latency = trajectory("i2", &["web-search"], true);
+    latency["latency_ms"] = json!(-1);
+    let mut correct = trajectory("i3", &["web-search"], true);
+    correct["correct"] = json!("yes");
+    let mut extra = trajectory("i4", &["web-search"], true);
+    extra["extra"] = json!(1);
+    let mut missing = trajectory("i5", &["web-search"], true);
+    missing.as_object_mut().unwrap().remove("intent");
+    let batch = json!([
+        trajectory("i0", &["web-search"], true),
+        trajectory("i1", &["email"], true),
+        latency,
+        correct,
+        extra,
+        missing,
+    ]);
+    let doc = post(&client, &batch).assert_problem(422, "validation-failed");
+    let pointers: Vec<&str> = doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "/1/calls/0",
+            "/2/latency_ms",
+            "/3/correct",
+            "/4/extra",
+            "/5"
+        ],
+        "{doc}"
+    );
+    let details = doc["errors"].to_string();
+    assert!(details.contains("expected a boolean"), "{doc}");
+    assert!(details.contains("missing field `intent`"), "{doc}");
+    assert!(
+        doc["detail"].as_str().unwrap().contains("5 problems"),
+        "{doc}"
+    );
+    assert_eq!(
+        client.get("/admin/otc/checkpoints").json()["total"],
+        0,
+        "all or nothing: the good item was not stored either"
+    );
+    // A single trajectory's serde failure names its field too.
+    let mut single = trajectory("s1", &["web-search"], true);
+    single["correct"] = json!("yes");
+    let doc = post(&client, &single).assert_problem(422, "validation-failed");
+    assert!(
+        doc["detail"].as_str().unwrap().starts_with("correct: "),
+        "{doc}"
+    );
+}
+
+/// Regression: the same request_id posted again with another intent, modules and correctness
+/// answered `200 {"status":"duplicate"}` and the new content was silently dropped.
+#[test]
+fn a_conflicting_duplicate_is_a_409_and_writes_nothing() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let first = trajectory("d1", &["web-search"], true);
+    assert_eq!(post(&client, &first).status, 201);
+    let before = client.get("/admin/otc/checkpoints").json();
+
+    let mut other = first.clone();
+    other["intent"] = json!("report");
+    other["modules"] = json!(["email"]);
+    other["calls"] = json!(["email"]);
+    other["correct"] = json!(false);
+    let doc = post(&client, &other).assert_problem(409, "conflict");
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(detail.contains("\"d1\""), "{doc}");
+    assert!(
+        detail.contains("intent, modules, calls, correct"),
+        "names what differs: {doc}"
+    );
+    // The same trajectory with its modules in another order is still the same trajectory.
+    let mut reordered = first.clone();
+    reordered["modules"] = json!(["code-exec", "web-search"]);
+    let again = post(&client, &reordered);
+    assert_eq!(
+        (again.status, again.json()["status"].clone()),
+        (200, json!("duplicate"))
+    );
+    let mut later = first.clone();
+    later["timestamp_ms"] = json!(now_ms() - 10);
+    post(&client, &later).assert_problem(409, "conflict");
+
+    // In a batch: all or nothing, every conflicting item named, including a repeat inside
+    // the batch itself.
+    let d3 = trajectory("d3", &["web-search"], true);
+    let mut inner = d3.clone();
+    inner["run_units"] = json!(7.5);
+    let batch = json!([
+        trajectory("d2", &["web-search"], true),
+        other,
+        d3,
+        inner,
+        first,
+    ]);
+    let doc = post(&client, &batch).assert_problem(409, "conflict");
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(detail.starts_with("2 items of the batch"), "{doc}");
+    assert!(detail.contains("/1 request id \"d1\""), "{doc}");
+    assert!(detail.contains("/3 request id \"d3\""), "{doc}");
+    assert!(detail.contains("(differs in: run_units)"), "{doc}");
+    assert_eq!(
+        client.get("/admin/otc/checkpoints").json(),
+        before,
+        "the conflicts stored nothing"
+    );
+}
+
+/// Regression: a checkpoint BLOB set to x'deadbeef' made the policy, the checkpoint list and
+/// ingest answer a generic 500 that hid the repair ("run rebuild").
+#[test]
+fn a_corrupt_checkpoint_is_a_typed_problem_until_rebuild_repairs_it() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let mut other_set = trajectory("c2", &["web-search"], true);
+    other_set["modules"] = json!(["web-search"]);
+    let batch = json!([trajectory("c1", &["web-search"], true), other_set]);
+    assert_eq!(post(&client, &batch).status, 200);
+    let url = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
+    let advice = client.get(url).json();
+    let listed = client.get("/admin/otc/checkpoints").json();
+
+    // Corrupt the checkpoint of (lookup, {code-exec, web-search}) in the server's own file.
+    let conn = rusqlite::Connection::open(server.data_dir.join("policy.db")).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE policy_checkpoints SET arm_weights = x'deadbeef'
+             WHERE module_set_id = (SELECT id FROM module_sets WHERE modules = 'code-exec,web-search')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(conn);
+
+    let corrupt = |reply: suites::admin::Reply| {
+        let doc = reply.assert_problem(500, "corrupt-checkpoint");
+        let detail = doc["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("POST /admin/otc/rebuild"), "{doc}");
+        assert!(detail.contains("code-exec,web-search"), "{doc}");
+        for leak in ["SELECT", "policy.db", "msgpack", "BLOB"] {
+            assert!(!detail.contains(leak), "{leak} leaked: {doc}");
+        }
+    };
+    corrupt(client.get(url));
+    corrupt(client.get("/admin/otc/checkpoints"));
+    corrupt(post(&client, &trajectory("c3", &["web-search"], true)));
+    // Another module set of the intent still gets advice: the fallback skips the corrupt
+    // sibling and pools the readable one.
+    let fallback = client.get("/admin/otc/policy?intent=lookup&modules=web-search,email");
+    assert_eq!(fallback.status, 200, "{}", fallback.body);
+    assert_eq!(fallback.json()["source"], "intent_fallback");
+
+    let rebuilt = client.post_empty("/admin/otc/rebuild");
+    assert_eq!(rebuilt.status, 200, "{}", rebuilt.body);
+    assert_eq!(client.get(url).json(), advice, "rebuild repaired it");
+    assert_eq!(client.get("/admin/otc/checkpoints").json(), listed);
+    assert_eq!(
+        post(&client, &trajectory("c3", &["web-search"], true)).status,
+        201
+    );
 }

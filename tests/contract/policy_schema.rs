@@ -1,6 +1,7 @@
 //! The policy store's public contract: its SQLite schema, the JSON shapes of what the HTTP layer
-//! returns (Recommendation, Checkpoint, IngestOutcome, BatchReport, errors' validation reasons),
-//! the checkpoint BLOB format, and one behaviour story run against every `PolicyBackend`.
+//! returns (Recommendation, Checkpoint, IngestOutcome, BatchReport, errors' validation reasons
+//! and conflicts), the checkpoint BLOB format, and one behaviour story run against every
+//! `PolicyBackend`.
 
 use otc_policy::store::{BLOB_VERSION, decode_blob};
 use otc_policy::{
@@ -73,7 +74,10 @@ fn policy_json_shapes() {
     let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let accepted = store.ingest(&traj("r1", &["web", "calc"], true)).unwrap();
     let batch = store
-        .ingest_batch(&[traj("r1", &[], false), traj("r2", &["web"], false)])
+        .ingest_batch(&[
+            traj("r1", &["web", "calc"], true),
+            traj("r2", &["web"], false),
+        ])
         .unwrap();
     let rec = store
         .recommend("search", &["web".into(), "calc".into()])
@@ -82,6 +86,10 @@ fn policy_json_shapes() {
     let invalid = match store.ingest_batch(&[traj("ok", &[], true), traj("", &["ftp"], true)]) {
         Err(PolicyError::InvalidBatch(items)) => items,
         other => panic!("expected InvalidBatch, got {other:?}"),
+    };
+    let conflicts = match store.ingest_batch(&[traj("ok", &[], true), traj("r2", &[], true)]) {
+        Err(PolicyError::ConflictBatch(items)) => items,
+        other => panic!("expected ConflictBatch, got {other:?}"),
     };
     insta::assert_json_snapshot!(json!({
         "trajectory": traj("r1", &["web", "calc"], true),
@@ -92,6 +100,7 @@ fn policy_json_shapes() {
         "checkpoints": store.checkpoints().unwrap(),
         "rebuild_report": store.rebuild().unwrap(),
         "invalid_batch_items": invalid,
+        "conflict_batch_items": conflicts,
         "reward_event": store.reward_event("r1").unwrap(),
     }));
 }
@@ -116,15 +125,19 @@ fn policy_blob_v1_layout_is_stable() {
 /// The behaviour every backend must show; a new backend adds one line to
 /// `policy_backends_honour_the_contract`.
 fn backend_contract(backend: &dyn PolicyBackend) {
-    // Idempotent ingest.
+    // Idempotent ingest; the same request id with other content is a conflict.
     let first = backend.ingest(&traj("c1", &["web", "web"], true)).unwrap();
     assert!(matches!(first, IngestOutcome::Accepted { .. }));
     assert_eq!(
-        backend.ingest(&traj("c1", &["calc"], false)).unwrap(),
+        backend.ingest(&traj("c1", &["web", "web"], true)).unwrap(),
         IngestOutcome::Duplicate {
             request_id: "c1".into()
         }
     );
+    assert!(matches!(
+        backend.ingest(&traj("c1", &["calc"], false)),
+        Err(PolicyError::Conflict(item)) if item.fields == ["calls", "correct"]
+    ));
     // All-or-nothing batch validation.
     let mut bad = traj("c3", &[], true);
     bad.run_units = f64::NAN;
@@ -133,7 +146,10 @@ fn backend_contract(backend: &dyn PolicyBackend) {
         Err(PolicyError::InvalidBatch(items)) if items.len() == 1 && items[0].index == 1
     ));
     let report = backend
-        .ingest_batch(&[traj("c2", &["web", "calc"], true), traj("c1", &[], true)])
+        .ingest_batch(&[
+            traj("c2", &["web", "calc"], true),
+            traj("c1", &["web", "web"], true),
+        ])
         .unwrap();
     assert_eq!((report.accepted, report.duplicates), (1, 1));
     // Recommend: exact, order-independent, and never an error for the unseen.

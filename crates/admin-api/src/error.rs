@@ -121,6 +121,18 @@ pub enum AppError {
     /// A real server fault (500). The cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// A stored policy checkpoint cannot be decoded (500, problem type `corrupt-checkpoint`):
+    /// a server-side data fault with a known repair, so the detail names the combination and
+    /// the repair; the decoder's reason is logged, never sent.
+    #[error(
+        "the stored checkpoint of intent {intent:?} with modules {modules:?} could not be decoded; POST /admin/otc/rebuild recomputes it from the trajectory log"
+    )]
+    CorruptCheckpoint {
+        /// Intent class of the checkpoint.
+        intent: String,
+        /// Its module set, canonical (comma-separated, sorted).
+        modules: String,
+    },
 }
 
 impl AppError {
@@ -200,6 +212,11 @@ impl AppError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 "Internal server error",
+            ),
+            Self::CorruptCheckpoint { .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "corrupt-checkpoint",
+                "Corrupt checkpoint",
             ),
         }
     }

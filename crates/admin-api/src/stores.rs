@@ -45,11 +45,30 @@ impl From<PolicyError> for AppError {
     fn from(err: PolicyError) -> Self {
         match err {
             PolicyError::Invalid(e) => Self::Unprocessable(e.to_string()),
-            PolicyError::InvalidBatch(items) => {
-                Self::invalid_batch(items.into_iter().map(|i| (i.index, i.message)).collect())
+            PolicyError::InvalidBatch(items) => Self::InvalidItems(
+                items
+                    .iter()
+                    .map(|i| crate::otc::item_problem(i.index, &i.error))
+                    .collect(),
+            ),
+            // Like metering's reused idempotency key: a client bug, not a retry.
+            PolicyError::Conflict(item) => Self::Conflict(item.to_string()),
+            PolicyError::ConflictBatch(items) => {
+                Self::Conflict(crate::otc::describe_conflicts(&items))
+            }
+            // A data fault with a known repair: its own problem type saying how to repair it.
+            // The decoder's reason is internal; it is logged here because the problem does not
+            // carry it.
+            PolicyError::CorruptCheckpoint {
+                intent,
+                modules,
+                reason,
+            } => {
+                tracing::error!(%intent, %modules, %reason, "a policy checkpoint does not decode");
+                Self::CorruptCheckpoint { intent, modules }
             }
             // Everything else is a server-side fault: a corrupt row, a bad config, storage.
-            // The cause (which may say "run rebuild") is logged, never sent.
+            // The cause is logged, never sent.
             other => Self::internal(other),
         }
     }

@@ -63,15 +63,20 @@ pub struct RewardEvent {
 /// `&self`, so one instance can be shared in an `Arc` by many threads.
 pub trait PolicyBackend: Send + Sync {
     /// Validates, stores, scores and folds one trajectory into its checkpoint, atomically.
-    /// Idempotent on `request_id`.
+    /// Idempotent on `request_id`: the same trajectory again is a `Duplicate`; different
+    /// content under a stored request id is [`PolicyError::Conflict`] and writes nothing.
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError>;
 
-    /// Ingests many trajectories in one transaction. Validation is all-or-nothing: if any item
-    /// is invalid nothing is written and [`PolicyError::InvalidBatch`] lists every offender.
+    /// Ingests many trajectories in one transaction, all or nothing: if any item is invalid
+    /// nothing is written and [`PolicyError::InvalidBatch`] lists every offender; if any item
+    /// reuses a request id (stored, or earlier in the batch) with different content, nothing
+    /// is written and [`PolicyError::ConflictBatch`] lists every such item.
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError>;
 
     /// The advice for (intent, module set); never an error for a combination never seen (see
-    /// [`crate::state::RecommendationSource`]).
+    /// [`crate::state::RecommendationSource`]). A corrupt checkpoint of exactly this
+    /// combination is [`PolicyError::CorruptCheckpoint`]; the intent fallback skips corrupt
+    /// sibling checkpoints and fails only when none of the intent's checkpoints is readable.
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
 
     /// The reward event of one trajectory, `None` if no trajectory has this request id.
@@ -83,8 +88,9 @@ pub trait PolicyBackend: Send + Sync {
     /// Recomputes every checkpoint from the trajectory log under the current config.
     fn rebuild(&self) -> Result<RebuildReport, PolicyError>;
 
-    /// Visits every stored trajectory in ingest order (the import format, so export then import
-    /// round-trips); returns how many were visited.
+    /// Visits every stored trajectory in ingest order, `run_units` always set (so an export
+    /// re-imports through `otc import` or the HTTP API as all duplicates); returns how many
+    /// were visited.
     fn export(
         &self,
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,

@@ -8,8 +8,12 @@ use usage_store::CostNormalizer;
 
 /// The configuration of a policy store. Changing it changes future scores; `rebuild` recomputes
 /// every checkpoint under the current one.
+///
+/// As JSON every section and every field may be left out and then takes its default, so a
+/// config file states only what it changes (`{"reward": {"beta": 0.2}}`); unknown names are
+/// errors, so a typo is not silently a default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// Weights of the composite reward.
     pub reward: RewardConfig,

@@ -25,15 +25,52 @@ impl InvalidItem {
     }
 }
 
+/// One item of a batch whose request id is already stored (or came earlier in the batch) with
+/// different content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictItem {
+    /// Index of the item in the batch.
+    pub index: usize,
+    /// The request id it shares with the stored trajectory.
+    pub request_id: String,
+    /// The fields whose values differ from the stored ones, in declaration order
+    /// (`intent`, `modules`, `calls`, `run_units`, `correct`, `latency_ms`, `timestamp_ms`).
+    pub fields: Vec<&'static str>,
+}
+
+impl std::fmt::Display for ConflictItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "request id {:?} is already stored with different content (differs in: {})",
+            self.request_id,
+            self.fields.join(", ")
+        )
+    }
+}
+
+// A note on the messages below: a variant either shows its cause in its own text or exposes it
+// as `source()`, never both, so `{err:#}` (anyhow's chain) prints every cause once. The variants
+// that carry a cause in their text therefore have hand-written `From` impls (thiserror's
+// `#[from]` would also make it the source), and the HTTP layer's `to_string()` keeps the detail.
+
 /// Errors of the policy store. Storage errors are mapped here at the boundary.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A trajectory or request failed validation; nothing was written.
     #[error("invalid input: {0}")]
-    Invalid(#[from] ValidationError),
+    Invalid(ValidationError),
     /// Some items of a batch failed validation; nothing of the batch was written.
     #[error("invalid batch: {} item(s) rejected, first at index {}: {}", .0.len(), .0[0].index, .0[0].error)]
     InvalidBatch(Vec<InvalidItem>),
+    /// The request id is already stored with different content (a client bug, not a retry: an
+    /// identical resubmission is a `Duplicate`); nothing was written.
+    #[error("{0}")]
+    Conflict(ConflictItem),
+    /// Items of a batch conflict with stored trajectories (or with earlier items of the same
+    /// batch); nothing of the batch was written. Lists every conflicting item.
+    #[error("conflicting batch: {} item(s) reuse a stored request id with different content, first at index {}: {}", .0.len(), .0[0].index, .0[0])]
+    ConflictBatch(Vec<ConflictItem>),
     /// The configuration is out of range (e.g. a decay outside `(0, 1]`).
     #[error("invalid policy config: {0}")]
     InvalidConfig(String),
@@ -79,5 +116,17 @@ pub enum PolicyError {
     Sqlite(#[from] rusqlite::Error),
     /// Writing an export failed.
     #[error("export: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<ValidationError> for PolicyError {
+    fn from(err: ValidationError) -> Self {
+        Self::Invalid(err)
+    }
+}
+
+impl From<std::io::Error> for PolicyError {
+    fn from(err: std::io::Error) -> Self {
+        Self::Io(err)
+    }
 }

@@ -32,7 +32,7 @@ pub const PRUNE_WEIGHT: f64 = 1e-3;
 
 /// The knobs of the estimator and of forgetting (shared with the bandit arms).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EstimatorConfig {
     /// Per-observation decay factor in `(0, 1]`; 1 never forgets.
     pub decay: f64,

@@ -4,7 +4,8 @@
 //! Pure modules, which do no I/O and know nothing of SQL or HTTP: [`reward`] (the OTC reward),
 //! [`estimate`] (the optimal call count `n`), [`arms`] (per-module bandit arms), [`state`] (how a
 //! trajectory updates a combination) and [`trajectory`] (input and validation). The SQLite side
-//! lives in [`store`] behind the [`PolicyBackend`] trait. [`synthetic`] generates trajectories
+//! lives in [`store`] behind the [`PolicyBackend`] trait. [`json_input`] names the member to
+//! blame when a trajectory written as JSON does not parse. [`synthetic`] generates trajectories
 //! from a world with a known truth, for tests, benches and demos.
 #![deny(missing_docs)]
 
@@ -13,6 +14,7 @@ pub mod backend;
 pub mod config;
 pub mod error;
 pub mod estimate;
+pub mod json_input;
 pub mod reward;
 pub mod state;
 pub mod store;
@@ -21,7 +23,7 @@ pub mod trajectory;
 
 pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
 pub use config::PolicyConfig;
-pub use error::{InvalidItem, PolicyError};
+pub use error::{ConflictItem, InvalidItem, PolicyError};
 pub use estimate::EstimatorConfig;
 pub use reward::{RewardConfig, RewardError, Score, composite, r_tool, score};
 pub use state::{ArmView, Checkpoint, Recommendation, RecommendationSource};

@@ -54,12 +54,28 @@ pub struct RewardConfig {
     smoothing: f64,
 }
 
+/// The JSON form; a field left out takes its default (a config file states what it changes).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRewardConfig {
+    #[serde(default = "default_alpha")]
     alpha: f64,
+    #[serde(default = "default_beta")]
     beta: f64,
+    #[serde(default = "default_smoothing")]
     smoothing: f64,
+}
+
+fn default_alpha() -> f64 {
+    RewardConfig::default().alpha
+}
+
+fn default_beta() -> f64 {
+    RewardConfig::default().beta
+}
+
+fn default_smoothing() -> f64 {
+    RewardConfig::default().smoothing
 }
 
 impl TryFrom<RawRewardConfig> for RewardConfig {

@@ -117,11 +117,27 @@ fn check_number(field: &'static str, value: f64, max: f64) -> Result<(), Validat
     if value.is_finite() && (0.0..=max).contains(&value) {
         Ok(())
     } else {
-        Err(ValidationError::BadNumber {
-            field,
-            value: value.to_string(),
-            max,
-        })
+        // Scientific notation for huge values: `1e308` must not come back as 309 digits.
+        let value = if value.is_finite() && value.abs() >= 1e15 {
+            format!("{value:e}")
+        } else {
+            value.to_string()
+        };
+        Err(ValidationError::BadNumber { field, value, max })
+    }
+}
+
+impl ValidationError {
+    /// Where in a trajectory's JSON the problem is, as RFC 6901 pointer segments without the
+    /// leading `/` (`latency_ms`, `calls/3`), for error reports that point at the field.
+    pub fn field_path(&self) -> String {
+        match self {
+            Self::BadName { field, .. } | Self::BadNumber { field, .. } => (*field).to_owned(),
+            Self::BadModuleSet(_) => "modules".to_owned(),
+            Self::TooManyCalls { .. } => "calls".to_owned(),
+            Self::CallOutsideSet { index, .. } => format!("calls/{index}"),
+            Self::BadTimestamp { .. } => "timestamp_ms".to_owned(),
+        }
     }
 }
 
@@ -409,6 +425,22 @@ mod tests {
             with(|t| t.timestamp_ms = 1_700_000_000_000 * 1000),
             ValidationError::BadTimestamp { .. }
         ));
+    }
+
+    #[test]
+    fn huge_numbers_are_reported_briefly() {
+        let mut t = sample();
+        t.latency_ms = 1e308;
+        let text = t.validate(1_700_000_000_000).unwrap_err().to_string();
+        assert!(text.starts_with("latency_ms: 1e308 is outside"), "{text}");
+        assert_eq!(
+            ValidationError::CallOutsideSet {
+                index: 3,
+                module: "x".into()
+            }
+            .field_path(),
+            "calls/3"
+        );
     }
 
     #[test]

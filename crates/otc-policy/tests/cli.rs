@@ -1,6 +1,8 @@
 //! The `otc` binary's store commands, run as a user would: import with bad lines (reported by
 //! number, the rest imported), recommend, checkpoints as table and JSON, rebuild, export that
-//! re-imports as all duplicates, and the database path from `--db`, `OTC_DB` and the default.
+//! re-imports as all duplicates, the database path from `--db`, `OTC_DB` and the default, and
+//! the review's CLI findings (missing run_units, conflicts, blank lines, mistyped --db, spaces
+//! in --modules, negative numbers, partial configs, errors printed once).
 
 use otc_policy::Trajectory;
 use otc_policy::synthetic::World;
@@ -51,7 +53,7 @@ fn import_reports_bad_lines_by_number_and_imports_the_rest() {
             "",
         ],
     );
-    let out = otc(dir.path(), &["import", "in.jsonl", "--json"]);
+    let out = otc(dir.path(), &["import", "in.jsonl", "--format", "json"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -67,7 +69,7 @@ fn import_reports_bad_lines_by_number_and_imports_the_rest() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         summary,
-        serde_json::json!({"lines": 304, "accepted": 300, "duplicate": 0, "rejected": 3})
+        serde_json::json!({"lines": 304, "accepted": 300, "duplicate": 0, "rejected": 3, "skipped": 1})
     );
     assert!(
         dir.path().join("data/otc-policy.db").exists(),
@@ -77,7 +79,8 @@ fn import_reports_bad_lines_by_number_and_imports_the_rest() {
     // Importing again only finds duplicates.
     let again = otc(dir.path(), &["import", "in.jsonl"]);
     assert!(
-        text(&again.stdout).contains("0 accepted, 300 duplicate, 3 rejected"),
+        text(&again.stdout)
+            .contains("read 304 lines: 0 accepted, 300 duplicates, 3 rejected, 1 skipped (blank)"),
         "{}",
         text(&again.stdout)
     );
@@ -156,4 +159,193 @@ fn recommend_checkpoints_rebuild_and_export_work_on_one_database() {
     );
     let copied: Vec<otc_policy::Checkpoint> = serde_json::from_slice(&json2.stdout).unwrap();
     assert_eq!(copied, all, "same log, same order, same checkpoints");
+}
+
+fn line(id: &str, intent: &str, correct: bool, run_units: Option<f64>) -> String {
+    let mut t = serde_json::json!({
+        "request_id": id, "intent": intent, "modules": ["web", "calc"], "calls": ["web"],
+        "correct": correct, "latency_ms": 5, "timestamp_ms": T0,
+    });
+    if let Some(units) = run_units {
+        t["run_units"] = units.into();
+    }
+    t.to_string()
+}
+
+/// Regression: a line without `run_units` (valid over HTTP) failed with serde's bare "missing
+/// field", a blank line was counted in `lines` but in no bucket, and the summary said
+/// "1 lines" / "1 trajectories".
+#[test]
+fn import_explains_run_units_counts_blank_lines_and_conflicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        line("a", "lookup", true, Some(1.0)),
+        line("b", "lookup", true, None),
+        String::new(),
+        line("a", "lookup", true, Some(1.0)),
+        line("a", "mail", false, Some(1.0)),
+        line("c", "lookup", true, Some(2.0)),
+        line("c", "lookup", true, Some(3.0)),
+    ];
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = otc(dir.path(), &["import", "in.jsonl", "--db", "p.db"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "line 2: rejected: run_units is required when importing offline: the CLI has no meter"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "line 5: rejected (conflict): request id \"a\" is already stored with different content (differs in: intent, correct)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 7: rejected (conflict)"), "{stderr}");
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "read 7 lines: 2 accepted, 1 duplicate, 3 rejected, 1 skipped (blank)"
+    );
+    let export = otc(dir.path(), &["export", "--db", "p.db"]);
+    assert_eq!(text(&export.stderr).trim(), "otc export: 2 trajectories");
+    let exported: Vec<Trajectory> = text(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        exported
+            .iter()
+            .map(|t| (t.intent.as_str(), t.run_units))
+            .collect::<Vec<_>>(),
+        [("lookup", 1.0), ("lookup", 2.0)],
+        "the first version of a conflicting id stays"
+    );
+}
+
+/// Regression: `recommend`, `checkpoints`, `export` and `rebuild` with a mistyped --db created
+/// the directory and an empty database and answered from it.
+#[test]
+fn reading_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = "typo/p.db";
+    for args in [
+        &["recommend", "--intent", "i", "--modules", "a", "--db", db][..],
+        &["checkpoints", "--db", db],
+        &["export", "--db", db],
+        &["rebuild", "--db", db],
+    ] {
+        let out = otc(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("no policy database at typo/p.db"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.path().join("typo").exists(), "{args:?} created it");
+    }
+}
+
+/// Regression: the "best module" column showed the first of the UCB ranking, often a module
+/// never tried (pulls 0).
+#[test]
+fn checkpoints_name_the_best_tried_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        line("a", "lookup", true, Some(1.0)),
+        line("b", "lookup", true, Some(1.0)),
+    ];
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n")).unwrap();
+    assert!(
+        otc(dir.path(), &["import", "in.jsonl", "--db", "p.db"])
+            .status
+            .success()
+    );
+    let table = text(&otc(dir.path(), &["checkpoints", "--db", "p.db"]).stdout);
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.ends_with("  web"), "calc was never called: {table}");
+    let json = otc(
+        dir.path(),
+        &["checkpoints", "--db", "p.db", "--format", "json"],
+    );
+    let all: Vec<otc_policy::Checkpoint> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        all[0].arms[0].module, "calc",
+        "UCB still explores calc first"
+    );
+}
+
+/// Regression: `--modules ' web'` was rejected (the HTTP API trims), the error was printed
+/// twice, `--optimal -1` was a clap parse error, and a config file had to spell out every
+/// field.
+#[test]
+fn arguments_behave_like_the_http_api_and_errors_print_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        line("a", "lookup", true, Some(1.0)),
+    )
+    .unwrap();
+    assert!(
+        otc(dir.path(), &["import", "in.jsonl", "--db", "p.db"])
+            .status
+            .success()
+    );
+    let out = otc(
+        dir.path(),
+        &[
+            "recommend",
+            "--intent",
+            "lookup",
+            "--modules",
+            " calc, web",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec["source"], "exact");
+
+    let out = otc(
+        dir.path(),
+        &[
+            "recommend",
+            "--intent",
+            "lookup",
+            "--modules",
+            "a b",
+            "--db",
+            "p.db",
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.matches("contains ' '").count(), 1, "{stderr}");
+
+    let out = otc(
+        dir.path(),
+        &["reward", "--calls", "1", "--optimal", "-1", "--correct"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("optimal tool-call count must be a finite number >= 0, got -1"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(dir.path().join("c.json"), r#"{"reward": {"beta": 0.5}}"#).unwrap();
+    let out = otc(
+        dir.path(),
+        &["rebuild", "--db", "p.db", "--config", "c.json"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&otc(dir.path(), &["import", "--help"]).stdout);
+    for needle in [
+        "`run_units` is required here",
+        "\"estimator\"",
+        "confidence_half",
+    ] {
+        assert!(help.contains(needle), "{needle}: {help}");
+    }
 }

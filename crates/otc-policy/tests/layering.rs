@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "trajectory.rs",
     "synthetic.rs",
     "config.rs",
+    "json_input.rs",
 ];
 const BANNED: &[&str] = &[
     "rusqlite",

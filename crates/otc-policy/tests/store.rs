@@ -1,5 +1,5 @@
-//! Policy store behaviour on a real file: idempotent ingest, all-or-nothing batches, typed
-//! errors that write nothing, rebuild equal to incremental, corrupt BLOB repair, fallbacks,
+//! Policy store behaviour on a real file: idempotent ingest, conflicting duplicates refused,
+//! all-or-nothing batches, typed errors that write nothing, rebuild equal to incremental, corrupt BLOB repair, fallbacks,
 //! schema upgrade from an older build.
 
 use otc_policy::synthetic::World;
@@ -82,14 +82,54 @@ fn a_duplicate_changes_nothing_and_says_so() {
         "the first correct trajectory sets n"
     );
     let before = (counts(&store), store.checkpoints().unwrap());
-    let mut again = traj("r1", &["web"], false);
-    again.run_units = 99.0;
+    // The same trajectory, its module set in another order: a retry.
+    let mut again = traj("r1", &["web", "calc"], true);
+    again.modules.reverse();
     assert_eq!(
         store.ingest(&again).unwrap(),
         IngestOutcome::Duplicate {
             request_id: "r1".into()
         }
     );
+    assert_eq!((counts(&store), store.checkpoints().unwrap()), before);
+}
+
+/// Regression: the same request id with other content was reported as a `Duplicate` and the
+/// new content silently dropped.
+#[test]
+fn a_conflicting_duplicate_is_refused_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.ingest(&traj("r1", &["web", "calc"], true)).unwrap();
+    let before = (counts(&store), store.checkpoints().unwrap());
+    let mut other = traj("r1", &["web"], false);
+    other.intent = "mail".into();
+    other.run_units = 99.0;
+    let err = store.ingest(&other).unwrap_err();
+    let PolicyError::Conflict(item) = &err else {
+        panic!("expected Conflict, got {err:?}");
+    };
+    assert_eq!(item.fields, ["intent", "calls", "run_units", "correct"]);
+    assert_eq!(
+        err.to_string(),
+        "request id \"r1\" is already stored with different content \
+         (differs in: intent, calls, run_units, correct)"
+    );
+    // Each field on its own is a conflict, including a module set the calls do not need.
+    type Change = fn(&mut Trajectory);
+    let changes: Vec<(&str, Change)> = vec![
+        ("modules", |t| t.modules.push("ftp".into())),
+        ("latency_ms", |t| t.latency_ms += 1.0),
+        ("timestamp_ms", |t| t.timestamp_ms += 1),
+    ];
+    for (field, change) in changes {
+        let mut t = traj("r1", &["web", "calc"], true);
+        change(&mut t);
+        match store.ingest(&t) {
+            Err(PolicyError::Conflict(item)) => assert_eq!(item.fields, [field]),
+            other => panic!("{field}: expected Conflict, got {other:?}"),
+        }
+    }
     assert_eq!((counts(&store), store.checkpoints().unwrap()), before);
 }
 
@@ -102,13 +142,33 @@ fn a_batch_reports_duplicates_per_item_including_repeats_inside_it() {
         .ingest_batch(&[
             traj("a", &["web"], true),
             traj("b", &["web"], true),
-            traj("b", &["calc"], true),
+            traj("b", &["web"], true),
         ])
         .unwrap();
     assert_eq!((report.accepted, report.duplicates), (1, 2));
     assert!(matches!(report.items[0], IngestOutcome::Duplicate { .. }));
     assert!(matches!(report.items[1], IngestOutcome::Accepted { .. }));
     assert!(matches!(report.items[2], IngestOutcome::Duplicate { .. }));
+
+    // Conflicts, with the store or inside the batch, reject the whole batch and are all listed.
+    let before = counts(&store);
+    let err = store
+        .ingest_batch(&[
+            traj("c", &["web"], true),
+            traj("a", &["calc"], true),
+            traj("d", &["web"], true),
+            traj("d", &["web"], false),
+        ])
+        .unwrap_err();
+    let PolicyError::ConflictBatch(items) = err else {
+        panic!("expected ConflictBatch, got {err:?}");
+    };
+    let found: Vec<(usize, &str)> = items
+        .iter()
+        .map(|i| (i.index, i.request_id.as_str()))
+        .collect();
+    assert_eq!(found, [(1, "a"), (3, "d")]);
+    assert_eq!(counts(&store), before, "nothing of the batch was written");
 }
 
 #[test]
@@ -265,6 +325,43 @@ fn a_corrupt_blob_is_a_typed_error_and_rebuild_repairs_it() {
     store.rebuild().unwrap();
     assert_eq!(store.checkpoints().unwrap(), good);
     assert_eq!(store.recommend("search", &modules).unwrap().budget, Some(2));
+}
+
+/// The intent fallback serves other module sets: a corrupt sibling is skipped as long as a
+/// readable one remains, and is an error only when none is readable.
+#[test]
+fn the_fallback_skips_a_corrupt_sibling_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = PolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    let mut small = traj("s1", &["web"], true);
+    small.modules = vec!["web".into()];
+    store
+        .ingest_batch(&[traj("r1", &["web", "calc"], true), small])
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let corrupt = |modules: &str| {
+        conn.execute(
+            "UPDATE policy_checkpoints SET arm_weights = x'deadbeef' WHERE module_set_id =
+                 (SELECT id FROM module_sets WHERE modules = ?1)",
+            [modules],
+        )
+        .unwrap()
+    };
+    assert_eq!(corrupt("calc,mail,web"), 1);
+    let asked: Vec<String> = vec!["web".into(), "ftp".into()];
+    let rec = store.recommend("search", &asked).unwrap();
+    assert_eq!(rec.source, RecommendationSource::IntentFallback);
+    assert_eq!(rec.budget, Some(1), "from the readable sibling {{web}}");
+    assert!(matches!(
+        store.recommend("search", &["web".into(), "calc".into(), "mail".into()]),
+        Err(PolicyError::CorruptCheckpoint { .. })
+    ));
+    assert_eq!(corrupt("web"), 1);
+    assert!(matches!(
+        store.recommend("search", &asked),
+        Err(PolicyError::CorruptCheckpoint { .. })
+    ));
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub enum UsageError {
         used: f64,
         /// Run-units the rejected event asked for.
         requested: f64,
+        /// End of the exhausted quota period (exclusive), Unix ms UTC: the quota resets then,
+        /// so the HTTP layer can say when to retry.
+        period_end_ms: i64,
     },
     /// The idempotency key was already used by this tenant for a *different* event: a client
     /// bug, not a retry. Nothing was recorded. The HTTP layer maps it to 409.
@@ -54,8 +57,16 @@ pub enum UsageError {
     Cost(#[from] CostError),
     /// The database failed (I/O, corruption, lock timeout, newer schema). Internal: the HTTP
     /// layer maps it to 500/503 and never shows the text to clients.
+    // The cause is in the text (the HTTP layer logs `to_string()`), so it is not also the
+    // `source()`: `{err:#}` chains would print it twice. Hence the hand-written `From`.
     #[error("usage database error: {0}")]
-    Storage(#[from] KitError),
+    Storage(KitError),
+}
+
+impl From<KitError> for UsageError {
+    fn from(e: KitError) -> Self {
+        Self::Storage(e)
+    }
 }
 
 impl From<rusqlite::Error> for UsageError {

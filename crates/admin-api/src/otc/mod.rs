@@ -3,13 +3,13 @@
 
 pub mod schema;
 
-use crate::error::{AppError, Problem};
+use crate::error::{AppError, Problem, ProblemItem};
 use crate::extract::{Json, Query, mask_quoted};
 use crate::state::{AppState, Inner};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use otc_policy::PolicyBackend;
+use otc_policy::{ConflictItem, PolicyBackend, ValidationError};
 use schema::{
     BatchReport, CheckpointList, IngestOutcome, IngestReply, RebuildReport, Recommendation,
     TrajectoryBody, TrajectoryIn,
@@ -37,6 +37,10 @@ enum Posted {
     Many(Vec<TrajectoryIn>),
 }
 
+/// Reads the body as one trajectory or a batch. A batch is checked whole before anything is
+/// stored: every item that is wrongly shaped (serde) or invalid (the store's own validation
+/// rules) is reported in one 422, each at its pointer (`/3/latency_ms`, or `/3` when no single
+/// field is to blame), so a client fixes everything in one round trip.
 fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
     match body {
         serde_json::Value::Array(items) => {
@@ -45,27 +49,105 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
                     "a batch holds 1 to {MAX_BATCH} trajectories"
                 )));
             }
+            let now = otc_policy::trajectory::now_ms();
             let mut ok = Vec::with_capacity(items.len());
-            let mut errors = Vec::new();
+            let mut problems = Vec::new();
             for (index, item) in items.into_iter().enumerate() {
-                match serde_json::from_value::<TrajectoryIn>(item) {
-                    Ok(t) => ok.push(t),
-                    Err(e) => errors.push((index, mask_quoted(&e.to_string()))),
+                match read_item(item) {
+                    Ok(t) => {
+                        // `run_units` is resolved later (it may come from metering); the
+                        // placeholder only lets the other fields be checked now, and the store
+                        // checks the resolved value again.
+                        let probe = t.clone().into_trajectory(t.run_units.unwrap_or(0.0));
+                        match probe.validate(now) {
+                            Ok(()) => ok.push(t),
+                            Err(e) => problems.push(item_problem(index, &e)),
+                        }
+                    }
+                    Err((path, detail)) => problems.push(ProblemItem {
+                        pointer: pointer(index, path.as_deref()),
+                        detail,
+                    }),
                 }
             }
-            if errors.is_empty() {
+            if problems.is_empty() {
                 Ok(Posted::Many(ok))
             } else {
-                Err(AppError::invalid_batch(errors))
+                Err(AppError::InvalidItems(problems))
             }
         }
-        value @ serde_json::Value::Object(_) => serde_json::from_value(value)
+        value @ serde_json::Value::Object(_) => read_item(value)
             .map(Posted::One)
-            .map_err(|e| AppError::Unprocessable(mask_quoted(&e.to_string()))),
+            .map_err(|(_, detail)| AppError::Unprocessable(detail)),
         _ => Err(AppError::Unprocessable(
             "expected a trajectory object or an array of them".into(),
         )),
     }
+}
+
+/// Deserializes one trajectory; on failure, the offending member (when one is to blame) and a
+/// detail that names it, masks the client's string values and speaks JSON, not Rust, types.
+fn read_item(item: serde_json::Value) -> Result<TrajectoryIn, (Option<String>, String)> {
+    let member = item
+        .as_object()
+        .and_then(otc_policy::json_input::offending_member::<TrajectoryIn>);
+    serde_json::from_value::<TrajectoryIn>(item).map_err(|e| {
+        let text = json_types(&mask_quoted(&e.to_string()));
+        let detail = match &member {
+            Some(name) if !text.contains(&format!("`{name}`")) => format!("{name}: {text}"),
+            _ => text,
+        };
+        (member, detail)
+    })
+}
+
+/// serde names Rust types in its messages ("expected f64"); a client thinks in JSON types.
+fn json_types(text: &str) -> String {
+    text.replace("expected f64", "expected a number")
+        .replace("expected i64", "expected an integer")
+}
+
+/// The RFC 6901 pointer to item `index` of a batch, or to `member` inside it.
+fn pointer(index: usize, member: Option<&str>) -> String {
+    match member {
+        // Member names of a trajectory are plain words, but escape per RFC 6901 anyway: an
+        // unknown member is named by the client.
+        Some(name) => format!("/{index}/{}", name.replace('~', "~0").replace('/', "~1")),
+        None => format!("/{index}"),
+    }
+}
+
+/// The problem item for a batch item that failed the store's validation, at its field.
+pub(crate) fn item_problem(index: usize, err: &ValidationError) -> ProblemItem {
+    ProblemItem {
+        pointer: format!("/{index}/{}", err.field_path()),
+        detail: err.to_string(),
+    }
+}
+
+/// The detail of a 409 for a batch whose items reuse stored request ids with other content:
+/// every such item, at its pointer (the problem type has no `errors` member of its own).
+pub(crate) fn describe_conflicts(items: &[ConflictItem]) -> String {
+    const SHOWN: usize = 5;
+    let listed: Vec<String> = items
+        .iter()
+        .take(SHOWN)
+        .map(|i| format!("/{} {i}", i.index))
+        .collect();
+    let more = match items.len().saturating_sub(SHOWN) {
+        0 => String::new(),
+        n => format!("; and {n} more"),
+    };
+    let (noun, verb) = if items.len() == 1 {
+        ("item", "reuses")
+    } else {
+        ("items", "reuse")
+    };
+    format!(
+        "{} {noun} of the batch {verb} a stored request id with different content, nothing was stored: {}{more}",
+        items.len(),
+        listed.join("; ")
+    )
 }
 
 /// `run_units` as posted, else what the usage store metered for the request, else 0.
@@ -79,7 +161,8 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
 
 /// Ingests one trajectory (a JSON object) or a batch (a JSON array; one transaction, all or
 /// nothing). Idempotent on `request_id`: a repeat is reported as `duplicate` and changes
-/// nothing.
+/// nothing; the same `request_id` with different content is a 409 `conflict` (the first
+/// version stays: the log is append-only).
 ///
 /// `run_units` may be omitted: the server then uses the run-units the usage store metered for
 /// that `request_id` through `POST /admin/billing/meter` (0 when nothing was metered).
@@ -89,7 +172,9 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
         (status = 201, description = "One trajectory, stored and scored", body = IngestOutcome),
         (status = 200, description = "One trajectory already stored (`duplicate`), or a batch's report", body = IngestReply),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid trajectory; for a batch, `errors` lists every rejected item and nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A `request_id` is already stored with different content (problem type `conflict`); for a batch, the detail lists every such item and nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid trajectory; for a batch, `errors` lists every rejected item (at `/i` or `/i/field`) and nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The checkpoint of this combination is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn post_trajectories(
     State(state): State<AppState>,
@@ -137,6 +222,7 @@ pub struct PolicyParams {
         (status = 400, description = "Missing or unknown query parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid intent or module names", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The checkpoint of this combination is corrupt, or every checkpoint of the intent is (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it. Corrupt checkpoints of other module sets are skipped by the intent fallback", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_policy(
     State(state): State<AppState>,
@@ -182,6 +268,7 @@ fn default_limit() -> u32 {
         (status = 200, description = "A page of checkpoints", body = CheckpointList),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "A stored checkpoint is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_checkpoints(
     State(state): State<AppState>,

@@ -1,9 +1,19 @@
 //! Ingest: validate everything first, then in one `BEGIN IMMEDIATE` transaction append each new
 //! trajectory and its reward event, and upsert every touched checkpoint once at the end.
+//!
+//! # Duplicates and conflicts
+//!
+//! A request id already in the log is compared with the stored row inside the same write
+//! transaction, column by column on the encoded values (intent and module-set ids, the call
+//! bytes, the numbers), so the check costs one primary-key read and only on a repeat. Equal
+//! content is a `Duplicate` (a retry; nothing changes). Different content is a conflict: a
+//! client bug that must not be mistaken for a retry, and the log is append-only, so the first
+//! version stays. A conflict anywhere in a batch rolls the whole batch back and every
+//! conflicting item is listed, like invalid items.
 
 use super::{PolicyStore, blob};
 use crate::backend::{BatchReport, IngestOutcome};
-use crate::error::{InvalidItem, PolicyError};
+use crate::error::{ConflictItem, InvalidItem, PolicyError};
 use crate::state::{CombinationState, Observation};
 use crate::trajectory::{ModuleSet, Trajectory, now_ms};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -41,13 +51,28 @@ pub(super) fn ingest_batch(
             duplicates: 0,
             items: Vec::with_capacity(items.len()),
         };
-        for (item, set) in items.iter().zip(sets) {
-            let outcome = ingest_one(store, tx, &mut open, &mut new_ids, item, set)?;
-            match outcome {
-                IngestOutcome::Accepted { .. } => report.accepted += 1,
-                IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+        let mut conflicts = Vec::new();
+        for (index, (item, set)) in items.iter().zip(sets).enumerate() {
+            // After a conflict the batch will roll back, but the remaining items are still
+            // checked so that the error lists every conflicting one.
+            match ingest_one(store, tx, &mut open, &mut new_ids, item, set)? {
+                Ingested::Outcome(outcome) => {
+                    match outcome {
+                        IngestOutcome::Accepted { .. } => report.accepted += 1,
+                        IngestOutcome::Duplicate { .. } => report.duplicates += 1,
+                    }
+                    report.items.push(outcome);
+                }
+                Ingested::Conflict(fields) => conflicts.push(ConflictItem {
+                    index,
+                    request_id: item.request_id.clone(),
+                    fields,
+                }),
             }
-            report.items.push(outcome);
+        }
+        if !conflicts.is_empty() {
+            // Returning an error rolls the transaction back: nothing of the batch is written.
+            return Err(PolicyError::ConflictBatch(conflicts));
         }
         for ((intent_id, set_id), state) in &open {
             save_checkpoint(store, tx, *intent_id, *set_id, state)?;
@@ -59,6 +84,14 @@ pub(super) fn ingest_batch(
     Ok(report)
 }
 
+/// What became of one item inside the batch transaction.
+enum Ingested {
+    /// Stored, or an identical repeat.
+    Outcome(IngestOutcome),
+    /// Its request id is stored with different content; these fields differ.
+    Conflict(Vec<&'static str>),
+}
+
 fn ingest_one(
     store: &PolicyStore,
     tx: &Transaction<'_>,
@@ -66,7 +99,7 @@ fn ingest_one(
     new_ids: &mut NewIds,
     item: &Trajectory,
     set: ModuleSet,
-) -> Result<IngestOutcome, PolicyError> {
+) -> Result<Ingested, PolicyError> {
     let intent_id = intent_id(store, tx, new_ids, &item.intent)?;
     let set_id = set_id(store, tx, new_ids, &set)?;
     let calls = set.encode_calls(&item.calls)?;
@@ -88,8 +121,13 @@ fn ingest_one(
             item.timestamp_ms
         ])?;
     if inserted == 0 {
-        return Ok(IngestOutcome::Duplicate {
-            request_id: item.request_id.clone(),
+        let differs = differing_fields(tx, item, intent_id, set_id, &calls)?;
+        return Ok(if differs.is_empty() {
+            Ingested::Outcome(IngestOutcome::Duplicate {
+                request_id: item.request_id.clone(),
+            })
+        } else {
+            Ingested::Conflict(differs)
         });
     }
     let trajectory_id = tx.last_insert_rowid();
@@ -123,10 +161,62 @@ fn ingest_one(
         score.r_cost,
         score.composite
     ])?;
-    Ok(IngestOutcome::Accepted {
+    Ok(Ingested::Outcome(IngestOutcome::Accepted {
         request_id: item.request_id.clone(),
         score,
-    })
+    }))
+}
+
+/// The fields in which `item` differs from the stored trajectory with its request id, compared
+/// on the stored encoding: the same module set in another order is the same set (same id), and
+/// numbers compare as the `f64`s SQLite returns, which are exactly the ones stored.
+fn differing_fields(
+    tx: &Transaction<'_>,
+    item: &Trajectory,
+    intent_id: i64,
+    set_id: i64,
+    calls: &[u8],
+) -> Result<Vec<&'static str>, PolicyError> {
+    type Stored = (i64, i64, Vec<u8>, f64, bool, f64, i64);
+    let stored: Stored = tx
+        .prepare_cached(
+            "SELECT intent_id, module_set_id, calls, run_units, correct, latency_ms, timestamp_ms
+             FROM trajectory_log WHERE request_id = ?1",
+        )?
+        .query_row([&item.request_id], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+                row.get(6)?,
+            ))
+        })?;
+    let (s_intent, s_set, s_calls, s_units, s_correct, s_latency, s_ts) = stored;
+    // Calls are indices into their module set: within one set the bytes compare; across sets
+    // the stored calls are decoded to names first.
+    let same_calls = if s_set == set_id {
+        s_calls == calls
+    } else {
+        let modules: String = tx
+            .prepare_cached("SELECT modules FROM module_sets WHERE id = ?1")?
+            .query_row([s_set], |row| row.get(0))?;
+        ModuleSet::from_canonical(&modules).decode_calls(&s_calls) == Some(item.calls.clone())
+    };
+    Ok([
+        ("intent", s_intent == intent_id),
+        ("modules", s_set == set_id),
+        ("calls", same_calls),
+        ("run_units", s_units == item.run_units),
+        ("correct", s_correct == item.correct),
+        ("latency_ms", s_latency == item.latency_ms),
+        ("timestamp_ms", s_ts == item.timestamp_ms),
+    ]
+    .into_iter()
+    .filter_map(|(field, same)| (!same).then_some(field))
+    .collect())
 }
 
 fn intent_id(

@@ -199,6 +199,9 @@ impl PolicyBackend for PolicyStore {
             Err(PolicyError::InvalidBatch(mut errors)) => {
                 Err(PolicyError::Invalid(errors.remove(0).error))
             }
+            Err(PolicyError::ConflictBatch(mut conflicts)) => {
+                Err(PolicyError::Conflict(conflicts.remove(0)))
+            }
             Err(other) => Err(other),
         }
     }

@@ -9,6 +9,17 @@
 //!    ranked with its arms pooled over the intent's checkpoints (sums and pulls added), and a
 //!    module the intent never used is unexplored (ranked first).
 //! 3. **Unseen**: no budget, confidence 0, every module unexplored, in canonical order.
+//!
+//! # Corrupt checkpoints
+//!
+//! A checkpoint whose BLOB does not decode is [`PolicyError::CorruptCheckpoint`] when it is the
+//! one asked for (exact match), when listing checkpoints, and when ingesting into it: there is
+//! no honest answer from it, and the error names `rebuild` as the repair. The intent fallback
+//! is different: it serves *other* combinations, and one unreadable sibling must not take the
+//! advice for all of them down (the orchestrator asks on its request path), so corrupt siblings
+//! are skipped and the advice comes from the readable ones. Only when the intent has
+//! checkpoints and none of them is readable does the fallback fail, since answering `unseen`
+//! would then be false.
 
 use super::{PolicyStore, blob};
 use crate::arms::{Arm, Arms};
@@ -133,6 +144,7 @@ pub(super) fn recommend(
     })
 }
 
+/// The intent's readable checkpoints (see "Corrupt checkpoints" above).
 fn intent_rows(conn: &rusqlite::Connection, intent: &str) -> Result<Vec<Row>, PolicyError> {
     let mut stmt = conn.prepare_cached(
         "SELECT m.modules, c.optimal_n, c.samples, c.correct_samples, c.confidence,
@@ -143,10 +155,20 @@ fn intent_rows(conn: &rusqlite::Connection, intent: &str) -> Result<Vec<Row>, Po
     )?;
     let mut rows = stmt.query([intent])?;
     let mut out = Vec::new();
+    let mut first_corrupt = None;
     while let Some(row) = rows.next()? {
-        out.push(decode_row(intent, row)?);
+        match decode_row(intent, row) {
+            Ok(decoded) => out.push(decoded),
+            Err(err @ PolicyError::CorruptCheckpoint { .. }) => {
+                first_corrupt.get_or_insert(err);
+            }
+            Err(other) => return Err(other),
+        }
     }
-    Ok(out)
+    match first_corrupt {
+        Some(err) if out.is_empty() => Err(err),
+        _ => Ok(out),
+    }
 }
 
 pub(super) fn reward_event(

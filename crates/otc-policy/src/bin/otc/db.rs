@@ -5,33 +5,69 @@ use clap::Args;
 use otc_policy::{PolicyConfig, PolicyStore};
 use std::path::PathBuf;
 
+/// The `--config` file format, shown by `--help`.
+const CONFIG_HELP: &str = "\
+JSON file holding the policy config: how trajectories are scored and checkpoints estimated. \
+Every section and field is optional and takes its default; unknown names are errors. \
+The values below are the defaults (per_intent is empty by default; one entry is shown):
+  {
+    \"reward\":    {\"alpha\": 1.0, \"beta\": 0.1, \"smoothing\": 1.0},
+    \"cost\":      {\"default_reference\": 10.0, \"per_intent\": {\"some-intent\": 25.0}},
+    \"estimator\": {\"decay\": 0.995, \"min_support\": 3.0, \"quantile\": 0.05,
+                  \"confidence_half\": 10.0}
+  }
+reward: weights of the composite alpha*r_tool*r_correctness - beta*r_cost, smoothing c of \
+the n = 0 branch. cost: the run-units at which r_cost = 0.5 (per intent, else the default; \
+default_reference is required when \"cost\" is given). estimator: per-trajectory decay, the \
+correct weight a call count needs to become n, its share of all correct weight, and the weight \
+at which confidence reaches 0.5. A changed config scores future trajectories; `otc rebuild` \
+applies it to the stored ones.";
+
 /// Where the policy database lives and which config scores with.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// Policy database file (created with its parent directory if missing).
+    /// Policy database file. Only `import` creates it (and its directory) when missing; the
+    /// other commands refuse a path that does not exist, so a typo is not an empty store.
     #[arg(long, env = "OTC_DB", default_value = "data/otc-policy.db")]
     db: PathBuf,
     /// JSON file holding a PolicyConfig (reward, cost, estimator); defaults when absent.
-    #[arg(long, env = "OTC_POLICY_CONFIG")]
+    #[arg(long, env = "OTC_POLICY_CONFIG", long_help = CONFIG_HELP)]
     config: Option<PathBuf>,
 }
 
 impl DbArgs {
-    /// Opens (creating if needed) the store.
-    pub fn open(&self) -> anyhow::Result<PolicyStore> {
-        let config = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                serde_json::from_str::<PolicyConfig>(&text)
-                    .with_context(|| format!("parsing {}", path.display()))?
-            }
-            None => PolicyConfig::default(),
-        };
+    /// Opens the store, which must exist: reading or rebuilding a store that was never written
+    /// is a mistyped path, and creating it would hide the typo behind empty answers.
+    pub fn open_existing(&self) -> anyhow::Result<PolicyStore> {
+        if !self.db.is_file() {
+            anyhow::bail!(
+                "no policy database at {} (check --db or OTC_DB; `otc import` creates one)",
+                self.db.display()
+            );
+        }
+        self.open()
+    }
+
+    /// Opens the store, creating it and its parent directory if missing.
+    pub fn open_or_create(&self) -> anyhow::Result<PolicyStore> {
         if let Some(parent) = self.db.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
+        self.open()
+    }
+
+    fn open(&self) -> anyhow::Result<PolicyStore> {
+        let config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str::<PolicyConfig>(&text).with_context(|| {
+                    format!("parsing {} (`--help` describes the format)", path.display())
+                })?
+            }
+            None => PolicyConfig::default(),
+        };
         PolicyStore::open(&self.db, config)
             .with_context(|| format!("opening {}", self.db.display()))
     }

@@ -3,9 +3,10 @@
 //! batches (one transaction each), so a bad line neither stops nor corrupts the rest.
 
 use crate::db::DbArgs;
+use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
-use otc_policy::{PolicyBackend, PolicyStore, Trajectory, trajectory::now_ms};
+use otc_policy::{PolicyBackend, PolicyError, PolicyStore, Trajectory, trajectory::now_ms};
 use serde::Serialize;
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -15,30 +16,47 @@ const BATCH: usize = 1000;
 /// Lines between two progress reports.
 const PROGRESS_EVERY: u64 = 10_000;
 
+/// Why a line without `run_units` is refused rather than scored as free: a guessed 0 would
+/// make the request look free, inflate its reward, and stay in the append-only log for good.
+const NO_RUN_UNITS: &str = "run_units is required when importing offline: the CLI has no meter \
+                            to read it from (the HTTP API fills it in from metering)";
+
 /// Arguments of `otc import`.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// JSONL file of trajectories, `-` for standard input.
     file: PathBuf,
-    /// Print the summary as JSON.
-    #[arg(long)]
+    /// Output format of the summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true, conflicts_with = "format")]
     json: bool,
     #[command(flatten)]
     db: DbArgs,
 }
 
-/// What an import did.
+/// What an import did; the buckets add up to `lines`.
 #[derive(Debug, Default, Serialize)]
 struct Summary {
     lines: u64,
     accepted: u64,
     duplicate: u64,
+    /// Lines refused: unparsable, invalid, or a request id already stored with other content.
     rejected: u64,
+    /// Blank lines.
+    skipped: u64,
+}
+
+/// A parsed line waiting in a batch, with its line number for reports.
+struct Pending {
+    line: u64,
+    trajectory: Trajectory,
 }
 
 /// Imports the file; fails (exit 1) when any line was rejected, after importing the rest.
 pub fn run(args: &ImportArgs) -> anyhow::Result<bool> {
-    let store = args.db.open()?;
+    let store = args.db.open_or_create()?;
     let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -55,13 +73,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<bool> {
         let line = line.with_context(|| format!("reading line {number}"))?;
         summary.lines = number;
         if line.iter().all(u8::is_ascii_whitespace) {
+            summary.skipped += 1;
             continue;
         }
-        let parsed = serde_json::from_slice::<Trajectory>(&line)
-            .map_err(|e| e.to_string())
-            .and_then(|t| t.validate(now_ms()).map(|()| t).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(t) => batch.push(t),
+        match parse_line(&line) {
+            Ok(trajectory) => batch.push(Pending {
+                line: number,
+                trajectory,
+            }),
             Err(reason) => {
                 summary.rejected += 1;
                 eprintln!("otc import: line {number}: rejected: {reason}");
@@ -78,37 +97,80 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<bool> {
     if progress {
         eprintln!();
     }
-    if args.json {
-        crate::print_out(&serde_json::to_string_pretty(&summary)?)?;
-    } else {
-        crate::print_out(&format!(
-            "imported {} lines: {} accepted, {} duplicate, {} rejected",
-            summary.lines, summary.accepted, summary.duplicate, summary.rejected
-        ))?;
+    let format = if args.json { Format::Json } else { args.format };
+    match format {
+        Format::Json => crate::print_out(&serde_json::to_string_pretty(&summary)?)?,
+        Format::Text => crate::print_out(&format!("read {}", describe(&summary)))?,
     }
     Ok(summary.rejected == 0)
 }
 
+/// One line as a trajectory: the JSON the HTTP API accepts, except that `run_units` must be
+/// present (see [`NO_RUN_UNITS`]); the reason names the field at fault where one is.
+fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let run_units = value.as_object().map(|object| object.get("run_units"));
+    if run_units.is_some_and(|units| units.is_none_or(serde_json::Value::is_null)) {
+        return Err(NO_RUN_UNITS.to_owned());
+    }
+    let member = value
+        .as_object()
+        .and_then(otc_policy::json_input::offending_member::<Trajectory>);
+    let trajectory = serde_json::from_value::<Trajectory>(value).map_err(|e| match &member {
+        Some(name) if !e.to_string().contains(&format!("`{name}`")) => format!("{name}: {e}"),
+        _ => e.to_string(),
+    })?;
+    trajectory.validate(now_ms()).map_err(|e| e.to_string())?;
+    Ok(trajectory)
+}
+
+/// Ingests the batch. A line whose request id is already stored with other content (or came
+/// earlier with other content) is reported as rejected and the batch is retried without it:
+/// the store refuses a conflicting batch whole, and one bad line must not cost the others.
 fn flush(
     store: &PolicyStore,
-    batch: &mut Vec<Trajectory>,
+    batch: &mut Vec<Pending>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+    while !batch.is_empty() {
+        let trajectories: Vec<Trajectory> = batch.iter().map(|p| p.trajectory.clone()).collect();
+        match store.ingest_batch(&trajectories) {
+            Ok(report) => {
+                summary.accepted += report.accepted;
+                summary.duplicate += report.duplicates;
+                batch.clear();
+            }
+            Err(PolicyError::ConflictBatch(conflicts)) => {
+                // Each retry drops at least one line, so this ends.
+                for conflict in conflicts.iter().rev() {
+                    let pending = batch.remove(conflict.index);
+                    summary.rejected += 1;
+                    eprintln!(
+                        "otc import: line {}: rejected (conflict): {conflict}",
+                        pending.line
+                    );
+                }
+            }
+            Err(other) => return Err(other).context("ingesting a batch"),
+        }
     }
-    let report = store.ingest_batch(batch).context("ingesting a batch")?;
-    summary.accepted += report.accepted;
-    summary.duplicate += report.duplicates;
-    batch.clear();
     Ok(())
 }
 
+/// "6 lines: 1 accepted, 0 duplicates, 4 rejected, 1 skipped (blank)".
+fn describe(summary: &Summary) -> String {
+    format!(
+        "{}: {} accepted, {}, {} rejected, {} skipped (blank)",
+        plural(summary.lines, "line", "lines"),
+        summary.accepted,
+        plural(summary.duplicate, "duplicate", "duplicates"),
+        summary.rejected,
+        summary.skipped
+    )
+}
+
 fn report_progress(summary: &Summary, terminal: bool) {
-    let text = format!(
-        "otc import: {} lines read ({} accepted, {} duplicate, {} rejected)",
-        summary.lines, summary.accepted, summary.duplicate, summary.rejected
-    );
+    let text = format!("otc import: {} so far", describe(summary));
     let mut err = std::io::stderr().lock();
     // Progress is best effort: a closed stderr must not fail the import.
     let _ = if terminal {

@@ -3,6 +3,7 @@
 
 mod db;
 mod import_cmd;
+mod output;
 mod policy_cmd;
 mod reward_cmd;
 
@@ -25,6 +26,18 @@ enum Command {
     /// Score one request with the OTC reward and print inputs and outputs as JSON.
     Reward(reward_cmd::RewardArgs),
     /// Import trajectories from a JSONL file; bad lines are reported and skipped (exit 1).
+    ///
+    /// One JSON object per line, the same trajectory the HTTP API's
+    /// `POST /admin/otc/trajectories` accepts: `request_id`, `intent`, `modules`, `calls`,
+    /// `run_units`, `correct`, `latency_ms`, `timestamp_ms` (Unix ms); unknown fields are
+    /// errors. One difference: `run_units` is required here. The server fills a missing one
+    /// from what it metered for the request; the CLI has no meter, and guessing 0 would score
+    /// the request as free for good (the log is append-only). `otc export` writes this format.
+    ///
+    /// A line whose `request_id` is already stored with the same content counts as a
+    /// duplicate; with other content it is rejected (conflict) and the stored one stays.
+    /// Blank lines are skipped. The summary's buckets (accepted, duplicates, rejected,
+    /// skipped) add up to the lines read. Creates the database if it does not exist.
     Import(import_cmd::ImportArgs),
     /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON.
     Recommend(policy_cmd::RecommendArgs),
@@ -32,7 +45,7 @@ enum Command {
     Checkpoints(policy_cmd::CheckpointsArgs),
     /// Recompute every checkpoint from the trajectory log.
     Rebuild(policy_cmd::RebuildArgs),
-    /// Export every trajectory as JSON Lines (the import format).
+    /// Export every trajectory as JSON Lines, which `otc import` and the HTTP API accept.
     Export(policy_cmd::ExportArgs),
 }
 

@@ -1,8 +1,9 @@
 //! `otc recommend | checkpoints | rebuild | export`: read and maintain the policy store.
 
 use crate::db::DbArgs;
+use crate::output::{Format, plural};
 use anyhow::Context;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use otc_policy::{Checkpoint, PolicyBackend, PolicyError};
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ pub struct RecommendArgs {
     /// Intent class of the request.
     #[arg(long)]
     intent: String,
-    /// Available modules, comma-separated (order does not matter).
+    /// Available modules, comma-separated (order does not matter; spaces around names are
+    /// ignored, as in the HTTP API).
     #[arg(long, value_delimiter = ',', required = true)]
     modules: Vec<String>,
     #[command(flatten)]
@@ -22,26 +24,18 @@ pub struct RecommendArgs {
 
 /// Prints the recommendation as JSON.
 pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
-    let rec = store.recommend(&args.intent, &args.modules)?;
+    let store = args.db.open_existing()?;
+    let modules: Vec<String> = args.modules.iter().map(|m| m.trim().to_owned()).collect();
+    let rec = store.recommend(&args.intent, &modules)?;
     crate::print_out(&serde_json::to_string_pretty(&rec)?)?;
     Ok(())
-}
-
-/// Output format of `otc checkpoints`.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Format {
-    /// An aligned text table.
-    Table,
-    /// A JSON array.
-    Json,
 }
 
 /// Arguments of `otc checkpoints`.
 #[derive(Debug, Args)]
 pub struct CheckpointsArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format: an aligned table, or a JSON array.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     #[command(flatten)]
     db: DbArgs,
@@ -49,11 +43,11 @@ pub struct CheckpointsArgs {
 
 /// Lists every checkpoint.
 pub fn checkpoints(args: &CheckpointsArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open_existing()?;
     let all = store.checkpoints()?;
     match args.format {
         Format::Json => crate::print_out(&serde_json::to_string_pretty(&all)?)?,
-        Format::Table => crate::print_out(table(&all).trim_end())?,
+        Format::Text => crate::print_out(table(&all).trim_end())?,
     }
     Ok(())
 }
@@ -77,7 +71,7 @@ fn table(all: &[Checkpoint]) -> String {
             format!("{:.3}", c.confidence),
             c.samples.to_string(),
             c.correct_samples.to_string(),
-            c.arms.first().map_or(String::new(), |a| a.module.clone()),
+            best_module(c),
         ]);
     }
     let widths: Vec<usize> = (0..7)
@@ -96,6 +90,17 @@ fn table(all: &[Checkpoint]) -> String {
     out
 }
 
+/// The module with the best mean reward among those actually called, or `-`. Not the first of
+/// `arms`: that is the UCB order, which puts never-tried modules first to explore them.
+fn best_module(c: &Checkpoint) -> String {
+    c.arms
+        .iter()
+        .filter(|a| a.pulls > 0.0)
+        .filter_map(|a| a.mean.map(|mean| (mean, a)))
+        .max_by(|(x, _), (y, _)| x.total_cmp(y))
+        .map_or_else(|| "-".to_owned(), |(_, a)| a.module.clone())
+}
+
 /// Arguments of `otc rebuild`.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
@@ -103,9 +108,10 @@ pub struct RebuildArgs {
     db: DbArgs,
 }
 
-/// Recomputes every checkpoint from the trajectory log.
+/// Recomputes every checkpoint from the trajectory log. The store must exist: rebuilding
+/// nothing is a mistyped path.
 pub fn rebuild(args: &RebuildArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open_existing()?;
     let report = store.rebuild()?;
     crate::print_out(&serde_json::to_string_pretty(&report)?)?;
     Ok(())
@@ -114,7 +120,9 @@ pub fn rebuild(args: &RebuildArgs) -> anyhow::Result<()> {
 /// Arguments of `otc export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Output file (JSON Lines, the `import` format); standard output when absent.
+    /// Output file; standard output when absent. JSON Lines, one trajectory per line with
+    /// every field (`run_units` included), which both `otc import` and
+    /// `POST /admin/otc/trajectories` accept.
     #[arg(long)]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -123,7 +131,7 @@ pub struct ExportArgs {
 
 /// Writes every trajectory as JSON Lines, in ingest order.
 pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
-    let store = args.db.open()?;
+    let store = args.db.open_existing()?;
     let sink: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -136,6 +144,9 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
         sink.write_all(b"\n").map_err(PolicyError::from)
     })?;
     sink.flush()?;
-    eprintln!("otc export: {count} trajectories");
+    eprintln!(
+        "otc export: {}",
+        plural(count, "trajectory", "trajectories")
+    );
     Ok(())
 }
