@@ -130,3 +130,51 @@ impl From<std::io::Error> for PolicyError {
         Self::Io(err)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    /// Every message of `err`'s chain, outermost first, as `{err:#}` in anyhow prints them.
+    fn chain(err: &(dyn Error + 'static)) -> Vec<String> {
+        let mut messages = Vec::new();
+        let mut next = Some(err);
+        while let Some(e) = next {
+            messages.push(e.to_string());
+            next = e.source();
+        }
+        messages
+    }
+
+    /// Regression: `Invalid` showed its cause in its text and as its source, so
+    /// `otc recommend --modules 'a b'` printed the reason twice (usage-store's `Storage` the
+    /// same).
+    #[test]
+    fn each_cause_is_printed_once() {
+        let errors = [
+            PolicyError::from(ValidationError::BadModuleSet("must not be empty".into())),
+            PolicyError::from(std::io::Error::other("disk full")),
+            PolicyError::from(crate::reward::RewardError::InvalidCost(2.0)),
+        ];
+        let storage =
+            usage_store::UsageError::from(sqlite_kit::KitError::NewerSchema { found: 9, known: 2 });
+        let errors: Vec<&(dyn Error + 'static)> = errors
+            .iter()
+            .map(|e| e as &(dyn Error + 'static))
+            .chain([&storage as &(dyn Error + 'static)])
+            .collect();
+        for err in errors {
+            let messages = chain(err);
+            for (i, outer) in messages.iter().enumerate() {
+                for inner in &messages[i + 1..] {
+                    assert!(!outer.contains(inner.as_str()), "{messages:?}");
+                }
+            }
+            assert!(
+                messages[0].len() > 10,
+                "the text keeps the detail: {messages:?}"
+            );
+        }
+    }
+}
