@@ -212,6 +212,16 @@ fn checkpoints_and_rebuild() {
     client
         .get("/admin/otc/checkpoints?limit=0")
         .assert_problem(400, "bad-request");
+    // A malformed intent is the same 422 as on /policy, not an empty list.
+    client
+        .get("/admin/otc/checkpoints?intent=bad%20x")
+        .assert_problem(422, "validation-failed");
+    assert_eq!(
+        client
+            .get("/admin/otc/checkpoints?intent=never-seen")
+            .json()["total"],
+        0
+    );
     let rebuilt = client.post_empty("/admin/otc/rebuild");
     assert_eq!(rebuilt.status, 200, "{}", rebuilt.body);
     assert_eq!(rebuilt.json(), json!({"trajectories": 2, "checkpoints": 2}));

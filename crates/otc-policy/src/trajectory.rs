@@ -182,6 +182,12 @@ impl Trajectory {
     }
 }
 
+/// Checks an intent class name: the same rules as a trajectory's (so a filter that names an
+/// impossible intent is an error, not an empty answer).
+pub fn check_intent(intent: &str) -> Result<(), ValidationError> {
+    check_name("intent", intent)
+}
+
 /// Checks an (intent, module list) pair as a recommendation request: the same name and size
 /// limits as a trajectory's.
 pub fn check_names(intent: &str, modules: &[String]) -> Result<(), ValidationError> {

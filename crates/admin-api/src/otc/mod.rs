@@ -268,6 +268,7 @@ fn default_limit() -> u32 {
         (status = 200, description = "A page of checkpoints", body = CheckpointList),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid intent name (as for `GET /admin/otc/policy`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "A stored checkpoint is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_checkpoints(
@@ -278,6 +279,12 @@ async fn get_checkpoints(
         return Err(AppError::BadRequest(
             "limit must be between 1 and 1000".into(),
         ));
+    }
+    // The same name rules as `/policy`: a malformed intent is a mistake to report, not a
+    // filter that happens to match nothing.
+    if let Some(intent) = &params.intent {
+        otc_policy::trajectory::check_intent(intent)
+            .map_err(|e| AppError::Unprocessable(e.to_string()))?;
     }
     state
         .blocking(move |inner| {
