@@ -115,6 +115,18 @@ fn a_hard_quota_refuses_once_exhausted() {
     let refused = meter(&client, &event("q2", 1.0));
     let doc = refused.assert_problem(429, "quota-exhausted");
     assert!(doc["detail"].as_str().unwrap().contains("quota"), "{doc}");
+    // Retry-After: the seconds left until the daily quota resets at the next UTC midnight.
+    let day_ms = 86_400_000;
+    let left_s = (day_ms - ts().rem_euclid(day_ms)) / 1000;
+    let retry: i64 = refused
+        .header("retry-after")
+        .expect("Retry-After on 429")
+        .parse()
+        .unwrap();
+    assert!(
+        (left_s - 5..=left_s + 1).contains(&retry),
+        "Retry-After {retry}, expected about {left_s}"
+    );
     // What fits still fits; the retry of a recorded event is still a duplicate.
     assert_eq!(meter(&client, &event("q3", 0.5)).status, 201);
     assert_eq!(meter(&client, &event("q1", 1.5)).status, 200);

@@ -189,6 +189,8 @@ async fn check_credentials(
         (status = 400, description = "Invalid name or malformed body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or oversized secret, or wrong body shape", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_credential(

@@ -112,9 +112,15 @@ pub enum AppError {
     /// A write requires `If-Match` and the request had none (428).
     #[error("this write requires an If-Match header with the current ETag")]
     PreconditionRequired,
-    /// The account's hard quota is exhausted (429, problem type `quota-exhausted`).
-    #[error("{0}")]
-    QuotaExhausted(String),
+    /// The account's hard quota is exhausted (429, problem type `quota-exhausted`), with a
+    /// `Retry-After` header when the quota period ends in the future.
+    #[error("{detail}")]
+    QuotaExhausted {
+        /// What is exhausted, for the problem's detail.
+        detail: String,
+        /// Seconds until the quota period ends (rounded up), if it ends in the future.
+        retry_after_s: Option<u64>,
+    },
     /// The database or another dependency is unreachable (503).
     #[error("{0}")]
     Unavailable(String),
@@ -198,7 +204,7 @@ impl AppError {
                 "precondition-required",
                 "Precondition required",
             ),
-            Self::QuotaExhausted(_) => (
+            Self::QuotaExhausted { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "quota-exhausted",
                 "Quota exhausted",
@@ -261,7 +267,17 @@ impl IntoResponse for AppError {
             }
             _ => {}
         }
-        problem_response(&self.problem())
+        let mut response = problem_response(&self.problem());
+        if let Self::QuotaExhausted {
+            retry_after_s: Some(seconds),
+            ..
+        } = self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -37,6 +37,7 @@ async fn health() -> Json<Health> {
 #[utoipa::path(get, path = "/admin/ready", tag = "health", security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Every database is reachable", body = Health),
+        (status = 401, description = "Missing or invalid token (only with `--ready-requires-auth`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "A database is unreachable", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, AppError> {

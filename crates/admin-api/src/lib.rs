@@ -5,7 +5,8 @@
 //! [`routing`], ...) and the layers; [`state`] holds the databases and runs SQLite work on the
 //! blocking pool; [`error`] renders every failure as RFC 9457 problem+json and [`extract`]
 //! makes extractor rejections do the same; [`auth`] checks the bearer token; [`bootstrap`]
-//! creates the data directory's files on first start; [`migrations`] is the admin schema.
+//! creates the data directory's files on first start; [`migrations`] is the admin schema;
+//! [`page`] is the one offset/limit parser of the version and draft lists.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod migrations;
 pub mod modules;
 pub mod openapi;
 pub mod otc;
+pub mod page;
 pub mod precondition;
 pub mod router;
 pub mod routing;

@@ -34,6 +34,7 @@ pub(crate) fn meter_one(
                         limit: micros_to_units(limit),
                         used: micros_to_units(used),
                         requested: micros_to_units(valid.micros),
+                        period_end_ms: window.end_ms,
                     });
                 }
                 QuotaKind::Soft => {

@@ -161,6 +161,7 @@ fn a_hard_quota_refuses_exactly_at_the_limit() {
         limit,
         used,
         requested,
+        period_end_ms,
     } = err
     else {
         panic!("expected QuotaExhausted, got {err}");
@@ -169,6 +170,8 @@ fn a_hard_quota_refuses_exactly_at_the_limit() {
         (tenant.as_str(), limit, used, requested),
         ("acme", 1.0, 1.0, 0.000001)
     );
+    // The daily quota resets at the next UTC midnight.
+    assert_eq!(period_end_ms, (t0().div_euclid(DAY_MS) + 1) * DAY_MS);
     // A retry of an event recorded before exhaustion is still a duplicate, not an error.
     assert!(matches!(
         s.meter(&ev("acme", "k3", "m", 0.1, t0())).unwrap(),

@@ -46,12 +46,16 @@ fn default_tenant() -> String {
 #[utoipa::path(post, path = "/admin/billing/meter", tag = "billing",
     request_body = MeterRequest,
     responses(
-        (status = 201, description = "Recorded", body = MeterOutcome),
         (status = 200, description = "A retry of a recorded event; nothing added", body = MeterOutcome),
+        (status = 201, description = "Recorded", body = MeterOutcome),
+        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The idempotency key was used for a different event", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid event", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant's hard quota is exhausted (problem type `quota-exhausted`); nothing recorded", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant's hard quota is exhausted (problem type `quota-exhausted`); nothing recorded", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until the quota period ends and the quota resets (absent when the event's period is already over)"))),
     ))]
 async fn meter(
     State(state): State<AppState>,
@@ -176,7 +180,9 @@ async fn quota_view(state: &AppState, tenant: String) -> Result<QuotaView, AppEr
 #[utoipa::path(get, path = "/admin/billing/quota", tag = "billing", params(TenantParam),
     responses(
         (status = 200, description = "The quota (or null) and its state", body = QuotaView),
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_quota(
     State(state): State<AppState>,
@@ -190,7 +196,10 @@ async fn get_quota(
     request_body = Quota,
     responses(
         (status = 200, description = "The new quota and its state", body = QuotaView),
+        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid quota", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn put_quota(

@@ -8,7 +8,7 @@ use super::versions::{self, ModuleVersion, Published};
 use crate::error::ProblemItem;
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
-use crate::routing::Page;
+use crate::page::{self, Page};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -67,35 +67,21 @@ fn require_object(manifest: &Value) -> Result<(), AppError> {
     }
 }
 
-fn check_limit(limit: u32) -> Result<(), AppError> {
-    if (1..=100).contains(&limit) {
-        Ok(())
-    } else {
-        Err(AppError::BadRequest(
-            "limit must be between 1 and 100".into(),
-        ))
-    }
-}
-
 /// Pagination and filter of the draft list.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DraftQuery {
     /// How many to skip (default 0).
-    #[serde(default)]
-    pub offset: u32,
+    #[param(value_type = Option<u32>, minimum = 0)]
+    pub offset: Option<String>,
     /// How many to return, 1 to 100 (default 20).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
     /// Only drafts in this state (`draft` or `published`); all when absent.
     #[serde(default)]
     #[param(inline)]
     pub state: Option<DraftState>,
-}
-
-fn default_limit() -> u32 {
-    20
 }
 
 /// A page of drafts, newest first.
@@ -118,11 +104,10 @@ async fn list_drafts(
     State(state): State<AppState>,
     Query(query): Query<DraftQuery>,
 ) -> Result<Json<DraftList>, AppError> {
-    check_limit(query.limit)?;
+    let (offset, limit) = page::bounds(query.offset.as_deref(), query.limit.as_deref())?;
     state
         .db(move |conn, _| {
-            let (drafts, total) =
-                drafts::list_drafts(conn, query.state, query.offset.into(), query.limit.into())?;
+            let (drafts, total) = drafts::list_drafts(conn, query.state, offset, limit)?;
             Ok(Json(DraftList { total, drafts }))
         })
         .await
@@ -136,6 +121,8 @@ async fn list_drafts(
         (status = 201, description = "The draft; `Location` names it, `ETag` is its revision", body = Draft),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a JSON object", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_draft(
@@ -181,10 +168,13 @@ async fn get_draft(
     request_body(content = ModuleManifest, description = "The new manifest, possibly incomplete (any JSON object)"),
     responses(
         (status = 200, description = "The draft's new revision", body = Draft),
+        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is published and read-only", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a JSON object", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -326,11 +316,10 @@ async fn list_module_versions(
     Path(module_id): Path<String>,
     Query(page): Query<Page>,
 ) -> Result<Response, AppError> {
-    check_limit(page.limit)?;
+    let (offset, limit) = page.bounds()?;
     let list = state
         .db(move |conn, _| {
-            let (versions, total) =
-                versions::versions(conn, &module_id, page.offset.into(), page.limit.into())?;
+            let (versions, total) = versions::versions(conn, &module_id, offset, limit)?;
             let current = versions::current_version(conn, &module_id)?;
             Ok(ModuleVersionList {
                 module_id,
@@ -383,10 +372,13 @@ pub struct ModuleRollback {
     request_body = ModuleRollback,
     responses(
         (status = 201, description = "The new version and the catalogue entry; `Location` names the version", body = Published),
+        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module, no published version, or no such version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "That version, or one with the same manifest, is already current", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn rollback_module(

@@ -20,6 +20,7 @@ pub mod store;
 
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
+use crate::page::Page;
 use crate::precondition::{Precondition, if_match};
 use crate::state::AppState;
 use axum::extract::State;
@@ -28,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use model::{RoutingConfig, merge_patch};
 use serde::{Deserialize, Serialize};
 use store::{RoutingView, VersionSummary};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -240,23 +241,6 @@ fn read_routing_file(path: &std::path::Path) -> Result<String, AppError> {
     )))
 }
 
-/// Pagination of a version list.
-#[derive(Debug, Clone, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct Page {
-    /// How many to skip (default 0).
-    #[serde(default)]
-    pub offset: u32,
-    /// How many to return, 1 to 100 (default 20).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
-}
-
-fn default_limit() -> u32 {
-    20
-}
-
 /// A page of the routing version history, newest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VersionList {
@@ -279,14 +263,10 @@ async fn list_versions(
     State(state): State<AppState>,
     Query(page): Query<Page>,
 ) -> Result<Json<VersionList>, AppError> {
-    if !(1..=100).contains(&page.limit) {
-        return Err(AppError::BadRequest(
-            "limit must be between 1 and 100".into(),
-        ));
-    }
+    let (offset, limit) = page.bounds()?;
     state
         .db(move |conn, _| {
-            let (versions, total) = store::list(conn, page.offset.into(), page.limit.into())?;
+            let (versions, total) = store::list(conn, offset, limit)?;
             let current = store::current(conn)?.version;
             Ok(Json(VersionList {
                 current,
@@ -302,6 +282,7 @@ async fn list_versions(
     params(("version" = i64, Path, description = "Version number")),
     responses(
         (status = 200, description = "The version", body = RoutingView),
+        (status = 400, description = "The version is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -329,10 +310,13 @@ pub struct Rollback {
     request_body = Rollback,
     responses(
         (status = 201, description = "The new version; `Location` names it", body = RoutingView),
+        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "That version's config is already current (no version is made)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The old config is invalid today (e.g. a module was disabled since)", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
