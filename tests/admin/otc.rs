@@ -72,6 +72,17 @@ fn omitted_run_units_come_from_what_was_metered() {
     assert!(m > 0.0, "{m}");
     assert_eq!(m, e, "metered 3 + 2 run-units score like an explicit 5");
     assert_eq!(n, 0.0, "nothing metered means zero cost");
+
+    // Metering that arrives after the trajectory does not make its retry a conflict: the
+    // retry resolves to the run-units it was stored with.
+    let late = json!({"request_id": "metered", "module": "web-search", "tool": "search",
+        "run_units": 4.0, "ts_ms": ts, "idempotency_key": "k3"});
+    assert_eq!(client.post("/admin/billing/meter", &late).status, 201);
+    for body in [metered.clone(), json!([metered])] {
+        let retry = post(&client, &body);
+        assert_eq!(retry.status, 200, "{}", retry.body);
+        assert!(retry.body.contains("duplicate"), "{}", retry.body);
+    }
 }
 
 #[test]

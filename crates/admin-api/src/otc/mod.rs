@@ -150,11 +150,16 @@ pub(crate) fn describe_conflicts(items: &[ConflictItem]) -> String {
     )
 }
 
-/// `run_units` as posted, else what the usage store metered for the request, else 0.
+/// `run_units` as posted; else, for a retry of a stored trajectory, the value it was stored
+/// with (metering that arrived since must not turn an identical retry into a conflict); else
+/// what the usage store metered for the request; else 0.
 fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, AppError> {
     let units = match t.run_units {
         Some(units) => units,
-        None => inner.usage.request_total(&t.request_id)?.unwrap_or(0.0),
+        None => match inner.policy.stored_run_units(&t.request_id)? {
+            Some(stored) => stored,
+            None => inner.usage.request_total(&t.request_id)?.unwrap_or(0.0),
+        },
     };
     Ok(t.into_trajectory(units))
 }
@@ -165,7 +170,9 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
 /// version stays: the log is append-only).
 ///
 /// `run_units` may be omitted: the server then uses the run-units the usage store metered for
-/// that `request_id` through `POST /admin/billing/meter` (0 when nothing was metered).
+/// that `request_id` through `POST /admin/billing/meter` (0 when nothing was metered); a retry
+/// of a stored trajectory keeps the value it was stored with, so late metering does not make
+/// the retry a conflict.
 #[utoipa::path(post, path = "/admin/otc/trajectories", tag = "otc",
     request_body(description = "One trajectory, or an array of 1 to 10000", content = TrajectoryBody),
     responses(

@@ -19,7 +19,7 @@ pub struct TrajectoryIn {
     pub calls: Vec<String>,
     /// Run-units the request spent. Optional: when omitted, the server fills in what the
     /// usage store metered for `request_id` (`POST /admin/billing/meter`), or 0 when nothing
-    /// was metered for it.
+    /// was metered for it; a retry of a stored trajectory keeps the value it was stored with.
     #[serde(default)]
     pub run_units: Option<f64>,
     /// Whether the answer was correct.

@@ -178,6 +178,17 @@ impl PolicyStore {
         Ok(counts)
     }
 
+    /// The run-units the stored trajectory with this request id was scored with, if one is
+    /// stored. Lets a caller that fills in omitted run-units from metering resolve a retry to
+    /// the stored value, so metering that arrived since cannot make the retry a conflict.
+    pub fn stored_run_units(&self, request_id: &str) -> Result<Option<f64>, PolicyError> {
+        let conn = self.reader();
+        Ok(conn
+            .prepare_cached("SELECT run_units FROM trajectory_log WHERE request_id = ?1")?
+            .query_row([request_id], |row| row.get(0))
+            .optional()?)
+    }
+
     /// Whether a trajectory with this request id is stored.
     pub fn contains(&self, request_id: &str) -> Result<bool, PolicyError> {
         let conn = self.reader();
