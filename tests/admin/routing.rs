@@ -291,9 +291,13 @@ fn versions_list_and_rollback() {
     client
         .get("/admin/routing/versions/99")
         .assert_problem(404, "not-found");
-    client
+    let doc = client
         .get("/admin/routing/versions/abc")
         .assert_problem(400, "bad-request");
+    assert_eq!(
+        doc["detail"],
+        "a number in the path is malformed: expected a whole number"
+    );
 
     let rollback = |version: Value, etag: &str| {
         client.request(

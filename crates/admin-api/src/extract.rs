@@ -8,6 +8,7 @@
 //! an unknown field is named so the client can find it), numbers, and the expected types.
 
 use crate::error::AppError;
+use axum::extract::path::ErrorKind;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -93,11 +94,28 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(PathRejection::FailedToDeserializePathParams(err)) => Err(AppError::BadRequest(
-                mask_quoted(&serde_detail(&err.body_text())),
-            )),
+            Err(PathRejection::FailedToDeserializePathParams(err)) => {
+                Err(AppError::BadRequest(path_detail(err.kind())))
+            }
             Err(_) => Err(AppError::BadRequest("invalid path parameters".into())),
         }
+    }
+}
+
+/// The detail of a malformed path parameter: the same sentence for every endpoint, without
+/// the value sent or a Rust type name (axum's own text says "Cannot parse `abc` to a `i64`").
+fn path_detail(kind: &ErrorKind) -> String {
+    let expected = match kind {
+        ErrorKind::ParseErrorAtKey { expected_type, .. }
+        | ErrorKind::ParseErrorAtIndex { expected_type, .. }
+        | ErrorKind::ParseError { expected_type, .. } => Some(*expected_type),
+        _ => None,
+    };
+    match expected {
+        Some(t) if t.starts_with('i') || t.starts_with('u') => {
+            "a number in the path is malformed: expected a whole number".into()
+        }
+        _ => "invalid path parameters".into(),
     }
 }
 

@@ -265,9 +265,14 @@ fn versions_list_newest_first_and_rollback_appends_a_copy() {
     client
         .get("/admin/dev/modules/maps/versions/9")
         .assert_problem(404, "not-found");
-    client
+    // The same sentence as a malformed routing version, without the value or a Rust type.
+    let doc = client
         .get("/admin/dev/modules/maps/versions/nine")
         .assert_problem(400, "bad-request");
+    assert_eq!(
+        doc["detail"],
+        "a number in the path is malformed: expected a whole number"
+    );
     client
         .get("/admin/dev/modules/maps/versions?limit=500")
         .assert_problem(400, "bad-request");
