@@ -88,10 +88,11 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
 /// Deserializes one trajectory; on failure, the offending member (when one is to blame) and a
 /// detail that names it, masks the client's string values and speaks JSON, not Rust, types.
 fn read_item(item: serde_json::Value) -> Result<TrajectoryIn, (Option<String>, String)> {
-    let member = item
-        .as_object()
-        .and_then(otc_policy::json_input::offending_member::<TrajectoryIn>);
-    serde_json::from_value::<TrajectoryIn>(item).map_err(|e| {
+    TrajectoryIn::deserialize(&item).map_err(|e| {
+        // Only on failure: finding the member costs a deserialization per member.
+        let member = item
+            .as_object()
+            .and_then(otc_policy::json_input::offending_member::<TrajectoryIn>);
         let text = json_types(&mask_quoted(&e.to_string()));
         let detail = match &member {
             Some(name) if !text.contains(&format!("`{name}`")) => format!("{name}: {text}"),

@@ -7,7 +7,7 @@ use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
 use otc_policy::{PolicyBackend, PolicyError, PolicyStore, Trajectory, trajectory::now_ms};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 
@@ -113,12 +113,15 @@ fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
     if run_units.is_some_and(|units| units.is_none_or(serde_json::Value::is_null)) {
         return Err(NO_RUN_UNITS.to_owned());
     }
-    let member = value
-        .as_object()
-        .and_then(otc_policy::json_input::offending_member::<Trajectory>);
-    let trajectory = serde_json::from_value::<Trajectory>(value).map_err(|e| match &member {
-        Some(name) if !e.to_string().contains(&format!("`{name}`")) => format!("{name}: {e}"),
-        _ => e.to_string(),
+    let trajectory = Trajectory::deserialize(&value).map_err(|e| {
+        // Only on failure: finding the member costs a deserialization per member.
+        let member = value
+            .as_object()
+            .and_then(otc_policy::json_input::offending_member::<Trajectory>);
+        match member {
+            Some(name) if !e.to_string().contains(&format!("`{name}`")) => format!("{name}: {e}"),
+            _ => e.to_string(),
+        }
     })?;
     trajectory.validate(now_ms()).map_err(|e| e.to_string())?;
     Ok(trajectory)
