@@ -97,3 +97,23 @@ fn bad_pagination_gets_one_message_naming_the_parameter() {
         assert_eq!(page.status, 200, "{list}: {}", page.body);
     }
 }
+
+/// Regression: body errors named Rust types (`"run_units": "lots"` answered "expected f64"),
+/// which a client writing JSON does not know.
+#[test]
+fn body_errors_name_json_types_not_rust_types() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let event = serde_json::json!({"request_id": "r", "module": "m", "tool": "t",
+        "run_units": "lots", "ts_ms": 1, "idempotency_key": "k"});
+    let doc = client
+        .post("/admin/billing/meter", &event)
+        .assert_problem(422, "validation-failed");
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(detail.contains("expected a number"), "{detail}");
+    assert!(
+        !detail.contains("f64") && !detail.contains("lots"),
+        "{detail}"
+    );
+}

@@ -45,10 +45,10 @@ impl<T: Serialize> IntoResponse for Json<T> {
 fn json_rejection(rejection: &JsonRejection) -> AppError {
     match rejection {
         JsonRejection::JsonDataError(err) => {
-            AppError::Unprocessable(mask_quoted(&serde_detail(&err.body_text())))
+            AppError::Unprocessable(client_words(&serde_detail(&err.body_text())))
         }
         JsonRejection::JsonSyntaxError(err) => {
-            AppError::BadRequest(mask_quoted(&serde_detail(&err.body_text())))
+            AppError::BadRequest(client_words(&serde_detail(&err.body_text())))
         }
         JsonRejection::MissingJsonContentType(_) => AppError::UnsupportedMediaType(
             "expected a body with Content-Type: application/json".into(),
@@ -73,7 +73,7 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(err)) => Err(AppError::BadRequest(
-                mask_quoted(&serde_detail(&err.body_text())),
+                client_words(&serde_detail(&err.body_text())),
             )),
             Err(_) => Err(AppError::BadRequest("invalid query string".into())),
         }
@@ -119,6 +119,26 @@ fn path_detail(kind: &ErrorKind) -> String {
     }
 }
 
+/// A serde message as a client should read it: string values masked ([`mask_quoted`]) and
+/// Rust type names ("expected i64") said in JSON's words.
+fn client_words(text: &str) -> String {
+    let mut text = mask_quoted(text);
+    for (rust, json) in [
+        ("f64", "a number"),
+        ("f32", "a number"),
+        ("i64", "an integer"),
+        ("i32", "an integer"),
+        ("u64", "a whole number"),
+        ("u32", "a whole number"),
+        ("u16", "a whole number"),
+        ("u8", "a whole number"),
+        ("usize", "a whole number"),
+    ] {
+        text = text.replace(&format!("expected {rust}"), &format!("expected {json}"));
+    }
+    text.replace("invalid digit found in string", "not a whole number")
+}
+
 /// Drops axum's prefix ("Failed to deserialize the JSON body into the target type: ") so the
 /// detail is serde's own sentence.
 fn serde_detail(text: &str) -> String {
@@ -162,7 +182,23 @@ pub fn mask_quoted(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mask_quoted;
+    use super::{client_words, mask_quoted};
+
+    #[test]
+    fn rust_type_names_become_json_words() {
+        assert_eq!(
+            client_words("invalid type: string \"x\", expected i64 at line 1 column 9"),
+            "invalid type: string \"…\", expected an integer at line 1 column 9"
+        );
+        assert_eq!(
+            client_words("invalid type: boolean `true`, expected f64"),
+            "invalid type: boolean `true`, expected a number"
+        );
+        assert_eq!(
+            client_words("to_ms: invalid digit found in string"),
+            "to_ms: not a whole number"
+        );
+    }
 
     #[test]
     fn quoted_values_are_masked_and_field_names_survive() {

@@ -46,6 +46,12 @@ pub fn check_etag(
         .any(|tag| tag == "*" || tag == want)
     {
         Ok(())
+    } else if want.trim_matches('"') == header.trim() {
+        // The right tag without its quotes: RFC 9110 ETags are quoted strings, so this is
+        // still a mismatch, but say what to send instead of "re-read it".
+        Err(AppError::PreconditionFailed(format!(
+            "If-Match must carry the ETag with its double quotes: send If-Match: {want}"
+        )))
     } else {
         Err(AppError::PreconditionFailed(format!(
             "If-Match does not match the current revision of {what} (ETag {want}); re-read it \
@@ -70,6 +76,14 @@ mod tests {
             check_etag(None, want, Precondition::Required, "draft 1"),
             Err(AppError::PreconditionRequired)
         ));
+        // Regression: the current tag without quotes got "re-read it and retry", which
+        // does not help; it is still 412, with a hint about the quotes.
+        let Err(AppError::PreconditionFailed(hint)) =
+            check_etag(Some("draft-1-r2"), want, Precondition::Required, "draft 1")
+        else {
+            panic!("an unquoted tag must not match");
+        };
+        assert!(hint.contains("double quotes"), "{hint}");
         for stale in ["\"draft-1-r1\"", "W/\"draft-1-r2\"", "draft-1-r2"] {
             assert!(matches!(
                 check_etag(Some(stale), want, Precondition::Optional, "draft 1"),
