@@ -78,7 +78,10 @@ pub fn app(state: AppState) -> Router {
 /// body; hyper then closes the connection after the response without saying so, and a client
 /// that reuses its keep-alive connection, as HTTP/1.1 clients do, fails its next request with
 /// "connection reset". Buffering first keeps every connection reusable whatever the answer.
-/// A body over the limit is 413 and the connection is closed, explicitly.
+/// A body over the limit is 413 and the connection is closed, explicitly. This runs before
+/// auth, so an oversized body is 413 even without a valid token: answering 401 instead would
+/// mean not reading the body, which is what breaks the connection; the 413 reveals only the
+/// configured limit.
 async fn read_whole_body(
     axum::extract::State(limit): axum::extract::State<usize>,
     request: axum::extract::Request,

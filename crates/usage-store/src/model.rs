@@ -94,7 +94,9 @@ pub struct QuotaState {
     pub used: f64,
     /// `max(0, limit - used)`.
     pub remaining: f64,
-    /// `max(0, used - limit)`: only a soft quota can have one.
+    /// `max(0, used - limit)`. A soft quota gets one by metering past its limit; a hard quota
+    /// only when its limit was lowered below what the period had already used (it never
+    /// meters past its limit).
     pub overage: f64,
     /// `used >= limit`: a hard quota refuses every further non-free event this period.
     pub exhausted: bool,

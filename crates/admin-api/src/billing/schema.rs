@@ -173,7 +173,8 @@ pub struct QuotaState {
     pub used: f64,
     /// `max(0, limit - used)`.
     pub remaining: f64,
-    /// `max(0, used - limit)` (soft quotas only).
+    /// `max(0, used - limit)`. A soft quota gets one by metering past its limit; a hard quota
+    /// only when its limit was lowered below what the period had already used.
     pub overage: f64,
     /// `used >= limit`.
     pub exhausted: bool,

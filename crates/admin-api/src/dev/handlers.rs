@@ -3,7 +3,6 @@
 
 use super::drafts::{self, Draft, DraftState};
 use super::if_match;
-use super::manifest::ModuleManifest;
 use super::versions::{self, ModuleVersion, Published};
 use crate::error::ProblemItem;
 use crate::error::{AppError, Problem};
@@ -116,7 +115,7 @@ async fn list_drafts(
 /// Creates a draft from a module manifest. Any JSON object is accepted (a draft may be
 /// incomplete); the manifest is validated fully at publish.
 #[utoipa::path(post, path = "/admin/dev/drafts", tag = "dev",
-    request_body(content = ModuleManifest, description = "A module manifest, possibly incomplete (any JSON object)"),
+    request_body(content = Object, description = "A module manifest, possibly incomplete: any JSON object is accepted; publish validates it against the `ModuleManifest` schema"),
     responses(
         (status = 201, description = "The draft; `Location` names it, `ETag` is its revision", body = Draft),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
@@ -165,7 +164,7 @@ async fn get_draft(
 #[utoipa::path(put, path = "/admin/dev/drafts/{id}", tag = "dev",
     params(("id" = i64, Path, description = "Draft id"),
         ("If-Match" = String, Header, description = "ETag of the draft's current revision (required; `*` to overwrite whatever is current)")),
-    request_body(content = ModuleManifest, description = "The new manifest, possibly incomplete (any JSON object)"),
+    request_body(content = Object, description = "The new manifest, possibly incomplete: any JSON object is accepted; publish validates it against the `ModuleManifest` schema"),
     responses(
         (status = 200, description = "The draft's new revision", body = Draft),
         (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
