@@ -271,6 +271,15 @@ fn versions_list_and_rollback() {
         .map(|v| v["version"].clone())
         .collect();
     assert_eq!(numbers, [json!(3), json!(2)]);
+    // Like module versions, each summary carries its ETag and whether it is current.
+    assert_eq!(
+        (
+            &list["versions"][0]["etag"],
+            &list["versions"][0]["current"]
+        ),
+        (&json!("\"routing-v3\""), &json!(true))
+    );
+    assert_eq!(list["versions"][1]["current"], false);
     let page2 = client
         .get("/admin/routing/versions?limit=2&offset=2")
         .json();

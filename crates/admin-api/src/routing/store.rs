@@ -154,6 +154,10 @@ pub fn write(
 pub struct VersionSummary {
     /// Version number.
     pub version: i64,
+    /// Its strong ETag (as the current version's, it is what `If-Match` must carry).
+    pub etag: String,
+    /// Whether this is the current version (always the highest), as in module version lists.
+    pub current: bool,
     /// What made it (see [`RoutingView::source`]).
     pub source: String,
     /// When it was made, Unix milliseconds UTC.
@@ -168,13 +172,17 @@ pub fn list(
 ) -> Result<(Vec<VersionSummary>, i64), AppError> {
     let total: i64 = conn.query_row("SELECT COUNT(*) FROM routing_versions", [], |r| r.get(0))?;
     let mut stmt = conn.prepare_cached(
-        "SELECT version, source, created_ms FROM routing_versions
-         ORDER BY version DESC LIMIT ?1 OFFSET ?2",
+        "SELECT version, source, created_ms,
+                version = (SELECT MAX(version) FROM routing_versions)
+         FROM routing_versions ORDER BY version DESC LIMIT ?1 OFFSET ?2",
     )?;
     let versions = stmt
         .query_map([limit, offset], |r| {
+            let version = r.get(0)?;
             Ok(VersionSummary {
-                version: r.get(0)?,
+                version,
+                etag: etag(version),
+                current: r.get(3)?,
                 source: r.get(1)?,
                 created_ms: r.get(2)?,
             })
