@@ -235,7 +235,14 @@ fn history_is_bucketed_and_paginated() {
             base - 1
         ))
         .assert_problem(422, "validation-failed");
-    client
-        .get(&format!("/admin/billing/history?from_ms={base}&limit=0"))
-        .assert_problem(422, "validation-failed");
+    // A bad limit is the same 400, in the same words, as on the offset/limit lists
+    // (regression: it was 422 "invalid limit: must be in 1..=1000").
+    for limit in ["0", "1001", "x"] {
+        let doc = client
+            .get(&format!(
+                "/admin/billing/history?from_ms={base}&limit={limit}"
+            ))
+            .assert_problem(400, "bad-request");
+        assert_eq!(doc["detail"], "limit must be a whole number from 1 to 1000");
+    }
 }

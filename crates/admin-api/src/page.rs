@@ -1,5 +1,6 @@
 //! Offset/limit pagination shared by the version and draft lists: one parser, one set of
-//! bounds, one error (400 `…/bad-request` naming the parameter and its range).
+//! bounds, one error (400 `…/bad-request` naming the parameter and its range). Billing
+//! history's `limit` goes through [`page_size`] too.
 //!
 //! The values are taken as text and parsed here rather than by serde, so `offset=-1` or
 //! `limit=x` get a sentence about the parameter instead of "invalid digit found in string".
@@ -48,18 +49,22 @@ pub fn bounds(offset: Option<&str>, limit: Option<&str>) -> Result<(i64, i64), A
             }
         },
     };
-    let limit = match limit {
-        None => DEFAULT_LIMIT,
+    Ok((offset, page_size(limit, DEFAULT_LIMIT, MAX_LIMIT)?))
+}
+
+/// A `limit` query value: `default` when absent, else a whole number from 1 to `max`, or the
+/// one 400 every list gives (billing history pages by cursor, with its own bounds, but says
+/// the same sentence).
+pub fn page_size(limit: Option<&str>, default: i64, max: i64) -> Result<i64, AppError> {
+    match limit {
+        None => Ok(default),
         Some(text) => match text.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(AppError::BadRequest(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}"
-                )));
-            }
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(AppError::BadRequest(format!(
+                "limit must be a whole number from 1 to {max}"
+            ))),
         },
-    };
-    Ok((offset, limit))
+    }
 }
 
 #[cfg(test)]

@@ -126,7 +126,8 @@ pub struct HistoryParams {
     pub cursor: Option<i64>,
     /// Buckets per page, 1 to 1000 (default 100).
     #[serde(default)]
-    pub limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
 }
 
 fn default_bucket() -> BucketSize {
@@ -137,21 +138,28 @@ fn default_bucket() -> BucketSize {
 #[utoipa::path(get, path = "/admin/billing/history", tag = "billing", params(HistoryParams),
     responses(
         (status = 200, description = "One page of buckets", body = HistoryPage),
-        (status = 400, description = "Invalid query (unknown parameter, bad bucket, ...)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid query (unknown parameter, bad bucket, limit out of range, ...)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid range, cursor or limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid range or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn history(
     State(state): State<AppState>,
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<HistoryPage>, AppError> {
+    // Bounds as usage-store has them, checked here so that a bad limit is the same 400 as on
+    // every other list.
+    let limit = crate::page::page_size(
+        params.limit.as_deref(),
+        usage_store::model::DEFAULT_HISTORY_LIMIT.into(),
+        usage_store::model::MAX_HISTORY_LIMIT.into(),
+    )?;
     let query = usage_store::HistoryQuery {
         tenant: params.tenant,
         bucket: params.bucket.into(),
         from_ms: params.from_ms,
         to_ms: params.to_ms.unwrap_or_else(now_ms),
         cursor: params.cursor,
-        limit: params.limit,
+        limit: u32::try_from(limit).ok(),
     };
     let page = state
         .blocking(move |inner| Ok(inner.usage.history(&query)?))
