@@ -117,3 +117,42 @@ fn body_errors_name_json_types_not_rust_types() {
         "{detail}"
     );
 }
+
+/// Regression: some 404s named what was missing and others did not ("no such routing
+/// category", "the tenant has no quota"). Each names it now, unless the path segment is not a
+/// well-formed name (then it is not echoed).
+#[test]
+fn not_found_names_what_is_missing() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let detail =
+        |reply: suites::admin::Reply| reply.assert_problem(404, "not-found")["detail"].clone();
+    assert_eq!(
+        detail(client.request(
+            "DELETE",
+            "/admin/routing/categories/travel",
+            &[("If-Match", "*")],
+            None
+        )),
+        "no routing category `travel`"
+    );
+    assert_eq!(
+        detail(client.request(
+            "DELETE",
+            "/admin/routing/categories/a%20b",
+            &[("If-Match", "*")],
+            None
+        )),
+        "no such routing category"
+    );
+    assert_eq!(
+        detail(client.get("/admin/modules/teleporter")),
+        "no module `teleporter`"
+    );
+    assert_eq!(detail(client.get("/admin/modules/a%20b")), "no such module");
+    assert_eq!(
+        detail(client.delete("/admin/billing/quota?tenant=acme")),
+        "tenant `acme` has no quota"
+    );
+}

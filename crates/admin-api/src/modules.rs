@@ -126,9 +126,16 @@ pub fn load(conn: &Connection, id: &str) -> rusqlite::Result<Option<Module>> {
         .optional()
 }
 
-/// Reads one module or answers 404.
+/// Reads one module or answers 404, naming the module when its id is well-formed (an
+/// arbitrary path segment is not echoed).
 pub fn require(conn: &Connection, id: &str) -> Result<Module, AppError> {
-    load(conn, id)?.ok_or_else(|| AppError::NotFound(format!("no module `{id}`")))
+    load(conn, id)?.ok_or_else(|| {
+        AppError::NotFound(if valid_ident(id) {
+            format!("no module `{id}`")
+        } else {
+            "no such module".into()
+        })
+    })
 }
 
 /// Lists every module of the catalogue.

@@ -233,12 +233,16 @@ async fn delete_quota(
     State(state): State<AppState>,
     Query(params): Query<TenantParam>,
 ) -> Result<StatusCode, AppError> {
+    let tenant = params.tenant.clone();
     let removed = state
         .blocking(move |inner| Ok(inner.usage.delete_quota(&params.tenant)?))
         .await?;
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(AppError::NotFound("the tenant has no quota".into()))
+        // usage-store accepted the tenant name, so it is well-formed and safe to name.
+        Err(AppError::NotFound(format!(
+            "tenant `{tenant}` has no quota"
+        )))
     }
 }

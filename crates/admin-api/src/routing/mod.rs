@@ -179,7 +179,12 @@ async fn delete_category(
         "delete-category".into(),
         move |_, mut config| {
             if config.categories.remove(&name).is_none() {
-                return Err(AppError::NotFound("no such routing category".into()));
+                // Named like every other 404, unless the path segment is not a valid name.
+                return Err(AppError::NotFound(if crate::modules::valid_ident(&name) {
+                    format!("no routing category `{name}`")
+                } else {
+                    "no such routing category".into()
+                }));
             }
             Ok(config)
         },
