@@ -321,6 +321,7 @@ fn versions_list_and_rollback() {
     assert_eq!(reply.header("location"), Some("/admin/routing/versions/4"));
     assert_eq!(reply.json()["version"], 4);
     assert_eq!(reply.json()["source"], "rollback:1");
+    assert_eq!(reply.json()["source_version"], 1);
     assert_eq!(
         reply.json()["config"],
         client.get("/admin/routing/versions/1").json()["config"]

@@ -21,10 +21,19 @@ pub struct RoutingView {
     /// What made this version: `initial`, `put`, `patch`, `delete-category`, `reload`, or
     /// `rollback:<n>`.
     pub source: String,
+    /// For a rollback, the earlier version whose config this one copies (as in module
+    /// versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<i64>,
     /// When it was made, Unix milliseconds UTC.
     pub created_ms: i64,
     /// The config.
     pub config: RoutingConfig,
+}
+
+/// The version a `rollback:<n>` source copies.
+fn rollback_of(source: &str) -> Option<i64> {
+    source.strip_prefix("rollback:")?.parse().ok()
 }
 
 /// The ETag of a version.
@@ -42,6 +51,7 @@ fn to_view(
     Ok(RoutingView {
         version,
         etag: etag(version),
+        source_version: rollback_of(&source),
         source,
         created_ms,
         config: serde_json::from_str(&config)?,
@@ -142,6 +152,7 @@ pub fn write(
         Ok(RoutingView {
             version,
             etag: etag(version),
+            source_version: rollback_of(source),
             source: source.to_owned(),
             created_ms,
             config: next,
@@ -160,6 +171,9 @@ pub struct VersionSummary {
     pub current: bool,
     /// What made it (see [`RoutingView::source`]).
     pub source: String,
+    /// For a rollback, the version it copies (see [`RoutingView::source_version`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<i64>,
     /// When it was made, Unix milliseconds UTC.
     pub created_ms: i64,
 }
@@ -179,11 +193,13 @@ pub fn list(
     let versions = stmt
         .query_map([limit, offset], |r| {
             let version = r.get(0)?;
+            let source: String = r.get(1)?;
             Ok(VersionSummary {
                 version,
                 etag: etag(version),
                 current: r.get(3)?,
-                source: r.get(1)?,
+                source_version: rollback_of(&source),
+                source,
                 created_ms: r.get(2)?,
             })
         })?
