@@ -47,7 +47,7 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
     if !changes.is_empty() {
         let _ = writeln!(
             out,
-            "\nlatency against the previous snapshot (p50, normalised by the liveness route):"
+            "\nlatency against the previous snapshot (p50; each endpoint relative to the liveness route, which is shown raw):"
         );
         for c in changes {
             let flag = if c.regression { "  REGRESSION" } else { "" };

@@ -170,7 +170,8 @@ pub struct Change {
     pub p50_ms: (f64, f64),
     /// Previous and current p99, ms.
     pub p99_ms: (f64, f64),
-    /// Relative change of p50 after dividing by the run's baseline endpoint (or raw if none).
+    /// Relative change of p50 after dividing by the run's baseline endpoint (raw for the
+    /// baseline itself, and when a run has no baseline).
     pub relative: f64,
     /// Beyond both thresholds.
     pub regression: bool,
@@ -198,10 +199,14 @@ pub fn compare(
         let Some(prev) = previous.get(endpoint) else {
             continue;
         };
-        let normalised_prev = prev.p50_ms / prev_base;
-        let normalised_cur = cur.p50_ms / cur_base;
-        let relative = if normalised_prev > 0.0 {
-            normalised_cur / normalised_prev - 1.0
+        // The baseline itself is reported raw (normalised, it would always be 0%).
+        let (before, after) = if endpoint == BASELINE_ENDPOINT {
+            (prev.p50_ms, cur.p50_ms)
+        } else {
+            (prev.p50_ms / prev_base, cur.p50_ms / cur_base)
+        };
+        let relative = if before > 0.0 {
+            after / before - 1.0
         } else {
             0.0
         };
