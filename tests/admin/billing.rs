@@ -35,10 +35,10 @@ fn metering_is_idempotent_and_shows_in_usage() {
     let client = server.client();
     let first = meter(&client, &event("a", 1.5));
     assert_eq!(first.status, 201, "{}", first.body);
-    assert_eq!(first.json()["outcome"], "recorded");
+    assert_eq!(first.json()["status"], "recorded");
     let retry = meter(&client, &event("a", 1.5));
     assert_eq!(
-        (retry.status, retry.json()["outcome"].clone()),
+        (retry.status, retry.json()["status"].clone()),
         (200, json!("duplicate"))
     );
     let mut other = event("a", 2.0);

@@ -59,7 +59,7 @@ fn quota_runs_out_mid_session_admin_raises_it_and_the_retry_goes_through_once() 
     // A second retry of that call is a duplicate, not a second charge.
     let again = client.post("/admin/billing/meter", &tool_call("r-1", 3, 4.0, ts));
     assert_eq!(
-        (again.status, again.json()["outcome"].clone()),
+        (again.status, again.json()["status"].clone()),
         (200, json!("duplicate"))
     );
     let usage = client.get("/admin/billing/usage?tenant=acme").json();

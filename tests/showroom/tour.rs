@@ -269,15 +269,15 @@ fn billing(w: &mut Walk) {
         "meter a tool call (6 units)",
         Req::new("POST", "/admin/billing/meter").json(call("k1", 6.0)),
         201,
-        |v| fields(v, &["outcome", "run_units"]),
+        |v| fields(v, &["status", "run_units"]),
         always,
     );
     w.step(
         "the same call retried is counted once",
         Req::new("POST", "/admin/billing/meter").json(call("k1", 6.0)),
         200,
-        |v| fields(v, &["outcome"]),
-        |v| v["outcome"] == "duplicate",
+        |v| fields(v, &["status"]),
+        |v| v["status"] == "duplicate",
     );
     w.step(
         "a call past the hard quota is refused (429)",

@@ -44,7 +44,7 @@ pub struct MeterEvent {
 
 /// What [`crate::UsageBackend::meter`] did with one event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "status", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MeterOutcome {
     /// The event was new and is now recorded.
     Recorded {

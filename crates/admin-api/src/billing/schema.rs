@@ -53,7 +53,7 @@ impl MeterRequest {
 
 /// What metering did with the event.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum MeterOutcome {
     /// The event was new and is now recorded (HTTP 201).
     Recorded {
