@@ -20,7 +20,7 @@ fn ts() -> i64 {
 fn event(key: &str, units: f64) -> Value {
     json!({
         "tenant": "acme", "request_id": format!("req-{key}"), "module": "web-search",
-        "tool": "search", "run_units": units, "ts_ms": ts(), "idempotency_key": key,
+        "tool": "search", "run_units": units, "timestamp_ms": ts(), "idempotency_key": key,
     })
 }
 
@@ -63,7 +63,7 @@ fn metering_validation_failures() {
         ("run_units", json!(-1.0)),
         ("run_units", json!(1e9)),
         ("tenant", json!("")),
-        ("ts_ms", json!(now_ms() + 3_600_000)),
+        ("timestamp_ms", json!(now_ms() + 3_600_000)),
     ] {
         let mut body = event("v", 1.0);
         body[field] = value;
@@ -198,7 +198,7 @@ fn history_is_bucketed_and_paginated() {
     let base = (now_ms() / hour - 5) * hour;
     for i in 0..4 {
         let mut body = event(&format!("h{i}"), 1.0);
-        body["ts_ms"] = json!(base + i * hour + 10);
+        body["timestamp_ms"] = json!(base + i * hour + 10);
         assert_eq!(meter(&client, &body).status, 201);
     }
     let url = format!("/admin/billing/history?tenant=acme&bucket=hour&from_ms={base}&limit=3");

@@ -54,7 +54,7 @@ fn omitted_run_units_come_from_what_was_metered() {
     let ts = now_ms() - 1000;
     for (key, units) in [("k1", 3.0), ("k2", 2.0)] {
         let event = json!({"request_id": "metered", "module": "web-search", "tool": "search",
-            "run_units": units, "ts_ms": ts, "idempotency_key": key});
+            "run_units": units, "timestamp_ms": ts, "idempotency_key": key});
         assert_eq!(client.post("/admin/billing/meter", &event).status, 201);
     }
     let mut metered = trajectory("metered", &["web-search"], true);
@@ -76,7 +76,7 @@ fn omitted_run_units_come_from_what_was_metered() {
     // Metering that arrives after the trajectory does not make its retry a conflict: the
     // retry resolves to the run-units it was stored with.
     let late = json!({"request_id": "metered", "module": "web-search", "tool": "search",
-        "run_units": 4.0, "ts_ms": ts, "idempotency_key": "k3"});
+        "run_units": 4.0, "timestamp_ms": ts, "idempotency_key": "k3"});
     assert_eq!(client.post("/admin/billing/meter", &late).status, 201);
     for body in [metered.clone(), json!([metered])] {
         let retry = post(&client, &body);

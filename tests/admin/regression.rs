@@ -106,7 +106,7 @@ fn body_errors_name_json_types_not_rust_types() {
     let server = TestServer::in_process(dir.path());
     let client = server.client();
     let event = serde_json::json!({"request_id": "r", "module": "m", "tool": "t",
-        "run_units": "lots", "ts_ms": 1, "idempotency_key": "k"});
+        "run_units": "lots", "timestamp_ms": 1, "idempotency_key": "k"});
     let doc = client
         .post("/admin/billing/meter", &event)
         .assert_problem(422, "validation-failed");

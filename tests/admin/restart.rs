@@ -32,7 +32,7 @@ fn a_restart_keeps_every_change() {
     let set_quota = client.request("PUT", "/admin/billing/quota", &[], Some(&quota.to_string()));
     assert_eq!(set_quota.status, 200);
     let event = json!({"request_id": "r1", "module": "weather", "tool": "forecast",
-        "run_units": 2.5, "ts_ms": now - 1000, "idempotency_key": "r1/0"});
+        "run_units": 2.5, "timestamp_ms": now - 1000, "idempotency_key": "r1/0"});
     assert_eq!(client.post("/admin/billing/meter", &event).status, 201);
     let trajectory = json!({"request_id": "r1", "intent": "sky", "modules": ["weather"],
         "calls": ["weather"], "correct": true, "latency_ms": 10.0, "timestamp_ms": now - 500});

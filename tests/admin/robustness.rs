@@ -62,7 +62,6 @@ const KEYS: &[&str] = &[
     "module",
     "tool",
     "run_units",
-    "ts_ms",
     "idempotency_key",
     "limit",
     "period",

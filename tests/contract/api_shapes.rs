@@ -128,7 +128,7 @@ fn admin_api_response_shapes() {
     let ts = now_ms() - 1000;
     let event = |key: &str, units: f64| {
         json!({"request_id": "req-1", "module": "web-search", "tool": "search",
-            "run_units": units, "ts_ms": ts, "idempotency_key": key})
+            "run_units": units, "timestamp_ms": ts, "idempotency_key": key})
     };
     check(
         "meter_recorded",

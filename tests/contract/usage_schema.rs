@@ -60,7 +60,7 @@ fn usage_json_shapes() {
     let shapes = json!({
         "meter_event": MeterEvent {
             tenant: "acme".into(), request_id: "req-1".into(), module: "search".into(),
-            tool: "web".into(), run_units: 1.25, ts_ms: window.start_ms, idempotency_key: "req-1/0".into(),
+            tool: "web".into(), run_units: 1.25, timestamp_ms: window.start_ms, idempotency_key: "req-1/0".into(),
         },
         "outcome_recorded": MeterOutcome::Recorded { event_id: 7, run_units: 1.25, overage: 0.0 },
         "outcome_duplicate": MeterOutcome::Duplicate { event_id: 7 },
@@ -109,7 +109,7 @@ fn backend_story(store: &dyn UsageBackend) {
         module: "search".into(),
         tool: "web".into(),
         run_units: units,
-        ts_ms: ts,
+        timestamp_ms: ts,
         idempotency_key: key.into(),
     };
     store

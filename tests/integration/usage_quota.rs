@@ -26,7 +26,7 @@ fn writer(store: Arc<UsageStore>, thread: usize, size: f64, attempts: usize) -> 
             module: format!("module-{}", i % 3),
             tool: "tool".into(),
             run_units: size,
-            ts_ms: ts() + i as i64,
+            timestamp_ms: ts() + i as i64,
             idempotency_key: format!("{thread}/{i}"),
         };
         match store.meter(&event) {
@@ -143,7 +143,7 @@ fn a_hard_day_quota_holds_under_a_long_mixed_stress() {
                         tool: "tool".into(),
                         run_units: 0.1 + ((t + k) % 7) as f64 * 0.35,
                         // Alternate between the last and the first minute of two days.
-                        ts_ms: if (i + k).is_multiple_of(2) {
+                        timestamp_ms: if (i + k).is_multiple_of(2) {
                             midnight - 1 - k as i64
                         } else {
                             midnight + k as i64

@@ -19,7 +19,7 @@ fn event(key: &str, units: f64) -> MeterEvent {
         module: "search".into(),
         tool: "web".into(),
         run_units: units,
-        ts_ms: ts(),
+        timestamp_ms: ts(),
         idempotency_key: key.into(),
     }
 }

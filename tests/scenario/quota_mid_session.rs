@@ -15,7 +15,7 @@ fn now_ms() -> i64 {
 fn tool_call(request: &str, n: u32, units: f64, ts: i64) -> Value {
     json!({
         "tenant": "acme", "request_id": request, "module": "web-search", "tool": "search",
-        "run_units": units, "ts_ms": ts, "idempotency_key": format!("{request}-call-{n}"),
+        "run_units": units, "timestamp_ms": ts, "idempotency_key": format!("{request}-call-{n}"),
     })
 }
 

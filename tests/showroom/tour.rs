@@ -255,7 +255,7 @@ fn billing(w: &mut Walk) {
     let ts = now_ms();
     let call = |key: &str, units: f64| {
         json!({"tenant": "acme", "request_id": "show-1", "module": "web-search", "tool": "search",
-               "run_units": units, "ts_ms": ts, "idempotency_key": key})
+               "run_units": units, "timestamp_ms": ts, "idempotency_key": key})
     };
     w.step(
         "set a hard daily quota of 10 run-units",

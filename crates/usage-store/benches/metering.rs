@@ -32,7 +32,7 @@ fn event(i: u64) -> MeterEvent {
         module: format!("module-{}", (i / TENANTS) % MODULES),
         tool: "tool".into(),
         run_units: 0.25 + (i % 7) as f64 * 0.5,
-        ts_ms: start_ms() + (i as i64 * step) % (SPAN_DAYS * DAY_MS),
+        timestamp_ms: start_ms() + (i as i64 * step) % (SPAN_DAYS * DAY_MS),
         idempotency_key: format!("key-{i}"),
     }
 }

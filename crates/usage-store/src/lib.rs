@@ -12,7 +12,7 @@
 //! let store = UsageStore::open("usage.db")?;
 //! store.meter(&MeterEvent {
 //!     tenant: "acme".into(), request_id: "req-1".into(), module: "search".into(),
-//!     tool: "web_search".into(), run_units: 1.5, ts_ms: 1_764_000_000_000,
+//!     tool: "web_search".into(), run_units: 1.5, timestamp_ms: 1_764_000_000_000,
 //!     idempotency_key: "req-1/0".into(),
 //! })?;
 //! assert_eq!(store.request_total("req-1")?, Some(1.5));

@@ -36,7 +36,7 @@ pub struct MeterEvent {
     pub run_units: f64,
     /// When the call happened (Unix ms, UTC). Not before 1970 and not more than the store's
     /// allowed clock skew in the future. Decides the event's buckets and quota period.
-    pub ts_ms: i64,
+    pub timestamp_ms: i64,
     /// Retries of the same event carry the same key; the event is then counted once. Scoped
     /// to the tenant.
     pub idempotency_key: String,
@@ -290,13 +290,13 @@ impl MeterEvent {
         check_name("module", &self.module)?;
         check_name("tool", &self.tool)?;
         check_name("idempotency_key", &self.idempotency_key)?;
-        check_ts("ts_ms", self.ts_ms)?;
-        if self.ts_ms > now_ms.saturating_add(max_skew_ms) {
+        check_ts("timestamp_ms", self.timestamp_ms)?;
+        if self.timestamp_ms > now_ms.saturating_add(max_skew_ms) {
             return Err(UsageError::invalid(
-                "ts_ms",
+                "timestamp_ms",
                 format!(
                     "{} is more than {max_skew_ms} ms in the future (now {now_ms})",
-                    self.ts_ms
+                    self.timestamp_ms
                 ),
             ));
         }

@@ -26,7 +26,7 @@ pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Tunables of a [`UsageStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UsageOptions {
-    /// How far past the store's clock an event's `ts_ms` may be before it is rejected.
+    /// How far past the store's clock an event's `timestamp_ms` may be before it is rejected.
     pub max_future_skew_ms: i64,
     /// Read connections kept open for reuse (more are opened on demand under load).
     pub pooled_readers: usize,

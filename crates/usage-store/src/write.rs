@@ -23,7 +23,7 @@ pub(crate) fn meter_one(
     let mut overage_micros = 0;
     let mut overage_window = None;
     if let Some((quota, limit)) = load_quota(tx, &ev.tenant)? {
-        let window = quota.period.window(ev.ts_ms);
+        let window = quota.period.window(ev.timestamp_ms);
         let used = period_used(tx, &ev.tenant, window)?;
         let after = used + valid.micros;
         if after > limit {
@@ -58,7 +58,7 @@ pub(crate) fn meter_one(
         ev.module,
         ev.tool,
         valid.micros,
-        ev.ts_ms,
+        ev.timestamp_ms,
         recorded_ms
     ])?;
     let event_id = tx.last_insert_rowid();
@@ -75,7 +75,7 @@ pub(crate) fn meter_one(
         ))?
         .execute(params![
             ev.tenant,
-            size.floor(ev.ts_ms),
+            size.floor(ev.timestamp_ms),
             ev.module,
             valid.micros
         ])?;
@@ -120,7 +120,7 @@ fn existing(tx: &Connection, valid: &ValidEvent<'_>) -> Result<Option<MeterOutco
         && module == ev.module
         && tool == ev.tool
         && micros == valid.micros
-        && ts_ms == ev.ts_ms;
+        && ts_ms == ev.timestamp_ms;
     if same {
         Ok(Some(MeterOutcome::Duplicate { event_id }))
     } else {

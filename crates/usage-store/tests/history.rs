@@ -19,7 +19,7 @@ fn ev(key: &str, module: &str, units: f64, ts_ms: i64) -> MeterEvent {
         module: module.into(),
         tool: "tool".into(),
         run_units: units,
-        ts_ms,
+        timestamp_ms: ts_ms,
         idempotency_key: key.into(),
     }
 }

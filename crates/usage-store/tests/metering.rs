@@ -19,7 +19,7 @@ fn ev(tenant: &str, key: &str, module: &str, units: f64, ts_ms: i64) -> MeterEve
         module: module.into(),
         tool: "tool".into(),
         run_units: units,
-        ts_ms,
+        timestamp_ms: ts_ms,
         idempotency_key: key.into(),
     }
 }
@@ -83,8 +83,8 @@ fn bad_input_is_rejected_and_writes_nothing() {
         ("tenant", ev("   ", "f", "m", 1.0, t0())),
         ("module", ev("acme", "g", "", 1.0, t0())),
         ("idempotency_key", ev("acme", "", "m", 1.0, t0())),
-        ("ts_ms", ev("acme", "h", "m", 1.0, far_future)),
-        ("ts_ms", ev("acme", "i", "m", 1.0, -5)),
+        ("timestamp_ms", ev("acme", "h", "m", 1.0, far_future)),
+        ("timestamp_ms", ev("acme", "i", "m", 1.0, -5)),
     ];
     for (field, e) in &cases {
         let err = s.meter(e).unwrap_err();

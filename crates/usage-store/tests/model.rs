@@ -24,7 +24,7 @@ fn event((key, size, hour, module): (u8, usize, i64, u8)) -> MeterEvent {
         module: format!("m{module}"),
         tool: "t".into(),
         run_units: SIZES[size],
-        ts_ms: edge() + hour * HOUR_MS - 1,
+        timestamp_ms: edge() + hour * HOUR_MS - 1,
         idempotency_key: format!("k{key}"),
     }
 }
@@ -64,10 +64,10 @@ proptest! {
             let expected = if let Some(first) = keys.get(&e.idempotency_key) {
                 if *first == e { Seen::Duplicate } else { Seen::Conflict }
             } else {
-                let window = period.window(e.ts_ms);
+                let window = period.window(e.timestamp_ms);
                 let used: i64 = recorded
                     .iter()
-                    .filter(|r| (window.start_ms..window.end_ms).contains(&r.ts_ms))
+                    .filter(|r| (window.start_ms..window.end_ms).contains(&r.timestamp_ms))
                     .map(|r| micros(r.run_units))
                     .sum();
                 let after = used + micros(e.run_units);
@@ -95,7 +95,7 @@ proptest! {
             let window = period.window(probe);
             let want: i64 = recorded
                 .iter()
-                .filter(|r| (window.start_ms..window.end_ms).contains(&r.ts_ms))
+                .filter(|r| (window.start_ms..window.end_ms).contains(&r.timestamp_ms))
                 .map(|r| micros(r.run_units))
                 .sum();
             let usage = store.usage("acme", probe).unwrap();

@@ -31,7 +31,7 @@ pub struct MeterRequest {
     pub run_units: f64,
     /// When the call happened, Unix ms UTC; at most 5 minutes in the future. Part of the
     /// event: a retry must send the same value.
-    pub ts_ms: i64,
+    pub timestamp_ms: i64,
     /// Retries of the same event carry the same key and are counted once (per tenant).
     pub idempotency_key: String,
 }
@@ -45,7 +45,7 @@ impl MeterRequest {
             module: self.module,
             tool: self.tool,
             run_units: self.run_units,
-            ts_ms: self.ts_ms,
+            timestamp_ms: self.timestamp_ms,
             idempotency_key: self.idempotency_key,
         }
     }
