@@ -205,7 +205,10 @@ fn history_is_bucketed_and_paginated() {
     let page = client.get(&url).json();
     assert_eq!(page["buckets"].as_array().unwrap().len(), 3, "{page}");
     assert_eq!(page["buckets"][0]["start_ms"], base);
-    assert_eq!(page["buckets"][0]["by_module"]["web-search"], 1.0);
+    assert_eq!(
+        page["buckets"][0]["by_module"]["web-search"],
+        json!({"run_units": 1.0, "events": 1})
+    );
     let cursor = page["next_cursor"].as_i64().expect("a next page");
     let next = client.get(&format!("{url}&cursor={cursor}")).json();
     assert_eq!(next["buckets"].as_array().unwrap().len(), 1, "{next}");

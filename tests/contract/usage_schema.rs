@@ -77,7 +77,7 @@ fn usage_json_shapes() {
             tenant: "acme".into(), bucket: BucketSize::Day, from_ms: window.start_ms, to_ms: window.end_ms,
             buckets: vec![HistoryBucket {
                 start_ms: window.start_ms, end_ms: window.start_ms + DAY_MS, run_units: 2.5, events: 2,
-                by_module: BTreeMap::from([("search".to_owned(), 2.5)]),
+                by_module: modules.clone(),
             }],
             next_cursor: Some(window.start_ms + DAY_MS),
         },

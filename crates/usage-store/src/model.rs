@@ -171,8 +171,8 @@ pub struct HistoryBucket {
     pub run_units: f64,
     /// Events metered in the bucket.
     pub events: u64,
-    /// Run-units per module.
-    pub by_module: BTreeMap<String, f64>,
+    /// The same, per module (modules with no events in the bucket are absent).
+    pub by_module: BTreeMap<String, ModuleTotal>,
 }
 
 /// One page of history. Buckets without events are omitted (the series is sparse).

@@ -107,7 +107,13 @@ pub(crate) fn history(conn: &Connection, q: &HistoryQuery) -> Result<HistoryPage
         let (bucket, total) = buckets.last_mut().expect("pushed above");
         *total += micros;
         bucket.events += n as u64;
-        bucket.by_module.insert(module, micros_to_units(micros));
+        bucket.by_module.insert(
+            module,
+            ModuleTotal {
+                run_units: micros_to_units(micros),
+                events: n as u64,
+            },
+        );
     }
     Ok(HistoryPage {
         tenant: q.tenant.clone(),

@@ -77,8 +77,10 @@ fn hour_buckets_split_exactly_at_the_hour() {
             (DAY_MS, 16.0, 1)
         ]
     );
-    assert_eq!(page.buckets[1].by_module["search"], 2.0);
-    assert_eq!(page.buckets[1].by_module["code"], 4.0);
+    let search = &page.buckets[1].by_module["search"];
+    assert_eq!((search.run_units, search.events), (2.0, 1));
+    let code = &page.buckets[1].by_module["code"];
+    assert_eq!((code.run_units, code.events), (4.0, 1));
     assert_eq!(page.buckets[1].end_ms - page.buckets[1].start_ms, HOUR_MS);
     assert_eq!(page.next_cursor, None);
 }

@@ -212,6 +212,16 @@ pub struct ModuleTotal {
     pub events: u64,
 }
 
+fn module_total((module, t): (String, us::ModuleTotal)) -> (String, ModuleTotal) {
+    (
+        module,
+        ModuleTotal {
+            run_units: t.run_units,
+            events: t.events,
+        },
+    )
+}
+
 /// A tenant's usage in its current quota period (the calendar month without a quota).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Usage {
@@ -240,19 +250,7 @@ impl From<us::Usage> for Usage {
             },
             run_units: u.run_units,
             events: u.events,
-            by_module: u
-                .by_module
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        ModuleTotal {
-                            run_units: v.run_units,
-                            events: v.events,
-                        },
-                    )
-                })
-                .collect(),
+            by_module: u.by_module.into_iter().map(module_total).collect(),
             quota: u.quota.map(Into::into),
         }
     }
@@ -297,8 +295,8 @@ pub struct HistoryBucket {
     pub run_units: f64,
     /// Events metered in the bucket.
     pub events: u64,
-    /// Run-units per module.
-    pub by_module: BTreeMap<String, f64>,
+    /// The same, per module.
+    pub by_module: BTreeMap<String, ModuleTotal>,
 }
 
 /// One page of history; empty buckets are omitted.
@@ -333,7 +331,7 @@ impl From<us::HistoryPage> for HistoryPage {
                     end_ms: b.end_ms,
                     run_units: b.run_units,
                     events: b.events,
-                    by_module: b.by_module,
+                    by_module: b.by_module.into_iter().map(module_total).collect(),
                 })
                 .collect(),
             next_cursor: p.next_cursor,
