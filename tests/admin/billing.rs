@@ -135,7 +135,10 @@ fn a_hard_quota_refuses_once_exhausted() {
     assert_eq!(view["state"]["used"], 2.0);
     assert_eq!(view["state"]["exhausted"], true);
     let usage = client.get("/admin/billing/usage?tenant=acme").json();
-    assert_eq!(usage["quota"]["remaining"], 0.0);
+    assert_eq!(usage["state"]["remaining"], 0.0);
+    assert_eq!(usage["quota"], quota);
+    // The quota appears once: its state does not repeat it.
+    assert_eq!(view["state"].get("quota"), None, "{view}");
     assert_eq!(usage["window"]["period"], "day");
 }
 

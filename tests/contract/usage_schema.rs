@@ -67,7 +67,8 @@ fn usage_json_shapes() {
         "quota": quota,
         "usage": Usage {
             tenant: "acme".into(), window, run_units: 2.5, events: 2, by_module: modules.clone(),
-            quota: Some(QuotaState { quota, used: 2.5, remaining: 97.5, overage: 0.0, exhausted: false }),
+            quota: Some(quota),
+            state: Some(QuotaState { used: 2.5, remaining: 97.5, overage: 0.0, exhausted: false }),
         },
         "history_query": HistoryQuery {
             tenant: "acme".into(), bucket: BucketSize::Day, from_ms: window.start_ms,
@@ -144,7 +145,7 @@ fn backend_story(store: &dyn UsageBackend) {
     assert_eq!(store.request_total("req-1").unwrap(), Some(2.0));
     let usage = store.usage("acme", ts).unwrap();
     assert_eq!(
-        (usage.run_units, usage.quota.unwrap().remaining),
+        (usage.run_units, usage.state.unwrap().remaining),
         (2.0, 1.0)
     );
     let page = store

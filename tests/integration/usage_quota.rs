@@ -92,7 +92,7 @@ fn a_hard_quota_is_never_exceeded_by_concurrent_writers() {
     // Full to within the largest event: the quota refused nothing it could have taken.
     assert!(limit_micros - recorded < 2_900_000);
 
-    let state = first.usage("acme", ts()).unwrap().quota.unwrap();
+    let state = first.usage("acme", ts()).unwrap().state.unwrap();
     assert_eq!((state.used * 1e6).round() as i64, recorded);
     assert!(state.used <= LIMIT);
 
@@ -167,7 +167,7 @@ fn a_hard_day_quota_holds_under_a_long_mixed_stress() {
         h.join().unwrap();
     }
     for probe in [midnight - 1, midnight] {
-        let state = stores[1].usage("acme", probe).unwrap().quota.unwrap();
+        let state = stores[1].usage("acme", probe).unwrap().state.unwrap();
         assert!(
             state.used <= limit,
             "day of {probe}: used {} > {limit}",

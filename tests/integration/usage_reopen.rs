@@ -49,7 +49,7 @@ fn everything_survives_a_reopen() {
     ));
     assert_eq!(store.request_total("req-1").unwrap(), Some(11.5));
     let usage = store.usage("acme", ts()).unwrap();
-    let state = usage.quota.unwrap();
+    let state = usage.state.unwrap();
     assert_eq!((usage.run_units, state.overage), (11.5, 1.5));
     let page = store
         .history(&HistoryQuery {

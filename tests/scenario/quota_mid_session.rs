@@ -50,7 +50,7 @@ fn quota_runs_out_mid_session_admin_raises_it_and_the_retry_goes_through_once() 
         (usage["run_units"].clone(), usage["events"].clone()),
         (json!(8.0), json!(2))
     );
-    assert_eq!(usage["quota"]["remaining"], 2.0);
+    assert_eq!(usage["state"]["remaining"], 2.0);
 
     // An admin raises the quota; the orchestrator retries the same call (same key).
     set_quota(&client, 20.0);
@@ -64,8 +64,8 @@ fn quota_runs_out_mid_session_admin_raises_it_and_the_retry_goes_through_once() 
     );
     let usage = client.get("/admin/billing/usage?tenant=acme").json();
     assert_eq!(usage["run_units"], 12.0);
-    assert_eq!(usage["quota"]["remaining"], 8.0);
-    assert_eq!(usage["quota"]["exhausted"], false);
+    assert_eq!(usage["state"]["remaining"], 8.0);
+    assert_eq!(usage["state"]["exhausted"], false);
 
     // The request completes; its trajectory omits run_units, so the policy scores it with
     // what was metered: r_cost = 12 / (12 + 10) under the default normaliser.

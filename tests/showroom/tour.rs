@@ -293,7 +293,7 @@ fn billing(w: &mut Walk) {
         |v| {
             format!(
                 "run_units={} remaining={}",
-                v["run_units"], v["quota"]["remaining"]
+                v["run_units"], v["state"]["remaining"]
             )
         },
         |v| v["run_units"] == 6.0,

@@ -84,12 +84,11 @@ pub struct Quota {
     pub kind: QuotaKind,
 }
 
-/// A quota together with how much of it the current period has used.
+/// How much of a quota the current period has used. The quota itself is not repeated here:
+/// every reply that carries a state carries its quota next to it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaState {
-    /// The quota.
-    pub quota: Quota,
     /// Run-units metered in the current period.
     pub used: f64,
     /// `max(0, limit - used)`.
@@ -126,8 +125,10 @@ pub struct Usage {
     pub events: u64,
     /// The same, per module (modules with no events are absent).
     pub by_module: BTreeMap<String, ModuleTotal>,
-    /// The quota and its state, if the tenant has one.
-    pub quota: Option<QuotaState>,
+    /// The tenant's quota, if it has one.
+    pub quota: Option<Quota>,
+    /// The quota's state in the period (present exactly when `quota` is).
+    pub state: Option<QuotaState>,
 }
 
 /// Default page size of a history query.
@@ -317,7 +318,6 @@ impl Quota {
     /// The state of this quota after `used_micros` in the current period.
     pub(crate) fn state(&self, limit_micros: i64, used_micros: i64) -> QuotaState {
         QuotaState {
-            quota: *self,
             used: micros_to_units(used_micros),
             remaining: micros_to_units((limit_micros - used_micros).max(0)),
             overage: micros_to_units((used_micros - limit_micros).max(0)),

@@ -44,7 +44,8 @@ pub(crate) fn usage(conn: &Connection, tenant: &str, at_ms: i64) -> Result<Usage
         run_units: micros_to_units(total),
         events,
         by_module,
-        quota: quota.map(|(q, limit)| q.state(limit, total)),
+        quota: quota.map(|(q, _)| q),
+        state: quota.map(|(q, limit)| q.state(limit, total)),
     })
 }
 

@@ -181,7 +181,7 @@ fn a_hard_quota_refuses_exactly_at_the_limit() {
     s.meter(&ev("acme", "free", "m", 0.0, t0())).unwrap();
     s.meter(&ev("acme", "tomorrow", "m", 1.0, t0() + DAY_MS))
         .unwrap();
-    let state = s.usage("acme", t0()).unwrap().quota.unwrap();
+    let state = s.usage("acme", t0()).unwrap().state.unwrap();
     assert_eq!(
         (state.used, state.remaining, state.exhausted),
         (1.0, 0.0, true)
@@ -216,7 +216,7 @@ fn a_soft_quota_records_the_overage() {
         overage(s.meter(&ev("acme", "c", "m", 1.5, t0())).unwrap()),
         1.5
     );
-    let state = s.usage("acme", t0()).unwrap().quota.unwrap();
+    let state = s.usage("acme", t0()).unwrap().state.unwrap();
     assert_eq!(
         (state.used, state.remaining, state.overage),
         (8.5, 0.0, 3.5)
@@ -268,7 +268,7 @@ fn usage_is_per_module_and_request_totals_feed_the_cost_signal() {
     assert_eq!(u.by_module["code"].events, 1);
     assert_eq!(u.window.period, QuotaPeriod::Month);
     assert_eq!(u.window.start_ms, days_from_civil(2026, 1, 1) * DAY_MS);
-    assert_eq!(u.quota, None);
+    assert_eq!((u.quota, u.state), (None, None));
 
     assert_eq!(s.request_total("r1").unwrap(), Some(4.0));
     let r1 = s.request_usage("r1").unwrap().unwrap();

@@ -172,7 +172,7 @@ async fn quota_view(state: &AppState, tenant: String) -> Result<QuotaView, AppEr
         .blocking(move |inner| {
             let quota = inner.usage.quota(&tenant)?;
             let state = match quota {
-                Some(_) => inner.usage.usage(&tenant, now_ms())?.quota,
+                Some(_) => inner.usage.usage(&tenant, now_ms())?.state,
                 None => None,
             };
             Ok(QuotaView {

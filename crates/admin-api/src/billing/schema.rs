@@ -164,11 +164,9 @@ impl From<Quota> for us::Quota {
     }
 }
 
-/// A quota and how much of the current period it has used.
+/// How much of its quota the current period has used (the quota itself sits next to it).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct QuotaState {
-    /// The quota.
-    pub quota: Quota,
     /// Run-units metered in the current period.
     pub used: f64,
     /// `max(0, limit - used)`.
@@ -183,7 +181,6 @@ pub struct QuotaState {
 impl From<us::QuotaState> for QuotaState {
     fn from(s: us::QuotaState) -> Self {
         Self {
-            quota: s.quota.into(),
             used: s.used,
             remaining: s.remaining,
             overage: s.overage,
@@ -235,8 +232,10 @@ pub struct Usage {
     pub events: u64,
     /// Per module.
     pub by_module: BTreeMap<String, ModuleTotal>,
-    /// The quota and its state, if any.
-    pub quota: Option<QuotaState>,
+    /// The quota, or null.
+    pub quota: Option<Quota>,
+    /// Its state in the period, or null (present exactly when `quota` is).
+    pub state: Option<QuotaState>,
 }
 
 impl From<us::Usage> for Usage {
@@ -252,6 +251,7 @@ impl From<us::Usage> for Usage {
             events: u.events,
             by_module: u.by_module.into_iter().map(module_total).collect(),
             quota: u.quota.map(Into::into),
+            state: u.state.map(Into::into),
         }
     }
 }
