@@ -148,13 +148,31 @@ fn draft_inputs_are_checked() {
     let dir = temp_dir();
     let server = TestServer::in_process(dir.path());
     let client = server.client();
+    // Well-formed ids that name no draft are 404.
     for path in [
-        "/admin/dev/drafts/abc",
         "/admin/dev/drafts/0",
         "/admin/dev/drafts/-1",
         "/admin/dev/drafts/999",
     ] {
         client.get(path).assert_problem(404, "not-found");
+    }
+    // A malformed id is 400 with the sentence of every other numeric path id, on every
+    // draft route (it was a 404 here while routing and module versions said 400).
+    for (method, path) in [
+        ("GET", "/admin/dev/drafts/abc"),
+        ("PUT", "/admin/dev/drafts/abc"),
+        ("DELETE", "/admin/dev/drafts/abc"),
+        ("POST", "/admin/dev/drafts/abc/validate"),
+        ("POST", "/admin/dev/drafts/abc/publish"),
+        ("GET", "/admin/dev/drafts/99999999999999999999"),
+    ] {
+        let doc = client
+            .request(method, path, &[], Some("{}"))
+            .assert_problem(400, "bad-request");
+        assert_eq!(
+            doc["detail"], "a number in the path is malformed: expected a whole number",
+            "{method} {path}"
+        );
     }
     client
         .post("/admin/dev/drafts", &json!(["not", "an", "object"]))

@@ -48,14 +48,6 @@ fn reply(
     response
 }
 
-/// Draft ids are integers; anything else names no draft (404, like an unknown number).
-fn draft_id(text: &str) -> Result<i64, AppError> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::NotFound("no such draft".into()))
-}
-
 fn require_object(manifest: &Value) -> Result<(), AppError> {
     if manifest.is_object() {
         Ok(())
@@ -147,14 +139,14 @@ async fn create_draft(
     params(("id" = i64, Path, description = "Draft id")),
     responses(
         (status = 200, description = "The draft; `ETag` is its revision", body = Draft),
+        (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_draft(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    let id = draft_id(&id)?;
     let draft = state.db(move |conn, _| drafts::draft(conn, id)).await?;
     let etag = draft.etag.clone();
     Ok(reply(StatusCode::OK, draft, Some(&etag), None))
@@ -167,7 +159,7 @@ async fn get_draft(
     request_body(content = Object, description = "The new manifest, possibly incomplete: any JSON object is accepted; publish validates it against the `ModuleManifest` schema"),
     responses(
         (status = 200, description = "The draft's new revision", body = Draft),
-        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON body or query string, or the id is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is published and read-only", body = Problem, content_type = "application/problem+json"),
@@ -179,11 +171,10 @@ async fn get_draft(
     ))]
 async fn put_draft(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<i64>,
     headers: HeaderMap,
     Json(manifest): Json<Value>,
 ) -> Result<Response, AppError> {
-    let id = draft_id(&id)?;
     require_object(&manifest)?;
     let tag = if_match(&headers)?;
     let draft = state
@@ -199,16 +190,16 @@ async fn put_draft(
         ("If-Match" = Option<String>, Header, description = "Optional: when present it must match the draft's revision")),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_draft(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<StatusCode, AppError> {
-    let id = draft_id(&id)?;
     let tag = if_match(&headers)?;
     state
         .db(move |conn, _| drafts::delete_draft(conn, id, tag.as_deref()))
@@ -230,14 +221,14 @@ pub struct DraftCheck {
     params(("id" = i64, Path, description = "Draft id")),
     responses(
         (status = 200, description = "The verdict and every problem", body = DraftCheck),
+        (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn validate_draft(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<i64>,
 ) -> Result<Json<DraftCheck>, AppError> {
-    let id = draft_id(&id)?;
     let errors = state.db(move |conn, _| drafts::problems(conn, id)).await?;
     Ok(Json(DraftCheck {
         valid: errors.is_empty(),
@@ -260,6 +251,7 @@ fn version_location(version: &ModuleVersion) -> String {
         ("If-Match" = Option<String>, Header, description = "Optional: when present it must match the draft's revision")),
     responses(
         (status = 201, description = "The new version, the catalogue entry and the published draft; `Location` names the version", body = Published),
+        (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is already published, or its manifest equals the module's current version (nothing is published)", body = Problem, content_type = "application/problem+json"),
@@ -268,10 +260,9 @@ fn version_location(version: &ModuleVersion) -> String {
     ))]
 async fn publish_draft(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<i64>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let id = draft_id(&id)?;
     let tag = if_match(&headers)?;
     let published = state
         .db(move |conn, _| Ok(versions::publish(conn, id, tag.as_deref())))
