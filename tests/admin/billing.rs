@@ -70,6 +70,19 @@ fn metering_validation_failures() {
         let doc = meter(&client, &body).assert_problem(422, "validation-failed");
         assert!(doc["detail"].as_str().unwrap().contains(field), "{doc}");
     }
+    // A module outside the catalogue is refused and nothing is written: the same key then
+    // records a new event for a catalogued module (not a duplicate, not a conflict).
+    let mut unknown = event("u", 1.0);
+    unknown["module"] = json!("web-serach");
+    let doc = meter(&client, &unknown).assert_problem(422, "validation-failed");
+    let detail = doc["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("module") && detail.contains("catalogue"),
+        "{doc}"
+    );
+    let usage = client.get("/admin/billing/usage?tenant=acme").json();
+    assert_eq!(usage["events"], 0, "{usage}");
+    assert_eq!(meter(&client, &event("u", 1.0)).status, 201);
     let mut body = event("v", 1.0);
     body.as_object_mut().unwrap().remove("module");
     meter(&client, &body).assert_problem(422, "validation-failed");

@@ -8,11 +8,12 @@ pub mod schema;
 
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Query};
-use crate::state::{AppState, now_ms};
+use crate::state::{AppState, Inner, now_ms};
 use axum::extract::State;
 use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
 use serde::Deserialize;
+use std::sync::PoisonError;
 use usage_store::UsageBackend;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -42,7 +43,7 @@ fn default_tenant() -> String {
 }
 
 /// Records one tool call's run-units, atomically with the quota check. Idempotent per
-/// `(tenant, idempotency_key)`.
+/// `(tenant, idempotency_key)`. The module must be in the module catalogue.
 #[utoipa::path(post, path = "/admin/billing/meter", tag = "billing",
     request_body = MeterRequest,
     responses(
@@ -53,7 +54,7 @@ fn default_tenant() -> String {
         (status = 409, description = "The idempotency key was used for a different event", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid event", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid event, or its module is not in the module catalogue; nothing recorded", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant's hard quota is exhausted (problem type `quota-exhausted`); nothing recorded", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the quota period ends and the quota resets (absent when the event's period is already over)"))),
     ))]
@@ -63,13 +64,38 @@ async fn meter(
 ) -> Result<(StatusCode, Json<MeterOutcome>), AppError> {
     let event = body.into_event();
     let outcome = state
-        .blocking(move |inner| Ok(inner.usage.meter(&event)?))
+        .blocking(move |inner| {
+            require_catalogued(inner, &event.module)?;
+            Ok(inner.usage.meter(&event)?)
+        })
         .await?;
     let status = match outcome {
         usage_store::MeterOutcome::Recorded { .. } => StatusCode::CREATED,
         usage_store::MeterOutcome::Duplicate { .. } => StatusCode::OK,
     };
     Ok((status, Json(outcome.into())))
+}
+
+/// A metered module must be in the catalogue: a typo would otherwise bill run-units, for good
+/// (the log is append-only), to a module that does not exist. The check lives here, not in usage-store, because only the admin layer
+/// knows the catalogue; the admin database's lock is released before the usage store writes.
+fn require_catalogued(inner: &Inner, module: &str) -> Result<(), AppError> {
+    let known = {
+        let conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
+        crate::modules::load(&conn, module)?.is_some()
+    };
+    if known {
+        return Ok(());
+    }
+    // The same "invalid <field>: <reason>" form as usage-store's validation; the name is
+    // echoed only when it is a well-formed module id.
+    Err(AppError::Unprocessable(
+        if crate::modules::valid_ident(module) {
+            format!("invalid module: `{module}` is not in the module catalogue")
+        } else {
+            "invalid module: not in the module catalogue".into()
+        },
+    ))
 }
 
 /// Usage parameters.
