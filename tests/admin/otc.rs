@@ -329,6 +329,8 @@ fn a_conflicting_duplicate_is_a_409_and_writes_nothing() {
     other["calls"] = json!(["email"]);
     other["correct"] = json!(false);
     let doc = post(&client, &other).assert_problem(409, "conflict");
+    // A single trajectory has no items to point at, as with a single invalid one.
+    assert_eq!(doc.get("errors"), None, "{doc}");
     let detail = doc["detail"].as_str().unwrap();
     assert!(detail.contains("\"d1\""), "{doc}");
     assert!(
@@ -365,6 +367,24 @@ fn a_conflicting_duplicate_is_a_409_and_writes_nothing() {
     assert!(detail.contains("/1 request id \"d1\""), "{doc}");
     assert!(detail.contains("/3 request id \"d3\""), "{doc}");
     assert!(detail.contains("(differs in: run_units)"), "{doc}");
+    // Like a 422, the 409 lists every item at its pointer.
+    let errors = doc["errors"].as_array().expect("an errors list");
+    let pointers: Vec<&str> = errors
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert_eq!(pointers, ["/1", "/3"], "{doc}");
+    assert!(
+        errors[0]["detail"].as_str().unwrap().contains("\"d1\""),
+        "{doc}"
+    );
+    assert!(
+        errors[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(differs in: run_units)"),
+        "{doc}"
+    );
     assert_eq!(
         client.get("/admin/otc/checkpoints").json(),
         before,

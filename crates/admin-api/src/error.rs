@@ -93,6 +93,15 @@ pub enum AppError {
     /// The request conflicts with the current state, e.g. a route to a disabled module (409).
     #[error("{0}")]
     Conflict(String),
+    /// Items of a batch conflict with the current state (409, with an `errors` member listing
+    /// each, like a 422 lists invalid items); nothing was written.
+    #[error("{detail}")]
+    ConflictItems {
+        /// The summary, for the problem's detail.
+        detail: String,
+        /// Every conflicting item, in index order.
+        items: Vec<ProblemItem>,
+    },
     /// `If-Match` names a version that is no longer current (412).
     #[error("{0}")]
     PreconditionFailed(String),
@@ -173,7 +182,9 @@ impl AppError {
                 "method-not-allowed",
                 "Method not allowed",
             ),
-            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            Self::Conflict(_) | Self::ConflictItems { .. } => {
+                (StatusCode::CONFLICT, "conflict", "Conflict")
+            }
             Self::PreconditionFailed(_) => (
                 StatusCode::PRECONDITION_FAILED,
                 "stale-version",
@@ -241,7 +252,9 @@ impl AppError {
             status: status.as_u16(),
             detail,
             errors: match self {
-                Self::InvalidItems(items) => Some(items.clone()),
+                Self::InvalidItems(items) | Self::ConflictItems { items, .. } => {
+                    Some(items.clone())
+                }
                 _ => None,
             },
         }

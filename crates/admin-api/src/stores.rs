@@ -60,9 +60,7 @@ impl From<PolicyError> for AppError {
             ),
             // Like metering's reused idempotency key: a client bug, not a retry.
             PolicyError::Conflict(item) => Self::Conflict(item.to_string()),
-            PolicyError::ConflictBatch(items) => {
-                Self::Conflict(crate::otc::describe_conflicts(&items))
-            }
+            PolicyError::ConflictBatch(items) => crate::otc::conflict_items(items),
             // A data fault with a known repair: its own problem type saying how to repair it.
             // The decoder's reason is internal; it is logged here because the problem does not
             // carry it.

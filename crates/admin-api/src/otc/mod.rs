@@ -126,9 +126,25 @@ pub(crate) fn item_problem(index: usize, err: &ValidationError) -> ProblemItem {
     }
 }
 
-/// The detail of a 409 for a batch whose items reuse stored request ids with other content:
-/// every such item, at its pointer (the problem type has no `errors` member of its own).
-pub(crate) fn describe_conflicts(items: &[ConflictItem]) -> String {
+/// The 409 for a batch whose items reuse stored request ids with other content: `errors` has
+/// every such item at its pointer (`/index`), as a 422 lists invalid items; the detail spells
+/// out the first few, for a reader of the detail alone.
+pub(crate) fn conflict_items(mut items: Vec<ConflictItem>) -> AppError {
+    items.sort_by_key(|i| i.index);
+    AppError::ConflictItems {
+        detail: describe_conflicts(&items),
+        items: items
+            .iter()
+            .map(|i| ProblemItem {
+                pointer: format!("/{}", i.index),
+                detail: i.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// The detail of a 409 for a batch whose items reuse stored request ids with other content.
+fn describe_conflicts(items: &[ConflictItem]) -> String {
     const SHOWN: usize = 5;
     let listed: Vec<String> = items
         .iter()
@@ -180,7 +196,7 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
         (status = 201, description = "One trajectory, stored and scored", body = IngestOutcome),
         (status = 200, description = "One trajectory already stored (`duplicate`), or a batch's report", body = IngestReply),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A `request_id` is already stored with different content (problem type `conflict`); for a batch, the detail lists every such item and nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A `request_id` is already stored with different content (problem type `conflict`); for a batch, `errors` lists every such item (pointer `/index`) and nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid trajectory; for a batch, `errors` lists every rejected item (at `/i` or `/i/field`) and nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The checkpoint of this combination is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
