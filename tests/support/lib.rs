@@ -2,3 +2,4 @@
 //! The suites themselves are the `[[test]]` targets of this package, one binary each.
 
 pub mod admin;
+pub mod schema;
