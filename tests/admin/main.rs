@@ -7,6 +7,7 @@ mod http_basics;
 mod modules;
 mod openapi;
 mod otc;
+mod otc_decisions;
 mod regression;
 mod restart;
 mod robustness;

@@ -167,7 +167,12 @@ fn the_policy_learns_and_recommends() {
     let unseen = client.get(url);
     assert_eq!(unseen.status, 200, "{}", unseen.body);
     assert_eq!(unseen.json()["source"], "unseen");
-    assert_eq!(unseen.json()["budget"], Value::Null);
+    assert_eq!(
+        unseen.json()["budget"],
+        0,
+        "the cold start: answer without tools"
+    );
+    assert_eq!(unseen.json()["ranked"], json!([]));
     let batch: Vec<Value> = (0..6)
         .map(|i| trajectory(&format!("l{i}"), &["web-search", "web-search"], true))
         .collect();

@@ -26,6 +26,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/admin/billing/quota"),
     ("PUT", "/admin/billing/quota"),
     ("POST", "/admin/otc/trajectories"),
+    ("POST", "/admin/otc/decisions"),
     ("GET", "/admin/otc/policy"),
     ("GET", "/admin/otc/checkpoints"),
     ("GET", "/admin/{x}"),
@@ -84,6 +85,8 @@ const KEYS: &[&str] = &[
     "input_schema",
     "required_credentials",
     "to_version",
+    "decision_id",
+    "answered_by",
 ];
 
 fn encode(text: &str) -> String {

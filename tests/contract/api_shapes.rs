@@ -179,6 +179,19 @@ fn admin_api_response_shapes() {
             &json!([trajectory("req-5"), bad]),
         ),
     );
+    let decision = c.post(
+        "/admin/otc/decisions",
+        &json!({"intent": "lookup", "modules": ["web-search"]}),
+    );
+    let decision_id = decision.json()["decision_id"].clone();
+    check("decision", decision);
+    let mut decided = trajectory("req-6");
+    decided["decision_id"] = decision_id;
+    decided["answered_by"] = json!("web-search");
+    check(
+        "trajectory_with_decision",
+        c.post("/admin/otc/trajectories", &decided),
+    );
     check(
         "policy",
         c.get("/admin/otc/policy?intent=lookup&modules=web-search"),

@@ -1,7 +1,7 @@
 //! The policy store's public contract: its SQLite schema, the JSON shapes of what the HTTP layer
-//! returns (Recommendation, Checkpoint, IngestOutcome, BatchReport, errors' validation reasons
-//! and conflicts), the checkpoint BLOB format, and one behaviour story run against every
-//! `PolicyBackend`.
+//! returns (Recommendation, Decision, Checkpoint, IngestOutcome, BatchReport, errors'
+//! validation reasons and conflicts), the checkpoint BLOB format, and one behaviour story run
+//! against every `PolicyBackend`.
 
 use otc_policy::store::{BLOB_VERSION, decode_blob};
 use otc_policy::{
@@ -22,6 +22,8 @@ fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
         correct,
         latency_ms: 120.5,
         timestamp_ms: T0,
+        decision_id: None,
+        answered_by: None,
     }
 }
 
@@ -61,6 +63,17 @@ fn policy_json_shapes() {
         .recommend("search", &["web".into(), "calc".into()])
         .unwrap();
     let unseen = store.recommend("other", &["web".into()]).unwrap();
+    let mut decision = serde_json::to_value(
+        store
+            .decide("search", &["web".into(), "calc".into()])
+            .unwrap(),
+    )
+    .unwrap();
+    decision["decided_ms"] = json!("[clock]");
+    let mut decided = traj("r3", &["calc"], true);
+    decided.decision_id = Some(1);
+    decided.answered_by = Some("calc".into());
+    let decided_outcome = store.ingest(&decided).unwrap();
     let invalid = match store.ingest_batch(&[traj("ok", &[], true), traj("", &["ftp"], true)]) {
         Err(PolicyError::InvalidBatch(items)) => items,
         other => panic!("expected InvalidBatch, got {other:?}"),
@@ -75,6 +88,9 @@ fn policy_json_shapes() {
         "batch_report": batch,
         "recommendation": rec,
         "recommendation_unseen": unseen,
+        "decision": decision,
+        "trajectory_with_decision": decided,
+        "ingest_with_decision": decided_outcome,
         "checkpoints": store.checkpoints().unwrap(),
         "rebuild_report": store.rebuild().unwrap(),
         "invalid_batch_items": invalid,
@@ -83,21 +99,40 @@ fn policy_json_shapes() {
     }));
 }
 
-/// The checkpoint BLOB of version 1 decodes from bytes written today: a stored checkpoint must
-/// stay readable by later builds.
+/// The checkpoint BLOB's byte layout (version 2) is stable: the bytes of a fixed state are a
+/// snapshot, so a change of layout shows up as a diff that must come with a new version tag
+/// and a migration. Version 1 (before the closed-loop policy) is refused by version, and the
+/// upgrade to schema 3 rebuilds those checkpoints from the log.
 #[test]
-fn policy_blob_v1_layout_is_stable() {
-    // [1, total, [[reward_sum, pulls], ...], [[calls, weight], ...]] in msgpack.
-    let bytes: Vec<u8> = vec![
-        0x94, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, // version 1, total 1.0
-        0x91, 0x92, 0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0,
-        0, // one arm: sum 0.5, pulls 1.0
-        0x91, 0x92, 0x02, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, // hist: 2 calls, weight 1.0
-    ];
-    let (arms, hist) = decode_blob(&bytes, 1).unwrap();
-    assert_eq!(arms.arms()[0].mean(), Some(0.5));
-    assert_eq!(arms.total(), 1.0);
-    assert_eq!(hist.bins(), &[(2, 1.0)]);
+fn policy_blob_layout_is_stable() {
+    use otc_policy::arms::Arms;
+    use otc_policy::budget::{BudgetConfig, BudgetObservation, BudgetState};
+    use otc_policy::estimate::CallHistogram;
+    use otc_policy::store::{BlobError, encode_blob};
+    let mut arms = Arms::new(2);
+    arms.record(&[0, 1], true, Some(1));
+    let mut hist = CallHistogram::default();
+    hist.add(2);
+    let mut budget = BudgetState::default();
+    budget.observe(
+        BudgetObservation {
+            served: Some(3),
+            calls: 2,
+            correct: true,
+        },
+        &BudgetConfig::default(),
+        0.995,
+    );
+    let bytes = encode_blob(&arms, &hist, &budget);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    insta::assert_snapshot!(hex);
+    let decoded = decode_blob(&bytes, 2).unwrap();
+    assert_eq!(
+        (decoded.arms, decoded.hist, decoded.budget),
+        (arms, hist, budget)
+    );
+    let v1: Vec<u8> = vec![0x94, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x90, 0x90];
+    assert_eq!(decode_blob(&v1, 0), Err(BlobError::UnknownVersion(1)));
 }
 
 /// The behaviour every backend must show; a new backend adds one line to
@@ -135,12 +170,32 @@ fn backend_contract(backend: &dyn PolicyBackend) {
         .recommend("search", &["calc".into(), "web".into()])
         .unwrap();
     assert_eq!(rec.source, RecommendationSource::Exact);
-    assert_eq!(rec.budget, Some(2));
+    assert_eq!(rec.budget, 2);
     let unseen = backend.recommend("nobody", &["x".into()]).unwrap();
     assert_eq!(
         (unseen.source, unseen.budget),
-        (RecommendationSource::Unseen, None)
+        (RecommendationSource::Unseen, 0)
     );
+    // Decisions: numbered, logged, and a trajectory may name its own but no other.
+    let decision = backend
+        .decide("search", &["web".into(), "calc".into()])
+        .unwrap();
+    assert_eq!(decision.decision_id, 1);
+    assert_eq!(
+        backend
+            .decide("search", &["calc".into()])
+            .unwrap()
+            .decision_id,
+        2
+    );
+    let mut unknown = traj("c9", &[], false);
+    unknown.decision_id = Some(77);
+    assert!(matches!(
+        backend.ingest(&unknown),
+        Err(PolicyError::Invalid(
+            otc_policy::ValidationError::UnknownDecision { id: 77 }
+        ))
+    ));
     // Every score can be explained later, with the config it was computed with.
     let IngestOutcome::Accepted { score, .. } = first else {
         unreachable!()

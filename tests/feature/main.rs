@@ -1,2 +1,3 @@
 //! Feature suite: what a user can do, end to end through the libraries.
+mod closed_loop;
 mod policy_learning;

@@ -1,7 +1,9 @@
-//! The policy learns the truth of a synthetic world: after ingesting trajectories from a world
-//! where each intent has a known optimal call count and each module a known payoff, `recommend`
-//! returns that count for every intent and ranks the best module first, even though lucky
-//! trajectories with too few calls were sometimes correct.
+//! The policy learns from a log of a synthetic world (open loop: nobody followed its advice):
+//! after ingesting trajectories from a world where each intent has a known optimal call count
+//! and each module a known payoff, OTC's `n` (what trajectories are scored against) is that
+//! count for every intent and the best module ranks first, even though lucky trajectories with
+//! too few calls were sometimes correct. What the policy *serves* is judged in closed loop, in
+//! `closed_loop.rs`.
 
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyBackend, PolicyConfig, PolicyStore, RecommendationSource};
@@ -38,18 +40,17 @@ fn policy_recommend_recovers_the_true_optimum_and_best_module() {
         modules.reverse();
         let rec = store.recommend(&spec.name, &modules).unwrap();
         assert_eq!(rec.source, RecommendationSource::Exact);
-        assert_eq!(rec.budget, Some(spec.optimal), "{}: {rec:?}", spec.name);
+        assert_eq!(rec.optimal_n, Some(spec.optimal), "{}: {rec:?}", spec.name);
         assert_eq!(
             rec.ranked[0].module,
             spec.best_module(),
             "{}: {rec:?}",
             spec.name
         );
-        assert!(rec.confidence > 0.75, "{}: {rec:?}", spec.name);
         table.push(json!({
             "intent": spec.name,
             "true_n": spec.optimal,
-            "budget": rec.budget,
+            "otc_n": rec.optimal_n,
             "best_module": spec.best_module(),
             "ranked": rec.ranked.iter().map(|a| a.module.as_str()).collect::<Vec<_>>(),
         }));
@@ -58,7 +59,7 @@ fn policy_recommend_recovers_the_true_optimum_and_best_module() {
 }
 
 #[test]
-fn policy_a_new_module_set_borrows_from_the_intent_and_explores_the_unknown() {
+fn policy_a_new_module_set_borrows_from_the_intent() {
     let dir = tempfile::tempdir().unwrap();
     let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let world = World::standard(2);
@@ -66,14 +67,17 @@ fn policy_a_new_module_set_borrows_from_the_intent_and_explores_the_unknown() {
         .ingest_batch(&world.trajectories(4000, 1, "w", T0))
         .unwrap();
     let spec = &world.intents[1];
+    let learnt = store.recommend(&spec.name, &spec.module_names()).unwrap();
     let mut modules = spec.module_names();
     modules.push("brand-new".into());
     let rec = store.recommend(&spec.name, &modules).unwrap();
     assert_eq!(rec.source, RecommendationSource::IntentFallback);
-    assert_eq!(rec.budget, Some(spec.optimal));
     assert_eq!(
-        rec.ranked[0].module, "brand-new",
-        "never tried, so explored first"
+        rec.budget, learnt.budget,
+        "one sibling sharing 4 of 5 modules"
     );
-    assert_eq!(rec.ranked[1].module, spec.best_module());
+    assert!(rec.confidence < learnt.confidence);
+    assert_eq!(rec.ranked[0].module, spec.best_module());
+    let new = rec.ranked.iter().find(|a| a.module == "brand-new").unwrap();
+    assert_eq!((new.pulls, new.score), (0.0, 0.5), "never tried: the prior");
 }

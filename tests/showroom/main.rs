@@ -7,6 +7,7 @@
 //! Run it with `cargo xtask showroom` (or as part of `cargo xtask verify`). `ADMIN_API_BIN`
 //! names the binary to start; without it the binary is built with cargo.
 
+mod policy;
 mod tour;
 mod walk;
 

@@ -1,17 +1,16 @@
 //! The tour itself: every endpoint group, in the order an operator meets them.
 
 use crate::walk::{Req, Walk, brief, fields};
-use otc_policy::synthetic::World;
 use serde_json::{Value, json};
 use suites::admin::TestServer;
 
 const SECRET: &str = "sk-showroom-0123456789";
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     otc_policy::trajectory::now_ms()
 }
 
-fn always(_: &Value) -> bool {
+pub(crate) fn always(_: &Value) -> bool {
     true
 }
 
@@ -23,7 +22,7 @@ pub fn run(walk: &mut Walk, server: &TestServer) {
     routing(walk);
     billing(walk);
     dev_mode(walk);
-    policy(walk);
+    crate::policy::policy(walk);
     openapi(walk);
 }
 
@@ -404,78 +403,6 @@ fn dev_mode(w: &mut Walk) {
                 .join(" ")
         },
         |v| v["versions"].as_array().is_some_and(|l| l.len() == 3),
-    );
-}
-
-fn policy(w: &mut Walk) {
-    w.section("Tool-call policy (OTC)");
-    let world = World::standard(2);
-    let trajectories = world.trajectories(400, 11, "showroom", now_ms() - 60_000);
-    w.step(
-        "ingest 400 completed requests in one batch",
-        Req::new("POST", "/admin/otc/trajectories").json(json!(trajectories)),
-        200,
-        |v| fields(v, &["accepted", "duplicates"]),
-        |v| v["accepted"] == 400,
-    );
-    w.step(
-        "the same batch again changes nothing",
-        Req::new("POST", "/admin/otc/trajectories").json(json!(trajectories)),
-        200,
-        |v| fields(v, &["accepted", "duplicates"]),
-        |v| v["duplicates"] == 400,
-    );
-    for intent in &world.intents {
-        let path = format!(
-            "/admin/otc/policy?intent={}&modules={}",
-            intent.name,
-            intent.module_names().join(",")
-        );
-        let title = format!(
-            "advice for {} (true optimum {} calls, best module {})",
-            intent.name,
-            intent.optimal,
-            intent.best_module()
-        );
-        let (optimal, best) = (intent.optimal, intent.best_module().to_string());
-        w.step(
-            &title,
-            Req::new("GET", &path),
-            200,
-            |v| {
-                format!(
-                    "budget={} confidence={} first={}",
-                    v["budget"], v["confidence"], v["ranked"][0]["module"]
-                )
-            },
-            move |v| v["budget"] == optimal && v["ranked"][0]["module"] == best.as_str(),
-        );
-    }
-    w.step(
-        "advice for a combination never seen is a fallback, not an error",
-        Req::new("GET", "/admin/otc/policy?intent=poetry&modules=email"),
-        200,
-        |v| fields(v, &["source", "budget"]),
-        |v| v["source"] == "unseen",
-    );
-    w.step(
-        "checkpoints",
-        Req::new("GET", "/admin/otc/checkpoints"),
-        200,
-        |v| {
-            format!(
-                "{} checkpoints",
-                v["checkpoints"].as_array().map_or(0, Vec::len)
-            )
-        },
-        always,
-    );
-    w.step(
-        "rebuild every checkpoint from the trajectory log",
-        Req::new("POST", "/admin/otc/rebuild"),
-        200,
-        |v| fields(v, &["trajectories", "checkpoints"]),
-        |v| v["trajectories"] == 400,
     );
 }
 

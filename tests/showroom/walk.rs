@@ -70,6 +70,11 @@ impl Walk {
         }
     }
 
+    /// The authenticated client, for requests the walk makes without printing them.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Prints a section heading.
     pub fn section(&self, title: &str) {
         println!("== {title} ==");

@@ -1,47 +1,53 @@
-//! Per-module bandit arms of one (intent, module set): decayed mean composite reward, pull count,
-//! and the UCB1 score used to rank modules. Pure arithmetic, no I/O.
+//! Per-module credit of one (intent, module set): how often a call to a module led to the
+//! answer, and the ranking that puts the module most likely to answer first. Pure arithmetic, no
+//! I/O.
 //!
-//! A trajectory pulls each *distinct* module it called once, with the trajectory's composite
-//! reward (a module called three times in one request did not earn three rewards). Arms forget at
-//! the same per-observation rate as the `n` estimator (see [`crate::estimate`]).
+//! # Credit
 //!
-//! UCB1: `ucb_i = mean_i + range · sqrt(2 ln N / n_i)`, where `N` is the decayed number of
-//! trajectories of the combination, `n_i` the decayed pulls of arm `i` and `range = α + β` the
-//! width of the composite reward's interval `[−β, α]`, so the bonus is in the reward's own units.
-//! An arm never pulled has no mean and an infinite score: it is ranked first, because nothing is
-//! known about it.
+//! Crediting every module a trajectory called with the trajectory's reward cannot tell a
+//! helpful module from one that is merely always tried first: both get identical statistics. So
+//! credit follows the answer:
+//!
+//! * A correct trajectory credits **the module that answered**: the one the orchestrator names in
+//!   `answered_by`, or else the module of the last call (an agent that stops when it has the
+//!   answer stops right after the call that gave it). Every other module it called gets a pull
+//!   without credit. A module called several times is one pull.
+//! * An incorrect trajectory credits nobody and pulls nobody: it does not show which module would
+//!   have answered (the budget may have run out before the right one was reached).
+//!
+//! An arm's `pulls` and `answered` decay like the rest of the checkpoint (see
+//! [`crate::estimate`]).
+//!
+//! # Ranking
+//!
+//! Modules rank by the posterior mean of "a call to it answers", `(answered + 1) / (pulls + 2)`
+//! (Beta(1, 1) prior: a module never tried is at 0.5, so it is tried before one that keeps
+//! failing and after one that keeps answering). Ties are not decided by name: a decision breaks
+//! them with its own random draw (see [`crate::decision`]); the read-only view lists tied modules
+//! in canonical order and says they are tied.
 
 use serde::{Deserialize, Serialize};
 
-/// One arm's sufficient statistics: decayed reward sum and decayed pull count.
+/// One module's decayed statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Arm {
-    /// Decayed sum of composite rewards.
-    pub reward_sum: f64,
-    /// Decayed number of pulls (0 = never pulled, or forgotten).
+    /// Decayed number of correct trajectories that called the module.
     pub pulls: f64,
+    /// Of them, those the module answered.
+    pub answered: f64,
 }
 
 impl Arm {
-    /// Mean reward, `None` for an unpulled arm.
-    pub fn mean(&self) -> Option<f64> {
-        (self.pulls > 0.0).then(|| self.reward_sum / self.pulls)
-    }
-
-    /// UCB1 score, `None` for an unpulled arm (ranked before any pulled arm).
-    pub fn ucb(&self, total: f64, range: f64) -> Option<f64> {
-        let mean = self.mean()?;
-        let log_total = total.max(1.0).ln();
-        Some(mean + range * (2.0 * log_total / self.pulls).sqrt())
+    /// Posterior mean (Beta(1, 1)) of "a call to this module answers".
+    pub fn score(&self) -> f64 {
+        (self.answered + 1.0) / (self.pulls + 2.0)
     }
 }
 
-/// The arms of a module set, indexed like the set's canonical order, plus the decayed
-/// trajectory count `N`.
+/// The arms of a module set, indexed like the set's canonical order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Arms {
     arms: Vec<Arm>,
-    total: f64,
 }
 
 impl Arms {
@@ -49,18 +55,19 @@ impl Arms {
     pub fn new(modules: usize) -> Self {
         Self {
             arms: vec![Arm::default(); modules],
-            total: 0.0,
         }
     }
 
-    /// Rebuilds arms from stored parts; `None` if any number is negative or not finite.
-    pub fn from_parts(arms: Vec<Arm>, total: f64) -> Option<Self> {
-        let ok = total.is_finite()
-            && total >= 0.0
-            && arms
-                .iter()
-                .all(|a| a.reward_sum.is_finite() && a.pulls.is_finite() && a.pulls >= 0.0);
-        ok.then_some(Self { arms, total })
+    /// Rebuilds arms from stored parts; `None` if any number is negative, not finite, or
+    /// `answered` exceeds `pulls`.
+    pub fn from_parts(arms: Vec<Arm>) -> Option<Self> {
+        let ok = arms.iter().all(|a| {
+            a.pulls.is_finite()
+                && a.answered.is_finite()
+                && a.answered >= 0.0
+                && a.answered <= a.pulls * (1.0 + 1e-9)
+        });
+        ok.then_some(Self { arms })
     }
 
     /// The arms in canonical module order.
@@ -68,61 +75,72 @@ impl Arms {
         &self.arms
     }
 
-    /// Decayed number of trajectories `N`.
-    pub fn total(&self) -> f64 {
-        self.total
-    }
-
     /// Forgets: multiplies every statistic by `factor`; an arm whose pulls fall below
-    /// [`crate::estimate::PRUNE_WEIGHT`] is reset to unpulled.
+    /// [`crate::estimate::PRUNE_WEIGHT`] is reset to untried.
     pub fn decay(&mut self, factor: f64) {
         if factor == 1.0 {
             return;
         }
-        self.total *= factor;
         for arm in &mut self.arms {
-            arm.reward_sum *= factor;
             arm.pulls *= factor;
+            arm.answered *= factor;
             if arm.pulls < crate::estimate::PRUNE_WEIGHT {
                 *arm = Arm::default();
             }
         }
     }
 
-    /// Records one trajectory with reward `reward` that called the modules at `called` (indices,
-    /// repeats allowed; each distinct index is pulled once).
-    pub fn record(&mut self, called: &[u8], reward: f64) {
-        self.total += 1.0;
+    /// Records one trajectory: `called` are module indices in call order (repeats allowed),
+    /// `answered_by` the index of the module that answered, if the orchestrator said.
+    pub fn record(&mut self, called: &[u8], correct: bool, answered_by: Option<u8>) {
+        if !correct {
+            return;
+        }
+        let answerer = answered_by.or_else(|| called.last().copied());
         let mut seen = [false; 256];
-        for &index in called {
+        for &index in called.iter().chain(answerer.iter()) {
             let i = usize::from(index);
             if seen[i] {
                 continue;
             }
             seen[i] = true;
             if let Some(arm) = self.arms.get_mut(i) {
-                arm.reward_sum += reward;
                 arm.pulls += 1.0;
+                if Some(index) == answerer {
+                    arm.answered += 1.0;
+                }
             }
         }
     }
 
-    /// Arm indices ranked best first: unpulled arms first (in canonical order), then by UCB score
-    /// descending, ties broken by canonical order.
-    pub fn ranking(&self, range: f64) -> Vec<(usize, Option<f64>)> {
-        let mut ranked: Vec<(usize, Option<f64>)> = self
-            .arms
-            .iter()
-            .enumerate()
-            .map(|(i, arm)| (i, arm.ucb(self.total, range)))
-            .collect();
-        ranked.sort_by(|a, b| match (a.1, b.1) {
-            (None, None) => a.0.cmp(&b.0),
-            (None, Some(_)) => std::cmp::Ordering::Less,
-            (Some(_), None) => std::cmp::Ordering::Greater,
-            (Some(x), Some(y)) => y.total_cmp(&x).then(a.0.cmp(&b.0)),
+    /// The module ranked first when one is strictly ahead of all others.
+    pub fn strict_top(&self) -> Option<usize> {
+        let mut best: Option<(usize, f64)> = None;
+        let mut tied = false;
+        for (i, arm) in self.arms.iter().enumerate() {
+            let score = arm.score();
+            match best {
+                Some((_, b)) if score == b => tied = true,
+                Some((_, b)) if score < b => {}
+                _ => {
+                    best = Some((i, score));
+                    tied = false;
+                }
+            }
+        }
+        best.filter(|_| !tied).map(|(i, _)| i)
+    }
+
+    /// Arm indices best first; ties (equal scores) are ordered by `tie_key(index)`, ascending.
+    pub fn ranking_by(&self, tie_key: impl Fn(usize) -> u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.arms.len()).collect();
+        order.sort_by(|&a, &b| {
+            self.arms[b]
+                .score()
+                .total_cmp(&self.arms[a].score())
+                .then_with(|| tie_key(a).cmp(&tie_key(b)))
         });
-        ranked
+        order
     }
 }
 
@@ -130,38 +148,64 @@ impl Arms {
 mod tests {
     use super::*;
 
+    /// Regression (closed-loop review): a useless module always tried before the helpful one got
+    /// the same reward and won the tie by name, forever.
     #[test]
-    fn unpulled_arms_come_first_then_ucb() {
-        let mut arms = Arms::new(3);
-        for _ in 0..10 {
-            arms.record(&[0], 0.2);
-            arms.record(&[1, 1], 0.9);
+    fn a_module_always_tried_first_but_never_answering_loses_its_place() {
+        let mut arms = Arms::new(2);
+        for _ in 0..20 {
+            // Module 0 is tried first, module 1 answers.
+            arms.record(&[0, 1, 1], true, None);
         }
-        let order: Vec<usize> = arms.ranking(1.1).into_iter().map(|(i, _)| i).collect();
-        assert_eq!(order, vec![2, 1, 0]);
-        assert_eq!(arms.arms()[1].pulls, 10.0, "a repeated module is one pull");
-        assert!((arms.arms()[1].mean().unwrap() - 0.9).abs() < 1e-12);
+        assert_eq!(arms.ranking_by(|i| i as u64), vec![1, 0]);
+        assert!(arms.arms()[0].score() < 0.1);
+        assert!(arms.arms()[1].score() > 0.9);
     }
 
     #[test]
-    fn the_bonus_shrinks_with_pulls_and_scales_with_the_range() {
-        let few = Arm {
-            reward_sum: 0.5,
-            pulls: 1.0,
-        };
-        let many = Arm {
-            reward_sum: 50.0,
-            pulls: 100.0,
-        };
-        assert!(few.ucb(200.0, 1.1).unwrap() > many.ucb(200.0, 1.1).unwrap());
-        assert!(few.ucb(200.0, 2.0).unwrap() > few.ucb(200.0, 1.0).unwrap());
-        assert_eq!(Arm::default().ucb(10.0, 1.0), None);
+    fn answered_by_overrides_the_last_call_and_failures_credit_nobody() {
+        let mut arms = Arms::new(3);
+        arms.record(&[0, 1], true, Some(0));
+        assert_eq!(
+            arms.arms()[0],
+            Arm {
+                pulls: 1.0,
+                answered: 1.0
+            }
+        );
+        assert_eq!(
+            arms.arms()[1],
+            Arm {
+                pulls: 1.0,
+                answered: 0.0
+            }
+        );
+        arms.record(&[2, 2, 2], false, None);
+        assert_eq!(arms.arms()[2], Arm::default());
+        // Answered without tools: nobody is pulled.
+        arms.record(&[], true, None);
+        assert_eq!(arms.arms()[2], Arm::default());
     }
 
     #[test]
-    fn decay_forgets_until_unpulled() {
+    fn untried_modules_rank_between_answering_and_failing_ones() {
+        let mut arms = Arms::new(3);
+        for _ in 0..5 {
+            arms.record(&[0, 2], true, Some(2));
+        }
+        assert_eq!(arms.ranking_by(|i| i as u64), vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn ties_follow_the_key_not_the_name() {
+        let arms = Arms::new(3);
+        assert_eq!(arms.ranking_by(|i| [5, 1, 3][i]), vec![1, 2, 0]);
+    }
+
+    #[test]
+    fn decay_forgets_until_untried() {
         let mut arms = Arms::new(1);
-        arms.record(&[0], 1.0);
+        arms.record(&[0], true, None);
         for _ in 0..2000 {
             arms.decay(0.995);
         }

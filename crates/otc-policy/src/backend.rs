@@ -3,6 +3,7 @@
 //! [`crate::store::PolicyStore`]; a PostgreSQL one would implement the same trait and run the
 //! same contract test (`tests/contract/policy_schema.rs`).
 
+use crate::advice::Decision;
 use crate::error::PolicyError;
 use crate::reward::Score;
 use crate::state::{Checkpoint, Recommendation};
@@ -73,11 +74,18 @@ pub trait PolicyBackend: Send + Sync {
     /// is written and [`PolicyError::ConflictBatch`] lists every such item.
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError>;
 
-    /// The advice for (intent, module set); never an error for a combination never seen (see
-    /// [`crate::state::RecommendationSource`]). A corrupt checkpoint of exactly this
+    /// The advice for (intent, module set), read-only: no exploration, nothing logged (use
+    /// [`PolicyBackend::decide`] on the request path). Never an error for a combination never
+    /// seen (see [`crate::state::RecommendationSource`]). A corrupt checkpoint of exactly this
     /// combination is [`PolicyError::CorruptCheckpoint`]; the intent fallback skips corrupt
     /// sibling checkpoints and fails only when none of the intent's checkpoints is readable.
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
+
+    /// Decides what to serve one request of (intent, module set) and logs the decision: the
+    /// budget, the module order, whether it explored and with what propensity (see
+    /// [`crate::decision`]). Never an error for a combination never seen. The request's
+    /// trajectory should name the returned `decision_id`.
+    fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError>;
 
     /// The reward event of one trajectory, `None` if no trajectory has this request id.
     fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError>;

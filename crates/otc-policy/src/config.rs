@@ -1,6 +1,7 @@
 //! [`PolicyConfig`]: everything that turns a trajectory into a score and a checkpoint (reward
 //! weights, cost normalisation, estimator and forgetting). Recorded with every reward event.
 
+use crate::budget::BudgetConfig;
 use crate::estimate::EstimatorConfig;
 use crate::reward::RewardConfig;
 use serde::{Deserialize, Serialize};
@@ -21,11 +22,20 @@ pub struct PolicyConfig {
     pub cost: CostNormalizer,
     /// How `n` is estimated and how fast old behaviour is forgotten.
     pub estimator: EstimatorConfig,
+    /// How the served budget is decided and explored.
+    pub budget: BudgetConfig,
 }
 
 impl PolicyConfig {
-    /// Width of the composite reward's interval `[−β, α]`, the scale of the UCB bonus.
-    pub fn reward_range(&self) -> f64 {
-        self.reward.alpha() + self.reward.beta()
+    /// Why the config is out of range, if it is (the reward's weights are checked when they
+    /// are parsed; the estimator and budget knobs here).
+    pub fn problem(&self) -> Option<String> {
+        if !self.estimator.is_valid() {
+            return Some(format!("estimator out of range: {:?}", self.estimator));
+        }
+        if !self.budget.is_valid() {
+            return Some(format!("budget out of range: {:?}", self.budget));
+        }
+        None
     }
 }

@@ -34,7 +34,8 @@ pub struct ConflictItem {
     /// The request id it shares with the stored trajectory.
     pub request_id: String,
     /// The fields whose values differ from the stored ones, in declaration order
-    /// (`intent`, `modules`, `calls`, `run_units`, `correct`, `latency_ms`, `timestamp_ms`).
+    /// (`intent`, `modules`, `calls`, `run_units`, `correct`, `latency_ms`, `timestamp_ms`,
+    /// `decision_id`, `answered_by`).
     pub fields: Vec<&'static str>,
 }
 

@@ -3,10 +3,15 @@
 //! trajectory-log order, which is why a rebuild reproduces the incremental checkpoint exactly.
 
 use crate::arms::Arms;
+use crate::budget::{BudgetEvidence, BudgetObservation, BudgetState};
 use crate::config::PolicyConfig;
 use crate::estimate::CallHistogram;
 use crate::reward::{Score, score};
 use serde::{Deserialize, Serialize};
+
+/// How far a new first module's score must be ahead of the old first's for the swap to count
+/// as a new regime of the budget (see [`BudgetState::new_regime`]).
+pub const REGIME_MARGIN: f64 = 0.05;
 
 /// Everything a checkpoint remembers about one (intent, module set).
 #[derive(Debug, Clone, PartialEq)]
@@ -15,10 +20,12 @@ pub struct CombinationState {
     pub samples: u64,
     /// Correct trajectories observed (not decayed).
     pub correct_samples: u64,
-    /// Decayed call counts of correct trajectories.
+    /// Decayed call counts of correct trajectories: OTC's `n`, used to score.
     pub hist: CallHistogram,
-    /// Per-module bandit arms.
+    /// Per-module answer credit.
     pub arms: Arms,
+    /// The served budget and its evidence.
+    pub budget: BudgetState,
     /// Latest `timestamp_ms` among the observed trajectories (0 before any).
     pub updated_ms: i64,
 }
@@ -34,6 +41,15 @@ pub struct Observation<'a> {
     pub r_cost: f64,
     /// Completion time, Unix milliseconds.
     pub timestamp_ms: i64,
+    /// The budget its decision served (`None`: not logged).
+    pub served: Option<u32>,
+    /// The policy's budget when it was decided (`None`: not logged).
+    pub policy_budget: Option<u32>,
+    /// The module that answered, as the orchestrator reported it.
+    pub answered_by: Option<u8>,
+    /// Its decision explored the module order (and served one call more for it): evidence
+    /// for the arms, not for the budget.
+    pub order_explored: bool,
 }
 
 impl CombinationState {
@@ -44,6 +60,7 @@ impl CombinationState {
             correct_samples: 0,
             hist: CallHistogram::default(),
             arms: Arms::new(modules),
+            budget: BudgetState::default(),
             updated_ms: 0,
         }
     }
@@ -52,7 +69,7 @@ impl CombinationState {
     ///
     /// Order: forget (decay), learn `n` from this trajectory if it is correct, score it against
     /// the updated `n` (so a correct trajectory always has an `n`, the reward's precondition),
-    /// then credit the modules it called with the composite.
+    /// credit the module that answered, then update the served budget.
     pub fn observe(
         &mut self,
         obs: &Observation<'_>,
@@ -75,56 +92,94 @@ impl CombinationState {
         )?;
         self.hist = hist;
         self.arms.decay(decay);
-        self.arms.record(obs.calls, scored.composite);
+        let top_before = self.arms.strict_top();
+        self.arms.record(obs.calls, obs.correct, obs.answered_by);
+        let top_after = self.arms.strict_top();
+        // A new module answers first where none did, or clearly overtook the old first (which
+        // then does not answer, or answers clearly less often): budget evidence gathered
+        // before was about another path, and is forgotten before this trajectory (the first
+        // of the new path) is folded in. Two modules that answer about equally often may swap
+        // places without that.
+        let regime_changed = match (top_before, top_after) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(a), Some(b)) => {
+                let (old, new) = (self.arms.arms()[a].score(), self.arms.arms()[b].score());
+                a != b && (old < 0.5 || new - old > REGIME_MARGIN)
+            }
+        };
+        if self.budget.current.is_none() {
+            // A first trajectory served by a decision starts from that decision's budget (a
+            // sibling's loan, or the cold start), not from the exploration it may have been.
+            self.budget.current = obs.policy_budget;
+        }
+        if regime_changed {
+            self.budget.new_regime();
+        }
+        if !obs.order_explored {
+            self.budget.observe(
+                BudgetObservation {
+                    served: obs.served,
+                    calls,
+                    correct: obs.correct,
+                },
+                &config.budget,
+                decay,
+            );
+        }
         self.samples += 1;
         self.correct_samples += u64::from(obs.correct);
         self.updated_ms = self.updated_ms.max(obs.timestamp_ms);
         Ok(scored)
     }
 
-    /// The current estimate of `n`.
+    /// OTC's optimal `n`, the count trajectories are scored against.
     pub fn optimal_n(&self, config: &PolicyConfig) -> Option<u32> {
         self.hist.estimate(&config.estimator)
     }
 
-    /// The confidence figure of the estimate.
+    /// How sure the policy is that its budget succeeds (see [`BudgetState::confidence`]).
     pub fn confidence(&self, config: &PolicyConfig) -> f64 {
-        self.hist.confidence(&config.estimator)
+        self.budget.confidence(&config.budget)
     }
 
-    /// The arms as named views, ranked best first.
-    pub fn ranked_arms(&self, names: &[String], config: &PolicyConfig) -> Vec<ArmView> {
-        rank_arms(&self.arms, names, config.reward_range())
+    /// The arms as named views, best first (ties in canonical order, flagged).
+    pub fn ranked_arms(&self, names: &[String]) -> Vec<ArmView> {
+        rank_arms(&self.arms, names)
     }
 }
 
-/// Names and ranks `arms` (indexed like `names`) best first; `range` scales the UCB bonus.
-pub fn rank_arms(arms: &Arms, names: &[String], range: f64) -> Vec<ArmView> {
-    arms.ranking(range)
+/// Names and ranks `arms` (indexed like `names`) best first, for display.
+pub fn rank_arms(arms: &Arms, names: &[String]) -> Vec<ArmView> {
+    crate::decision::view_order(arms)
         .into_iter()
-        .map(|(i, ucb)| {
+        .map(|(i, tied)| {
             let arm = arms.arms()[i];
             ArmView {
                 module: names.get(i).cloned().unwrap_or_default(),
-                mean: arm.mean(),
+                score: arm.score(),
                 pulls: arm.pulls,
-                ucb,
+                answered: arm.answered,
+                tied,
             }
         })
         .collect()
 }
 
-/// One module's arm as shown to callers.
+/// One module's credit as shown to callers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmView {
     /// Module name.
     pub module: String,
-    /// Decayed mean composite reward; `null` if never pulled.
-    pub mean: Option<f64>,
-    /// Decayed pull count.
+    /// Posterior mean of "a call to it answers" (0.5 for a module never tried).
+    pub score: f64,
+    /// Decayed number of correct requests that called it.
     pub pulls: f64,
-    /// UCB1 score; `null` if never pulled (such arms are ranked first: explore them).
-    pub ucb: Option<f64>,
+    /// Of them, those it answered.
+    pub answered: f64,
+    /// Whether another module has exactly the same score (a decision breaks the tie at random;
+    /// this view lists tied modules in canonical order).
+    pub tied: bool,
 }
 
 /// A stored checkpoint as shown to callers.
@@ -134,14 +189,19 @@ pub struct Checkpoint {
     pub intent: String,
     /// Module set, canonical (sorted) order.
     pub modules: Vec<String>,
-    /// Estimated optimal tool-call count; `null` until a correct trajectory exists.
+    /// The budget decisions serve when they do not explore.
+    pub budget: u32,
+    /// OTC's optimal tool-call count, used to score trajectories; `null` until a correct
+    /// trajectory exists.
     pub optimal_n: Option<u32>,
     /// Trajectories observed.
     pub samples: u64,
     /// Correct trajectories observed.
     pub correct_samples: u64,
-    /// Confidence in `optimal_n`, in `[0, 1)`.
+    /// How sure the policy is that its budget succeeds, in `[0, 1)`.
     pub confidence: f64,
+    /// The evidence behind the budget.
+    pub evidence: BudgetEvidence,
     /// Arms ranked best first.
     pub arms: Vec<ArmView>,
     /// Latest trajectory timestamp folded in, Unix milliseconds.
@@ -154,26 +214,33 @@ pub struct Checkpoint {
 pub enum RecommendationSource {
     /// The checkpoint of exactly this (intent, module set).
     Exact,
-    /// Never seen with this module set: pooled from the intent's other module sets.
+    /// No evidence of its own: borrowed from the intent's module sets that share modules with
+    /// it, in proportion to the overlap.
     IntentFallback,
-    /// The intent was never seen: no budget, every module unexplored.
+    /// Nothing applies: the cold-start budget, every module untried.
     Unseen,
 }
 
-/// What the policy advises for a request.
+/// What the policy advises for a request (read-only: no exploration, nothing logged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     /// Intent class asked about.
     pub intent: String,
     /// Module set asked about, canonical order.
     pub modules: Vec<String>,
-    /// Tool-call budget (the estimated optimal `n`); `null` when unknown.
-    pub budget: Option<u32>,
-    /// Confidence in the budget, in `[0, 1)`; discounted for a fallback.
+    /// Tool-call budget; 0 means "answer without tools".
+    pub budget: u32,
+    /// How sure the policy is that the budget succeeds, in `[0, 1)`; discounted for a loan.
     pub confidence: f64,
     /// Where the advice came from.
     pub source: RecommendationSource,
-    /// The requested modules ranked best first by UCB (unexplored first).
+    /// Why this budget, in a sentence.
+    pub reason: String,
+    /// The evidence behind the budget (of the exact combination; zero for a loan).
+    pub evidence: BudgetEvidence,
+    /// OTC's optimal `n`, the count trajectories are scored against (not the budget).
+    pub optimal_n: Option<u32>,
+    /// The modules ranked best first; empty when the budget is 0 (answer without tools).
     pub ranked: Vec<ArmView>,
 }
 
@@ -183,8 +250,9 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
-        /// Whatever trajectories arrive, the state stays in range: means within the reward's
-        /// interval, confidence in [0, 1), `n` one of the correct call counts seen, counts exact.
+        /// Whatever trajectories arrive, the state stays in range: scores within the reward's
+        /// interval, confidence in [0, 1), `n` one of the correct call counts seen, the budget
+        /// within its limit, counts exact.
         #[test]
         fn observe_keeps_the_state_in_range(
             steps in proptest::collection::vec(
@@ -196,7 +264,7 @@ mod tests {
             let mut state = CombinationState::new(4);
             let mut correct_counts = Vec::new();
             for (calls, correct, r_cost) in &steps {
-                let obs = Observation { calls, correct: *correct, r_cost: *r_cost, timestamp_ms: 1 };
+                let obs = Observation { calls, correct: *correct, r_cost: *r_cost, timestamp_ms: 1, served: Some(calls.len() as u32), policy_budget: None, answered_by: None, order_explored: false };
                 let score = state.observe(&obs, &config).unwrap();
                 prop_assert!(score.composite >= -config.reward.beta() - 1e-12);
                 prop_assert!(score.composite <= config.reward.alpha() + 1e-12);
@@ -209,13 +277,13 @@ mod tests {
             prop_assert_eq!(state.correct_samples, correct_counts.len() as u64);
             let confidence = state.confidence(&config);
             prop_assert!((0.0..1.0).contains(&confidence));
+            prop_assert!(state.budget.policy_budget(&config.budget) <= config.budget.max_budget);
             if let Some(n) = state.optimal_n(&config) {
                 prop_assert!(correct_counts.contains(&n));
             }
-            for arm in state.ranked_arms(&["a".into(), "b".into(), "c".into(), "d".into()], &config) {
-                if let Some(mean) = arm.mean {
-                    prop_assert!(mean >= -config.reward.beta() - 1e-9 && mean <= config.reward.alpha() + 1e-9);
-                }
+            for arm in state.ranked_arms(&["a".into(), "b".into(), "c".into(), "d".into()]) {
+                prop_assert!(arm.score > 0.0 && arm.score < 1.0);
+                prop_assert!(arm.answered <= arm.pulls + 1e-9);
             }
         }
     }

@@ -1,13 +1,14 @@
 //! A deterministic synthetic world of trajectories with a known truth, for tests, benches and
-//! demos: each intent has a true optimal call count and each module a known payoff. Pure: a
-//! seeded SplitMix64 generator, no I/O, no clock.
+//! demos: each intent has a true optimal call count and each module a known payoff. It is an
+//! open-loop log (nobody followed the policy's advice); the closed loop is in
+//! [`crate::simulate`]. Pure: a seeded SplitMix64 generator, no I/O, no clock.
 //!
 //! The world's rules, per trajectory of an intent with optimal count `n`:
 //! * the call count `m` is drawn uniformly from `[n − 2, n + 3]` (floored at 0);
 //! * each call picks a module of the set uniformly;
 //! * with `m < n` the answer is correct only by luck ([`LUCKY`]), which is exactly the outlier
-//!   the estimator must resist; with `m >= n` it is correct with the mean payoff of the modules
-//!   called (payoff 1 when `m = n = 0`);
+//!   the estimator must resist; with `m >= n` it is correct with the payoff of the module of the
+//!   last call, the one whose result the agent answered with (payoff 1 when `m = n = 0`);
 //! * run-units are `m` times the intent's unit cost.
 
 use crate::trajectory::Trajectory;
@@ -121,10 +122,8 @@ impl World {
                     .collect();
                 let p_correct = if m < spec.optimal {
                     LUCKY
-                } else if picks.is_empty() {
-                    1.0
                 } else {
-                    picks.iter().map(|&i| spec.modules[i].1).sum::<f64>() / picks.len() as f64
+                    picks.last().map_or(1.0, |&i| spec.modules[i].1)
                 };
                 let correct = rng.unit() < p_correct;
                 Trajectory {
@@ -136,6 +135,8 @@ impl World {
                     correct,
                     latency_ms: 50.0 + 100.0 * f64::from(m),
                     timestamp_ms: start_ms + k as i64,
+                    decision_id: None,
+                    answered_by: None,
                 }
             })
             .collect()

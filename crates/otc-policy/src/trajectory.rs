@@ -1,6 +1,7 @@
 //! A completed request as the policy learns from it ([`Trajectory`]), its validation limits, and
 //! the canonical form of a module set. Pure: no I/O (the caller passes the clock in).
 
+pub use crate::module_set::ModuleSet;
 use serde::{Deserialize, Serialize};
 
 /// Longest request id, intent or module name, in bytes.
@@ -39,6 +40,15 @@ pub struct Trajectory {
     pub latency_ms: f64,
     /// When the request completed, Unix milliseconds UTC.
     pub timestamp_ms: i64,
+    /// The decision (`POST /admin/otc/decisions`) that served this request, if it asked for
+    /// one. It tells the policy which budget the request was given, which is what the budget
+    /// is learnt from; without it the request counts as given the calls it made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_id: Option<u64>,
+    /// The module whose result answered, if the orchestrator knows. Without it a correct
+    /// request credits the module of its last call (see [`crate::arms`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_by: Option<String>,
 }
 
 /// Why a trajectory was rejected. Nothing is written for a rejected trajectory.
@@ -80,6 +90,33 @@ pub enum ValidationError {
         value: String,
         /// Its upper limit.
         max: f64,
+    },
+    /// `decision_id` names no logged decision.
+    #[error("decision_id: no such decision was logged")]
+    UnknownDecision {
+        /// The id.
+        id: u64,
+    },
+    /// `decision_id` names a decision made for another intent or module set.
+    #[error("decision_id: the decision was made for another intent or module set")]
+    DecisionMismatch {
+        /// The id.
+        id: u64,
+    },
+    /// `decision_id` names a decision another request already reported on (one decision
+    /// serves one request).
+    #[error(
+        "decision_id: the decision already served another request (one decision serves one request)"
+    )]
+    DecisionUsed {
+        /// The id.
+        id: u64,
+    },
+    /// `answered_by` names a module the trajectory did not call.
+    #[error("answered_by: module {module:?} was not called")]
+    AnsweredByNotCalled {
+        /// The module it names.
+        module: String,
     },
     /// The timestamp is negative or more than [`MAX_FUTURE_SKEW_MS`] ahead of the clock.
     #[error("timestamp_ms: {value} is negative or too far in the future (now {now_ms})")]
@@ -137,6 +174,10 @@ impl ValidationError {
             Self::TooManyCalls { .. } => "calls".to_owned(),
             Self::CallOutsideSet { index, .. } => format!("calls/{index}"),
             Self::BadTimestamp { .. } => "timestamp_ms".to_owned(),
+            Self::AnsweredByNotCalled { .. } => "answered_by".to_owned(),
+            Self::UnknownDecision { .. }
+            | Self::DecisionMismatch { .. }
+            | Self::DecisionUsed { .. } => "decision_id".to_owned(),
         }
     }
 }
@@ -161,6 +202,14 @@ impl Trajectory {
             if set.index_of(module).is_none() {
                 return Err(ValidationError::CallOutsideSet {
                     index,
+                    module: module.clone(),
+                });
+            }
+        }
+        if let Some(module) = &self.answered_by {
+            check_name("answered_by", module)?;
+            if !self.calls.contains(module) {
+                return Err(ValidationError::AnsweredByNotCalled {
                     module: module.clone(),
                 });
             }
@@ -211,101 +260,6 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A module set in canonical form: sorted, without duplicates, so the same set given in another
-/// order is the same set. Calls are stored as indices into this order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ModuleSet {
-    names: Vec<String>,
-}
-
-impl ModuleSet {
-    /// Canonicalises `modules`; a module listed twice is an error (it hints at a caller bug).
-    pub fn new(modules: &[String]) -> Result<Self, ValidationError> {
-        let mut names = modules.to_vec();
-        names.sort_unstable();
-        if let Some(pair) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(ValidationError::BadModuleSet(format!(
-                "{:?} is listed twice",
-                pair[0]
-            )));
-        }
-        if names.len() > MAX_MODULES {
-            return Err(ValidationError::BadModuleSet(format!(
-                "{} modules exceed the limit of {MAX_MODULES}",
-                names.len()
-            )));
-        }
-        Ok(Self { names })
-    }
-
-    /// Rebuilds a set from its stored canonical text (names joined by `,`).
-    pub fn from_canonical(text: &str) -> Self {
-        Self {
-            names: text.split(',').map(str::to_owned).collect(),
-        }
-    }
-
-    /// The names in canonical (sorted) order.
-    pub fn names(&self) -> &[String] {
-        &self.names
-    }
-
-    /// Position of `module` in canonical order.
-    pub fn index_of(&self, module: &str) -> Option<usize> {
-        self.names
-            .binary_search_by(|name| name.as_str().cmp(module))
-            .ok()
-    }
-
-    /// The names joined by `,` (names cannot contain a comma).
-    pub fn canonical(&self) -> String {
-        self.names.join(",")
-    }
-
-    /// A stable 64-bit fingerprint (FNV-1a over the canonical text), independent of input order
-    /// and of the Rust version, so it can be stored.
-    pub fn fingerprint(&self) -> i64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for (i, name) in self.names.iter().enumerate() {
-            if i > 0 {
-                hash = fnv_step(hash, b',');
-            }
-            for &byte in name.as_bytes() {
-                hash = fnv_step(hash, byte);
-            }
-        }
-        i64::from_ne_bytes(hash.to_ne_bytes())
-    }
-
-    /// Encodes calls as one byte each (their index in canonical order).
-    pub fn encode_calls(&self, calls: &[String]) -> Result<Vec<u8>, ValidationError> {
-        calls
-            .iter()
-            .enumerate()
-            .map(|(index, module)| {
-                self.index_of(module)
-                    .and_then(|i| u8::try_from(i).ok())
-                    .ok_or_else(|| ValidationError::CallOutsideSet {
-                        index,
-                        module: module.clone(),
-                    })
-            })
-            .collect()
-    }
-
-    /// Decodes calls stored by [`ModuleSet::encode_calls`]; `None` if an index is out of range.
-    pub fn decode_calls(&self, bytes: &[u8]) -> Option<Vec<String>> {
-        bytes
-            .iter()
-            .map(|&i| self.names.get(usize::from(i)).cloned())
-            .collect()
-    }
-}
-
-fn fnv_step(hash: u64, byte: u8) -> u64 {
-    (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +274,8 @@ mod tests {
             correct: true,
             latency_ms: 120.0,
             timestamp_ms: 1_700_000_000_000,
+            decision_id: None,
+            answered_by: None,
         }
     }
 

@@ -271,8 +271,90 @@ fn checkpoints_name_the_best_tried_module() {
     );
     let all: Vec<otc_policy::Checkpoint> = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
-        all[0].arms[0].module, "calc",
-        "UCB still explores calc first"
+        all[0].arms[0].module, "web",
+        "the module that answered ranks before the one never tried"
+    );
+}
+
+/// `otc simulate` runs the closed loop against the real store on a temporary file, prints the
+/// table and the summary, writes the plot, and refuses to write into an existing database.
+#[test]
+fn simulate_prints_the_table_and_writes_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = otc(
+        dir.path(),
+        &[
+            "simulate",
+            "--agent",
+            "over-caller",
+            "--trajectories",
+            "60",
+            "--svg",
+            "plot.svg",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for needle in [
+        "scenario steady · agent over-caller",
+        "legal [cases,statutes,web]",
+        "oracle",
+        "convergence: median",
+    ] {
+        assert!(table.contains(needle), "{needle}: {table}");
+    }
+    let svg = std::fs::read_to_string(dir.path().join("plot.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg}");
+    std::fs::write(dir.path().join("taken.db"), b"").unwrap();
+    let out = otc(
+        dir.path(),
+        &["simulate", "--trajectories", "60", "--db", "taken.db"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("taken.db exists"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `otc decide` logs a decision and prints it; `otc prune-decisions` removes it once old.
+#[test]
+fn decide_logs_a_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        line("a", "lookup", true, Some(1.0)),
+    )
+    .unwrap();
+    assert!(
+        otc(dir.path(), &["import", "in.jsonl", "--db", "p.db"])
+            .status
+            .success()
+    );
+    let out = otc(
+        dir.path(),
+        &[
+            "decide",
+            "--intent",
+            "lookup",
+            "--modules",
+            "web,calc",
+            "--db",
+            "p.db",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decision["decision_id"], 1);
+    assert!(decision["propensity"].as_f64().unwrap() > 0.0);
+    let out = otc(
+        dir.path(),
+        &["prune-decisions", "--older-than-days", "1", "--db", "p.db"],
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "otc prune-decisions: 0 decisions deleted"
     );
 }
 

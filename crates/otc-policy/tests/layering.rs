@@ -1,6 +1,7 @@
-//! Tidy check of the crate's layering: the pure modules (reward, estimation of `n`, bandit arms,
-//! state update, trajectory validation, synthetic world) do no I/O and know nothing of SQL or
-//! HTTP; only `src/store/` talks to SQLite.
+//! Tidy check of the crate's layering: the pure modules (reward, estimation of `n`, the budget
+//! decision, module credit, decisions and advice, state update, trajectory validation, the
+//! synthetic world and the closed-loop simulator) do no I/O and know nothing of SQL or HTTP;
+//! only `src/store/` talks to SQLite.
 
 use std::path::Path;
 
@@ -13,6 +14,18 @@ const PURE: &[&str] = &[
     "synthetic.rs",
     "config.rs",
     "json_input.rs",
+    "module_set.rs",
+    "advice.rs",
+    "decision.rs",
+    "budget/mod.rs",
+    "budget/config.rs",
+    "budget/evidence.rs",
+    "simulate/mod.rs",
+    "simulate/world.rs",
+    "simulate/memory.rs",
+    "simulate/report.rs",
+    "simulate/summary.rs",
+    "simulate/svg.rs",
 ];
 const BANNED: &[&str] = &[
     "rusqlite",

@@ -25,6 +25,8 @@ fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
         correct,
         latency_ms: 80.0,
         timestamp_ms: T0,
+        decision_id: None,
+        answered_by: None,
     }
 }
 
@@ -324,7 +326,7 @@ fn a_corrupt_blob_is_a_typed_error_and_rebuild_repairs_it() {
     assert_eq!(counts(&store), before, "a failed ingest writes nothing");
     store.rebuild().unwrap();
     assert_eq!(store.checkpoints().unwrap(), good);
-    assert_eq!(store.recommend("search", &modules).unwrap().budget, Some(2));
+    assert_eq!(store.recommend("search", &modules).unwrap().budget, 2);
 }
 
 /// The intent fallback serves other module sets: a corrupt sibling is skipped as long as a
@@ -352,7 +354,7 @@ fn the_fallback_skips_a_corrupt_sibling_checkpoint() {
     let asked: Vec<String> = vec!["web".into(), "ftp".into()];
     let rec = store.recommend("search", &asked).unwrap();
     assert_eq!(rec.source, RecommendationSource::IntentFallback);
-    assert_eq!(rec.budget, Some(1), "from the readable sibling {{web}}");
+    assert_eq!(rec.budget, 1, "from the readable sibling {{web}}");
     assert!(matches!(
         store.recommend("search", &["web".into(), "calc".into(), "mail".into()]),
         Err(PolicyError::CorruptCheckpoint { .. })
@@ -378,24 +380,36 @@ fn recommend_falls_back_and_never_errors_for_the_unseen() {
         .unwrap();
     assert_eq!(
         (exact.source, exact.budget),
-        (RecommendationSource::Exact, Some(3))
+        (RecommendationSource::Exact, 3),
+        "unlogged trajectories count as served the calls they made"
     );
+    let ranked: Vec<&str> = exact.ranked.iter().map(|a| a.module.as_str()).collect();
     assert_eq!(
-        exact.ranked[0].module, "mail",
-        "the unexplored module comes first"
+        ranked,
+        ["calc", "mail", "web"],
+        "the module that answered (last call) first, the untried one before the one that \
+         was tried and never answered"
     );
     let other = store
         .recommend("search", &["web".into(), "ftp".into()])
         .unwrap();
     assert_eq!(other.source, RecommendationSource::IntentFallback);
-    assert_eq!(other.budget, Some(3));
+    assert_eq!(other.budget, 3);
+    assert!(other.reason.contains("borrowed"), "{}", other.reason);
     assert!(other.confidence < exact.confidence);
     assert_eq!(other.ranked[0].module, "ftp");
     assert_eq!(other.ranked[1].module, "web");
+    // A sibling that shares no module lends nothing: the cold start.
+    let unrelated = store.recommend("search", &["ftp".into()]).unwrap();
+    assert_eq!(unrelated.source, RecommendationSource::Unseen);
     let unseen = store.recommend("translate", &["web".into()]).unwrap();
     assert_eq!(
         (unseen.source, unseen.budget, unseen.confidence),
-        (RecommendationSource::Unseen, None, 0.0)
+        (RecommendationSource::Unseen, 0, 0.0)
+    );
+    assert!(
+        unseen.ranked.is_empty(),
+        "a budget of 0 means answer without tools"
     );
 }
 

@@ -1,5 +1,6 @@
-//! The OTC tool-call policy through otc-policy: ingest trajectories (one or a batch,
-//! idempotent on `request_id`), recommend for (intent, modules), list checkpoints, rebuild.
+//! The OTC tool-call policy through otc-policy: decide for a request (logged, with
+//! exploration), ingest trajectories (one or a batch, idempotent on `request_id`), the
+//! read-only policy view for (intent, modules), list checkpoints, rebuild.
 
 pub mod schema;
 
@@ -11,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use otc_policy::{ConflictItem, PolicyBackend, ValidationError};
 use schema::{
-    BatchReport, CheckpointList, IngestOutcome, IngestReply, RebuildReport, Recommendation,
-    TrajectoryBody, TrajectoryIn,
+    BatchReport, CheckpointList, Decision, DecisionRequest, IngestOutcome, IngestReply,
+    RebuildReport, Recommendation, TrajectoryBody, TrajectoryIn,
 };
 use serde::Deserialize;
 use usage_store::UsageBackend;
@@ -26,6 +27,7 @@ pub const MAX_BATCH: usize = 10_000;
 /// The endpoints of this group.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(post_decisions))
         .routes(routes!(post_trajectories))
         .routes(routes!(get_policy))
         .routes(routes!(get_checkpoints))
@@ -227,6 +229,36 @@ async fn post_trajectories(
         .await
 }
 
+/// Decides what to serve one request: the tool-call budget, the order in which to try the
+/// modules, and whether this decision explores (one call more or less than the policy's
+/// budget, or another module first), with the probability the policy had of serving it. The
+/// decision is logged; name its `decision_id` in the request's trajectory so the policy learns
+/// from what the budget it served did. Asking creates a decision, hence a POST; for a
+/// read-only view of the policy use `GET /admin/otc/policy`.
+#[utoipa::path(post, path = "/admin/otc/decisions", tag = "otc",
+    request_body(description = "The request's intent and the modules available to it", content = DecisionRequest),
+    responses(
+        (status = 201, description = "The decision, logged", body = Decision),
+        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid intent or module names, or a body of the wrong shape", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The checkpoint of this combination is corrupt, or every checkpoint of the intent is (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn post_decisions(
+    State(state): State<AppState>,
+    Json(body): Json<DecisionRequest>,
+) -> Result<(StatusCode, Json<Decision>), AppError> {
+    let modules: Vec<String> = body.modules.iter().map(|m| m.trim().to_owned()).collect();
+    state
+        .blocking(move |inner| {
+            let decision = inner.policy.decide(&body.intent, &modules)?;
+            Ok((StatusCode::CREATED, Json(decision.into())))
+        })
+        .await
+}
+
 /// Which (intent, module set) to advise on.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -238,8 +270,10 @@ pub struct PolicyParams {
     pub modules: String,
 }
 
-/// The policy's advice for a request: a tool-call budget and the modules ranked. Never an
-/// error for a combination never seen (`source` says where the advice came from).
+/// The policy's current advice for (intent, modules), read-only: the budget a decision would
+/// serve without exploring, why, the evidence behind it, and the modules ranked. No decision is
+/// logged and nothing is explored; on the request path use `POST /admin/otc/decisions`. Never
+/// an error for a combination never seen (`source` says where the advice came from).
 #[utoipa::path(get, path = "/admin/otc/policy", tag = "otc", params(PolicyParams),
     responses(
         (status = 200, description = "The recommendation", body = Recommendation),

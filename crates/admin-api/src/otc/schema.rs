@@ -28,6 +28,16 @@ pub struct TrajectoryIn {
     pub latency_ms: f64,
     /// When the request completed, Unix ms UTC.
     pub timestamp_ms: i64,
+    /// The decision (`POST /admin/otc/decisions`) that served this request. It tells the
+    /// policy which budget the request was given, which is what the budget is learnt from; it
+    /// must be a logged decision for this intent and module set that served no other request.
+    /// Without it the request counts as given the calls it made.
+    #[serde(default)]
+    pub decision_id: Option<u64>,
+    /// The module whose result answered, if the orchestrator knows (it must be one of
+    /// `calls`). Without it a correct request credits the module of its last call.
+    #[serde(default)]
+    pub answered_by: Option<String>,
 }
 
 impl TrajectoryIn {
@@ -42,6 +52,8 @@ impl TrajectoryIn {
             correct: self.correct,
             latency_ms: self.latency_ms,
             timestamp_ms: self.timestamp_ms,
+            decision_id: self.decision_id,
+            answered_by: self.answered_by,
         }
     }
 }
@@ -145,56 +157,99 @@ impl From<op::BatchReport> for BatchReport {
     }
 }
 
-/// One module's bandit arm.
+/// One module's answer credit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ArmView {
     /// Module name.
     pub module: String,
-    /// Decayed mean composite reward; null if never pulled.
-    pub mean: Option<f64>,
-    /// Decayed pull count.
+    /// Posterior mean of "a call to it answers", `(answered + 1) / (pulls + 2)`: 0.5 for a
+    /// module never tried.
+    pub score: f64,
+    /// Decayed number of correct requests that called it.
     pub pulls: f64,
-    /// UCB1 score; null if never pulled (ranked first: explore).
-    pub ucb: Option<f64>,
+    /// Of them, those it answered (as `answered_by` said, or by its last call).
+    pub answered: f64,
+    /// Whether another module has exactly the same score (decisions break ties at random;
+    /// this list shows tied modules in canonical order).
+    pub tied: bool,
 }
 
 impl From<op::ArmView> for ArmView {
     fn from(a: op::ArmView) -> Self {
         Self {
             module: a.module,
-            mean: a.mean,
+            score: a.score,
             pulls: a.pulls,
-            ucb: a.ucb,
+            answered: a.answered,
+            tied: a.tied,
         }
     }
 }
 
-/// Where a recommendation came from.
+/// Where the budget came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecommendationSource {
-    /// The checkpoint of exactly this (intent, module set).
+    /// Learnt from this (intent, module set)'s own requests.
     Exact,
-    /// Pooled from the intent's other module sets.
+    /// Borrowed from the intent's module sets that share modules with this one, in proportion
+    /// to the overlap, until this one has evidence of its own.
     IntentFallback,
-    /// The intent was never seen.
+    /// Nothing applies: the cold-start budget.
     Unseen,
 }
 
-/// What the policy advises for a request.
+impl From<op::RecommendationSource> for RecommendationSource {
+    fn from(s: op::RecommendationSource) -> Self {
+        match s {
+            op::RecommendationSource::Exact => Self::Exact,
+            op::RecommendationSource::IntentFallback => Self::IntentFallback,
+            op::RecommendationSource::Unseen => Self::Unseen,
+        }
+    }
+}
+
+/// The evidence behind a budget.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BudgetEvidence {
+    /// Decayed weight of requests served this budget.
+    pub samples: f64,
+    /// Their success rate; null before any.
+    pub success_rate: Option<f64>,
+}
+
+impl From<op::budget::BudgetEvidence> for BudgetEvidence {
+    fn from(e: op::budget::BudgetEvidence) -> Self {
+        Self {
+            samples: e.samples,
+            success_rate: e.success_rate,
+        }
+    }
+}
+
+/// The policy's current advice for (intent, module set): read-only, no exploration, nothing
+/// logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Recommendation {
     /// Intent class.
     pub intent: String,
     /// Module set, canonical (sorted) order.
     pub modules: Vec<String>,
-    /// Tool-call budget (estimated optimal n); null when unknown.
-    pub budget: Option<u32>,
-    /// Confidence in the budget, in `[0, 1)`.
+    /// Tool-call budget; 0 means "answer without tools".
+    pub budget: u32,
+    /// How sure the policy is that the budget succeeds, in `[0, 1)`: the posterior mean of
+    /// success of requests served it; lower for a borrowed budget, 0 at a cold start.
     pub confidence: f64,
-    /// Where the advice came from.
+    /// Where the budget came from.
     pub source: RecommendationSource,
-    /// The modules ranked best first by UCB (unexplored first).
+    /// Why this budget, in a sentence.
+    pub reason: String,
+    /// The evidence behind the budget.
+    pub evidence: BudgetEvidence,
+    /// OTC's optimal `n`, the count trajectories are scored against (not the budget); null
+    /// until a correct trajectory exists.
+    pub optimal_n: Option<u32>,
+    /// The modules, most likely to answer first; empty when the budget is 0.
     pub ranked: Vec<ArmView>,
 }
 
@@ -205,12 +260,101 @@ impl From<op::Recommendation> for Recommendation {
             modules: r.modules,
             budget: r.budget,
             confidence: r.confidence,
-            source: match r.source {
-                op::RecommendationSource::Exact => RecommendationSource::Exact,
-                op::RecommendationSource::IntentFallback => RecommendationSource::IntentFallback,
-                op::RecommendationSource::Unseen => RecommendationSource::Unseen,
-            },
+            source: r.source.into(),
+            reason: r.reason,
+            evidence: r.evidence.into(),
+            optimal_n: r.optimal_n,
             ranked: r.ranked.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// Which way a decision explored the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// One call more than the policy's budget.
+    Up,
+    /// One call less (a probe of the level below).
+    Down,
+}
+
+/// What a decision explored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Explored {
+    /// The served budget is one level off the policy's; null when not.
+    pub budget: Option<Direction>,
+    /// Another module than the best-ranked one was put first (with one call more).
+    pub order: bool,
+}
+
+/// The body of `POST /admin/otc/decisions`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Intent class of the request.
+    pub intent: String,
+    /// The modules available to it (order does not matter).
+    pub modules: Vec<String>,
+}
+
+/// A decision served to one request, logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Decision {
+    /// Its id: the request's trajectory names it in `decision_id`.
+    pub decision_id: u64,
+    /// Intent class.
+    pub intent: String,
+    /// Module set, canonical order.
+    pub modules: Vec<String>,
+    /// The tool-call budget to give the request; 0 means "answer without tools".
+    pub budget: u32,
+    /// The policy's budget: what a decision that does not explore serves.
+    pub policy_budget: u32,
+    /// The modules in the order to try them; empty when the budget is 0.
+    pub order: Vec<String>,
+    /// Whether anything was explored.
+    pub explore: bool,
+    /// What was explored.
+    pub explored: Explored,
+    /// The probability the policy had of serving this budget with this first module.
+    pub propensity: f64,
+    /// Where the policy's budget came from.
+    pub source: RecommendationSource,
+    /// Why, in a sentence.
+    pub reason: String,
+    /// How sure the policy is that its budget succeeds.
+    pub confidence: f64,
+    /// The evidence behind the policy's budget.
+    pub evidence: BudgetEvidence,
+    /// When it was decided, Unix ms.
+    pub decided_ms: i64,
+}
+
+impl From<op::Decision> for Decision {
+    fn from(d: op::Decision) -> Self {
+        let direction = |dir: op::budget::Direction| match dir {
+            op::budget::Direction::Up => Direction::Up,
+            op::budget::Direction::Down => Direction::Down,
+        };
+        Self {
+            decision_id: d.decision_id,
+            intent: d.intent,
+            modules: d.modules,
+            budget: d.budget,
+            policy_budget: d.policy_budget,
+            order: d.order,
+            explore: d.explore,
+            explored: Explored {
+                budget: d.explored.budget.map(direction),
+                order: d.explored.order,
+            },
+            propensity: d.propensity,
+            source: d.source.into(),
+            reason: d.reason,
+            confidence: d.confidence,
+            evidence: d.evidence.into(),
+            decided_ms: d.decided_ms,
         }
     }
 }
@@ -222,15 +366,19 @@ pub struct Checkpoint {
     pub intent: String,
     /// Module set, canonical order.
     pub modules: Vec<String>,
-    /// Estimated optimal tool-call count; null until a correct trajectory exists.
+    /// The budget decisions serve when they do not explore.
+    pub budget: u32,
+    /// OTC's optimal tool-call count, used to score; null until a correct trajectory exists.
     pub optimal_n: Option<u32>,
     /// Trajectories observed.
     pub samples: u64,
     /// Correct trajectories observed.
     pub correct_samples: u64,
-    /// Confidence in `optimal_n`, in `[0, 1)`.
+    /// How sure the policy is that its budget succeeds, in `[0, 1)`.
     pub confidence: f64,
-    /// Arms ranked best first.
+    /// The evidence behind the budget.
+    pub evidence: BudgetEvidence,
+    /// Modules, most likely to answer first.
     pub arms: Vec<ArmView>,
     /// Latest trajectory timestamp folded in, Unix ms.
     pub updated_ms: i64,
@@ -241,10 +389,12 @@ impl From<op::Checkpoint> for Checkpoint {
         Self {
             intent: c.intent,
             modules: c.modules,
+            budget: c.budget,
             optimal_n: c.optimal_n,
             samples: c.samples,
             correct_samples: c.correct_samples,
             confidence: c.confidence,
+            evidence: c.evidence.into(),
             arms: c.arms.into_iter().map(Into::into).collect(),
             updated_ms: c.updated_ms,
         }

@@ -1,17 +1,29 @@
 //! The `arm_weights` BLOB of a checkpoint: msgpack (rmp-serde, compact array form) of a
-//! version-tagged record holding the arms and the estimator's decayed call histogram, the
-//! sufficient statistics an incremental update resumes from.
+//! version-tagged record holding everything an incremental update resumes from: the arms'
+//! answer credit, OTC's decayed call histogram and the served budget's state.
 //!
-//! Layout of version 1: `[1, total, [[reward_sum, pulls], ...], [[calls, weight], ...]]`.
+//! Layout of version 2 (version 1, written before the closed-loop policy, is no longer read:
+//! the migration to schema 3 drops those rows and the store rebuilds them):
+//!
+//! ```text
+//! [2,
+//!  [[pulls, answered], ...],                      one per module, canonical order
+//!  [[calls, weight], ...],                        OTC's histogram, sorted by calls
+//!  [current | -1, recent_served, recent_succeeded, early,
+//!   probing, failed_probes, since_probe,
+//!   [[level, served, succeeded, paired, kept], ...]]]   sorted by level
+//! ```
+//!
 //! Decoding never panics: malformed bytes, an unknown version or out-of-range numbers are a
 //! [`BlobError`], which the store reports as a corrupt checkpoint that `rebuild` repairs.
 
 use crate::arms::{Arm, Arms};
+use crate::budget::{BudgetState, Level};
 use crate::estimate::CallHistogram;
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
-pub const BLOB_VERSION: u8 = 1;
+pub const BLOB_VERSION: u8 = 2;
 
 /// Why a BLOB could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -27,32 +39,55 @@ pub enum BlobError {
     Inconsistent(String),
 }
 
+type LevelRecord = (u32, f64, f64, f64, f64);
+type BudgetRecord = (i64, f64, f64, f64, bool, u32, u32, Vec<LevelRecord>);
+
 #[derive(Serialize, Deserialize)]
-struct V1 {
+struct V2 {
     version: u8,
-    total: f64,
     arms: Vec<(f64, f64)>,
     hist: Vec<(u32, f64)>,
+    budget: BudgetRecord,
 }
 
-/// Encodes arms and histogram.
-pub fn encode(arms: &Arms, hist: &CallHistogram) -> Vec<u8> {
-    let record = V1 {
+/// The parts of a checkpoint kept in its BLOB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    /// Answer credit per module.
+    pub arms: Arms,
+    /// OTC's call histogram.
+    pub hist: CallHistogram,
+    /// The served budget's state.
+    pub budget: BudgetState,
+}
+
+/// Encodes arms, histogram and budget state.
+pub fn encode(arms: &Arms, hist: &CallHistogram, budget: &BudgetState) -> Vec<u8> {
+    let record = V2 {
         version: BLOB_VERSION,
-        total: arms.total(),
-        arms: arms
-            .arms()
-            .iter()
-            .map(|a| (a.reward_sum, a.pulls))
-            .collect(),
+        arms: arms.arms().iter().map(|a| (a.pulls, a.answered)).collect(),
         hist: hist.bins().to_vec(),
+        budget: (
+            budget.current.map_or(-1, i64::from),
+            budget.recent_served,
+            budget.recent_succeeded,
+            budget.early,
+            budget.probing,
+            budget.failed_probes,
+            budget.since_probe,
+            budget
+                .levels()
+                .iter()
+                .map(|(l, v)| (*l, v.served, v.succeeded, v.paired, v.kept))
+                .collect(),
+        ),
     };
     // Serialising plain numbers and vectors into a Vec cannot fail.
     rmp_serde::to_vec(&record).unwrap_or_default()
 }
 
 /// Decodes a BLOB for a module set of `modules` modules.
-pub fn decode(bytes: &[u8], modules: usize) -> Result<(Arms, CallHistogram), BlobError> {
+pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
     // Every version is a msgpack array (fixarray, 0x90..=0x9f) whose first element is the
     // version as a positive fixint, so the tag can be read before the shape is known.
     match bytes {
@@ -62,7 +97,7 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<(Arms, CallHistogram), Blo
         }
         _ => return Err(BlobError::Malformed("no version tag".into())),
     }
-    let record: V1 =
+    let record: V2 =
         rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?;
     if record.arms.len() != modules {
         return Err(BlobError::Inconsistent(format!(
@@ -73,48 +108,106 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<(Arms, CallHistogram), Blo
     let arms = record
         .arms
         .into_iter()
-        .map(|(reward_sum, pulls)| Arm { reward_sum, pulls })
+        .map(|(pulls, answered)| Arm { pulls, answered })
         .collect();
-    let arms = Arms::from_parts(arms, record.total)
+    let arms = Arms::from_parts(arms)
         .ok_or_else(|| BlobError::Inconsistent("negative or non-finite arm".into()))?;
     let hist = CallHistogram::from_bins(record.hist)
         .ok_or_else(|| BlobError::Inconsistent("bad call histogram".into()))?;
-    Ok((arms, hist))
+    let (current, recent_served, recent_succeeded, early, probing, failed, since, levels) =
+        record.budget;
+    let current = match current {
+        -1 => None,
+        c => Some(u32::try_from(c).map_err(|_| BlobError::Inconsistent("bad budget".into()))?),
+    };
+    let levels = levels
+        .into_iter()
+        .map(|(l, served, succeeded, paired, kept)| {
+            (
+                l,
+                Level {
+                    served,
+                    succeeded,
+                    paired,
+                    kept,
+                },
+            )
+        })
+        .collect();
+    let budget = BudgetState::from_parts(
+        current,
+        (recent_served, recent_succeeded),
+        early,
+        (probing, failed, since),
+        levels,
+    )
+    .ok_or_else(|| BlobError::Inconsistent("bad budget evidence".into()))?;
+    Ok(Decoded { arms, hist, budget })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::{BudgetConfig, BudgetObservation};
     use proptest::prelude::*;
 
     #[test]
     fn round_trips() {
         let mut arms = Arms::new(3);
-        arms.record(&[0, 2], 0.75);
+        arms.record(&[0, 2], true, None);
         let mut hist = CallHistogram::default();
         hist.add(2);
         hist.add(5);
-        let bytes = encode(&arms, &hist);
-        assert_eq!(decode(&bytes, 3), Ok((arms, hist)));
+        let mut budget = BudgetState::default();
+        for calls in [3, 1, 4, 1, 5] {
+            budget.observe(
+                BudgetObservation {
+                    served: Some(4),
+                    calls,
+                    correct: calls < 5,
+                },
+                &BudgetConfig::default(),
+                0.995,
+            );
+        }
+        let bytes = encode(&arms, &hist, &budget);
+        let decoded = decode(&bytes, 3).unwrap();
+        assert_eq!(decoded, Decoded { arms, hist, budget });
         assert!(matches!(decode(&bytes, 4), Err(BlobError::Inconsistent(_))));
     }
 
     #[test]
     fn another_version_is_a_typed_error() {
+        // A version-1 BLOB (the layout before the closed-loop policy).
         let bytes = rmp_serde::to_vec(&(
-            7u8,
+            1u8,
             0.0f64,
             Vec::<(f64, f64)>::new(),
             Vec::<(u32, f64)>::new(),
         ))
         .unwrap();
-        assert_eq!(decode(&bytes, 0), Err(BlobError::UnknownVersion(7)));
+        assert_eq!(decode(&bytes, 0), Err(BlobError::UnknownVersion(1)));
     }
 
     proptest! {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256), modules in 0usize..8) {
             let _ = decode(&bytes, modules);
+        }
+
+        /// Mutating any byte of a valid BLOB either decodes to a consistent state or is a
+        /// typed error, never a panic.
+        #[test]
+        fn corrupting_a_valid_blob_is_never_a_panic(at in 0usize..200, byte in any::<u8>()) {
+            let mut arms = Arms::new(2);
+            arms.record(&[0, 1], true, Some(1));
+            let mut hist = CallHistogram::default();
+            hist.add(2);
+            let budget = BudgetState::starting_at(2);
+            let mut bytes = encode(&arms, &hist, &budget);
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            let _ = decode(&bytes, 2);
         }
     }
 }

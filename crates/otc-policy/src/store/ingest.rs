@@ -1,6 +1,14 @@
 //! Ingest: validate everything first, then in one `BEGIN IMMEDIATE` transaction append each new
 //! trajectory and its reward event, and upsert every touched checkpoint once at the end.
 //!
+//! # Decisions
+//!
+//! A trajectory that names a `decision_id` is checked against the decision log inside the same
+//! transaction: the decision must exist, be for the trajectory's intent and module set, and not
+//! have served another request already. What it served (the budget, the policy's budget,
+//! whether the order was explored) is copied into the trajectory's row, so a rebuild replays
+//! from the trajectory log alone.
+//!
 //! # Duplicates and conflicts
 //!
 //! A request id already in the log is compared with the stored row inside the same write
@@ -15,15 +23,15 @@ use super::{PolicyStore, blob};
 use crate::backend::{BatchReport, IngestOutcome};
 use crate::error::{ConflictItem, InvalidItem, PolicyError};
 use crate::state::{CombinationState, Observation};
-use crate::trajectory::{ModuleSet, Trajectory, now_ms};
+use crate::trajectory::{ModuleSet, Trajectory, ValidationError, now_ms};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
 /// Ids created inside the open transaction; they join the shared cache only after commit.
 #[derive(Default)]
-struct NewIds {
-    intents: HashMap<String, i64>,
-    sets: HashMap<i64, i64>,
+pub(super) struct NewIds {
+    pub intents: HashMap<String, i64>,
+    pub sets: HashMap<i64, i64>,
 }
 
 pub(super) fn ingest_batch(
@@ -52,10 +60,12 @@ pub(super) fn ingest_batch(
             items: Vec::with_capacity(items.len()),
         };
         let mut conflicts = Vec::new();
+        let mut invalid = Vec::new();
         for (index, (item, set)) in items.iter().zip(sets).enumerate() {
             // After a conflict the batch will roll back, but the remaining items are still
             // checked so that the error lists every conflicting one.
             match ingest_one(store, tx, &mut open, &mut new_ids, item, set)? {
+                Ingested::Invalid(error) => invalid.push(InvalidItem::new(index, error)),
                 Ingested::Outcome(outcome) => {
                     match outcome {
                         IngestOutcome::Accepted { .. } => report.accepted += 1,
@@ -70,8 +80,11 @@ pub(super) fn ingest_batch(
                 }),
             }
         }
+        // Returning an error rolls the transaction back: nothing of the batch is written.
+        if !invalid.is_empty() {
+            return Err(PolicyError::InvalidBatch(invalid));
+        }
         if !conflicts.is_empty() {
-            // Returning an error rolls the transaction back: nothing of the batch is written.
             return Err(PolicyError::ConflictBatch(conflicts));
         }
         for ((intent_id, set_id), state) in &open {
@@ -90,6 +103,61 @@ enum Ingested {
     Outcome(IngestOutcome),
     /// Its request id is stored with different content; these fields differ.
     Conflict(Vec<&'static str>),
+    /// It names a decision that cannot be its own.
+    Invalid(ValidationError),
+}
+
+/// What a logged decision served, as the trajectory's row keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Served {
+    pub budget: u32,
+    pub policy_budget: u32,
+    pub order_explored: bool,
+}
+
+/// Bit of `decisions.explored` for a decision that explored the module order.
+pub(super) const EXPLORED_ORDER: i64 = 4;
+
+/// Checks the decision a trajectory names; `Ok(Err(_))` when it cannot be this request's.
+fn decision_for(
+    tx: &Transaction<'_>,
+    item: &Trajectory,
+    intent_id: i64,
+    set_id: i64,
+) -> Result<Result<Option<Served>, ValidationError>, PolicyError> {
+    let Some(id) = item.decision_id else {
+        return Ok(Ok(None));
+    };
+    let Ok(key) = i64::try_from(id) else {
+        return Ok(Err(ValidationError::UnknownDecision { id }));
+    };
+    let row: Option<(i64, i64, u32, u32, i64)> = tx
+        .prepare_cached(
+            "SELECT intent_id, module_set_id, budget, policy_budget, explored
+             FROM decisions WHERE id = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    let Some((d_intent, d_set, budget, policy_budget, explored)) = row else {
+        return Ok(Err(ValidationError::UnknownDecision { id }));
+    };
+    if (d_intent, d_set) != (intent_id, set_id) {
+        return Ok(Err(ValidationError::DecisionMismatch { id }));
+    }
+    let user: Option<String> = tx
+        .prepare_cached("SELECT request_id FROM trajectory_log WHERE decision_id = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?;
+    if user.is_some_and(|u| u != item.request_id) {
+        return Ok(Err(ValidationError::DecisionUsed { id }));
+    }
+    Ok(Ok(Some(Served {
+        budget,
+        policy_budget,
+        order_explored: explored & EXPLORED_ORDER != 0,
+    })))
 }
 
 fn ingest_one(
@@ -103,11 +171,21 @@ fn ingest_one(
     let intent_id = intent_id(store, tx, new_ids, &item.intent)?;
     let set_id = set_id(store, tx, new_ids, &set)?;
     let calls = set.encode_calls(&item.calls)?;
+    let served = match decision_for(tx, item, intent_id, set_id)? {
+        Ok(served) => served,
+        Err(invalid) => return Ok(Ingested::Invalid(invalid)),
+    };
+    let answered = item
+        .answered_by
+        .as_deref()
+        .and_then(|m| set.index_of(m))
+        .and_then(|i| u8::try_from(i).ok());
     let inserted = tx
         .prepare_cached(
             "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls, run_units,
-                 correct, latency_ms, timestamp_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 correct, latency_ms, timestamp_ms, decision_id, served, policy_budget,
+                 order_explored, answered)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (request_id) DO NOTHING",
         )?
         .execute(params![
@@ -118,10 +196,15 @@ fn ingest_one(
             item.run_units,
             item.correct,
             item.latency_ms,
-            item.timestamp_ms
+            item.timestamp_ms,
+            item.decision_id.and_then(|d| i64::try_from(d).ok()),
+            served.map(|s| s.budget),
+            served.map(|s| s.policy_budget),
+            served.map(|s| s.order_explored),
+            answered,
         ])?;
     if inserted == 0 {
-        let differs = differing_fields(tx, item, intent_id, set_id, &calls)?;
+        let differs = differing_fields(tx, item, intent_id, set_id, &calls, answered)?;
         return Ok(if differs.is_empty() {
             Ingested::Outcome(IngestOutcome::Duplicate {
                 request_id: item.request_id.clone(),
@@ -144,6 +227,10 @@ fn ingest_one(
             correct: item.correct,
             r_cost,
             timestamp_ms: item.timestamp_ms,
+            served: served.map(|s| s.budget),
+            policy_budget: served.map(|s| s.policy_budget),
+            answered_by: answered,
+            order_explored: served.is_some_and(|s| s.order_explored),
         },
         &store.config,
     )?;
@@ -176,11 +263,23 @@ fn differing_fields(
     intent_id: i64,
     set_id: i64,
     calls: &[u8],
+    answered: Option<u8>,
 ) -> Result<Vec<&'static str>, PolicyError> {
-    type Stored = (i64, i64, Vec<u8>, f64, bool, f64, i64);
+    type Stored = (
+        i64,
+        i64,
+        Vec<u8>,
+        f64,
+        bool,
+        f64,
+        i64,
+        Option<i64>,
+        Option<u8>,
+    );
     let stored: Stored = tx
         .prepare_cached(
-            "SELECT intent_id, module_set_id, calls, run_units, correct, latency_ms, timestamp_ms
+            "SELECT intent_id, module_set_id, calls, run_units, correct, latency_ms, timestamp_ms,
+                    decision_id, answered
              FROM trajectory_log WHERE request_id = ?1",
         )?
         .query_row([&item.request_id], |row| {
@@ -192,9 +291,12 @@ fn differing_fields(
                 row.get(4)?,
                 row.get(5)?,
                 row.get(6)?,
+                row.get(7)?,
+                row.get(8)?,
             ))
         })?;
-    let (s_intent, s_set, s_calls, s_units, s_correct, s_latency, s_ts) = stored;
+    let (s_intent, s_set, s_calls, s_units, s_correct, s_latency, s_ts, s_decision, s_answered) =
+        stored;
     // Calls are indices into their module set: within one set the bytes compare; across sets
     // the stored calls are decoded to names first.
     let same_calls = if s_set == set_id {
@@ -213,13 +315,18 @@ fn differing_fields(
         ("correct", s_correct == item.correct),
         ("latency_ms", s_latency == item.latency_ms),
         ("timestamp_ms", s_ts == item.timestamp_ms),
+        (
+            "decision_id",
+            s_decision == item.decision_id.and_then(|d| i64::try_from(d).ok()),
+        ),
+        ("answered_by", s_set != set_id || s_answered == answered),
     ]
     .into_iter()
     .filter_map(|(field, same)| (!same).then_some(field))
     .collect())
 }
 
-fn intent_id(
+pub(super) fn intent_id(
     store: &PolicyStore,
     tx: &Transaction<'_>,
     new_ids: &mut NewIds,
@@ -240,7 +347,7 @@ fn intent_id(
     Ok(id)
 }
 
-fn set_id(
+pub(super) fn set_id(
     store: &PolicyStore,
     tx: &Transaction<'_>,
     new_ids: &mut NewIds,
@@ -293,13 +400,13 @@ fn load_checkpoint(
         modules: set.canonical(),
         reason,
     };
-    let (arms, hist) =
-        blob::decode(&bytes, set.names().len()).map_err(|e| corrupt(e.to_string()))?;
+    let decoded = blob::decode(&bytes, set.names().len()).map_err(|e| corrupt(e.to_string()))?;
     Ok(CombinationState {
         samples: u64::try_from(samples).map_err(|e| corrupt(e.to_string()))?,
         correct_samples: u64::try_from(correct_samples).map_err(|e| corrupt(e.to_string()))?,
-        hist,
-        arms,
+        hist: decoded.hist,
+        arms: decoded.arms,
+        budget: decoded.budget,
         updated_ms,
     })
 }
@@ -328,7 +435,7 @@ pub(super) fn save_checkpoint(
         i64::try_from(state.samples).unwrap_or(i64::MAX),
         i64::try_from(state.correct_samples).unwrap_or(i64::MAX),
         state.confidence(&store.config),
-        blob::encode(&state.arms, &state.hist),
+        blob::encode(&state.arms, &state.hist, &state.budget),
         state.updated_ms
     ])?;
     Ok(())

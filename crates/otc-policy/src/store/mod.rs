@@ -13,14 +13,16 @@
 //! `SQLITE_BUSY` does not reach callers. Every write runs in a `BEGIN IMMEDIATE` transaction.
 
 mod blob;
+mod decide;
 mod ingest;
 mod read;
 mod rebuild;
 mod schema;
 
-pub use blob::{BLOB_VERSION, BlobError, decode as decode_blob, encode as encode_blob};
+pub use blob::{BLOB_VERSION, BlobError, Decoded, decode as decode_blob, encode as encode_blob};
 pub use schema::MIGRATIONS;
 
+use crate::advice::Decision;
 use crate::backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
 use crate::config::PolicyConfig;
 use crate::error::PolicyError;
@@ -65,11 +67,8 @@ impl PolicyStore {
     /// Opens (creating and migrating if needed) the store at `path` with `config`, which is
     /// recorded in `reward_configs` so reward events can point at it.
     pub fn open(path: &Path, config: PolicyConfig) -> Result<Self, PolicyError> {
-        if !config.estimator.is_valid() {
-            return Err(PolicyError::InvalidConfig(format!(
-                "estimator out of range: {:?}",
-                config.estimator
-            )));
+        if let Some(problem) = config.problem() {
+            return Err(PolicyError::InvalidConfig(problem));
         }
         let mut writer = sqlite_kit::open(path, MIGRATIONS)?;
         let config_json = serde_json::to_string(&config)
@@ -88,7 +87,7 @@ impl PolicyStore {
         let readers = (0..READERS)
             .map(|_| sqlite_kit::open(path, MIGRATIONS).map(Mutex::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self {
+        let store = Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
@@ -96,7 +95,33 @@ impl PolicyStore {
             config,
             config_id,
             ids: RwLock::new(IdCache::default()),
-        })
+        };
+        store.rebuild_if_upgraded()?;
+        Ok(store)
+    }
+
+    /// The upgrade to schema 3 drops checkpoints written in the old BLOB format; rebuild them
+    /// from the log once (a no-op for a new file or one whose checkpoints are there).
+    fn rebuild_if_upgraded(&self) -> Result<(), PolicyError> {
+        let conn = self.reader();
+        let needs: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM trajectory_log)
+                AND NOT EXISTS (SELECT 1 FROM policy_checkpoints)",
+            [],
+            |row| row.get(0),
+        )?;
+        drop(conn);
+        if needs {
+            self.rebuild()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes decisions made before `before_ms` (Unix milliseconds) that no trajectory refers
+    /// to: requests that never reported back. Decisions a trajectory refers to are kept for
+    /// good, like the trajectory itself. Returns how many were deleted.
+    pub fn prune_decisions(&self, before_ms: i64) -> Result<u64, PolicyError> {
+        decide::prune(self, before_ms)
     }
 
     /// The database file.
@@ -170,6 +195,7 @@ impl PolicyStore {
             "trajectory_log",
             "reward_events",
             "policy_checkpoints",
+            "decisions",
         ] {
             let n: i64 =
                 conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
@@ -225,6 +251,10 @@ impl PolicyBackend for PolicyStore {
         read::recommend(self, intent, modules)
     }
 
+    fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
+        decide::decide(self, intent, modules)
+    }
+
     fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError> {
         read::reward_event(self, request_id)
     }
@@ -242,5 +272,16 @@ impl PolicyBackend for PolicyStore {
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
     ) -> Result<u64, PolicyError> {
         read::export(self, visit)
+    }
+}
+
+/// The store as the simulator's policy: decisions and ingest go through the real database.
+impl crate::simulate::Advisor for PolicyStore {
+    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
+        PolicyBackend::decide(self, intent, modules)
+    }
+
+    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
+        self.ingest(trajectory).map(drop)
     }
 }

@@ -1,73 +1,116 @@
-//! Reads: recommend (with its fallback), list checkpoints, export the trajectory log.
+//! Reads: recommend (with its fallback), list checkpoints, export the trajectory log; and the
+//! context a decision is made from ([`context`]).
 //!
-//! # Fallback of `recommend` for a combination never seen
+//! # Where advice comes from
 //!
-//! 1. **Exact**: the checkpoint of (intent, module set).
-//! 2. **Intent fallback**: the intent was seen with other module sets. The budget is the
-//!    `optimal_n` of the intent's most confident checkpoint (ties: more samples, then canonical
-//!    order), its confidence multiplied by [`FALLBACK_DISCOUNT`]; each requested module is
-//!    ranked with its arms pooled over the intent's checkpoints (sums and pulls added), and a
-//!    module the intent never used is unexplored (ranked first).
-//! 3. **Unseen**: no budget, confidence 0, every module unexplored, in canonical order.
+//! The exact checkpoint; else the intent's other module sets that share modules with the asked
+//! one lend their budget and arms in proportion to the overlap; else the cold start. The rules
+//! are in [`crate::advice`] and [`crate::decision`]; this module only loads the states.
 //!
 //! # Corrupt checkpoints
 //!
 //! A checkpoint whose BLOB does not decode is [`PolicyError::CorruptCheckpoint`] when it is the
 //! one asked for (exact match), when listing checkpoints, and when ingesting into it: there is
-//! no honest answer from it, and the error names `rebuild` as the repair. The intent fallback
-//! is different: it serves *other* combinations, and one unreadable sibling must not take the
+//! no honest answer from it, and the error names `rebuild` as the repair. Siblings are
+//! different: they serve *other* combinations, and one unreadable sibling must not take the
 //! advice for all of them down (the orchestrator asks on its request path), so corrupt siblings
 //! are skipped and the advice comes from the readable ones. Only when the intent has
-//! checkpoints and none of them is readable does the fallback fail, since answering `unseen`
-//! would then be false.
+//! checkpoints and none of them is readable does the fallback fail, since answering from the
+//! cold start would then be false.
 
 use super::{PolicyStore, blob};
-use crate::arms::{Arm, Arms};
+use crate::advice::Context;
 use crate::backend::RewardEvent;
 use crate::config::PolicyConfig;
+use crate::decision::Sibling;
 use crate::error::PolicyError;
-use crate::estimate::CallHistogram;
 use crate::reward::Score;
-use crate::state::{ArmView, Checkpoint, Recommendation, RecommendationSource, rank_arms};
+use crate::state::{Checkpoint, CombinationState, Recommendation};
 use crate::trajectory::{ModuleSet, Trajectory};
-use rusqlite::OptionalExtension;
+use rusqlite::{Connection, OptionalExtension};
 
-/// Factor applied to the confidence of a budget borrowed from another module set.
-pub const FALLBACK_DISCOUNT: f64 = 0.5;
+const ROW_COLUMNS: &str = "m.modules, c.samples, c.correct_samples, c.arm_weights, c.updated_ms";
 
 /// A stored checkpoint row, decoded.
-struct Row {
-    modules: ModuleSet,
-    optimal_n: Option<u32>,
-    samples: u64,
-    correct_samples: u64,
-    confidence: f64,
-    arms: Arms,
-    updated_ms: i64,
+pub(super) struct Row {
+    pub modules: ModuleSet,
+    pub state: CombinationState,
 }
 
 fn decode_row(intent: &str, row: &rusqlite::Row<'_>) -> Result<Row, PolicyError> {
     let modules = ModuleSet::from_canonical(&row.get::<_, String>(0)?);
-    let bytes: Vec<u8> = row.get(5)?;
-    let (arms, _hist): (Arms, CallHistogram) = blob::decode(&bytes, modules.names().len())
-        .map_err(|e| PolicyError::CorruptCheckpoint {
-            intent: intent.to_owned(),
-            modules: modules.canonical(),
-            reason: e.to_string(),
-        })?;
+    let bytes: Vec<u8> = row.get(3)?;
+    let corrupt = |reason: String| PolicyError::CorruptCheckpoint {
+        intent: intent.to_owned(),
+        modules: modules.canonical(),
+        reason,
+    };
+    let decoded =
+        blob::decode(&bytes, modules.names().len()).map_err(|e| corrupt(e.to_string()))?;
+    let count = |i: usize| -> Result<u64, PolicyError> {
+        u64::try_from(row.get::<_, i64>(i)?).map_err(|e| corrupt(e.to_string()))
+    };
     Ok(Row {
-        optimal_n: row.get(1)?,
-        samples: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-        correct_samples: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
-        confidence: row.get(4)?,
-        updated_ms: row.get(6)?,
+        state: CombinationState {
+            samples: count(1)?,
+            correct_samples: count(2)?,
+            hist: decoded.hist,
+            arms: decoded.arms,
+            budget: decoded.budget,
+            updated_ms: row.get(4)?,
+        },
         modules,
-        arms,
     })
 }
 
-fn ranked(arms: Arms, names: &[String], store: &PolicyStore) -> Vec<ArmView> {
-    rank_arms(&arms, names, store.config.reward_range())
+/// The exact checkpoint of (intent, set), if any, and when there is none the intent's other
+/// readable checkpoints (ordered by canonical module set).
+pub(super) fn context(
+    conn: &Connection,
+    intent: &str,
+    set: &ModuleSet,
+) -> Result<(Option<CombinationState>, Vec<Row>), PolicyError> {
+    let exact = conn
+        .prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS}
+             FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
+             WHERE c.intent_id = (SELECT id FROM intent_classes WHERE name = ?1)
+               AND c.module_set_id = (SELECT id FROM module_sets WHERE fingerprint = ?2)"
+        ))?
+        .query_row(rusqlite::params![intent, set.fingerprint()], |row| {
+            Ok(decode_row(intent, row))
+        })
+        .optional()?
+        .transpose()?
+        .filter(|row| row.modules == *set);
+    if let Some(row) = exact {
+        return Ok((Some(row.state), Vec::new()));
+    }
+    let siblings = intent_rows(conn, intent)?
+        .into_iter()
+        .filter(|row| row.modules != *set)
+        .collect();
+    Ok((None, siblings))
+}
+
+/// Borrows the loaded states as an advice context.
+pub(super) fn as_context<'a>(
+    set: &'a ModuleSet,
+    exact: Option<&'a CombinationState>,
+    siblings: &'a [Row],
+) -> Context<'a> {
+    Context {
+        modules: set.names(),
+        exact,
+        siblings: siblings
+            .iter()
+            .map(|row| Sibling {
+                modules: row.modules.names(),
+                budget: &row.state.budget,
+                arms: &row.state.arms,
+            })
+            .collect(),
+    }
 }
 
 pub(super) fn recommend(
@@ -78,81 +121,23 @@ pub(super) fn recommend(
     crate::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
     let conn = store.reader();
-    let exact = conn
-        .prepare_cached(
-            "SELECT m.modules, c.optimal_n, c.samples, c.correct_samples, c.confidence,
-                    c.arm_weights, c.updated_ms
-             FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
-             WHERE c.intent_id = (SELECT id FROM intent_classes WHERE name = ?1)
-               AND c.module_set_id = (SELECT id FROM module_sets WHERE fingerprint = ?2)",
-        )?
-        .query_row(rusqlite::params![intent, set.fingerprint()], |row| {
-            Ok(decode_row(intent, row))
-        })
-        .optional()?
-        .transpose()?;
-    if let Some(row) = exact.filter(|row| row.modules == set) {
-        return Ok(Recommendation {
-            intent: intent.to_owned(),
-            budget: row.optimal_n,
-            confidence: row.confidence,
-            source: RecommendationSource::Exact,
-            ranked: ranked(row.arms, set.names(), store),
-            modules: set.names().to_vec(),
-        });
-    }
-    let rows = intent_rows(&conn, intent)?;
+    let (exact, siblings) = context(&conn, intent, &set)?;
     drop(conn);
-    if rows.is_empty() {
-        return Ok(Recommendation {
-            intent: intent.to_owned(),
-            budget: None,
-            confidence: 0.0,
-            source: RecommendationSource::Unseen,
-            ranked: ranked(Arms::new(set.names().len()), set.names(), store),
-            modules: set.names().to_vec(),
-        });
-    }
-    let best = rows
-        .iter()
-        .filter(|r| r.optimal_n.is_some())
-        .max_by(|a, b| {
-            a.confidence
-                .total_cmp(&b.confidence)
-                .then(a.samples.cmp(&b.samples))
-                .then(b.modules.canonical().cmp(&a.modules.canonical()))
-        });
-    let mut pooled = vec![Arm::default(); set.names().len()];
-    let mut total = 0.0;
-    for row in &rows {
-        total += row.arms.total();
-        for (name, arm) in row.modules.names().iter().zip(row.arms.arms()) {
-            if let Some(i) = set.index_of(name) {
-                pooled[i].reward_sum += arm.reward_sum;
-                pooled[i].pulls += arm.pulls;
-            }
-        }
-    }
-    let arms = Arms::from_parts(pooled, total).unwrap_or_else(|| Arms::new(set.names().len()));
-    Ok(Recommendation {
-        intent: intent.to_owned(),
-        budget: best.and_then(|r| r.optimal_n),
-        confidence: best.map_or(0.0, |r| r.confidence * FALLBACK_DISCOUNT),
-        source: RecommendationSource::IntentFallback,
-        ranked: ranked(arms, set.names(), store),
-        modules: set.names().to_vec(),
-    })
+    Ok(crate::advice::recommend(
+        intent,
+        &as_context(&set, exact.as_ref(), &siblings),
+        &store.config,
+    ))
 }
 
 /// The intent's readable checkpoints (see "Corrupt checkpoints" above).
-fn intent_rows(conn: &rusqlite::Connection, intent: &str) -> Result<Vec<Row>, PolicyError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.modules, c.optimal_n, c.samples, c.correct_samples, c.confidence,
-                c.arm_weights, c.updated_ms
+fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, PolicyError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS}
          FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
          WHERE c.intent_id = (SELECT id FROM intent_classes WHERE name = ?1)
-         ORDER BY m.modules",
-    )?;
+         ORDER BY m.modules"
+    ))?;
     let mut rows = stmt.query([intent])?;
     let mut out = Vec::new();
     let mut first_corrupt = None;
@@ -222,31 +207,37 @@ pub(super) fn reward_event(
 
 pub(super) fn checkpoints(store: &PolicyStore) -> Result<Vec<Checkpoint>, PolicyError> {
     let conn = store.reader();
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.modules, c.optimal_n, c.samples, c.correct_samples, c.confidence,
-                c.arm_weights, c.updated_ms, i.name
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {ROW_COLUMNS}, i.name
          FROM policy_checkpoints c
          JOIN module_sets m ON m.id = c.module_set_id
          JOIN intent_classes i ON i.id = c.intent_id
-         ORDER BY i.name, m.modules",
-    )?;
+         ORDER BY i.name, m.modules"
+    ))?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let intent: String = row.get(7)?;
+        let intent: String = row.get(5)?;
         let decoded = decode_row(&intent, row)?;
-        out.push(Checkpoint {
-            arms: ranked(decoded.arms, decoded.modules.names(), store),
-            modules: decoded.modules.names().to_vec(),
-            intent,
-            optimal_n: decoded.optimal_n,
-            samples: decoded.samples,
-            correct_samples: decoded.correct_samples,
-            confidence: decoded.confidence,
-            updated_ms: decoded.updated_ms,
-        });
+        out.push(checkpoint_view(intent, &decoded, &store.config));
     }
     Ok(out)
+}
+
+fn checkpoint_view(intent: String, row: &Row, config: &PolicyConfig) -> Checkpoint {
+    let state = &row.state;
+    Checkpoint {
+        arms: state.ranked_arms(row.modules.names()),
+        modules: row.modules.names().to_vec(),
+        intent,
+        budget: state.budget.policy_budget(&config.budget),
+        optimal_n: state.optimal_n(config),
+        samples: state.samples,
+        correct_samples: state.correct_samples,
+        confidence: state.confidence(config),
+        evidence: state.budget.evidence(&config.budget),
+        updated_ms: state.updated_ms,
+    }
 }
 
 pub(super) fn export(
@@ -256,7 +247,7 @@ pub(super) fn export(
     let conn = store.reader();
     let mut stmt = conn.prepare(
         "SELECT t.request_id, i.name, m.modules, t.calls, t.run_units, t.correct, t.latency_ms,
-                t.timestamp_ms
+                t.timestamp_ms, t.decision_id, t.answered
          FROM trajectory_log t
          JOIN intent_classes i ON i.id = t.intent_id
          JOIN module_sets m ON m.id = t.module_set_id
@@ -283,6 +274,12 @@ pub(super) fn export(
             correct: row.get(5)?,
             latency_ms: row.get(6)?,
             timestamp_ms: row.get(7)?,
+            decision_id: row
+                .get::<_, Option<i64>>(8)?
+                .and_then(|d| u64::try_from(d).ok()),
+            answered_by: row
+                .get::<_, Option<u8>>(9)?
+                .and_then(|i| set.names().get(usize::from(i)).cloned()),
         };
         visit(&trajectory)?;
         count += 1;

@@ -26,7 +26,8 @@ pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError>
         let mut states: HashMap<(i64, i64), CombinationState> = HashMap::new();
         let mut trajectories = 0u64;
         let mut stmt = tx.prepare(
-            "SELECT request_id, intent_id, module_set_id, calls, run_units, correct, timestamp_ms
+            "SELECT request_id, intent_id, module_set_id, calls, run_units, correct, timestamp_ms,
+                    served, policy_budget, order_explored, answered
              FROM trajectory_log ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -44,8 +45,13 @@ pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError>
             else {
                 return Err(corrupt("unknown intent or module set")?);
             };
-            if calls.iter().any(|&i| usize::from(i) >= size) {
-                return Err(corrupt("a call index is outside its module set")?);
+            let answered: Option<u8> = row.get(10)?;
+            if calls
+                .iter()
+                .chain(answered.iter())
+                .any(|&i| usize::from(i) >= size)
+            {
+                return Err(corrupt("a module index is outside its module set")?);
             }
             let state = states
                 .entry((intent_id, set_id))
@@ -57,6 +63,10 @@ pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError>
                     correct: row.get(5)?,
                     r_cost,
                     timestamp_ms: row.get(6)?,
+                    served: row.get(7)?,
+                    policy_budget: row.get(8)?,
+                    order_explored: row.get::<_, Option<bool>>(9)?.unwrap_or(false),
+                    answered_by: answered,
                 },
                 &store.config,
             )?;

@@ -71,6 +71,47 @@ CREATE TRIGGER reward_events_no_delete BEFORE DELETE ON reward_events
 BEGIN SELECT RAISE(ABORT, 'reward_events is append-only'); END;
 ";
 
+/// Version 3: the closed-loop policy.
+///
+/// * `decisions` logs every decision served (`POST /admin/otc/decisions`): what was served
+///   (budget, the policy's budget, what was explored, the first module as its index in the
+///   canonical set), its propensity, where the budget came from (0 exact, 1 borrowed from
+///   siblings, 2 cold start) and the policy version (`reward_configs.id`). About 40 B a row.
+///   Append-only; a decision no trajectory refers to may be deleted (see
+///   `PolicyStore::prune_decisions`), one that a trajectory refers to cannot (foreign key).
+///   `AUTOINCREMENT` so that an id is never given twice, even after its row was pruned.
+/// * `trajectory_log` gains the decision it answers (unique: one request per decision), the
+///   budget it was served, the policy's budget and whether the order was explored (copied from
+///   the decision, so a rebuild needs only the log), and the module that answered (its index in
+///   the canonical set), when the orchestrator said.
+/// * Checkpoints change their BLOB (answer credit and the budget state); the old rows are
+///   dropped here and the store rebuilds them from the log when it opens an upgraded file.
+const V3: &str = "
+CREATE TABLE decisions (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    intent_id      INTEGER NOT NULL REFERENCES intent_classes(id),
+    module_set_id  INTEGER NOT NULL REFERENCES module_sets(id),
+    budget         INTEGER NOT NULL,
+    policy_budget  INTEGER NOT NULL,
+    explored       INTEGER NOT NULL,
+    first_module   INTEGER,
+    propensity     REAL NOT NULL,
+    source         INTEGER NOT NULL,
+    config_id      INTEGER NOT NULL REFERENCES reward_configs(id),
+    decided_ms     INTEGER NOT NULL
+);
+CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END;
+ALTER TABLE trajectory_log ADD COLUMN decision_id INTEGER REFERENCES decisions(id);
+ALTER TABLE trajectory_log ADD COLUMN served INTEGER;
+ALTER TABLE trajectory_log ADD COLUMN policy_budget INTEGER;
+ALTER TABLE trajectory_log ADD COLUMN order_explored INTEGER;
+ALTER TABLE trajectory_log ADD COLUMN answered INTEGER;
+CREATE UNIQUE INDEX trajectory_log_decision ON trajectory_log(decision_id)
+    WHERE decision_id IS NOT NULL;
+DELETE FROM policy_checkpoints;
+";
+
 /// Every schema step, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -80,5 +121,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         sql: V2,
+    },
+    Migration {
+        version: 3,
+        sql: V3,
     },
 ];

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 use otc_policy::{PolicyConfig, PolicyStore};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The `--config` file format, shown by `--help`.
 const CONFIG_HELP: &str = "\
@@ -14,13 +14,17 @@ The values below are the defaults (per_intent is empty by default; one entry is 
     \"reward\":    {\"alpha\": 1.0, \"beta\": 0.1, \"smoothing\": 1.0},
     \"cost\":      {\"default_reference\": 10.0, \"per_intent\": {\"some-intent\": 25.0}},
     \"estimator\": {\"decay\": 0.995, \"min_support\": 3.0, \"quantile\": 0.05,
-                  \"confidence_half\": 10.0}
+                  \"confidence_half\": 10.0},
+    \"budget\":    {\"max_budget\": 16, \"cold_start\": 0, \"tolerance\": 0.1,
+                  \"explore_up\": 0.05, \"explore_down\": 0.5, \"probe_after\": 25,
+                  \"explore_order\": 0.03, ...}
   }
 reward: weights of the composite alpha*r_tool*r_correctness - beta*r_cost, smoothing c of \
 the n = 0 branch. cost: the run-units at which r_cost = 0.5 (per intent, else the default; \
 default_reference is required when \"cost\" is given). estimator: per-trajectory decay, the \
-correct weight a call count needs to become n, its share of all correct weight, and the weight \
-at which confidence reaches 0.5. A changed config scores future trajectories; `otc rebuild` \
+correct weight a call count needs to become n, its share of all correct weight (OTC's n, which \
+scores trajectories). budget: how the budget served to requests is learnt and explored; every \
+knob is documented in the otc-policy crate (budget::BudgetConfig). A changed config scores future trajectories; `otc rebuild` \
 applies it to the stored ones.";
 
 /// Where the policy database lives and which config scores with.
@@ -58,17 +62,24 @@ impl DbArgs {
     }
 
     fn open(&self) -> anyhow::Result<PolicyStore> {
-        let config = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                serde_json::from_str::<PolicyConfig>(&text).with_context(|| {
-                    format!("parsing {} (`--help` describes the format)", path.display())
-                })?
-            }
-            None => PolicyConfig::default(),
-        };
+        let config = load_config(self.config.as_deref())?;
         PolicyStore::open(&self.db, config)
             .with_context(|| format!("opening {}", self.db.display()))
     }
+}
+
+/// Reads a PolicyConfig file; the defaults without one. Out-of-range values are refused here
+/// with the same message the store would give.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<PolicyConfig> {
+    let Some(path) = path else {
+        return Ok(PolicyConfig::default());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let config = serde_json::from_str::<PolicyConfig>(&text)
+        .with_context(|| format!("parsing {} (`--help` describes the format)", path.display()))?;
+    if let Some(problem) = config.problem() {
+        anyhow::bail!("{}: invalid policy config: {problem}", path.display());
+    }
+    Ok(config)
 }

@@ -1,11 +1,13 @@
 //! `otc`: the command-line face of the tool-call policy: score a request, import trajectories,
-//! ask for a recommendation, inspect, rebuild and export the policy store.
+//! ask for a recommendation or a decision, inspect, rebuild and export the policy store, and
+//! simulate an orchestrator that follows the policy.
 
 mod db;
 mod import_cmd;
 mod output;
 mod policy_cmd;
 mod reward_cmd;
+mod simulate_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -39,8 +41,17 @@ enum Command {
     /// Blank lines are skipped. The summary's buckets (accepted, duplicates, rejected,
     /// skipped) add up to the lines read. Creates the database if it does not exist.
     Import(import_cmd::ImportArgs),
-    /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON.
+    /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON
+    /// (read-only: no exploration, nothing logged).
     Recommend(policy_cmd::RecommendArgs),
+    /// Decide for one request of (intent, modules): budget, module order, exploration,
+    /// propensity; the decision is logged and its `decision_id` printed, as JSON.
+    Decide(policy_cmd::DecideArgs),
+    /// Run an orchestrator that follows the policy in closed loop in a synthetic world with a
+    /// known truth, against the fixed budget and an oracle; print the table per combination.
+    Simulate(simulate_cmd::SimulateArgs),
+    /// Delete old decisions that no trajectory refers to.
+    PruneDecisions(policy_cmd::PruneArgs),
     /// List the learnt checkpoints.
     Checkpoints(policy_cmd::CheckpointsArgs),
     /// Recompute every checkpoint from the trajectory log.
@@ -66,6 +77,9 @@ fn main() -> ExitCode {
         Command::Reward(args) => reward_cmd::run(&args).map(|()| true),
         Command::Import(args) => import_cmd::run(&args),
         Command::Recommend(args) => policy_cmd::recommend(&args).map(|()| true),
+        Command::Decide(args) => policy_cmd::decide(&args).map(|()| true),
+        Command::Simulate(args) => simulate_cmd::run(&args).map(|()| true),
+        Command::PruneDecisions(args) => policy_cmd::prune(&args).map(|()| true),
         Command::Checkpoints(args) => policy_cmd::checkpoints(&args).map(|()| true),
         Command::Rebuild(args) => policy_cmd::rebuild(&args).map(|()| true),
         Command::Export(args) => policy_cmd::export(&args).map(|()| true),

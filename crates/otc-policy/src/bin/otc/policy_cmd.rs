@@ -31,6 +31,50 @@ pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Arguments of `otc decide`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Intent class of the request.
+    #[arg(long)]
+    intent: String,
+    /// Available modules, comma-separated (order does not matter).
+    #[arg(long, value_delimiter = ',', required = true)]
+    modules: Vec<String>,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// Decides for one request, logs the decision and prints it as JSON.
+pub fn decide(args: &DecideArgs) -> anyhow::Result<()> {
+    let store = args.db.open_existing()?;
+    let modules: Vec<String> = args.modules.iter().map(|m| m.trim().to_owned()).collect();
+    let decision = store.decide(&args.intent, &modules)?;
+    crate::print_out(&serde_json::to_string_pretty(&decision)?)?;
+    Ok(())
+}
+
+/// Arguments of `otc prune-decisions`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Delete decisions older than this many days that no trajectory refers to.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    older_than_days: u32,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// Deletes old decisions that never got a trajectory.
+pub fn prune(args: &PruneArgs) -> anyhow::Result<()> {
+    let store = args.db.open_existing()?;
+    let cutoff = otc_policy::trajectory::now_ms() - i64::from(args.older_than_days) * 86_400_000;
+    let deleted = store.prune_decisions(cutoff)?;
+    crate::print_out(&format!(
+        "otc prune-decisions: {} deleted",
+        plural(deleted, "decision", "decisions")
+    ))?;
+    Ok(())
+}
+
 /// Arguments of `otc checkpoints`.
 #[derive(Debug, Args)]
 pub struct CheckpointsArgs {
@@ -57,6 +101,7 @@ fn table(all: &[Checkpoint]) -> String {
     let mut rows = vec![[
         "intent".to_owned(),
         "modules".to_owned(),
+        "budget".to_owned(),
         "n".to_owned(),
         "confidence".to_owned(),
         "samples".to_owned(),
@@ -67,6 +112,7 @@ fn table(all: &[Checkpoint]) -> String {
         rows.push([
             c.intent.clone(),
             c.modules.join(","),
+            c.budget.to_string(),
             c.optimal_n.map_or("?".into(), |n| n.to_string()),
             format!("{:.3}", c.confidence),
             c.samples.to_string(),
@@ -74,7 +120,7 @@ fn table(all: &[Checkpoint]) -> String {
             best_module(c),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -90,15 +136,12 @@ fn table(all: &[Checkpoint]) -> String {
     out
 }
 
-/// The module with the best mean reward among those actually called, or `-`. Not the first of
-/// `arms`: that is the UCB order, which puts never-tried modules first to explore them.
+/// The module most likely to answer among those tried, or `-` when none was.
 fn best_module(c: &Checkpoint) -> String {
     c.arms
         .iter()
-        .filter(|a| a.pulls > 0.0)
-        .filter_map(|a| a.mean.map(|mean| (mean, a)))
-        .max_by(|(x, _), (y, _)| x.total_cmp(y))
-        .map_or_else(|| "-".to_owned(), |(_, a)| a.module.clone())
+        .find(|a| a.pulls > 0.0)
+        .map_or_else(|| "-".to_owned(), |a| a.module.clone())
 }
 
 /// Arguments of `otc rebuild`.

@@ -1,0 +1,106 @@
+//! [`BudgetConfig`]: the knobs of the budget decision and of its exploration, with their
+//! defaults and ranges.
+
+use serde::{Deserialize, Serialize};
+
+/// The wait before a probe doubles after each failed one, up to `probe_after << MAX_BACKOFF`
+/// observations (400 by default): a level that truly fails then costs about one failed request
+/// per 400 observations once the backoff is full, and a budget that became too generous for
+/// agents that use every call is found within that (agents that stop on their own show it
+/// sooner, through paired evidence).
+pub const MAX_BACKOFF: u32 = 4;
+
+/// The knobs of the budget decision and of its exploration.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// The largest budget ever served.
+    pub max_budget: u32,
+    /// The budget served for a combination with no evidence at all (no own trajectory and no
+    /// sibling module set to borrow from). 0 means "answer without tools"; the budget climbs
+    /// from there on failures, which costs a few requests once and suits agents that use every
+    /// call they are given (a generous start would never come down for them).
+    pub cold_start: u32,
+    /// How much success a lower budget may give up against the current one and still be
+    /// preferred, in `[0, 1)`.
+    pub tolerance: f64,
+    /// Paired weight a level needs before paired evidence can move the budget down to it.
+    pub min_evidence: f64,
+    /// Weight of requests served at a level (by exploration) before their success rate can move
+    /// the budget.
+    pub min_direct: f64,
+    /// How many times more likely "the other level works as well" must be than "it clearly
+    /// fails" (or the reverse) before evidence moves the budget or stops a probe; 19 is 95 %
+    /// with even prior odds. "Clearly fails" is a quarter of the budget's success rate for
+    /// requests served a level ([`FAILING_RATIO`]), and half the requests kept for paired
+    /// evidence.
+    pub evidence_odds: f64,
+    /// Weight of recent requests at the budget before a failing budget climbs.
+    pub min_recent: f64,
+    /// The budget climbs when the recent success rate at it falls below this, in `(0, 1)`.
+    pub climb_below: f64,
+    /// Per-observation decay of the recent window, in `(0, 1)`.
+    pub recent_decay: f64,
+    /// Per-observation decay of paired (revealed) evidence, in `(0, 1]`.
+    pub reveal_decay: f64,
+    /// Probability of serving one level above the budget, in `[0, 0.5]`.
+    pub explore_up: f64,
+    /// Probability of serving one level below the budget during a probe (see
+    /// [`BudgetConfig::probe_after`]), in `[0, 0.5]`.
+    pub explore_down: f64,
+    /// Observations at a budget before the level below it is probed; doubled after every probe
+    /// that failed but the first, up to 16 times ([`MAX_BACKOFF`]), reset when the budget
+    /// moves. A probe ends at its first failure (when nothing succeeded yet), when the odds
+    /// say the level fails, or when the budget moves down (it then goes on a level further).
+    pub probe_after: u32,
+    /// Probability of putting another module first than the best-ranked one, in `[0, 0.5]`.
+    pub explore_order: f64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            max_budget: 16,
+            cold_start: 0,
+            tolerance: 0.1,
+            min_evidence: 8.0,
+            min_direct: 3.0,
+            evidence_odds: 19.0,
+            min_recent: 2.5,
+            climb_below: 0.35,
+            recent_decay: 0.9,
+            reveal_decay: 0.95,
+            explore_up: 0.05,
+            explore_down: 0.5,
+            probe_after: 25,
+            explore_order: 0.03,
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// Whether every knob is in range (see each field).
+    pub fn is_valid(&self) -> bool {
+        let unit_open = |x: f64| x.is_finite() && x > 0.0 && x < 1.0;
+        let probability = |x: f64| x.is_finite() && (0.0..=0.5).contains(&x);
+        let weight = |x: f64| x.is_finite() && x >= 0.0;
+        self.max_budget <= crate::trajectory::MAX_CALLS as u32
+            && self.cold_start <= self.max_budget
+            && self.tolerance.is_finite()
+            && (0.0..1.0).contains(&self.tolerance)
+            && weight(self.min_evidence)
+            && weight(self.min_direct)
+            && weight(self.min_recent)
+            && self.evidence_odds.is_finite()
+            && self.evidence_odds >= 1.0
+            && unit_open(self.climb_below)
+            && unit_open(self.recent_decay)
+            && self.reveal_decay.is_finite()
+            && self.reveal_decay > 0.0
+            && self.reveal_decay <= 1.0
+            && probability(self.explore_up)
+            && probability(self.explore_down)
+            && probability(self.explore_order)
+            && self.explore_up + self.explore_down + self.explore_order <= 0.75
+    }
+}

@@ -1,0 +1,457 @@
+//! The tool-call budget a combination is *served*: evidence per budget level and the rule that
+//! moves the budget. Pure arithmetic, no I/O.
+//!
+//! # Why this is not OTC's `n`
+//!
+//! OTC's `n` (the fewest calls that answer correctly, [`crate::estimate`]) scores a trajectory.
+//! Served as a budget it censors its own evidence: a request given too few calls can never show
+//! that more would have worked, so one lucky short answer pulls the budget down and nothing pulls
+//! it back up. The served budget is therefore a decision of its own, learnt from what happened to
+//! requests *at the budgets they were served*.
+//!
+//! # Evidence
+//!
+//! Every trajectory of the combination says which budget `k` it was served (through its logged
+//! decision; an unlogged trajectory counts as served the `m` calls it made), how many calls `m`
+//! it made and whether it was correct. Per budget level `j` the state keeps decayed weights:
+//!
+//! * **served / succeeded**: requests served exactly `j`, and how many of them were correct.
+//!   Unbiased evidence for P(correct | budget `j`). A correct request that overran its budget
+//!   still counts at the budget it was served.
+//! * **paired / kept**, for levels below the served budget: of the requests that were correct at
+//!   `k`, how many stopped on their own within `j` calls. An agent that stops when it has the
+//!   answer shows for free that any budget `>= m` would have sufficed; a request that used its
+//!   whole budget shows nothing about lower ones and counts as *not kept* (conservative: an
+//!   over-calling agent never reveals a lower budget, only exploration does).
+//!
+//! Evidence at the budget itself also feeds a short **recent** window (decay
+//! [`BudgetConfig::recent_decay`]), which is what notices a budget that stopped working.
+//!
+//! # The rule (applied after every observation, in log order, so a rebuild replays it exactly)
+//!
+//! * **Climb** one level when the recent success at the budget, as a Beta(1, 1) posterior mean,
+//!   is below [`BudgetConfig::climb_below`] with at least [`BudgetConfig::min_recent`] weight, or
+//!   when requests explored one level up succeed more often by the tolerance and by a strict
+//!   two-sample test ([`BETTER_ABOVE_Z`]). Up-exploration is rare, so the second rule only
+//!   notices large gains; a budget that succeeds a little less often than one level more is
+//!   kept (the price of not chasing noise). Climbing forgets the evidence at and below the
+//!   level left: it is contradicted by what just happened.
+//! * **Descend** to the lowest level `j` such that every level from `j` up to the budget is
+//!   shown, on *strong* evidence, to succeed within [`BudgetConfig::tolerance`] of the budget:
+//!   either paired evidence (posterior mean of kept / paired >= 1 − tolerance, with at least
+//!   [`BudgetConfig::min_evidence`] weight) or requests probed at that level (odds that they
+//!   succeed as often as at the budget rather than clearly less often, with at least
+//!   `min_direct` weight, unless the probes show the level worse than the budget by more than
+//!   the tolerance, [`WORSE_BEYOND_TOLERANCE_Z`]). A lucky
+//!   short answer is one kept request among many that are not, so it cannot pull the budget
+//!   down.
+//!
+//! # Exploration
+//!
+//! With probability [`BudgetConfig::explore_up`] a decision serves one level above the budget,
+//! and with [`BudgetConfig::explore_down`] one level below, the latter only while the evidence
+//! still allows that the lower level works (serving a budget that is known to fail costs a
+//! request). See [`BudgetState::exploration`] and [`crate::decision`].
+
+mod config;
+mod evidence;
+
+pub use config::{BudgetConfig, MAX_BACKOFF};
+pub use evidence::{BETTER_ABOVE_Z, FAILING_RATIO, Level, WORSE_BEYOND_TOLERANCE_Z};
+
+use evidence::{direct_odds, paired_odds, two_sample_z};
+use serde::{Deserialize, Serialize};
+
+/// Weights below this are dropped, which keeps the checkpoint small.
+pub const PRUNE_WEIGHT: f64 = crate::estimate::PRUNE_WEIGHT;
+
+/// One trajectory as the budget sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetObservation {
+    /// The budget it was served (`None`: not logged, counted as served the calls it made).
+    pub served: Option<u32>,
+    /// Calls made.
+    pub calls: u32,
+    /// Whether it was correct.
+    pub correct: bool,
+}
+
+/// Which way a decision explored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// One level above the budget.
+    Up,
+    /// One level below the budget.
+    Down,
+}
+
+/// The budget exploration open to a decision: the policy's budget and the probabilities of
+/// serving one level below or above it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exploration {
+    /// The policy's budget.
+    pub policy_budget: u32,
+    /// Probability of serving `policy_budget - 1`.
+    pub down: f64,
+    /// Probability of serving `policy_budget + 1`.
+    pub up: f64,
+}
+
+/// What the policy knows about its budget, for callers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BudgetEvidence {
+    /// Decayed weight of requests served this budget.
+    pub samples: f64,
+    /// Their success rate; `None` before any.
+    pub success_rate: Option<f64>,
+}
+
+/// The served-budget state of one combination.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetState {
+    /// The budget decisions serve when they do not explore; `None` before any evidence.
+    pub current: Option<u32>,
+    /// Recent requests served the current budget (fast decay).
+    pub recent_served: f64,
+    /// Of them, correct ones.
+    pub recent_succeeded: f64,
+    /// Recent correct requests that stopped before their budget: whether the agents of this
+    /// combination reveal lower budgets at all (decays like paired evidence).
+    pub early: f64,
+    /// A probe of the level below is running (see [`BudgetConfig::probe_after`]).
+    pub probing: bool,
+    /// Probes of the level below that failed since the budget last moved (the backoff
+    /// exponent).
+    pub failed_probes: u32,
+    /// Observations since the budget moved or the last probe ended.
+    pub since_probe: u32,
+    /// Evidence per level, sorted by level, negligible levels dropped.
+    levels: Vec<(u32, Level)>,
+}
+
+impl BudgetState {
+    /// Rebuilds a state from stored parts; `None` if a weight is negative or not finite, a
+    /// success count exceeds its total, or the levels are unsorted.
+    pub fn from_parts(
+        current: Option<u32>,
+        recent: (f64, f64),
+        early: f64,
+        probe: (bool, u32, u32),
+        levels: Vec<(u32, Level)>,
+    ) -> Option<Self> {
+        let weight = |x: f64| x.is_finite() && x >= 0.0;
+        let levels_ok = levels.windows(2).all(|w| w[0].0 < w[1].0)
+            && levels.iter().all(|(_, l)| {
+                weight(l.served)
+                    && weight(l.succeeded)
+                    && weight(l.paired)
+                    && weight(l.kept)
+                    && l.succeeded <= l.served * (1.0 + 1e-9)
+                    && l.kept <= l.paired * (1.0 + 1e-9)
+            });
+        let ok = levels_ok
+            && weight(recent.0)
+            && weight(recent.1)
+            && recent.1 <= recent.0 * (1.0 + 1e-9)
+            && weight(early);
+        ok.then_some(Self {
+            current,
+            recent_served: recent.0,
+            recent_succeeded: recent.1,
+            early,
+            probing: probe.0,
+            failed_probes: probe.1,
+            since_probe: probe.2,
+            levels,
+        })
+    }
+
+    /// A state without evidence whose budget is `budget` (a loan).
+    pub fn starting_at(budget: u32) -> Self {
+        Self {
+            current: Some(budget),
+            ..Self::default()
+        }
+    }
+
+    /// The evidence per level, sorted by level.
+    pub fn levels(&self) -> &[(u32, Level)] {
+        &self.levels
+    }
+
+    /// The evidence at `level` (all zero when there is none).
+    pub fn level(&self, level: u32) -> Level {
+        self.levels
+            .binary_search_by_key(&level, |&(l, _)| l)
+            .map_or_else(|_| Level::default(), |i| self.levels[i].1)
+    }
+
+    fn level_mut(&mut self, level: u32) -> &mut Level {
+        let i = match self.levels.binary_search_by_key(&level, |&(l, _)| l) {
+            Ok(i) => i,
+            Err(i) => {
+                self.levels.insert(i, (level, Level::default()));
+                i
+            }
+        };
+        &mut self.levels[i].1
+    }
+
+    /// The budget a decision serves when it does not explore.
+    pub fn policy_budget(&self, config: &BudgetConfig) -> u32 {
+        self.current
+            .unwrap_or(config.cold_start)
+            .min(config.max_budget)
+    }
+
+    /// Evidence behind the current budget.
+    pub fn evidence(&self, config: &BudgetConfig) -> BudgetEvidence {
+        let level = self.level(self.policy_budget(config));
+        BudgetEvidence {
+            samples: level.served,
+            success_rate: (level.served > 0.0).then(|| level.succeeded / level.served),
+        }
+    }
+
+    /// How sure the policy is that its budget succeeds: the posterior mean (Beta(1, 1)) of
+    /// success of requests served the budget, 0 with no evidence at all. It falls as soon as
+    /// requests at the budget start failing.
+    pub fn confidence(&self, config: &BudgetConfig) -> f64 {
+        if self.current.is_none() {
+            return 0.0;
+        }
+        self.level(self.policy_budget(config)).success()
+    }
+
+    /// Folds one trajectory in and then applies the rule of the module docs. `decay` is the
+    /// long-memory decay shared with the rest of the checkpoint.
+    pub fn observe(&mut self, obs: BudgetObservation, config: &BudgetConfig, decay: f64) {
+        self.forget(decay, config);
+        let top = config.max_budget;
+        let served = obs.served.unwrap_or(obs.calls).min(top);
+        let stopped_early = obs.served.is_some_and(|k| obs.calls < k);
+        let level = self.level_mut(served);
+        level.served += 1.0;
+        if obs.correct {
+            level.succeeded += 1.0;
+        }
+        if obs.correct {
+            if stopped_early {
+                self.early += 1.0;
+            }
+            // Levels below `calls - 1` get no "not kept" weight: the descent stops at the first
+            // level without strong evidence, so they are never reached through this request.
+            let lowest = if stopped_early {
+                obs.calls.saturating_sub(1)
+            } else {
+                served.saturating_sub(1)
+            };
+            for j in lowest..served {
+                let kept = stopped_early && obs.calls <= j;
+                let level = self.level_mut(j);
+                level.paired += 1.0;
+                if kept {
+                    level.kept += 1.0;
+                }
+            }
+        }
+        let current = *self.current.get_or_insert(served);
+        if served == current {
+            self.recent_served += 1.0;
+            if obs.correct {
+                self.recent_succeeded += 1.0;
+            }
+        }
+        if self.probing
+            && served + 1 == current
+            && !obs.correct
+            && self.level(served).succeeded == 0.0
+        {
+            // The probe's first request failed at the lower budget: back off.
+            self.end_probe(true);
+        } else if !self.probing {
+            self.since_probe = self.since_probe.saturating_add(1);
+        }
+        self.step(config);
+    }
+
+    fn forget(&mut self, decay: f64, config: &BudgetConfig) {
+        let recent = config.recent_decay;
+        self.recent_served *= recent;
+        self.recent_succeeded *= recent;
+        self.early *= config.reveal_decay;
+        for (_, level) in &mut self.levels {
+            level.served *= decay;
+            level.succeeded *= decay;
+            level.paired *= config.reveal_decay;
+            level.kept *= config.reveal_decay;
+            if level.served < PRUNE_WEIGHT {
+                level.served = 0.0;
+                level.succeeded = 0.0;
+            }
+            if level.paired < PRUNE_WEIGHT {
+                level.paired = 0.0;
+                level.kept = 0.0;
+            }
+        }
+        self.levels.retain(|(_, level)| !level.is_negligible());
+    }
+
+    /// Moves the current budget by the rule of the module docs.
+    fn step(&mut self, config: &BudgetConfig) {
+        let Some(k) = self.current else { return };
+        let top = config.max_budget;
+        let k = k.min(top);
+        let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
+        let failing =
+            self.recent_served >= config.min_recent && recent_success < config.climb_below;
+        let above = self.level(k + 1);
+        let here = self.level(k);
+        let better_above = above.served >= config.min_direct
+            && above.success() >= here.success() + config.tolerance
+            && two_sample_z(&above, &here, 0.0) >= BETTER_ABOVE_Z;
+        if k < top && (failing || better_above) {
+            self.move_to(k + 1);
+            self.probing = false;
+            self.failed_probes = 0;
+            self.since_probe = 0;
+            // Whatever was known at the level left and below it is contradicted by what just
+            // happened (the world may have changed); probes will learn it again.
+            for (l, level) in &mut self.levels {
+                if *l <= k {
+                    *level = Level::default();
+                }
+            }
+            self.levels.retain(|(_, level)| !level.is_negligible());
+            return;
+        }
+        let mut target = k;
+        while target > 0 && self.lower_is_as_good(target - 1, k, config) {
+            target -= 1;
+        }
+        if target != k {
+            self.move_to(target);
+            self.failed_probes = 0;
+            self.since_probe = 0;
+            if self.probing {
+                // The probe goes on one level further down, from fresh evidence.
+                self.start_probe();
+            }
+        }
+        let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
+        let due = config.probe_after.saturating_mul(1 << backoff);
+        // Agents that stop on their own and now keep stopping below the budget point at the
+        // level below: probe it at once rather than wait for the paired evidence to pile up.
+        let below = self.level(target.saturating_sub(1));
+        let pointed_at = below.paired >= config.min_direct && paired_odds(&below, config) > 0.0;
+        if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
+            self.start_probe();
+        }
+        if self.probing && !self.lower_may_work(target, config) {
+            self.end_probe(true);
+        }
+    }
+
+    /// Starts probing the level below the budget from fresh evidence: what an earlier probe
+    /// found there is old news (another module order, another month) and must not decide
+    /// this one.
+    fn start_probe(&mut self) {
+        let Some(k) = self.current.filter(|&k| k > 0) else {
+            return;
+        };
+        let below = self.level_mut(k - 1);
+        below.served = 0.0;
+        below.succeeded = 0.0;
+        self.levels.retain(|(_, level)| !level.is_negligible());
+        self.probing = true;
+    }
+
+    /// Ends a probe; `failed` doubles the wait before the next one.
+    fn end_probe(&mut self, failed: bool) {
+        self.probing = false;
+        self.since_probe = 0;
+        if failed {
+            self.failed_probes = self.failed_probes.saturating_add(1);
+        }
+    }
+
+    /// The module that answers first changed (see [`crate::state::CombinationState::observe`]):
+    /// the evidence at and below the budget was gathered with another module first, so it is
+    /// forgotten (with the recent window), and the level below is probed at once. Without this an agent that uses its whole budget would keep the budget
+    /// it needed while a useless module was tried first.
+    pub fn new_regime(&mut self) {
+        let Some(k) = self.current else { return };
+        for (level, evidence) in &mut self.levels {
+            if *level <= k {
+                *evidence = Level::default();
+            }
+        }
+        self.levels.retain(|(_, level)| !level.is_negligible());
+        self.recent_served = 0.0;
+        self.recent_succeeded = 0.0;
+        self.failed_probes = 0;
+        self.since_probe = 0;
+        self.start_probe();
+    }
+
+    fn move_to(&mut self, budget: u32) {
+        self.current = Some(budget);
+        self.recent_served = 0.0;
+        self.recent_succeeded = 0.0;
+    }
+
+    /// Strong evidence that budget `lower` succeeds within the tolerance of budget `k`: from
+    /// paired evidence (enough weight, a keep rate within the tolerance, and the odds that it
+    /// keeps nearly all requests rather than half) or from requests served there (enough
+    /// weight, a success rate within the tolerance, and the odds that it succeeds as often as
+    /// `k` rather than half as often).
+    fn lower_is_as_good(&self, lower: u32, k: u32, config: &BudgetConfig) -> bool {
+        let level = self.level(lower);
+        let odds = config.evidence_odds.ln();
+        let paired = level.paired >= config.min_evidence
+            && level.keep_rate() >= 1.0 - config.tolerance
+            && paired_odds(&level, config) >= odds;
+        let here = self.level(k);
+        let at = here.success();
+        let direct = level.served >= config.min_direct
+            && direct_odds(&level, at) >= odds
+            && two_sample_z(&here, &level, config.tolerance) < WORSE_BEYOND_TOLERANCE_Z;
+        paired || direct
+    }
+
+    /// Whether the evidence still allows that one level below `k` works: not when the odds
+    /// say that requests served there clearly fail, nor when agents that stop on their own
+    /// clearly needed `k` (paired evidence; only trusted when this combination's agents stop
+    /// on their own at all).
+    fn lower_may_work(&self, k: u32, config: &BudgetConfig) -> bool {
+        if k == 0 {
+            return false;
+        }
+        let lower = self.level(k - 1);
+        let odds = config.evidence_odds.ln();
+        let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
+        let revealed_need = self.early >= 0.5 && paired_odds(&lower, config) <= -odds;
+        !(failed_there || revealed_need)
+    }
+
+    /// The exploration open to a decision: one level down with probability `explore_down`
+    /// (only while [`Self::lower_may_work`]), one level up with `explore_up` (below
+    /// `max_budget`).
+    pub fn exploration(&self, config: &BudgetConfig) -> Exploration {
+        let k = self.policy_budget(config);
+        Exploration {
+            policy_budget: k,
+            down: if self.probing && self.lower_may_work(k, config) {
+                config.explore_down
+            } else {
+                0.0
+            },
+            up: if k < config.max_budget {
+                config.explore_up
+            } else {
+                0.0
+            },
+        }
+    }
+}

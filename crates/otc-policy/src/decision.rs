@@ -1,0 +1,353 @@
+//! One decision: the budget and module order served to one request, with the probability the
+//! policy had of serving it. Pure: every random draw is derived from the decision id, so a
+//! decision can be recomputed from the log and a rebuild never depends on a generator's state.
+//!
+//! # What a decision serves
+//!
+//! One uniform draw picks one of four kinds (the probabilities come from
+//! [`crate::budget::BudgetState::exploration`] and [`BudgetConfig::explore_order`]):
+//!
+//! * **down**: one call less than the policy's budget, modules in the policy's order;
+//! * **up**: one call more, the policy's order;
+//! * **order**: another module first (uniformly among the rest) *and* one call more, so that a
+//!   module that turns out useless costs a call, not the request; only with two or more modules;
+//! * otherwise the policy's budget and order.
+//!
+//! The policy's order is the arms' ranking ([`crate::arms`]) with ties broken by the decision's
+//! own random keys, never by name. A budget of 0 serves no order: answer without tools.
+//! The propensity is the exact probability of the served (budget, first module) pair, summed
+//! over every way the decision could have produced it, which is what an off-policy evaluation
+//! of another configuration needs.
+//!
+//! # Borrowing from sibling module sets
+//!
+//! A combination without evidence of its own borrows from the intent's other module sets in
+//! proportion to what they share with it (Jaccard overlap of the sets): the budget is the
+//! overlap-weighted mean of their budgets rounded up, each module's arm is the overlap-weighted
+//! sum of its arms in them, and sets sharing no module lend nothing. The exact combination's
+//! first trajectory starts its own state from the borrowed budget (see
+//! [`crate::budget::BudgetObservation::policy`]), so the loan holds until its own evidence moves
+//! it.
+
+use crate::arms::{Arm, Arms};
+use crate::budget::{BudgetConfig, BudgetState, Direction};
+use crate::synthetic::Rng;
+use serde::{Deserialize, Serialize};
+
+/// What a decision explored, if anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explored {
+    /// The served budget is one level off the policy's.
+    pub budget: Option<Direction>,
+    /// Another module than the best-ranked one was put first.
+    pub order: bool,
+}
+
+impl Explored {
+    /// Whether anything was explored.
+    pub fn any(&self) -> bool {
+        self.budget.is_some() || self.order
+    }
+}
+
+/// The pure outcome of a decision, before it is logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// The budget served.
+    pub budget: u32,
+    /// The policy's budget (served when the budget is not explored).
+    pub policy_budget: u32,
+    /// Module indices (canonical order) in the order served; empty for a budget of 0.
+    pub order: Vec<usize>,
+    /// What was explored.
+    pub explored: Explored,
+    /// P(budget) × P(first module).
+    pub propensity: f64,
+}
+
+/// Uniform draws of one decision, derived from its id.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Draws {
+    seed: u64,
+}
+
+impl Draws {
+    /// The draws of decision `id`.
+    pub fn for_decision(id: u64) -> Self {
+        Self {
+            seed: Rng::new(id ^ 0x6f74_632d_6465_6369).next_u64(),
+        }
+    }
+
+    fn stream(&self, k: u64) -> u64 {
+        Rng::new(
+            self.seed
+                .wrapping_add(k.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+        )
+        .next_u64()
+    }
+
+    fn unit(&self, k: u64) -> f64 {
+        (self.stream(k) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// The draw that picks the kind of decision (see the module docs).
+    pub fn budget(&self) -> f64 {
+        self.unit(1)
+    }
+
+    /// The draw that picks which module to put first when exploring.
+    pub fn pick(&self, choices: usize) -> usize {
+        (self.stream(3) % choices.max(1) as u64) as usize
+    }
+
+    /// The random tie-break key of module `index`.
+    pub fn tie_key(&self, index: usize) -> u64 {
+        self.stream(100 + index as u64)
+    }
+}
+
+/// Chooses budget and module order for a combination with budget state `budget` and arms
+/// `arms`, under `config`, with the decision's draws.
+pub fn choose(budget: &BudgetState, arms: &Arms, config: &BudgetConfig, draws: &Draws) -> Choice {
+    let exploration = budget.exploration(config);
+    let k = exploration.policy_budget;
+    let n = arms.arms().len();
+    let p_order = if n >= 2 && k < config.max_budget {
+        config.explore_order
+    } else {
+        0.0
+    };
+    let (p_down, p_up) = (exploration.down, exploration.up);
+    let p_stay = 1.0 - p_down - p_up - p_order;
+    let u = draws.budget();
+    let (served, kind) = if u < p_down {
+        (k - 1, Some(Direction::Down))
+    } else if u < p_down + p_up {
+        (k + 1, Some(Direction::Up))
+    } else if u < p_down + p_up + p_order {
+        (k + 1, None)
+    } else {
+        (k, None)
+    };
+    let order_explored = served == k + 1 && kind.is_none();
+    let mut order = arms.ranking_by(|i| draws.tie_key(i));
+    if order_explored {
+        let module = order.remove(1 + draws.pick(n - 1));
+        order.insert(0, module);
+    }
+    let propensity = if served == 0 {
+        // No order is served: only the budget's probability counts.
+        if k == 0 { p_stay } else { p_down }
+    } else {
+        // P(first = x) when the policy's order is served: uniform over the modules tied at the
+        // top. When the order is explored: the policy's first (uniform over the tied) is
+        // replaced by one of the n - 1 others.
+        let top = arms
+            .arms()
+            .iter()
+            .map(|a| a.score())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let tied = arms.arms().iter().filter(|a| a.score() == top).count() as f64;
+        let in_top = if arms.arms()[order[0]].score() == top {
+            1.0
+        } else {
+            0.0
+        };
+        let policy_first = in_top / tied;
+        if served + 1 == k {
+            p_down * policy_first
+        } else if served == k {
+            p_stay * policy_first
+        } else {
+            let others = (n.max(2) - 1) as f64;
+            p_up * policy_first + p_order * (tied - in_top) / (tied * others)
+        }
+    };
+    Choice {
+        budget: served,
+        policy_budget: k,
+        order: if served == 0 { Vec::new() } else { order },
+        explored: Explored {
+            budget: kind,
+            order: order_explored,
+        },
+        propensity,
+    }
+}
+
+/// The read-only ranking: best first, ties in canonical order; with whether each is tied with
+/// another module.
+pub fn view_order(arms: &Arms) -> Vec<(usize, bool)> {
+    let order = arms.ranking_by(|i| i as u64);
+    order
+        .iter()
+        .map(|&i| {
+            let score = arms.arms()[i].score();
+            let tied = order
+                .iter()
+                .any(|&j| j != i && arms.arms()[j].score() == score);
+            (i, tied)
+        })
+        .collect()
+}
+
+/// One sibling module set's contribution to a loan.
+#[derive(Debug, Clone)]
+pub struct Sibling<'a> {
+    /// Its modules, canonical order.
+    pub modules: &'a [String],
+    /// Its budget state.
+    pub budget: &'a BudgetState,
+    /// Its arms, indexed like `modules`.
+    pub arms: &'a Arms,
+}
+
+/// What siblings lend to a module set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loan {
+    /// The borrowed budget.
+    pub budget: u32,
+    /// Confidence: the lenders' confidences weighted by overlap, times the mean overlap.
+    pub confidence: f64,
+    /// The borrowed arms, indexed like the asked set.
+    pub arms: Arms,
+    /// How many sibling sets lent.
+    pub lenders: usize,
+    /// The largest overlap among them, in `(0, 1]`.
+    pub best_overlap: f64,
+}
+
+/// The loan to the set `asked` (canonical order) from `siblings`; `None` when no sibling
+/// shares a module with it or none has a budget.
+pub fn borrow(asked: &[String], siblings: &[Sibling<'_>], config: &BudgetConfig) -> Option<Loan> {
+    let mut weight_sum = 0.0;
+    let mut budget_sum = 0.0;
+    let mut confidence_sum = 0.0;
+    let mut best_overlap: f64 = 0.0;
+    let mut lenders = 0;
+    let mut pooled = vec![Arm::default(); asked.len()];
+    for sibling in siblings {
+        let shared = sibling
+            .modules
+            .iter()
+            .filter(|m| asked.binary_search(m).is_ok())
+            .count();
+        if shared == 0 || sibling.budget.current.is_none() {
+            continue;
+        }
+        let union = asked.len() + sibling.modules.len() - shared;
+        let overlap = shared as f64 / union as f64;
+        lenders += 1;
+        weight_sum += overlap;
+        budget_sum += overlap * f64::from(sibling.budget.policy_budget(config));
+        confidence_sum += overlap * sibling.budget.confidence(config);
+        best_overlap = best_overlap.max(overlap);
+        for (name, arm) in sibling.modules.iter().zip(sibling.arms.arms()) {
+            if let Ok(i) = asked.binary_search(name) {
+                pooled[i].pulls += overlap * arm.pulls;
+                pooled[i].answered += overlap * arm.answered;
+            }
+        }
+    }
+    if lenders == 0 {
+        return None;
+    }
+    let mean_overlap = weight_sum / lenders as f64;
+    // Rounded up: between two lenders' budgets the larger is the cautious one.
+    let budget = ((budget_sum / weight_sum) - 1e-9).ceil().max(0.0) as u32;
+    Some(Loan {
+        budget: budget.min(config.max_budget),
+        confidence: confidence_sum / weight_sum * mean_overlap,
+        arms: Arms::from_parts(pooled).unwrap_or_else(|| Arms::new(asked.len())),
+        lenders,
+        best_overlap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draws_are_a_function_of_the_id() {
+        let a = Draws::for_decision(42);
+        assert_eq!(a, Draws::for_decision(42));
+        assert_ne!(a.budget(), Draws::for_decision(43).budget());
+        assert!((0.0..1.0).contains(&a.budget()));
+    }
+
+    /// The stated propensities are exact: over many decisions the frequency of every
+    /// (budget, first module) pair matches the probability stated for it, and they sum to 1.
+    #[test]
+    fn propensities_match_frequencies() {
+        let mut arms = Arms::new(4);
+        // Modules 1 and 2 tie at the top; 0 and 3 are worse.
+        for _ in 0..10 {
+            arms.record(&[0, 1], true, Some(1));
+            arms.record(&[3, 2], true, Some(2));
+        }
+        let config = BudgetConfig {
+            explore_up: 0.1,
+            explore_down: 0.05,
+            explore_order: 0.2,
+            ..BudgetConfig::default()
+        };
+        let budget =
+            BudgetState::from_parts(Some(3), (0.0, 0.0), 0.0, (true, 0, 0), vec![]).unwrap();
+        let mut counts = std::collections::BTreeMap::new();
+        let mut stated = std::collections::BTreeMap::new();
+        let trials = 200_000;
+        for id in 0..trials {
+            let c = choose(&budget, &arms, &config, &Draws::for_decision(id));
+            let key = (c.budget, c.order[0]);
+            *counts.entry(key).or_insert(0usize) += 1;
+            stated.insert(key, c.propensity);
+        }
+        let total: f64 = stated.values().sum();
+        assert!((total - 1.0).abs() < 1e-12, "{stated:?}");
+        for (key, p) in &stated {
+            let freq = counts[key] as f64 / trials as f64;
+            assert!((freq - p).abs() < 0.004, "{key:?}: {freq} vs {p}");
+        }
+        // Budgets 2 and 3 only with a top module first; budget 4 with any module first.
+        assert_eq!(stated.keys().filter(|k| k.0 == 4).count(), 4);
+        assert_eq!(stated.keys().filter(|k| k.0 == 2).count(), 2);
+    }
+
+    #[test]
+    fn siblings_lend_in_proportion_to_what_they_share() {
+        let config = BudgetConfig::default();
+        let with_budget = BudgetState::starting_at;
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let asked = names(&["a", "b", "c"]);
+        let close = names(&["a", "b", "c", "d"]);
+        let far = names(&["c", "x", "y", "z"]);
+        let unrelated = names(&["q"]);
+        let (b2, b6, b9) = (with_budget(2), with_budget(6), with_budget(9));
+        let arms4 = Arms::new(4);
+        let arms1 = Arms::new(1);
+        let siblings = [
+            Sibling {
+                modules: &close,
+                budget: &b2,
+                arms: &arms4,
+            },
+            Sibling {
+                modules: &far,
+                budget: &b6,
+                arms: &arms4,
+            },
+            Sibling {
+                modules: &unrelated,
+                budget: &b9,
+                arms: &arms1,
+            },
+        ];
+        let loan = borrow(&asked, &siblings, &config).unwrap();
+        // Overlaps 3/4 and 1/6: (0.75·2 + 0.1667·6) / 0.9167 = 2.73, rounded up.
+        assert_eq!(loan.budget, 3);
+        assert_eq!(loan.lenders, 2);
+        assert!(borrow(&asked, &siblings[2..], &config).is_none());
+    }
+}

@@ -1,0 +1,127 @@
+//! [`MemoryPolicy`]: the policy without a database, for fast seeded simulations. It folds
+//! trajectories through the same [`CombinationState::observe`] and advises through the same
+//! [`crate::advice`] functions as the SQLite store, numbering decisions the same way (1, 2, …),
+//! so a simulation gives the same decisions against either (a test checks it).
+
+use super::Advisor;
+use crate::advice::{Context, Decision, decide};
+use crate::config::PolicyConfig;
+use crate::decision::Sibling;
+use crate::error::PolicyError;
+use crate::state::{CombinationState, Observation};
+use crate::trajectory::{ModuleSet, Trajectory};
+use std::collections::{BTreeMap, HashMap};
+
+/// What a logged decision tells the state about the trajectory it served.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    budget: u32,
+    policy_budget: u32,
+    order_explored: bool,
+}
+
+/// An in-memory policy.
+#[derive(Debug)]
+pub struct MemoryPolicy {
+    config: PolicyConfig,
+    /// Keyed by (intent, canonical module set), so an intent's sets are adjacent and ordered
+    /// by canonical text, as the store reads them.
+    states: BTreeMap<(String, String), (ModuleSet, CombinationState)>,
+    decisions: HashMap<u64, Served>,
+    next_decision: u64,
+    now_ms: i64,
+}
+
+impl MemoryPolicy {
+    /// An empty policy under `config`.
+    pub fn new(config: PolicyConfig) -> Self {
+        Self {
+            config,
+            states: BTreeMap::new(),
+            decisions: HashMap::new(),
+            next_decision: 1,
+            now_ms: 0,
+        }
+    }
+
+    /// The state of (intent, module set), if any trajectory of it was observed.
+    pub fn state(&self, intent: &str, modules: &[String]) -> Option<&CombinationState> {
+        let set = ModuleSet::new(modules).ok()?;
+        self.states
+            .get(&(intent.to_owned(), set.canonical()))
+            .map(|(_, state)| state)
+    }
+}
+
+impl Advisor for MemoryPolicy {
+    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
+        crate::trajectory::check_names(intent, modules)?;
+        let set = ModuleSet::new(modules)?;
+        let key = (intent.to_owned(), set.canonical());
+        let siblings = self
+            .states
+            .range((intent.to_owned(), String::new())..)
+            .take_while(|((i, _), _)| i == intent)
+            .filter(|((_, canonical), _)| *canonical != key.1)
+            .map(|(_, (s, state))| Sibling {
+                modules: s.names(),
+                budget: &state.budget,
+                arms: &state.arms,
+            })
+            .collect();
+        let ctx = Context {
+            modules: set.names(),
+            exact: self.states.get(&key).map(|(_, state)| state),
+            siblings,
+        };
+        let id = self.next_decision;
+        let decision = decide(intent, &ctx, &self.config, id, self.now_ms);
+        self.next_decision += 1;
+        self.decisions.insert(
+            id,
+            Served {
+                budget: decision.budget,
+                policy_budget: decision.policy_budget,
+                order_explored: decision.explored.order,
+            },
+        );
+        Ok(decision)
+    }
+
+    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
+        let set = trajectory.validated_set(trajectory.timestamp_ms)?;
+        let calls = set.encode_calls(&trajectory.calls)?;
+        let served = trajectory
+            .decision_id
+            .and_then(|id| self.decisions.get(&id).copied());
+        let answered_by = trajectory
+            .answered_by
+            .as_ref()
+            .and_then(|m| set.index_of(m))
+            .and_then(|i| u8::try_from(i).ok());
+        let r_cost = self
+            .config
+            .cost
+            .r_cost(&trajectory.intent, trajectory.run_units)?;
+        self.now_ms = self.now_ms.max(trajectory.timestamp_ms);
+        let modules = set.names().len();
+        let (_, state) = self
+            .states
+            .entry((trajectory.intent.clone(), set.canonical()))
+            .or_insert_with(|| (set, CombinationState::new(modules)));
+        state.observe(
+            &Observation {
+                calls: &calls,
+                correct: trajectory.correct,
+                r_cost,
+                timestamp_ms: trajectory.timestamp_ms,
+                served: served.map(|s| s.budget),
+                policy_budget: served.map(|s| s.policy_budget),
+                answered_by,
+                order_explored: served.is_some_and(|s| s.order_explored),
+            },
+            &self.config,
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,101 @@
+//! Decisions: choose what to serve one request and log it, in one `BEGIN IMMEDIATE`
+//! transaction, so the decision id (and with it every random draw, see [`crate::decision`]) is
+//! assigned under the write lock and two processes sharing the file never give the same id.
+
+use super::ingest::{NewIds, intent_id, set_id};
+use super::{PolicyStore, read};
+use crate::advice::{Decision, decide as choose};
+use crate::error::PolicyError;
+use crate::state::RecommendationSource;
+use crate::trajectory::{ModuleSet, now_ms};
+use rusqlite::params;
+
+/// Bits of `decisions.explored`.
+const EXPLORED_UP: i64 = 1;
+const EXPLORED_DOWN: i64 = 2;
+
+pub(super) fn decide(
+    store: &PolicyStore,
+    intent: &str,
+    modules: &[String],
+) -> Result<Decision, PolicyError> {
+    crate::trajectory::check_names(intent, modules)?;
+    let set = ModuleSet::new(modules)?;
+    let mut new_ids = NewIds::default();
+    let mut conn = store.writer();
+    let decision = sqlite_kit::write_tx(&mut conn, |tx| {
+        let (exact, siblings) = read::context(tx, intent, &set)?;
+        let intent_id = intent_id(store, tx, &mut new_ids, intent)?;
+        let set_id = set_id(store, tx, &mut new_ids, &set)?;
+        // AUTOINCREMENT's counter, not MAX(id): an id is never reused after pruning.
+        let last: i64 = tx
+            .prepare_cached(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'decisions'), 0)",
+            )?
+            .query_row([], |row| row.get(0))?;
+        let id = last + 1;
+        let decision = choose(
+            intent,
+            &read::as_context(&set, exact.as_ref(), &siblings),
+            &store.config,
+            u64::try_from(id).unwrap_or(0),
+            now_ms(),
+        );
+        let explored = match decision.explored.budget {
+            Some(crate::budget::Direction::Up) => EXPLORED_UP,
+            Some(crate::budget::Direction::Down) => EXPLORED_DOWN,
+            None => 0,
+        } | if decision.explored.order {
+            super::ingest::EXPLORED_ORDER
+        } else {
+            0
+        };
+        let first = decision
+            .order
+            .first()
+            .and_then(|m| set.index_of(m))
+            .and_then(|i| i64::try_from(i).ok());
+        let source = match decision.source {
+            RecommendationSource::Exact => 0,
+            RecommendationSource::IntentFallback => 1,
+            RecommendationSource::Unseen => 2,
+        };
+        tx.prepare_cached(
+            "INSERT INTO decisions (id, intent_id, module_set_id, budget, policy_budget,
+                 explored, first_module, propensity, source, config_id, decided_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            id,
+            intent_id,
+            set_id,
+            decision.budget,
+            decision.policy_budget,
+            explored,
+            first,
+            decision.propensity,
+            source,
+            store.config_id,
+            decision.decided_ms,
+        ])?;
+        Ok::<_, PolicyError>(decision)
+    })?;
+    drop(conn);
+    store.remember(new_ids.intents, new_ids.sets);
+    Ok(decision)
+}
+
+/// Deletes decisions decided before `before_ms` that no trajectory refers to (requests that
+/// never reported back); returns how many.
+pub(super) fn prune(store: &PolicyStore, before_ms: i64) -> Result<u64, PolicyError> {
+    let mut conn = store.writer();
+    let deleted = sqlite_kit::write_tx(&mut conn, |tx| {
+        tx.execute(
+            "DELETE FROM decisions
+             WHERE decided_ms < ?1
+               AND NOT EXISTS (SELECT 1 FROM trajectory_log t WHERE t.decision_id = decisions.id)",
+            [before_ms],
+        )
+    })?;
+    Ok(deleted as u64)
+}
