@@ -193,6 +193,27 @@ fn recommend(c: &mut Criterion) {
         "recommend: median {ours:?} per call, raw PK select {base:?}; ratio {:.1}x (goal: < 5 µs)",
         ours.as_secs_f64() / base.as_secs_f64()
     );
+    // A decision is a write transaction (its id is assigned under the write lock); compare it
+    // with the smallest write transaction on the same file, one INSERT into a scratch table.
+    conn.execute("CREATE TABLE IF NOT EXISTS bench_scratch (x INTEGER)", [])
+        .unwrap();
+    let decide = time(&mut || {
+        black_box(store.decide(&spec.name, &modules).unwrap());
+    });
+    let mut writer = rusqlite::Connection::open(dir.path().join("policy.db")).unwrap();
+    sqlite_kit::configure(&writer).unwrap();
+    let insert = time(&mut || {
+        let tx = writer
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO bench_scratch (x) VALUES (1)", [])
+            .unwrap();
+        tx.commit().unwrap();
+    });
+    eprintln!(
+        "decide: median {decide:?} per call, one-row write transaction {insert:?}; ratio {:.1}x",
+        decide.as_secs_f64() / insert.as_secs_f64()
+    );
 }
 
 /// A store whose log holds `REBUILD_ROWS` trajectories: 1000 ingested, then replicated in SQL.

@@ -455,3 +455,6 @@ impl BudgetState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
