@@ -23,17 +23,29 @@ fn serve_help_documents_every_flag_and_its_environment_variable() {
         ("--modules-file", "ADMIN_API_MODULES_FILE"),
         ("--routing-file", "ADMIN_API_ROUTING_FILE"),
         ("--policy-config", "ADMIN_API_POLICY_CONFIG"),
+        ("--reset-credentials", "ADMIN_API_RESET_CREDENTIALS"),
         ("--body-limit", "ADMIN_API_BODY_LIMIT"),
+        ("--header-timeout", "ADMIN_API_HEADER_TIMEOUT"),
+        ("--request-timeout", "ADMIN_API_REQUEST_TIMEOUT"),
+        ("--shutdown-timeout", "ADMIN_API_SHUTDOWN_TIMEOUT"),
         ("--ready-requires-auth", "ADMIN_API_READY_REQUIRES_AUTH"),
         ("--log", "ADMIN_API_LOG"),
     ] {
         // The flag's own help line (`--token` is a prefix of `--token-file`, so a substring
         // search could not fail), and on it the variable exactly: `[env: NAME]` when unset,
         // `[env: NAME=]` otherwise.
-        let line = help
-            .lines()
-            .find(|l| l.split_whitespace().next() == Some(flag))
+        // Clap prints the description on the flag's line or, when descriptions are long, on
+        // the lines below it: take the flag's block, up to the next flag.
+        let lines: Vec<&str> = help.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.split_whitespace().next() == Some(flag))
             .unwrap_or_else(|| panic!("no help line for {flag}:\n{help}"));
+        let end = lines[start + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with('-'))
+            .map_or(lines.len(), |i| start + 1 + i);
+        let line = lines[start..end].join(" ");
         assert!(
             line.contains(&format!("[env: {env}]")) || line.contains(&format!("[env: {env}=")),
             "{env} missing from the {flag} line: {line}"

@@ -1,8 +1,10 @@
 //! Admin suite: every admin endpoint over a real socket, success and error paths.
 mod billing;
 mod binary;
+mod canary;
 mod credentials;
 mod dev_mode;
+mod hardening;
 mod http_basics;
 mod modules;
 mod openapi;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use suites::admin::{TestServer, slow_tests_enabled, temp_dir};
 
 /// `{x}` is replaced by an arbitrary, percent-encoded path segment.
-const ENDPOINTS: &[(&str, &str)] = &[
+pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("GET", "/admin/modules/{x}"),
     ("POST", "/admin/modules/{x}/enable"),
     ("GET", "/admin/modules/{x}/credentials"),
@@ -52,7 +52,7 @@ const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/admin/dev/modules/web-search/rollback"),
 ];
 
-const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "value",
     "categories",
     "modules",
@@ -89,7 +89,7 @@ const KEYS: &[&str] = &[
     "answered_by",
 ];
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {

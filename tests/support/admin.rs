@@ -94,11 +94,28 @@ impl TestServer {
         log: &str,
         log_file: Option<&Path>,
     ) -> Self {
+        Self::spawn_binary(data_dir, extra_args, log, log_file, true)
+    }
+
+    /// Like [`TestServer::binary`] without [`TEST_KEY`] in the environment: the credential
+    /// key comes from the key file (`--key-file`, or the data directory's).
+    pub fn binary_with_key_file(data_dir: &Path, extra_args: &[&str]) -> Self {
+        Self::spawn_binary(data_dir, extra_args, "warn", None, false)
+    }
+
+    fn spawn_binary(
+        data_dir: &Path,
+        extra_args: &[&str],
+        log: &str,
+        log_file: Option<&Path>,
+        key_in_env: bool,
+    ) -> Self {
         let stderr = match log_file {
             Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
             None => Stdio::inherit(),
         };
-        let mut child = Command::new(admin_api_binary())
+        let mut command = Command::new(admin_api_binary());
+        command
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -106,12 +123,15 @@ impl TestServer {
             .arg(data_dir)
             .args(extra_args)
             .env("ADMIN_API_TOKEN", TEST_TOKEN)
-            .env("ADMIN_API_SECRET_KEY", TEST_KEY)
             .env("ADMIN_API_LOG", log)
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn admin-api");
+            .stderr(stderr);
+        if key_in_env {
+            command.env("ADMIN_API_SECRET_KEY", TEST_KEY);
+        } else {
+            command.env_remove("ADMIN_API_SECRET_KEY");
+        }
+        let mut child = command.spawn().expect("spawn admin-api");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();

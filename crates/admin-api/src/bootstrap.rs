@@ -1,15 +1,15 @@
 //! First start: the token, the credential key, the default files and the initial rows.
 //!
-//! Everything here runs once at startup, before the server accepts connections. Files holding
-//! secrets (token, key) are created with owner-only permissions (0600) and never logged.
+//! Everything here runs once at startup, before the server accepts connections. Files are
+//! written atomically and owner-only (see [`crate::files`]); secrets are never logged.
 
 use crate::config::ServerConfig;
 use crate::crypto::{self, SecretBox};
+use crate::files;
 use crate::modules::CatalogueFile;
 use crate::routing::model::RoutingConfig;
 use crate::state::{StartError, now_ms};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The built-in module catalogue (the repository's `data/modules.json`).
@@ -25,27 +25,6 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StartError + '_ {
     }
 }
 
-/// Writes `contents` to a new file readable and writable by the owner only. Returns `false`
-/// without touching anything when the file already exists.
-fn create_private(path: &Path, contents: &[u8]) -> Result<bool, StartError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(mut file) => {
-            file.write_all(contents).map_err(io_err(path))?;
-            file.sync_all().map_err(io_err(path))?;
-            Ok(true)
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(err) => Err(io_err(path)(err)),
-    }
-}
-
 /// The bearer token: `--token`/`ADMIN_API_TOKEN`, else the token file (created with a random
 /// token on first start).
 pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
@@ -56,13 +35,11 @@ pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
                 .token_file
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("admin-token"));
-            let created = create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            let created =
+                files::create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
             // Where the token is, never the token itself.
             tracing::info!(path = %path.display(), created, "bearer token file");
-            std::fs::read_to_string(&path)
-                .map_err(io_err(&path))?
-                .trim()
-                .to_owned()
+            files::read_secret(&path, "token")?
         }
     };
     if token.len() < 16 {
@@ -75,23 +52,61 @@ pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
 
 /// The credential key: `--secret-key`/`ADMIN_API_SECRET_KEY`, else the key file (created with
 /// a random key on first start).
-pub fn load_secret_box(config: &ServerConfig) -> Result<SecretBox, StartError> {
+///
+/// A missing key file while `admin.db` holds credentials is refused: a new key would make
+/// every stored secret unreadable without a word. `--reset-credentials` is the explicit way
+/// out (and the way to rotate the key): it deletes the stored credentials and writes a new key.
+pub fn load_secret_box(
+    config: &ServerConfig,
+    conn: &mut Connection,
+) -> Result<SecretBox, StartError> {
     let text = match &config.secret_key {
-        Some(text) => text.clone(),
+        Some(text) => {
+            if config.reset_credentials {
+                delete_credentials(conn)?;
+            }
+            text.clone()
+        }
         None => {
             let path = config
                 .key_file
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("secret.key"));
-            let created = create_private(&path, crypto::to_hex(&crypto::random_key()).as_bytes())?;
+            let stored: i64 =
+                conn.query_row("SELECT COUNT(*) FROM credentials", [], |r| r.get(0))?;
+            let new_key = || crypto::to_hex(&crypto::random_key());
+            if config.reset_credentials {
+                delete_credentials(conn)?;
+                files::replace_private(&path, new_key().as_bytes())?;
+                tracing::warn!(path = %path.display(), "wrote a new credential key");
+            } else if !path.exists() && stored > 0 {
+                return Err(StartError::Config(format!(
+                    "the credential key file {} is missing, but the admin database holds {stored} \
+                     credential(s) encrypted with the key it held; restore the file (or pass the \
+                     key with --secret-key), or start once with --reset-credentials to delete the \
+                     stored credentials and create a new key",
+                    path.display()
+                )));
+            }
+            let created = files::create_private(&path, new_key().as_bytes())?;
             tracing::info!(path = %path.display(), created, "credential key file");
-            std::fs::read_to_string(&path).map_err(io_err(&path))?
+            files::read_secret(&path, "credential key")?
         }
     };
     let key = crypto::key_from_hex(&text).ok_or_else(|| {
         StartError::Config("the credential key must be 64 hex characters (32 bytes)".into())
     })?;
     Ok(SecretBox::new(&key))
+}
+
+/// Deletes every stored credential (`--reset-credentials`), saying how many.
+fn delete_credentials(conn: &mut Connection) -> Result<(), StartError> {
+    let deleted = sqlite_kit::write_tx(conn, |tx| tx.execute("DELETE FROM credentials", []))?;
+    tracing::warn!(
+        deleted,
+        "--reset-credentials: deleted every stored credential"
+    );
+    Ok(())
 }
 
 /// The policy store's configuration: `--policy-config` (JSON), else the defaults.
@@ -115,9 +130,7 @@ fn default_file(
         return Ok(path.clone());
     }
     let path = data_dir.join(name);
-    if !path.exists() {
-        std::fs::write(&path, builtin).map_err(io_err(&path))?;
-    }
+    files::create_private(&path, builtin.as_bytes())?;
     Ok(path)
 }
 

@@ -56,9 +56,30 @@ pub struct ServerConfig {
     #[arg(long, env = "ADMIN_API_POLICY_CONFIG")]
     pub policy_config: Option<PathBuf>,
 
+    /// Delete every stored credential and write a new credential key, then serve. The way to
+    /// start again after the key file was lost (the server refuses to start without it while
+    /// credentials are stored), and to rotate the key; the secrets must then be set again.
+    #[arg(long, env = "ADMIN_API_RESET_CREDENTIALS")]
+    pub reset_credentials: bool,
+
     /// Largest accepted request body in bytes; larger bodies get 413.
     #[arg(long, env = "ADMIN_API_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+
+    /// Seconds a client may take to send a request's headers; a connection that stalls in
+    /// them is closed.
+    #[arg(long, env = "ADMIN_API_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+
+    /// Seconds a request may take from its first byte of body to its answer, reading the body
+    /// included; a slower one gets 408 and its connection is closed.
+    #[arg(long, env = "ADMIN_API_REQUEST_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+
+    /// Seconds to wait, after SIGTERM or Ctrl-C, for in-flight requests to finish before the
+    /// remaining connections are closed and the server exits.
+    #[arg(long, env = "ADMIN_API_SHUTDOWN_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout: u64,
 
     /// Require the bearer token on `GET /admin/ready` too (liveness never requires it).
     #[arg(long, env = "ADMIN_API_READY_REQUIRES_AUTH")]
@@ -83,7 +104,11 @@ impl std::fmt::Debug for ServerConfig {
             .field("modules_file", &self.modules_file)
             .field("routing_file", &self.routing_file)
             .field("policy_config", &self.policy_config)
+            .field("reset_credentials", &self.reset_credentials)
             .field("body_limit", &self.body_limit)
+            .field("header_timeout", &self.header_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .field("ready_requires_auth", &self.ready_requires_auth)
             .field("log", &self.log)
             .finish()
@@ -106,7 +131,11 @@ impl ServerConfig {
             modules_file: None,
             routing_file: None,
             policy_config: None,
+            reset_credentials: false,
             body_limit: DEFAULT_BODY_LIMIT,
+            header_timeout: 10,
+            request_timeout: 30,
+            shutdown_timeout: 20,
             ready_requires_auth: false,
             log: "info".into(),
         }

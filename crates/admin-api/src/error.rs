@@ -130,9 +130,16 @@ pub enum AppError {
         /// Seconds until the quota period ends (rounded up), if it ends in the future.
         retry_after_s: Option<u64>,
     },
+    /// The request, body included, took longer than `--request-timeout` (408).
+    #[error("the request took longer than the server allows; send it again, promptly")]
+    RequestTimeout,
     /// The database or another dependency is unreachable (503).
     #[error("{0}")]
     Unavailable(String),
+    /// The disk holding the databases is full (503, problem type `storage-unavailable`, with
+    /// `Retry-After`): writes fail until space is freed; reads keep working.
+    #[error("the server's storage is full: writes fail until space is freed, reads still work")]
+    StorageFull,
     /// A real server fault (500). The cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -220,10 +227,20 @@ impl AppError {
                 "quota-exhausted",
                 "Quota exhausted",
             ),
+            Self::RequestTimeout => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request-timeout",
+                "Request timeout",
+            ),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            Self::StorageFull => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage-unavailable",
+                "Storage unavailable",
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -280,12 +297,20 @@ impl IntoResponse for AppError {
             }
             _ => {}
         }
+        if let Self::StorageFull = &self {
+            tracing::error!("a write failed: the disk holding the databases is full");
+        }
         let mut response = problem_response(&self.problem());
-        if let Self::QuotaExhausted {
-            retry_after_s: Some(seconds),
-            ..
-        } = self
-        {
+        let retry_after = match self {
+            Self::QuotaExhausted {
+                retry_after_s: Some(seconds),
+                ..
+            } => Some(seconds),
+            // Space is freed by an operator: a retry in a minute may work, sooner rarely.
+            Self::StorageFull => Some(STORAGE_RETRY_AFTER_S),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
@@ -294,15 +319,29 @@ impl IntoResponse for AppError {
     }
 }
 
+/// `Retry-After` of a `storage-unavailable` answer, in seconds.
+pub const STORAGE_RETRY_AFTER_S: u64 = 60;
+
+/// Whether SQLite says the disk (or the database's size limit) is full.
+pub fn disk_full(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+}
+
 impl From<rusqlite::Error> for AppError {
     fn from(err: rusqlite::Error) -> Self {
+        if disk_full(&err) {
+            return Self::StorageFull;
+        }
         Self::internal(format!("sqlite: {err}"))
     }
 }
 
 impl From<sqlite_kit::KitError> for AppError {
     fn from(err: sqlite_kit::KitError) -> Self {
-        Self::internal(format!("sqlite: {err}"))
+        match err {
+            sqlite_kit::KitError::Sqlite(e) => e.into(),
+            other => Self::internal(format!("sqlite: {other}")),
+        }
     }
 }
 
@@ -326,6 +365,7 @@ pub fn problem_for_status(status: StatusCode) -> Problem {
         StatusCode::METHOD_NOT_ALLOWED => AppError::MethodNotAllowed,
         StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
         StatusCode::UNAUTHORIZED => AppError::Unauthorized,
+        StatusCode::REQUEST_TIMEOUT => AppError::RequestTimeout,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             AppError::UnsupportedMediaType("expected a JSON body".into())
         }

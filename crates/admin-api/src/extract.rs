@@ -45,7 +45,7 @@ impl<T: Serialize> IntoResponse for Json<T> {
 fn json_rejection(rejection: &JsonRejection) -> AppError {
     match rejection {
         JsonRejection::JsonDataError(err) => {
-            AppError::Unprocessable(client_words(&serde_detail(&err.body_text())))
+            AppError::Unprocessable(client_words(&data_error_detail(err)))
         }
         JsonRejection::JsonSyntaxError(err) => {
             AppError::BadRequest(client_words(&serde_detail(&err.body_text())))
@@ -139,6 +139,49 @@ fn client_words(text: &str) -> String {
     text.replace("invalid digit found in string", "not a whole number")
 }
 
+/// The detail of a body of the wrong shape: the path to the offending member, with any
+/// segment that is not a plain name masked (a map key is the client's text), then serde's
+/// message.
+fn data_error_detail(err: &axum::extract::rejection::JsonDataError) -> String {
+    type PathError = serde_path_to_error::Error<serde_json::Error>;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(found) = current.downcast_ref::<PathError>() {
+            let path: Vec<String> = found
+                .path()
+                .iter()
+                .filter(|segment| !matches!(segment, serde_path_to_error::Segment::Unknown))
+                .map(|segment| match segment {
+                    serde_path_to_error::Segment::Seq { index } => index.to_string(),
+                    serde_path_to_error::Segment::Map { key } if plain_name(key) => key.clone(),
+                    serde_path_to_error::Segment::Enum { variant } if plain_name(variant) => {
+                        variant.clone()
+                    }
+                    _ => "…".to_owned(),
+                })
+                .collect();
+            let inner = found.inner().to_string();
+            return if path.is_empty() {
+                inner
+            } else {
+                format!("{}: {inner}", path.join("."))
+            };
+        }
+        source = current.source();
+    }
+    serde_detail(&err.body_text())
+}
+
+/// Whether an identifier the client sent may be repeated in an error: a plain name (1 to 64
+/// letters, digits, `_`, `-`, `.`, `:`). Anything else (quotes, spaces, free text) is masked,
+/// so no error echoes what the client wrote beyond a name it chose to identify something.
+pub fn plain_name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
 /// Drops axum's prefix ("Failed to deserialize the JSON body into the target type: ") so the
 /// detail is serde's own sentence.
 fn serde_detail(text: &str) -> String {
@@ -148,34 +191,43 @@ fn serde_detail(text: &str) -> String {
     }
 }
 
-/// Replaces the content of every double-quoted span with `…`, and the value after serde's
-/// "unknown variant", so string values the client sent are not reflected in an error (field
-/// names are quoted with backticks by serde and survive).
+/// A serde message with every client-supplied value replaced by `…`.
+///
+/// serde writes a value right after a marker (`string "`, `unknown variant \``,
+/// `unknown field \``, `integer \``, ...) and right before `, expected …` or ` at line …`. The value
+/// itself may hold quotes, escaped quotes or backticks, so the mask runs from the marker to the
+/// *last* such suffix rather than to the next delimiter. Regression: a value with an escaped
+/// quote or a backtick (`"xx\"S3cr3t"`, ``x`S3cr3t``) came back in the detail.
 pub fn mask_quoted(text: &str) -> String {
-    const VARIANT: &str = "unknown variant `";
-    let text = match text.split_once(VARIANT) {
-        Some((head, rest)) => match rest.split_once('`') {
-            Some((_, tail)) => format!("{head}{VARIANT}…`{tail}"),
-            None => format!("{head}{VARIANT}…"),
-        },
-        None => text.to_owned(),
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut inside = false;
-    for ch in text.chars() {
-        if ch == '"' {
-            if inside {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            inside = !inside;
-        } else if !inside {
-            out.push(ch);
-        }
+    const MARKERS: [(&str, char); 7] = [
+        ("string \"", '"'),
+        ("unknown variant `", '`'),
+        ("unknown field `", '`'),
+        ("char '", '\''),
+        ("bytes \"", '"'),
+        ("integer `", '`'),
+        ("floating point `", '`'),
+    ];
+    let mut out = text.to_owned();
+    for (marker, close) in MARKERS {
+        let Some(start) = out.find(marker) else {
+            continue;
+        };
+        let value_start = start + marker.len();
+        let rest = &out[value_start..];
+        let end = [", expected", " at line "]
+            .iter()
+            .filter_map(|suffix| rest.rfind(suffix))
+            .min()
+            .unwrap_or(rest.len());
+        out = format!("{}…{close}{}", &out[..value_start], &rest[end..]);
     }
-    if inside {
-        out.push('…');
+    if out.matches('"').count() % 2 == 1 {
+        // An unterminated quoted value without a serde marker: drop what follows the quote.
+        if let Some(at) = out.rfind('"') {
+            out.truncate(at + 1);
+            out.push('…');
+        }
     }
     out
 }
@@ -213,5 +265,27 @@ mod tests {
             mask_quoted("unknown variant `sk-live-secret`, expected `day` or `month` at line 1"),
             "unknown variant `…`, expected `day` or `month` at line 1"
         );
+    }
+
+    /// Regression (hardening review): a value with an escaped quote or a backtick came back:
+    /// the mask toggled at every quote.
+    #[test]
+    fn values_holding_quotes_or_backticks_are_masked_whole() {
+        let cases = [
+            r#"invalid type: string "xx"S3cr3t", expected a map at line 1 column 12"#,
+            "unknown variant `x`S3cr3t`, expected one of `day`, `month` at line 1 column 40",
+            r#"invalid value: string "a", expected "S3cr3t", expected a name"#,
+            "unknown field `S3cr3t`, expected one of `limit`, `period`",
+            "invalid value: integer `-123456789`, expected u32",
+            r#"invalid type: string "S3cr3t at line 9", expected u64 at line 1 column 5"#,
+        ];
+        for case in cases {
+            let masked = mask_quoted(case);
+            assert!(
+                !masked.contains("S3cr3t") && !masked.contains("123456789"),
+                "{case} -> {masked}"
+            );
+            assert!(masked.contains('…'), "{masked}");
+        }
     }
 }

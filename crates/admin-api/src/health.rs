@@ -32,13 +32,13 @@ async fn health() -> Json<Health> {
     })
 }
 
-/// Readiness: every database answers a query. Auth is optional unless the server runs with
-/// `--ready-requires-auth`.
+/// Readiness: every database answers a query and the admin database takes a write. Auth is
+/// optional unless the server runs with `--ready-requires-auth`.
 #[utoipa::path(get, path = "/admin/ready", tag = "health", security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Every database is reachable", body = Health),
         (status = 401, description = "Missing or invalid token (only with `--ready-requires-auth`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A database is unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "A database is unreachable (problem type `unavailable`), or the disk holding them is full (problem type `storage-unavailable`, with `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     state.blocking(crate::stores::check_ready).await.map(|()| {

@@ -18,6 +18,7 @@ pub mod crypto;
 pub mod dev;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod migrations;
 pub mod modules;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,10 +39,12 @@ pub fn openapi_document() -> String {
 ///
 /// Layers, outermost first: `Authorization` marked sensitive (never printed), request
 /// tracing (method, path, status, latency; no headers, no bodies), panics turned into a 500
-/// problem, bare error statuses (405, 413, ...) turned into problem+json, the body limit
-/// (413), then bearer auth in front of every route but liveness.
+/// problem, bare error statuses (405, 408, 413, ...) turned into problem+json, the request
+/// timeout (408, body included), the body limit (413), then bearer auth in front of every
+/// route but liveness.
 pub fn app(state: AppState) -> Router {
     let body_limit = state.inner().body_limit;
+    let request_timeout = state.inner().timeouts.request;
     let (router, doc) = api().split_for_parts();
     let doc = Arc::new(RenderedDoc(openapi::render(&doc)));
     router
@@ -56,6 +59,12 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(body_limit))
+        // Inside the problem layer, so a request that outlives the limit (a client stalling
+        // in its body, say) gets a 408 problem.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(axum::middleware::map_response(problem_fallback))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");

@@ -1,19 +1,69 @@
-//! Serving: bind, run until a shutdown signal, finish in-flight requests, stop.
+//! Serving: bind, run until a shutdown signal, finish in-flight requests within a bound, stop.
+//!
+//! The accept loop is hyper's own (axum's `serve` has no header-read timeout). Regression: a
+//! client holding half a request (half a header block, or headers and half a body) kept
+//! SIGTERM from ever finishing. Now a connection that stalls in its headers is closed after
+//! `--header-timeout`, a request that takes longer than `--request-timeout` (body included)
+//! gets 408, and after the shutdown signal the server waits at most `--shutdown-timeout` for
+//! in-flight requests before it closes what is left and returns.
 
 use crate::state::AppState;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Serves [`crate::app`] on `listener` until `shutdown` completes, then stops accepting and
-/// waits for in-flight requests to finish.
+/// waits, at most the configured shutdown timeout, for in-flight requests to finish.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, crate::app(state))
-        .with_graceful_shutdown(shutdown)
+    let timeouts = state.inner().timeouts;
+    let app = crate::app(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.header)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait a moment, keep serving.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(timeouts.shutdown, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = timeouts.shutdown.as_secs(),
+            "connections still open after the shutdown timeout; closing them"
+        );
+    }
+    Ok(())
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

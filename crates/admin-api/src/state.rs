@@ -40,6 +40,32 @@ pub struct Inner {
     pub routing_file: PathBuf,
     /// The data directory holding the databases.
     pub data_dir: PathBuf,
+    /// How long clients may take, and how long shutdown may wait.
+    pub timeouts: Timeouts,
+}
+
+/// The server's time limits (see `--header-timeout`, `--request-timeout`,
+/// `--shutdown-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To send a request's headers.
+    pub header: std::time::Duration,
+    /// For a request, body included, to be answered.
+    pub request: std::time::Duration,
+    /// To finish in-flight requests after the shutdown signal.
+    pub shutdown: std::time::Duration,
+}
+
+impl Timeouts {
+    /// The limits `config` asks for.
+    pub fn of(config: &ServerConfig) -> Self {
+        let secs = std::time::Duration::from_secs;
+        Self {
+            header: secs(config.header_timeout),
+            request: secs(config.request_timeout),
+            shutdown: secs(config.shutdown_timeout),
+        }
+    }
 }
 
 /// Failures while opening the state at startup (never seen by HTTP clients).
@@ -77,10 +103,14 @@ impl AppState {
     /// Opens (creating on first start) everything under the configured data directory.
     pub fn open(config: &ServerConfig) -> Result<Self, StartError> {
         let data_dir = config.data_dir.clone();
-        create_data_dir(&data_dir)?;
+        crate::files::data_dir(&data_dir)?;
         let token = bootstrap::load_token(config)?;
-        let secrets = bootstrap::load_secret_box(config)?;
-        let mut conn = sqlite_kit::open(&data_dir.join("admin.db"), migrations::MIGRATIONS)?;
+        // The admin database before the key: whether credentials are stored decides whether a
+        // missing key file may be created anew.
+        let admin_db = data_dir.join("admin.db");
+        crate::files::private_database(&admin_db)?;
+        let mut conn = sqlite_kit::open(&admin_db, migrations::MIGRATIONS)?;
+        let secrets = bootstrap::load_secret_box(config, &mut conn)?;
         let modules_file = bootstrap::modules_file(config)?;
         let routing_file = bootstrap::routing_file(config)?;
         bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
@@ -93,6 +123,9 @@ impl AppState {
                 "stored credentials do not decrypt with the current credential key; \
                  they count as missing until set again"
             );
+        }
+        for name in ["usage.db", "policy.db"] {
+            crate::files::private_database(&data_dir.join(name))?;
         }
         let usage = usage_store::UsageStore::open(data_dir.join("usage.db"))
             .map_err(|e| StartError::Store(format!("usage database: {e}")))?;
@@ -110,6 +143,7 @@ impl AppState {
                 ready_requires_auth: config.ready_requires_auth,
                 routing_file,
                 data_dir,
+                timeouts: Timeouts::of(config),
             }),
         })
     }
@@ -141,24 +175,6 @@ impl AppState {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || body(&inner)).await?
     }
-}
-
-/// Creates the data directory (owner-only on Unix) unless it exists.
-fn create_data_dir(path: &std::path::Path) -> Result<(), StartError> {
-    if path.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(path).map_err(|source| StartError::Io {
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The current time as Unix milliseconds UTC.

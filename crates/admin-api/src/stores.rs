@@ -7,13 +7,30 @@ use otc_policy::{PolicyBackend, PolicyError};
 use std::sync::PoisonError;
 use usage_store::UsageError;
 
-/// Every database answers a trivial query; otherwise 503.
+/// Every database answers a trivial query and the admin database takes a one-row write;
+/// otherwise 503 (`storage-unavailable` when the disk is full).
 pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
-    let conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
     conn.query_row("SELECT COUNT(*) FROM routing_versions", [], |r| {
         r.get::<_, i64>(0)
     })
     .map_err(|e| AppError::Unavailable(format!("admin database: {e}")))?;
+    // Reads keep working on a full disk; only a write shows it.
+    sqlite_kit::write_tx(&mut conn, |tx| {
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('ready_probe_ms', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [crate::state::now_ms().to_string()],
+        )
+    })
+    .map_err(|e| {
+        if crate::error::disk_full(&e) {
+            AppError::StorageFull
+        } else {
+            AppError::Unavailable(format!("admin database: {e}"))
+        }
+    })?;
+    drop(conn);
     // A recommendation for a combination that does not exist is a cheap indexed read; an
     // integrity check would scan the whole file.
     inner
@@ -43,6 +60,7 @@ impl From<UsageError> for AppError {
             }
             UsageError::IdempotencyConflict { .. } => Self::Conflict(err.to_string()),
             UsageError::BatchTooLarge { .. } => Self::Unprocessable(err.to_string()),
+            UsageError::Storage(sqlite_kit::KitError::Sqlite(e)) => e.into(),
             UsageError::Storage(_) => Self::internal(err),
         }
     }
@@ -72,6 +90,7 @@ impl From<PolicyError> for AppError {
                 tracing::error!(%intent, %modules, %reason, "a policy checkpoint does not decode");
                 Self::CorruptCheckpoint { intent, modules }
             }
+            PolicyError::Sqlite(e) | PolicyError::Open(sqlite_kit::KitError::Sqlite(e)) => e.into(),
             // Everything else is a server-side fault: a corrupt row, a bad config, storage.
             // The cause is logged, never sent.
             other => Self::internal(other),

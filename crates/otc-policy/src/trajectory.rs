@@ -74,7 +74,7 @@ pub enum ValidationError {
         count: usize,
     },
     /// A call names a module that is not in the trajectory's module set.
-    #[error("calls[{index}]: module {module:?} is not in the module set")]
+    #[error("calls[{index}]: the module is not in the module set")]
     CallOutsideSet {
         /// Position of the call.
         index: usize,
@@ -113,7 +113,7 @@ pub enum ValidationError {
         id: u64,
     },
     /// `answered_by` names a module the trajectory did not call.
-    #[error("answered_by: module {module:?} was not called")]
+    #[error("answered_by: the module was not called")]
     AnsweredByNotCalled {
         /// The module it names.
         module: String,
@@ -139,13 +139,14 @@ fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
             name.len()
         )));
     }
-    if let Some(c) = name
+    // The name is not repeated: an error never echoes the client's text.
+    if name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+        .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
-        return Err(bad(format!(
-            "{name:?} contains {c:?}; allowed are [A-Za-z0-9._:-]"
-        )));
+        return Err(bad(
+            "contains a character outside [A-Za-z0-9._:-]".to_owned()
+        ));
     }
     Ok(())
 }

@@ -403,7 +403,11 @@ fn arguments_behave_like_the_http_api_and_errors_print_once() {
         ],
     );
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.matches("contains ' '").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("contains a character outside").count(),
+        1,
+        "{stderr}"
+    );
 
     let out = otc(
         dir.path(),

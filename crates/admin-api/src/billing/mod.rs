@@ -266,9 +266,11 @@ async fn delete_quota(
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        // usage-store accepted the tenant name, so it is well-formed and safe to name.
-        Err(AppError::NotFound(format!(
-            "tenant `{tenant}` has no quota"
-        )))
+        // Named only when it is a plain name: an error never echoes free text.
+        Err(AppError::NotFound(if crate::extract::plain_name(&tenant) {
+            format!("tenant `{tenant}` has no quota")
+        } else {
+            "this tenant has no quota".into()
+        }))
     }
 }

@@ -21,6 +21,20 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The members of a trajectory, the only member names an error may repeat.
+const TRAJECTORY_FIELDS: [&str; 10] = [
+    "request_id",
+    "intent",
+    "modules",
+    "calls",
+    "run_units",
+    "correct",
+    "latency_ms",
+    "timestamp_ms",
+    "decision_id",
+    "answered_by",
+];
+
 /// Most trajectories one batch may hold.
 pub const MAX_BATCH: usize = 10_000;
 
@@ -92,9 +106,14 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
 fn read_item(item: serde_json::Value) -> Result<TrajectoryIn, (Option<String>, String)> {
     TrajectoryIn::deserialize(&item).map_err(|e| {
         // Only on failure: finding the member costs a deserialization per member.
+        // A member is named (in the detail and the pointer) when the schema knows it or it is
+        // a plain name; any other member name is the client's free text, never echoed.
         let member = item
             .as_object()
-            .and_then(otc_policy::json_input::offending_member::<TrajectoryIn>);
+            .and_then(otc_policy::json_input::offending_member::<TrajectoryIn>)
+            .filter(|name| {
+                TRAJECTORY_FIELDS.contains(&name.as_str()) || crate::extract::plain_name(name)
+            });
         let text = json_types(&mask_quoted(&e.to_string()));
         let detail = match &member {
             Some(name) if !text.contains(&format!("`{name}`")) => format!("{name}: {text}"),

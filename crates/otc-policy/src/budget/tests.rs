@@ -20,20 +20,32 @@ impl Coins {
     }
 }
 
-/// Serves `steps` decisions (with exploration, as a real decision would) to an agent that
-/// needs `need` calls: the efficient one makes `min(need, budget)` calls, the over-caller all
-/// of them; correct when `need <= budget` and the request is solvable (`solvable`), or lucky.
-/// Returns the policy budget before each decision.
-fn follow(
-    state: &mut BudgetState,
-    config: &BudgetConfig,
-    steps: u64,
+/// The agent of [`follow`]: it needs `need` calls; the efficient one makes
+/// `min(need, budget)` calls, the over-caller all of them; correct when `need <= budget` and
+/// the request is solvable, or lucky (then the efficient one stops after half the need).
+#[derive(Clone, Copy)]
+struct Agent {
     need: u32,
     over_caller: bool,
     solvable: f64,
     lucky: f64,
+}
+
+/// Serves `steps` decisions (with exploration, as a real decision would) to `agent`. Returns
+/// the policy budget before each decision.
+fn follow(
+    state: &mut BudgetState,
+    config: &BudgetConfig,
+    steps: u64,
+    agent: Agent,
     seed: u64,
 ) -> Vec<u32> {
+    let Agent {
+        need,
+        over_caller,
+        solvable,
+        lucky,
+    } = agent;
     let mut coins = Coins::new(seed);
     let mut budgets = Vec::new();
     for id in 0..steps {
@@ -75,7 +87,18 @@ fn lucky_short_answers_cannot_pull_the_budget_down() {
     let config = BudgetConfig::default();
     for over_caller in [false, true] {
         let mut state = BudgetState::starting_at(3);
-        let budgets = follow(&mut state, &config, 2000, 3, over_caller, 0.9, 0.05, 1);
+        let budgets = follow(
+            &mut state,
+            &config,
+            2000,
+            Agent {
+                need: 3,
+                over_caller,
+                solvable: 0.9,
+                lucky: 0.05,
+            },
+            1,
+        );
         let below = budgets.iter().filter(|&&b| b < 3).count();
         assert_eq!(below, 0, "over_caller={over_caller}: {budgets:?}");
     }
@@ -86,7 +109,18 @@ fn the_budget_climbs_from_the_cold_start_to_the_need_and_stays() {
     let config = BudgetConfig::default();
     for (need, over_caller) in [(1, false), (3, true), (5, false), (5, true)] {
         let mut state = BudgetState::default();
-        let budgets = follow(&mut state, &config, 600, need, over_caller, 0.9, 0.0, 2);
+        let budgets = follow(
+            &mut state,
+            &config,
+            600,
+            Agent {
+                need,
+                over_caller,
+                solvable: 0.9,
+                lucky: 0.0,
+            },
+            2,
+        );
         let first = budgets.iter().position(|&b| b == need).unwrap();
         assert!(first <= 4 * need as usize + 4, "{need}: {budgets:?}");
         let after = &budgets[first..];
@@ -103,7 +137,18 @@ fn the_budget_climbs_from_the_cold_start_to_the_need_and_stays() {
 fn agents_that_stop_on_their_own_bring_a_generous_budget_down() {
     let config = BudgetConfig::default();
     let mut state = BudgetState::starting_at(8);
-    let budgets = follow(&mut state, &config, 200, 2, false, 0.9, 0.05, 3);
+    let budgets = follow(
+        &mut state,
+        &config,
+        200,
+        Agent {
+            need: 2,
+            over_caller: false,
+            solvable: 0.9,
+            lucky: 0.05,
+        },
+        3,
+    );
     let first = budgets.iter().position(|&b| b == 2).unwrap();
     assert!(first <= 30, "{budgets:?}");
     assert!(budgets[first..].iter().all(|&b| b == 2), "{budgets:?}");
@@ -113,7 +158,18 @@ fn agents_that_stop_on_their_own_bring_a_generous_budget_down() {
 fn agents_that_use_every_call_come_down_through_probes() {
     let config = BudgetConfig::default();
     let mut state = BudgetState::starting_at(4);
-    let budgets = follow(&mut state, &config, 600, 2, true, 0.9, 0.0, 4);
+    let budgets = follow(
+        &mut state,
+        &config,
+        600,
+        Agent {
+            need: 2,
+            over_caller: true,
+            solvable: 0.9,
+            lucky: 0.0,
+        },
+        4,
+    );
     let first = budgets.iter().position(|&b| b == 2).unwrap();
     assert!(first <= 150, "{budgets:?}");
     assert!(budgets[first..].iter().filter(|&&b| b != 2).count() <= 3);
@@ -123,9 +179,31 @@ fn agents_that_use_every_call_come_down_through_probes() {
 fn a_budget_that_stopped_working_climbs_again() {
     let config = BudgetConfig::default();
     let mut state = BudgetState::default();
-    follow(&mut state, &config, 500, 1, false, 0.9, 0.0, 5);
+    follow(
+        &mut state,
+        &config,
+        500,
+        Agent {
+            need: 1,
+            over_caller: false,
+            solvable: 0.9,
+            lucky: 0.0,
+        },
+        5,
+    );
     assert_eq!(state.current, Some(1));
-    let budgets = follow(&mut state, &config, 300, 3, false, 0.9, 0.0, 6);
+    let budgets = follow(
+        &mut state,
+        &config,
+        300,
+        Agent {
+            need: 3,
+            over_caller: false,
+            solvable: 0.9,
+            lucky: 0.0,
+        },
+        6,
+    );
     let first = budgets.iter().position(|&b| b == 3).unwrap();
     assert!(first <= 40, "{budgets:?}");
 }
@@ -134,7 +212,18 @@ fn a_budget_that_stopped_working_climbs_again() {
 fn confidence_falls_when_the_budget_starts_failing() {
     let config = BudgetConfig::default();
     let mut state = BudgetState::default();
-    follow(&mut state, &config, 400, 2, false, 0.95, 0.0, 7);
+    follow(
+        &mut state,
+        &config,
+        400,
+        Agent {
+            need: 2,
+            over_caller: false,
+            solvable: 0.95,
+            lucky: 0.0,
+        },
+        7,
+    );
     let before = state.confidence(&config);
     assert!(before > 0.85, "{before}");
     for _ in 0..10 {
