@@ -57,6 +57,13 @@ pub struct Decision {
     pub decided_ms: i64,
 }
 
+/// Decayed pulls below which a combination's own arms are joined by what its siblings lend.
+pub const LOAN_ARMS_UNTIL: f64 = 10.0;
+
+/// How long a probe (a decision that served one call less) counts as in flight without its
+/// trajectory: one minute. A request abandoned for good stops holding back the next probe then.
+pub const PROBE_PENDING_MS: i64 = 60_000;
+
 /// The budget state, arms, source, confidence and reason that apply.
 struct Basis {
     budget: BudgetState,
@@ -72,10 +79,18 @@ fn basis(ctx: &Context<'_>, config: &PolicyConfig) -> Basis {
     if let Some(state) = ctx.exact.filter(|s| s.budget.current.is_some()) {
         let evidence = state.budget.evidence(budget_config);
         let budget = state.budget.policy_budget(budget_config);
+        // Until its own arms hold some evidence, a set ranks its modules with what its
+        // siblings lent as well (one failed request, which credits nobody, must not undo it).
+        let arms = match borrow(ctx.modules, &ctx.siblings, budget_config) {
+            Some(loan) if state.arms.total_pulls() < LOAN_ARMS_UNTIL => {
+                state.arms.with_prior(&loan.arms)
+            }
+            _ => state.arms.clone(),
+        };
         return Basis {
             reason: learnt_reason(budget, &evidence),
             budget: state.budget.clone(),
-            arms: state.arms.clone(),
+            arms,
             source: RecommendationSource::Exact,
             confidence: state.confidence(config),
             evidence,
@@ -159,14 +174,23 @@ pub fn recommend(intent: &str, ctx: &Context<'_>, config: &PolicyConfig) -> Reco
 }
 
 /// The decision `decision_id` for `intent` in context `ctx`, decided at `now_ms`.
+///
+/// `probe_pending`: a decision of this combination that served one call less is still waiting
+/// for its trajectory. No second probe is served until it reports (or is too old to count, see
+/// [`PROBE_PENDING_MS`]): with many requests in flight, a probe rate of one half would
+/// otherwise serve the lower budget to every request decided before the first result returns.
 pub fn decide(
     intent: &str,
     ctx: &Context<'_>,
     config: &PolicyConfig,
     decision_id: u64,
     now_ms: i64,
+    probe_pending: bool,
 ) -> Decision {
-    let basis = basis(ctx, config);
+    let mut basis = basis(ctx, config);
+    if probe_pending {
+        basis.budget.probing = false;
+    }
     let choice = choose(
         &basis.budget,
         &basis.arms,

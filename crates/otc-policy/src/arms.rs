@@ -113,6 +113,27 @@ impl Arms {
         }
     }
 
+    /// Decayed pulls over every module: how much evidence the arms hold.
+    pub fn total_pulls(&self) -> f64 {
+        self.arms.iter().map(|a| a.pulls).sum()
+    }
+
+    /// These arms with `prior` added (same modules, same order): a loan from sibling module
+    /// sets counts as evidence until the set's own outweighs it.
+    pub fn with_prior(&self, prior: &Arms) -> Arms {
+        Arms {
+            arms: self
+                .arms
+                .iter()
+                .zip(prior.arms.iter().chain(std::iter::repeat(&Arm::default())))
+                .map(|(own, lent)| Arm {
+                    pulls: own.pulls + lent.pulls,
+                    answered: own.answered + lent.answered,
+                })
+                .collect(),
+        }
+    }
+
     /// The module ranked first when one is strictly ahead of all others.
     pub fn strict_top(&self) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;

@@ -87,6 +87,10 @@ pub enum PolicyError {
         /// What failed.
         reason: String,
     },
+    /// The decision log's id counter reached its maximum (only corrupt or hand-edited data gets
+    /// there); no decision can be logged.
+    #[error("decision ids are exhausted: the decision log's counter is at its maximum")]
+    DecisionIdsExhausted,
     /// A stored trajectory row cannot be read back (its calls do not fit its module set).
     #[error("trajectory {request_id:?} is corrupt: {reason}")]
     CorruptTrajectory {

@@ -10,8 +10,13 @@ use crate::reward::{Score, score};
 use serde::{Deserialize, Serialize};
 
 /// How far a new first module's score must be ahead of the old first's for the swap to count
-/// as a new regime of the budget (see [`BudgetState::new_regime`]).
-pub const REGIME_MARGIN: f64 = 0.05;
+/// as a new regime of the budget (see [`BudgetState::new_regime`]). Two modules that answer
+/// about equally often swap places all the time; that is not a new path.
+pub const REGIME_MARGIN: f64 = 0.1;
+
+/// Below this score the old first module is taken not to answer at all (one pull without an
+/// answer is 1/3), so being overtaken is a new regime whatever the margin.
+pub const USELESS_BELOW: f64 = 0.45;
 
 /// Everything a checkpoint remembers about one (intent, module set).
 #[derive(Debug, Clone, PartialEq)]
@@ -96,7 +101,7 @@ impl CombinationState {
         self.arms.record(obs.calls, obs.correct, obs.answered_by);
         let top_after = self.arms.strict_top();
         // A new module answers first where none did, or clearly overtook the old first (which
-        // then does not answer, or answers clearly less often): budget evidence gathered
+        // then does not answer, or answers far less often): budget evidence gathered
         // before was about another path, and is forgotten before this trajectory (the first
         // of the new path) is folded in. Two modules that answer about equally often may swap
         // places without that.
@@ -105,7 +110,7 @@ impl CombinationState {
             (None, Some(_)) => true,
             (Some(a), Some(b)) => {
                 let (old, new) = (self.arms.arms()[a].score(), self.arms.arms()[b].score());
-                a != b && (old < 0.5 || new - old > REGIME_MARGIN)
+                a != b && (old < USELESS_BELOW || new - old > REGIME_MARGIN)
             }
         };
         if self.budget.current.is_none() {

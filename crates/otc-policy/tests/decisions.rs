@@ -212,3 +212,101 @@ fn a_schema_two_file_upgrades_and_rebuilds_its_checkpoints() {
     assert_eq!(checkpoints.len(), 1);
     assert_eq!((checkpoints[0].samples, checkpoints[0].budget), (1, 2));
 }
+
+/// Review finding: a probe served one call less to half of all decisions until a failure
+/// came back, so with many requests in flight most of them were probes. Now one probe per
+/// combination is in flight at a time.
+#[test]
+fn at_most_one_probe_is_in_flight_per_combination() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("policy.db"));
+    // A first correct answer: the budget starts at what was served (the cold start serves 0,
+    // so serve a few decisions at 1 and 2 first by failing at 0).
+    let mut id = 0;
+    for correct in [false, false, false, false, false, false] {
+        let d = store.decide("search", &modules()).unwrap();
+        id += 1;
+        let calls: Vec<&str> = std::iter::repeat_n("web", d.budget as usize).collect();
+        store
+            .ingest(&traj(
+                &format!("warm-{id}"),
+                Some(d.decision_id),
+                &calls,
+                correct,
+            ))
+            .unwrap();
+    }
+    // Now answering correctly makes `web` the module that answers: a new regime, a probe.
+    let d = store.decide("search", &modules()).unwrap();
+    let calls: Vec<&str> = std::iter::repeat_n("web", d.budget as usize).collect();
+    store
+        .ingest(&traj("answer", Some(d.decision_id), &calls, true))
+        .unwrap();
+    assert!(d.budget > 0, "{d:?}");
+    // Many decisions in flight, none reported: at most one serves one call less.
+    let in_flight: Vec<_> = (0..40)
+        .map(|_| store.decide("search", &modules()).unwrap())
+        .collect();
+    let probes: Vec<_> = in_flight
+        .iter()
+        .filter(|d| d.budget < d.policy_budget)
+        .collect();
+    assert_eq!(probes.len(), 1, "{in_flight:#?}");
+    // Once it reports, probing may go on.
+    let probe = probes[0];
+    let calls: Vec<&str> = std::iter::repeat_n("web", probe.budget as usize).collect();
+    store
+        .ingest(&traj("probe", Some(probe.decision_id), &calls, true))
+        .unwrap();
+    let after: Vec<_> = (0..40)
+        .map(|_| store.decide("search", &modules()).unwrap())
+        .collect();
+    assert!(after.iter().filter(|d| d.budget < d.policy_budget).count() <= 1);
+}
+
+/// Review finding: a new module set kept its borrowed budget but lost the borrowed module
+/// ranking after one failed request (which credits nobody).
+#[test]
+fn a_new_module_set_keeps_its_borrowed_ranking_until_it_has_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("policy.db"));
+    let sibling = vec!["news".to_owned(), "web".to_owned()];
+    for i in 0..30 {
+        let mut t = traj(&format!("s{i}"), None, &["news", "web"], true);
+        t.modules = sibling.clone();
+        t.answered_by = Some("web".into());
+        store.ingest(&t).unwrap();
+    }
+    let new_set: Vec<String> = vec!["web".into(), "news".into(), "maps".into()];
+    let first = store.decide("search", &new_set).unwrap();
+    assert_eq!(first.order[0], "web", "{first:?}");
+    let mut failed = traj("n1", Some(first.decision_id), &[], false);
+    failed.modules = new_set.clone();
+    store.ingest(&failed).unwrap();
+    let view = store.recommend("search", &new_set).unwrap();
+    assert_eq!(view.ranked[0].module, "web", "{view:?}");
+    let last = view.ranked.last().unwrap();
+    assert_eq!(
+        last.module, "news",
+        "the sibling showed news does not answer: {view:?}"
+    );
+}
+
+#[test]
+fn an_exhausted_decision_counter_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = open(&path);
+    store.decide("search", &modules()).unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'decisions'",
+            [i64::MAX],
+        )
+        .unwrap();
+    assert!(matches!(
+        store.decide("search", &modules()),
+        Err(PolicyError::DecisionIdsExhausted)
+    ));
+}

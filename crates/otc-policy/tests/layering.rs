@@ -20,6 +20,7 @@ const PURE: &[&str] = &[
     "budget/mod.rs",
     "budget/config.rs",
     "budget/evidence.rs",
+    "budget/rule.rs",
     "simulate/mod.rs",
     "simulate/world.rs",
     "simulate/memory.rs",

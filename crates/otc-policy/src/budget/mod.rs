@@ -30,14 +30,17 @@
 //! # The rule (applied after every observation, in log order, so a rebuild replays it exactly)
 //!
 //! * **Climb** one level when the recent success at the budget, as a Beta(1, 1) posterior mean,
-//!   is below [`BudgetConfig::climb_below`] with at least [`BudgetConfig::min_recent`] weight, or
+//!   is below [`BudgetConfig::climb_below`] with at least [`BudgetConfig::min_recent`] weight
+//!   (a failure that stopped before using its whole budget does not count against the budget:
+//!   the budget did not cause it), or
 //!   when requests explored one level up succeed more often by the tolerance and by a strict
 //!   two-sample test ([`BETTER_ABOVE_Z`]). Up-exploration is rare, so the second rule only
 //!   notices large gains; a budget that succeeds a little less often than one level more is
 //!   kept (the price of not chasing noise). Climbing forgets the evidence at and below the
 //!   level left: it is contradicted by what just happened.
-//! * **Descend** to the lowest level `j` such that every level from `j` up to the budget is
-//!   shown, on *strong* evidence, to succeed within [`BudgetConfig::tolerance`] of the budget:
+//! * **Descend** to the lowest level `j` shown, on *strong* evidence, to succeed within
+//!   [`BudgetConfig::tolerance`] of the budget (success only grows with the budget, so the
+//!   levels between do too), looking no further down than a level that clearly fails:
 //!   either paired evidence (posterior mean of kept / paired >= 1 − tolerance, with at least
 //!   [`BudgetConfig::min_evidence`] weight) or requests probed at that level (odds that they
 //!   succeed as often as at the budget rather than clearly less often, with at least
@@ -55,11 +58,11 @@
 
 mod config;
 mod evidence;
+mod rule;
 
 pub use config::{BudgetConfig, MAX_BACKOFF};
 pub use evidence::{BETTER_ABOVE_Z, FAILING_RATIO, Level, WORSE_BEYOND_TOLERANCE_Z};
 
-use evidence::{direct_odds, paired_odds, two_sample_z};
 use serde::{Deserialize, Serialize};
 
 /// Weights below this are dropped, which keeps the checkpoint small.
@@ -229,8 +232,9 @@ impl BudgetState {
     pub fn observe(&mut self, obs: BudgetObservation, config: &BudgetConfig, decay: f64) {
         self.forget(decay, config);
         let top = config.max_budget;
+        let obs = self.as_served(obs, config);
         let served = obs.served.unwrap_or(obs.calls).min(top);
-        let stopped_early = obs.served.is_some_and(|k| obs.calls < k);
+        let stopped_early = obs.calls < served;
         let level = self.level_mut(served);
         level.served += 1.0;
         if obs.correct {
@@ -258,8 +262,10 @@ impl BudgetState {
         }
         let current = *self.current.get_or_insert(served);
         if served == current {
+            // Only a failure that used its whole budget can be the budget's fault; one that
+            // stopped before it was wrong for another reason and does not push the budget up.
             self.recent_served += 1.0;
-            if obs.correct {
+            if obs.correct || stopped_early {
                 self.recent_succeeded += 1.0;
             }
         }
@@ -274,6 +280,30 @@ impl BudgetState {
             self.since_probe = self.since_probe.saturating_add(1);
         }
         self.step(config);
+    }
+
+    /// An unlogged trajectory (no decision) as if it had been served the policy's current
+    /// budget, which is what `GET /admin/otc/policy` advised: one that stopped within it
+    /// reveals lower budgets like any other, and one that made more calls than the budget
+    /// counts as a request the budget would have cut off (a failure at the budget), so
+    /// requests that keep needing more make the budget climb. The first one, with no budget
+    /// yet, starts the budget at its own call count.
+    fn as_served(&self, obs: BudgetObservation, config: &BudgetConfig) -> BudgetObservation {
+        match (obs.served, self.current) {
+            (None, Some(k)) => {
+                let k = k.min(config.max_budget);
+                BudgetObservation {
+                    served: Some(k),
+                    calls: obs.calls,
+                    correct: obs.correct && obs.calls <= k,
+                }
+            }
+            (None, None) => BudgetObservation {
+                served: Some(obs.calls.min(config.max_budget)),
+                ..obs
+            },
+            (Some(_), _) => obs,
+        }
     }
 
     fn forget(&mut self, decay: f64, config: &BudgetConfig) {
@@ -296,143 +326,6 @@ impl BudgetState {
             }
         }
         self.levels.retain(|(_, level)| !level.is_negligible());
-    }
-
-    /// Moves the current budget by the rule of the module docs.
-    fn step(&mut self, config: &BudgetConfig) {
-        let Some(k) = self.current else { return };
-        let top = config.max_budget;
-        let k = k.min(top);
-        let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
-        let failing =
-            self.recent_served >= config.min_recent && recent_success < config.climb_below;
-        let above = self.level(k + 1);
-        let here = self.level(k);
-        let better_above = above.served >= config.min_direct
-            && above.success() >= here.success() + config.tolerance
-            && two_sample_z(&above, &here, 0.0) >= BETTER_ABOVE_Z;
-        if k < top && (failing || better_above) {
-            self.move_to(k + 1);
-            self.probing = false;
-            self.failed_probes = 0;
-            self.since_probe = 0;
-            // Whatever was known at the level left and below it is contradicted by what just
-            // happened (the world may have changed); probes will learn it again.
-            for (l, level) in &mut self.levels {
-                if *l <= k {
-                    *level = Level::default();
-                }
-            }
-            self.levels.retain(|(_, level)| !level.is_negligible());
-            return;
-        }
-        let mut target = k;
-        while target > 0 && self.lower_is_as_good(target - 1, k, config) {
-            target -= 1;
-        }
-        if target != k {
-            self.move_to(target);
-            self.failed_probes = 0;
-            self.since_probe = 0;
-            if self.probing {
-                // The probe goes on one level further down, from fresh evidence.
-                self.start_probe();
-            }
-        }
-        let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
-        let due = config.probe_after.saturating_mul(1 << backoff);
-        // Agents that stop on their own and now keep stopping below the budget point at the
-        // level below: probe it at once rather than wait for the paired evidence to pile up.
-        let below = self.level(target.saturating_sub(1));
-        let pointed_at = below.paired >= config.min_direct && paired_odds(&below, config) > 0.0;
-        if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
-            self.start_probe();
-        }
-        if self.probing && !self.lower_may_work(target, config) {
-            self.end_probe(true);
-        }
-    }
-
-    /// Starts probing the level below the budget from fresh evidence: what an earlier probe
-    /// found there is old news (another module order, another month) and must not decide
-    /// this one.
-    fn start_probe(&mut self) {
-        let Some(k) = self.current.filter(|&k| k > 0) else {
-            return;
-        };
-        let below = self.level_mut(k - 1);
-        below.served = 0.0;
-        below.succeeded = 0.0;
-        self.levels.retain(|(_, level)| !level.is_negligible());
-        self.probing = true;
-    }
-
-    /// Ends a probe; `failed` doubles the wait before the next one.
-    fn end_probe(&mut self, failed: bool) {
-        self.probing = false;
-        self.since_probe = 0;
-        if failed {
-            self.failed_probes = self.failed_probes.saturating_add(1);
-        }
-    }
-
-    /// The module that answers first changed (see [`crate::state::CombinationState::observe`]):
-    /// the evidence at and below the budget was gathered with another module first, so it is
-    /// forgotten (with the recent window), and the level below is probed at once. Without this an agent that uses its whole budget would keep the budget
-    /// it needed while a useless module was tried first.
-    pub fn new_regime(&mut self) {
-        let Some(k) = self.current else { return };
-        for (level, evidence) in &mut self.levels {
-            if *level <= k {
-                *evidence = Level::default();
-            }
-        }
-        self.levels.retain(|(_, level)| !level.is_negligible());
-        self.recent_served = 0.0;
-        self.recent_succeeded = 0.0;
-        self.failed_probes = 0;
-        self.since_probe = 0;
-        self.start_probe();
-    }
-
-    fn move_to(&mut self, budget: u32) {
-        self.current = Some(budget);
-        self.recent_served = 0.0;
-        self.recent_succeeded = 0.0;
-    }
-
-    /// Strong evidence that budget `lower` succeeds within the tolerance of budget `k`: from
-    /// paired evidence (enough weight, a keep rate within the tolerance, and the odds that it
-    /// keeps nearly all requests rather than half) or from requests served there (enough
-    /// weight, a success rate within the tolerance, and the odds that it succeeds as often as
-    /// `k` rather than half as often).
-    fn lower_is_as_good(&self, lower: u32, k: u32, config: &BudgetConfig) -> bool {
-        let level = self.level(lower);
-        let odds = config.evidence_odds.ln();
-        let paired = level.paired >= config.min_evidence
-            && level.keep_rate() >= 1.0 - config.tolerance
-            && paired_odds(&level, config) >= odds;
-        let here = self.level(k);
-        let at = here.success();
-        let direct = level.served >= config.min_direct
-            && direct_odds(&level, at) >= odds
-            && two_sample_z(&here, &level, config.tolerance) < WORSE_BEYOND_TOLERANCE_Z;
-        paired || direct
-    }
-
-    /// Whether the evidence still allows that one level below `k` works: not when the odds
-    /// say that requests served there clearly fail, nor when agents that stop on their own
-    /// clearly needed `k` (paired evidence; only trusted when this combination's agents stop
-    /// on their own at all).
-    fn lower_may_work(&self, k: u32, config: &BudgetConfig) -> bool {
-        if k == 0 {
-            return false;
-        }
-        let lower = self.level(k - 1);
-        let odds = config.evidence_odds.ln();
-        let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
-        let revealed_need = self.early >= 0.5 && paired_odds(&lower, config) <= -odds;
-        !(failed_there || revealed_need)
     }
 
     /// The exploration open to a decision: one level down with probability `explore_down`

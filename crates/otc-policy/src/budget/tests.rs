@@ -426,3 +426,34 @@ proptest! {
         prop_assert_eq!(rebuilt.as_ref(), Some(&a));
     }
 }
+
+/// Review finding: unlogged trajectories fixed the budget at the first one's call count.
+#[test]
+fn unlogged_trajectories_move_the_budget_both_ways() {
+    let config = BudgetConfig::default();
+    let unlogged = |state: &mut BudgetState, calls, correct| {
+        state.observe(
+            BudgetObservation {
+                served: None,
+                calls,
+                correct,
+            },
+            &config,
+            DECAY,
+        );
+    };
+    // A 12-call outlier first, then requests that answer in 2 calls.
+    let mut state = BudgetState::default();
+    unlogged(&mut state, 12, true);
+    for _ in 0..60 {
+        unlogged(&mut state, 2, true);
+    }
+    assert_eq!(state.current, Some(2));
+    // A lucky answer without tools first, then requests that need 2 calls.
+    let mut state = BudgetState::default();
+    unlogged(&mut state, 0, true);
+    for _ in 0..60 {
+        unlogged(&mut state, 2, true);
+    }
+    assert_eq!(state.current, Some(2));
+}

@@ -28,6 +28,9 @@ pub struct MemoryPolicy {
     /// by canonical text, as the store reads them.
     states: BTreeMap<(String, String), (ModuleSet, CombinationState)>,
     decisions: HashMap<u64, Served>,
+    /// Probes (decisions serving one call less) still waiting for their trajectory, by
+    /// combination: decision id and when it was decided.
+    pending_probes: HashMap<(String, String), HashMap<u64, i64>>,
     next_decision: u64,
     now_ms: i64,
 }
@@ -39,6 +42,7 @@ impl MemoryPolicy {
             config,
             states: BTreeMap::new(),
             decisions: HashMap::new(),
+            pending_probes: HashMap::new(),
             next_decision: 1,
             now_ms: 0,
         }
@@ -75,8 +79,19 @@ impl Advisor for MemoryPolicy {
             siblings,
         };
         let id = self.next_decision;
-        let decision = decide(intent, &ctx, &self.config, id, self.now_ms);
+        let since = self.now_ms - crate::advice::PROBE_PENDING_MS;
+        let probe_pending = self
+            .pending_probes
+            .get(&key)
+            .is_some_and(|probes| probes.values().any(|&at| at >= since));
+        let decision = decide(intent, &ctx, &self.config, id, self.now_ms, probe_pending);
         self.next_decision += 1;
+        if decision.explored.budget == Some(crate::budget::Direction::Down) {
+            self.pending_probes
+                .entry(key)
+                .or_default()
+                .insert(id, self.now_ms);
+        }
         self.decisions.insert(
             id,
             Served {
@@ -91,9 +106,13 @@ impl Advisor for MemoryPolicy {
     fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
         let set = trajectory.validated_set(trajectory.timestamp_ms)?;
         let calls = set.encode_calls(&trajectory.calls)?;
-        let served = trajectory
-            .decision_id
-            .and_then(|id| self.decisions.get(&id).copied());
+        let served = trajectory.decision_id.and_then(|id| {
+            for probes in self.pending_probes.values_mut() {
+                probes.remove(&id);
+            }
+            let served = self.decisions.get(&id)?;
+            Some((served.budget, served.policy_budget, served.order_explored))
+        });
         let answered_by = trajectory
             .answered_by
             .as_ref()
@@ -115,10 +134,10 @@ impl Advisor for MemoryPolicy {
                 correct: trajectory.correct,
                 r_cost,
                 timestamp_ms: trajectory.timestamp_ms,
-                served: served.map(|s| s.budget),
-                policy_budget: served.map(|s| s.policy_budget),
+                served: served.map(|s| s.0),
+                policy_budget: served.map(|s| s.1),
                 answered_by,
-                order_explored: served.is_some_and(|s| s.order_explored),
+                order_explored: served.is_some_and(|s| s.2),
             },
             &self.config,
         )?;

@@ -33,13 +33,31 @@ pub(super) fn decide(
                 "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'decisions'), 0)",
             )?
             .query_row([], |row| row.get(0))?;
-        let id = last + 1;
+        let id = last
+            .checked_add(1)
+            .ok_or(PolicyError::DecisionIdsExhausted)?;
+        let now = now_ms();
+        // Only a combination that is probing can be held back by a probe in flight.
+        let probing = exact.as_ref().is_some_and(|s| s.budget.probing);
+        let probe_pending = probing
+            && tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM decisions d
+                     WHERE d.intent_id = ?1 AND d.module_set_id = ?2 AND d.decided_ms >= ?3
+                       AND d.explored & 2 != 0
+                       AND NOT EXISTS (SELECT 1 FROM trajectory_log t WHERE t.decision_id = d.id))",
+                )?
+                .query_row(
+                    params![intent_id, set_id, now - crate::advice::PROBE_PENDING_MS],
+                    |row| row.get(0),
+                )?;
         let decision = choose(
             intent,
             &read::as_context(&set, exact.as_ref(), &siblings),
             &store.config,
-            u64::try_from(id).unwrap_or(0),
-            now_ms(),
+            u64::try_from(id).map_err(|_| PolicyError::DecisionIdsExhausted)?,
+            now,
+            probe_pending,
         );
         let explored = match decision.explored.budget {
             Some(crate::budget::Direction::Up) => EXPLORED_UP,

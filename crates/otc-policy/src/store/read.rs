@@ -83,14 +83,20 @@ pub(super) fn context(
         .optional()?
         .transpose()?
         .filter(|row| row.modules == *set);
-    if let Some(row) = exact {
-        return Ok((Some(row.state), Vec::new()));
-    }
-    let siblings = intent_rows(conn, intent)?
-        .into_iter()
-        .filter(|row| row.modules != *set)
-        .collect();
-    Ok((None, siblings))
+    // Siblings only matter without an exact state, or while its arms are thin (see
+    // `advice::LOAN_ARMS_UNTIL`); otherwise the intent's other checkpoints are not read.
+    let thin = exact
+        .as_ref()
+        .is_none_or(|row| row.state.arms.total_pulls() < crate::advice::LOAN_ARMS_UNTIL);
+    let siblings = if thin {
+        intent_rows(conn, intent)?
+            .into_iter()
+            .filter(|row| row.modules != *set)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok((exact.map(|row| row.state), siblings))
 }
 
 /// Borrows the loaded states as an advice context.

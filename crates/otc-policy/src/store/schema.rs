@@ -100,6 +100,7 @@ CREATE TABLE decisions (
     config_id      INTEGER NOT NULL REFERENCES reward_configs(id),
     decided_ms     INTEGER NOT NULL
 );
+CREATE INDEX decisions_by_combination ON decisions(intent_id, module_set_id, decided_ms);
 CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
 BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END;
 ALTER TABLE trajectory_log ADD COLUMN decision_id INTEGER REFERENCES decisions(id);

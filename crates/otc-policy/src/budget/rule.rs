@@ -1,0 +1,170 @@
+//! How the budget moves: climbing when it fails, descending on strong evidence, probing the
+//! level below in episodes with a backoff, and starting over when the path changes. The rule
+//! itself is described in the module docs of [`super`].
+
+use super::evidence::{direct_odds, paired_odds, two_sample_z};
+use super::{
+    BETTER_ABOVE_Z, BudgetConfig, BudgetState, Level, MAX_BACKOFF, WORSE_BEYOND_TOLERANCE_Z,
+};
+
+impl BudgetState {
+    /// Moves the current budget by the rule of the module docs.
+    pub(super) fn step(&mut self, config: &BudgetConfig) {
+        let Some(k) = self.current else { return };
+        let top = config.max_budget;
+        let k = k.min(top);
+        let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
+        let failing =
+            self.recent_served >= config.min_recent && recent_success < config.climb_below;
+        let above = self.level(k + 1);
+        let here = self.level(k);
+        let better_above = above.served >= config.min_direct
+            && above.success() >= here.success() + config.tolerance
+            && two_sample_z(&above, &here, 0.0) >= BETTER_ABOVE_Z;
+        if k < top && (failing || better_above) {
+            self.move_to(k + 1);
+            self.probing = false;
+            self.failed_probes = 0;
+            self.since_probe = 0;
+            // Whatever was known at the level left and below it is contradicted by what just
+            // happened (the world may have changed); probes will learn it again.
+            for (l, level) in &mut self.levels {
+                if *l <= k {
+                    *level = Level::default();
+                }
+            }
+            self.levels.retain(|(_, level)| !level.is_negligible());
+            return;
+        }
+        // Success can only grow with the budget: a level shown to do as well as the budget
+        // shows every level between them does too. So the budget goes to the lowest level with
+        // strong evidence, looking down until a level clearly fails (none below it can pass).
+        let mut target = k;
+        for lower in (0..k).rev() {
+            if self.lower_is_as_good(lower, k, config) {
+                target = lower;
+            } else if self.clearly_fails(lower, k, config) {
+                break;
+            }
+        }
+        if target != k {
+            self.move_to(target);
+            self.failed_probes = 0;
+            self.since_probe = 0;
+            if self.probing {
+                // The probe goes on one level further down, from fresh evidence.
+                self.start_probe();
+            }
+        }
+        let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
+        let due = config.probe_after.saturating_mul(1 << backoff);
+        // Agents that stop on their own and now keep stopping below the budget point at the
+        // level below: probe it at once rather than wait for the paired evidence to pile up.
+        let below = self.level(target.saturating_sub(1));
+        let pointed_at = below.paired >= config.min_direct && paired_odds(&below, config) > 0.0;
+        if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
+            self.start_probe();
+        }
+        if self.probing && !self.lower_may_work(target, config) {
+            self.end_probe(true);
+        }
+    }
+
+    /// Starts probing the level below the budget from fresh evidence: what an earlier probe
+    /// found there is old news (another module order, another month) and must not decide
+    /// this one.
+    fn start_probe(&mut self) {
+        let Some(k) = self.current.filter(|&k| k > 0) else {
+            return;
+        };
+        let below = self.level_mut(k - 1);
+        below.served = 0.0;
+        below.succeeded = 0.0;
+        self.levels.retain(|(_, level)| !level.is_negligible());
+        self.probing = true;
+    }
+
+    /// Ends a probe; `failed` doubles the wait before the next one.
+    pub(super) fn end_probe(&mut self, failed: bool) {
+        self.probing = false;
+        self.since_probe = 0;
+        if failed {
+            self.failed_probes = self.failed_probes.saturating_add(1);
+        }
+    }
+
+    /// The module that answers first changed (see [`crate::state::CombinationState::observe`]):
+    /// the evidence at and below the budget was gathered with another module first, so it is
+    /// forgotten (with the recent window), and the level below is probed at once. Without this an agent that uses its whole budget would keep the budget
+    /// it needed while a useless module was tried first.
+    pub fn new_regime(&mut self) {
+        let Some(k) = self.current else { return };
+        for (level, evidence) in &mut self.levels {
+            if *level <= k {
+                *evidence = Level::default();
+            }
+        }
+        self.levels.retain(|(_, level)| !level.is_negligible());
+        self.recent_served = 0.0;
+        self.recent_succeeded = 0.0;
+        self.failed_probes = 0;
+        self.since_probe = 0;
+        self.start_probe();
+    }
+
+    fn move_to(&mut self, budget: u32) {
+        self.current = Some(budget);
+        self.recent_served = 0.0;
+        self.recent_succeeded = 0.0;
+    }
+
+    /// Strong evidence that budget `lower` succeeds within the tolerance of budget `k`: from
+    /// paired evidence (enough weight, a keep rate within the tolerance, and the odds that it
+    /// keeps nearly all requests rather than half) or from requests served there (enough
+    /// weight, a success rate within the tolerance, and the odds that it succeeds as often as
+    /// `k` rather than half as often).
+    fn lower_is_as_good(&self, lower: u32, k: u32, config: &BudgetConfig) -> bool {
+        let level = self.level(lower);
+        let odds = config.evidence_odds.ln();
+        let paired = level.paired >= config.min_evidence
+            && level.keep_rate() >= 1.0 - config.tolerance
+            && paired_odds(&level, config) >= odds;
+        let here = self.level(k);
+        let at = here.success();
+        // Within the tolerance: the lower level's success, shrunk towards the budget's own
+        // (a prior worth two requests at `at`, so three successes in three can pass and a
+        // level that keeps missing cannot), is at most the tolerance below it; and the probes
+        // do not show it worse by more than the tolerance either.
+        let shrunk = (level.succeeded + 2.0 * at) / (level.served + 2.0);
+        let direct = level.served >= config.min_direct
+            && direct_odds(&level, at) >= odds
+            && shrunk >= at - config.tolerance
+            && two_sample_z(&here, &level, config.tolerance) < WORSE_BEYOND_TOLERANCE_Z;
+        paired || direct
+    }
+
+    /// Strong evidence that budget `lower` does clearly worse than budget `k`: requests served
+    /// there, or agents that stop on their own showing that they need more.
+    fn clearly_fails(&self, lower: u32, k: u32, config: &BudgetConfig) -> bool {
+        let level = self.level(lower);
+        let odds = config.evidence_odds.ln();
+        let served = level.served >= 1.0 && direct_odds(&level, self.level(k).success()) <= -odds;
+        let revealed = level.paired >= config.min_evidence && paired_odds(&level, config) <= -odds;
+        served || revealed
+    }
+
+    /// Whether the evidence still allows that one level below `k` works: not when the odds
+    /// say that requests served there clearly fail, nor when agents that stop on their own
+    /// clearly needed `k` (paired evidence; only trusted when this combination's agents stop
+    /// on their own at all).
+    pub(super) fn lower_may_work(&self, k: u32, config: &BudgetConfig) -> bool {
+        if k == 0 {
+            return false;
+        }
+        let lower = self.level(k - 1);
+        let odds = config.evidence_odds.ln();
+        let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
+        let revealed_need = self.early >= 0.5 && paired_odds(&lower, config) <= -odds;
+        !(failed_there || revealed_need)
+    }
+}
