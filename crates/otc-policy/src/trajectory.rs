@@ -45,8 +45,9 @@ pub struct Trajectory {
     /// is learnt from; without it the request counts as given the calls it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<u64>,
-    /// The module whose result answered, if the orchestrator knows. Without it a correct
-    /// request credits the module of its last call (see [`crate::arms`]).
+    /// The module whose result answered, if the orchestrator knows (ignored on an incorrect
+    /// trajectory). Without it a correct request credits the module of its last call (see
+    /// [`crate::arms`]): send it when the agent calls other tools after it has the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
 }

@@ -301,7 +301,7 @@ fn simulate_prints_the_table_and_writes_the_plot() {
         "scenario steady · agent over-caller",
         "legal [cases,statutes,web]",
         "oracle",
-        "convergence: median",
+        "convergence (from then on",
     ] {
         assert!(table.contains(needle), "{needle}: {table}");
     }

@@ -35,7 +35,9 @@ pub struct TrajectoryIn {
     #[serde(default)]
     pub decision_id: Option<u64>,
     /// The module whose result answered, if the orchestrator knows (it must be one of
-    /// `calls`). Without it a correct request credits the module of its last call.
+    /// `calls`; ignored on an incorrect trajectory). Without it a correct request credits the
+    /// module of its last call: send it when the agent calls other tools after it has the
+    /// answer.
     #[serde(default)]
     pub answered_by: Option<String>,
 }

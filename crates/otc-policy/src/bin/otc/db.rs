@@ -23,7 +23,10 @@ reward: weights of the composite alpha*r_tool*r_correctness - beta*r_cost, smoot
 the n = 0 branch. cost: the run-units at which r_cost = 0.5 (per intent, else the default; \
 default_reference is required when \"cost\" is given). estimator: per-trajectory decay, the \
 correct weight a call count needs to become n, its share of all correct weight (OTC's n, which \
-scores trajectories). budget: how the budget served to requests is learnt and explored; every \
+scores trajectories; confidence_half is no longer used and kept so older files parse). budget: \
+how the budget served to requests is learnt and explored: explore_up and explore_order are \
+shares of all decisions, explore_down the share of decisions that probe one call less while a \
+probe of the level below runs (probes start after probe_after observations and back off); every \
 knob is documented in the otc-policy crate (budget::BudgetConfig). A changed config scores future trajectories; `otc rebuild` \
 applies it to the stored ones.";
 

@@ -48,9 +48,11 @@ enum Command {
     /// propensity; the decision is logged and its `decision_id` printed, as JSON.
     Decide(policy_cmd::DecideArgs),
     /// Run an orchestrator that follows the policy in closed loop in a synthetic world with a
-    /// known truth, against the fixed budget and an oracle; print the table per combination.
+    /// known truth, against a fixed budget of 6 calls and an oracle (budget n*, helpful module
+    /// first) on the same requests; print the table per combination and a summary.
     Simulate(simulate_cmd::SimulateArgs),
-    /// Delete old decisions that no trajectory refers to.
+    /// Delete old decisions that no trajectory refers to. A trajectory that reports on a pruned
+    /// decision later is refused (422): prune only what is too old to be reported on.
     PruneDecisions(policy_cmd::PruneArgs),
     /// List the learnt checkpoints.
     Checkpoints(policy_cmd::CheckpointsArgs),

@@ -1,6 +1,9 @@
 //! `otc simulate`: an orchestrator that follows the policy in closed loop, in a synthetic world
-//! with a known truth; prints, per combination, what the fixed budget, the oracle and the policy
-//! did, and how fast the policy converged (see `otc_policy::simulate`).
+//! with a known truth; prints, per combination, what a fixed budget of 6 calls, the oracle
+//! (budget n*, helpful module first) and the policy did with the same requests, and how fast
+//! the policy converged (see `otc_policy::simulate`). Every result is reported before the next
+//! decision (no requests in flight), and success is a step at n* (a request gets the calls it
+//! needs or fails).
 
 use crate::db::load_config;
 use crate::output::Format;
