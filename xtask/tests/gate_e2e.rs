@@ -32,16 +32,19 @@ fn verify_fails_and_names_each_cause_in_a_broken_workspace() {
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gate-e2e-workspace");
     let _ = std::fs::remove_dir_all(&work);
     copy_dir(&fixture, &work);
+    // A committed baseline that a partial, failing run must leave as it was.
+    let baseline = work.join("data/verify_snapshot.json");
+    std::fs::create_dir_all(baseline.parent().unwrap()).unwrap();
+    std::fs::write(&baseline, "{\"committed\": true}\n").unwrap();
+    // A target dir of its own: no lock contention with the build running this test, and the
+    // fixture's one dependency stays cached between runs.
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gate-e2e-target");
+    let _ = std::fs::remove_file(target.join("verify/verify_snapshot.json"));
 
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["verify", "--no-latency", "--skip", "lint", "--root"])
         .arg(&work)
-        // A target dir of its own: no lock contention with the build running this test, and the
-        // fixture's one dependency stays cached between runs.
-        .env(
-            "CARGO_TARGET_DIR",
-            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gate-e2e-target"),
-        )
+        .env("CARGO_TARGET_DIR", &target)
         .env_remove("INSTA_UPDATE")
         .output()
         .unwrap();
@@ -81,8 +84,15 @@ fn verify_fails_and_names_each_cause_in_a_broken_workspace() {
     );
     // Healthy tests still ran and counted, and the closing line is there.
     assert!(stdout.contains("verify: 2 passed, 3 failed"), "{all}");
+    // The run's snapshot went to the target dir; the committed baseline is untouched.
+    assert_eq!(
+        std::fs::read_to_string(&baseline).unwrap(),
+        "{\"committed\": true}\n",
+        "a partial, failing run replaced the committed baseline"
+    );
+    assert!(stdout.contains("left as it was"), "{all}");
     let snapshot: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(work.join("data/verify_snapshot.json")).unwrap(),
+        &std::fs::read_to_string(target.join("verify/verify_snapshot.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(snapshot["failed"], 3);

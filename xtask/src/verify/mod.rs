@@ -65,9 +65,11 @@ pub struct VerifyArgs {
     /// Quick mode: slow tests (OTC_SLOW_TESTS) off, and no lint or latency step.
     #[arg(long)]
     quick: bool,
-    /// Where to write the snapshot (relative to the workspace root).
-    #[arg(long, default_value = "data/verify_snapshot.json", value_name = "PATH")]
-    snapshot: PathBuf,
+    /// Where to write the snapshot (relative to the workspace root). Default: the committed
+    /// baseline `data/verify_snapshot.json` after a complete run that passed, else
+    /// `<target dir>/verify/verify_snapshot.json`.
+    #[arg(long, value_name = "PATH")]
+    snapshot: Option<PathBuf>,
     /// Also write a JUnit XML report here.
     #[arg(long, value_name = "PATH")]
     junit: Option<PathBuf>,
@@ -98,6 +100,12 @@ impl VerifyArgs {
             && !latency_off
     }
 
+    /// Every step runs: no `--only`, `--skip`, `--quick` or `--no-latency`. Only such a run
+    /// measures everything the committed baseline holds.
+    fn is_complete(&self) -> bool {
+        self.only.is_empty() && self.skip.is_empty() && !self.quick && !self.no_latency
+    }
+
     fn check_step_names(&self) -> Result<()> {
         for name in self.only.iter().chain(&self.skip) {
             if !ALL_STEPS.contains(&name.as_str()) {
@@ -119,14 +127,19 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     };
     let started = Instant::now();
     let limit = Duration::from_secs(args.test_timeout);
-    let snapshot_path = root.join(&args.snapshot);
-    let previous = snapshot::read(&snapshot_path).unwrap_or_else(|e| {
+    // The committed snapshot is the regression baseline, whichever file this run writes.
+    let previous = snapshot::read(&root.join(BASELINE)).unwrap_or_else(|e| {
         eprintln!("verify: warning: previous snapshot ignored: {e:#}");
         None
     });
 
     println!("verify: building every test target once...");
     let ws = build::metadata(&root)?;
+    let places = SnapshotPlaces {
+        explicit: args.snapshot.as_ref().map(|p| root.join(p)),
+        baseline: root.join(BASELINE),
+        scratch: ws.target_dir.join("verify").join("verify_snapshot.json"),
+    };
     let mut suites: Vec<SuiteResult> = Vec::new();
     let opts = suite::RunOptions {
         quick: args.quick,
@@ -139,7 +152,7 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
             let mut failed = SuiteResult::new("build");
             failed.check("cargo test --no-run", false, &format!("{e:#}"));
             announce(&mut suites, failed);
-            return finish(args, &root, &snapshot_path, previous, suites, None, started);
+            return finish(args, &root, &places, previous, suites, None, started);
         }
     };
 
@@ -172,15 +185,33 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     } else {
         None
     };
-    finish(
-        args,
-        &root,
-        &snapshot_path,
-        previous,
-        suites,
-        latency,
-        started,
-    )
+    finish(args, &root, &places, previous, suites, latency, started)
+}
+
+/// The committed snapshot: the last complete run that passed, and the latency baseline.
+const BASELINE: &str = "data/verify_snapshot.json";
+
+/// Where a run may write its snapshot.
+struct SnapshotPlaces {
+    /// `--snapshot PATH`: always written there.
+    explicit: Option<PathBuf>,
+    /// The committed baseline ([`BASELINE`]).
+    baseline: PathBuf,
+    /// `<target dir>/verify/verify_snapshot.json`: every other run.
+    scratch: PathBuf,
+}
+
+impl SnapshotPlaces {
+    /// Invariant: only a complete run that passed the gate replaces the committed baseline. A
+    /// partial or failing run must not leave the tree in a state where the contract tests on
+    /// that file fail, nor make a run that measured less (or worse) the next baseline.
+    fn choose(&self, complete: bool, gate_passed: bool) -> &Path {
+        match &self.explicit {
+            Some(path) => path,
+            None if complete && gate_passed => &self.baseline,
+            None => &self.scratch,
+        }
+    }
 }
 
 /// Runs the endpoint bench when the workspace has one; a failure becomes a failed `latency` suite.
@@ -231,7 +262,7 @@ type Latency = (
 fn finish(
     args: &VerifyArgs,
     root: &Path,
-    snapshot_path: &Path,
+    places: &SnapshotPlaces,
     previous: Option<snapshot::Snapshot>,
     suites: Vec<SuiteResult>,
     latency: Option<Latency>,
@@ -239,6 +270,7 @@ fn finish(
 ) -> Result<bool> {
     let passed: u64 = suites.iter().map(|s| s.passed).sum();
     let failed: u64 = suites.iter().map(|s| s.failed).sum();
+    let complete = args.is_complete() && latency.is_some();
     let (endpoints, latency_method) = match latency {
         Some((e, m)) => (e, Some(m)),
         None => Default::default(),
@@ -249,6 +281,10 @@ fn finish(
         }
         None => Vec::new(),
     };
+    let regressions = changes.iter().filter(|c| c.regression).count();
+    let nothing_ran = passed + failed == 0;
+    let gate_passed = failed == 0 && !nothing_ran && !(args.fail_on_regression && regressions > 0);
+    let snapshot_path = places.choose(complete, gate_passed);
     let snap = snapshot::Snapshot {
         schema_version: snapshot::SCHEMA_VERSION,
         timestamp: crate::timefmt::rfc3339(SystemTime::now()),
@@ -272,7 +308,6 @@ fn finish(
             .context("writing the Markdown summary")?;
     }
     print!("{}", report::summary(&suites, &snap, &changes));
-    let regressions = changes.iter().filter(|c| c.regression).count();
     if regressions > 0 {
         let verdict = if args.fail_on_regression {
             "failing the gate (--fail-on-regression)"
@@ -284,12 +319,14 @@ fn finish(
         );
     }
     println!("verify: snapshot written to {}", snapshot_path.display());
-    let nothing_ran = passed + failed == 0;
+    if snapshot_path != places.baseline && places.explicit.is_none() {
+        println!("verify: {BASELINE} left as it was: only a complete run that passes replaces it");
+    }
     if nothing_ran {
         println!("verify: no test ran; that is a failure, not a pass");
     }
     println!("verify: {passed} passed, {failed} failed");
-    Ok(failed == 0 && !nothing_ran && !(args.fail_on_regression && regressions > 0))
+    Ok(gate_passed)
 }
 
 /// `git rev-parse --short HEAD`, `-dirty` when the tree has changes, `unknown` outside git.
@@ -327,4 +364,59 @@ pub fn showroom_only(root: &Path) -> Result<bool> {
     sh.change_dir(root);
     xshell::cmd!(sh, "cargo build --quiet --workspace --bins").run()?;
     showroom::run_interactive(root, &ws.target_dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        verify: VerifyArgs,
+    }
+
+    fn args(flags: &[&str]) -> VerifyArgs {
+        let argv = std::iter::once("verify").chain(flags.iter().copied());
+        Cli::try_parse_from(argv).unwrap().verify
+    }
+
+    fn places(explicit: Option<&str>) -> SnapshotPlaces {
+        SnapshotPlaces {
+            explicit: explicit.map(PathBuf::from),
+            baseline: PathBuf::from("/ws/data/verify_snapshot.json"),
+            scratch: PathBuf::from("/target/verify/verify_snapshot.json"),
+        }
+    }
+
+    #[test]
+    fn only_a_complete_run_counts_as_complete() {
+        assert!(args(&[]).is_complete());
+        for partial in [
+            &["--quick"][..],
+            &["--no-latency"],
+            &["--only", "unit"],
+            &["--skip", "lint"],
+        ] {
+            assert!(!args(partial).is_complete(), "{partial:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_complete_passing_run_replaces_the_committed_baseline() {
+        let p = places(None);
+        assert_eq!(p.choose(true, true), p.baseline.as_path());
+        assert_eq!(p.choose(true, false), p.scratch.as_path());
+        assert_eq!(p.choose(false, true), p.scratch.as_path());
+        assert_eq!(p.choose(false, false), p.scratch.as_path());
+    }
+
+    #[test]
+    fn an_explicit_snapshot_path_is_always_written() {
+        let p = places(Some("/elsewhere.json"));
+        for (complete, passed) in [(true, true), (true, false), (false, true), (false, false)] {
+            assert_eq!(p.choose(complete, passed), Path::new("/elsewhere.json"));
+        }
+    }
 }

@@ -244,6 +244,78 @@ mod tests {
             .collect()
     }
 
+    /// The keys of a JSON value, recursively; arrays and maps keyed by data (endpoint names)
+    /// stand for their first element.
+    fn skeleton(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Object(map) if map.keys().any(|k| k.contains(' ')) => {
+                let first = map.values().next().map(skeleton).unwrap_or(Value::Null);
+                serde_json::json!({ "<endpoint>": first })
+            }
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| (k.clone(), skeleton(v)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            Value::Array(items) => Value::Array(items.first().map(skeleton).into_iter().collect()),
+            _ => Value::Null,
+        }
+    }
+
+    fn generated() -> Snapshot {
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            timestamp: "2026-01-01T00:00:00Z".into(),
+            orchestrator_version: "abc1234".into(),
+            endpoints: set(&[(BASELINE_ENDPOINT, 0.1)]),
+            latency_method: Some(LatencyMethod {
+                description: "d".into(),
+                criterion_version: "0.5".into(),
+                bench: "endpoints".into(),
+            }),
+            total_tests: 1,
+            passed: 1,
+            failed: 0,
+            duration_s: 1.0,
+            suites: vec![SuiteLine {
+                name: "unit".into(),
+                passed: 1,
+                failed: 0,
+                ignored: 0,
+                duration_s: 1.0,
+            }],
+            host: Host::current(),
+        }
+    }
+
+    #[test]
+    fn a_written_snapshot_reads_back_unchanged() {
+        let dir = std::env::temp_dir().join(format!("verify-snapshot-{}", std::process::id()));
+        let path = dir.join("nested/verify_snapshot.json");
+        let snap = generated();
+        write(&path, &snap).unwrap();
+        assert_eq!(read(&path).unwrap(), Some(snap));
+        assert_eq!(read(&dir.join("absent.json")).unwrap(), None);
+        std::fs::write(&path, "{\"not\": \"a snapshot\"}").unwrap();
+        assert!(
+            read(&path).is_err(),
+            "a foreign file is an error, not a baseline"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The committed baseline has the shape this code writes, so a change to [`Snapshot`] shows
+    /// up here until a complete run rewrites the file.
+    #[test]
+    fn the_committed_baseline_has_the_shape_this_code_writes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let text = std::fs::read_to_string(root.join("data/verify_snapshot.json")).unwrap();
+        let committed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let ours = serde_json::to_value(generated()).unwrap();
+        assert_eq!(skeleton(&committed), skeleton(&ours));
+    }
+
     #[test]
     fn a_uniformly_slower_machine_is_not_a_regression() {
         let prev = set(&[(BASELINE_ENDPOINT, 0.1), ("GET /admin/modules", 0.2)]);
