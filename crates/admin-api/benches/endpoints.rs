@@ -1,18 +1,18 @@
-//! Endpoint latency over loopback: `GET /admin/health` (the bare liveness baseline),
-//! `GET /admin/modules`, `GET /admin/otc/policy` and `POST /admin/otc/trajectories`, one HTTP
-//! request per iteration against an in-process server with a fresh data directory.
+//! Endpoint latency over loopback: one read and one write of every endpoint group (health,
+//! modules, credentials, routing, dev-mode, billing, otc), one HTTP request per iteration
+//! against an in-process server with a fresh data directory. `GET /admin/health` is the bare
+//! liveness baseline every other figure is judged against.
 //!
 //! Criterion names (what `cargo xtask verify` reads): group `endpoints`, function ids
-//! `GET /admin/health`, `GET /admin/modules`, `GET /admin/otc/policy`,
-//! `POST /admin/otc/trajectories` (criterion stores them under
+//! `METHOD /path` as in [`ENDPOINTS`] (criterion stores them under
 //! `target/criterion/endpoints/GET _admin_health/` etc.). Sampling is flat, and each
 //! iteration times exactly one request, so with one iteration per sample every criterion
-//! sample is one request's latency.
+//! sample is one request's latency. Writes are real writes: every metered call, trajectory and
+//! decision is new, every routing patch makes a version, every credential is re-encrypted.
 //!
-//! After the criterion runs, a summary phase sends the four requests round-robin (so drift
-//! hits all alike), then prints p50/p95/p99 per endpoint and each p50 as a ratio to the
-//! liveness p50 measured in the same run. Goal: policy lookup p50 within 2x of liveness,
-//! p99 under 1 ms.
+//! After the criterion runs, a summary phase sends the requests round-robin (so drift hits
+//! all alike), then prints p50/p95/p99 per endpoint and each p50 as a ratio to the liveness
+//! p50 measured in the same run. Goal: policy lookup p50 within 2x of liveness, p99 under 1 ms.
 
 use admin_api::{AppState, ServerConfig};
 use criterion::{Criterion, SamplingMode};
@@ -26,6 +26,8 @@ struct Fixture {
     base: String,
     agent: ureq::Agent,
     next_id: AtomicU64,
+    /// The dev-mode draft the write benchmark revises.
+    draft: String,
     _server: admin_api::server::Background,
     _dir: tempfile::TempDir,
 }
@@ -61,9 +63,19 @@ impl Fixture {
             base: format!("http://{}", server.addr()),
             agent,
             next_id: AtomicU64::new(0),
+            draft: String::new(),
             _server: server,
             _dir: dir,
         };
+        let mut fixture = fixture;
+        let (status, body) = fixture.send("POST", "/admin/dev/drafts", &draft_manifest(0), &[]);
+        assert_eq!(status, 201, "creating the bench draft: {body}");
+        let id = body
+            .split("\"id\":")
+            .nth(1)
+            .and_then(|rest| rest.split([',', '}']).next())
+            .expect("the draft's id");
+        fixture.draft = format!("/admin/dev/drafts/{}", id.trim());
         // A learnt checkpoint, so the policy lookup is an exact hit.
         let batch: Vec<String> = (0..50)
             .map(|i| trajectory(&format!("seed-{i}"), 2))
@@ -71,6 +83,37 @@ impl Fixture {
         let status = fixture.post("/admin/otc/trajectories", &format!("[{}]", batch.join(",")));
         assert_eq!(status, 200, "seeding the policy store");
         fixture
+    }
+
+    /// A request with a JSON body; returns the status and the body.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let url = format!("{}{path}", self.base);
+        let mut request = match method {
+            "POST" => self.agent.post(url),
+            "PUT" => self.agent.put(url),
+            "PATCH" => self.agent.patch(url),
+            other => panic!("no body for {other}"),
+        }
+        .header("Authorization", format!("Bearer {TOKEN}"));
+        if !headers.iter().any(|(name, _)| *name == "Content-Type") {
+            request = request.header("Content-Type", "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut response = request.send(body).expect("request");
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        (response.status().as_u16(), body)
+    }
+
+    fn next(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     fn get(&self, path: &str) -> u16 {
@@ -85,19 +128,11 @@ impl Fixture {
     }
 
     fn post(&self, path: &str, body: &str) -> u16 {
-        let mut response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .expect("request");
-        let _ = response.body_mut().read_to_vec();
-        response.status().as_u16()
+        self.send("POST", path, body, &[]).0
     }
 
     fn new_trajectory(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let n = self.next();
         trajectory(
             &format!("bench-{}-{n}", std::process::id()),
             1 + (n % 3) as usize,
@@ -108,13 +143,90 @@ impl Fixture {
 /// One request of an endpoint: (criterion function id, the request, its expected status).
 type Endpoint = (&'static str, fn(&Fixture) -> u16, u16);
 
-const ENDPOINTS: [Endpoint; 4] = [
+/// A dev-mode manifest; `n` makes each revision differ.
+fn draft_manifest(n: u64) -> String {
+    format!(
+        r#"{{"id":"bench-translator","name":"Bench translator {n}","version":"1.0.0","tools":[{{"name":"translate"}}]}}"#
+    )
+}
+
+/// A metered tool call that is new every time (its own idempotency key).
+fn meter_call(f: &Fixture) -> u16 {
+    let n = f.next();
+    let body = format!(
+        r#"{{"tenant":"bench","request_id":"bench-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"bench-{}-{n}"}}"#,
+        now_ms(),
+        std::process::id()
+    );
+    f.post("/admin/billing/meter", &body)
+}
+
+/// A routing patch that changes the config (so each one makes a version).
+fn routing_patch(f: &Fixture) -> u16 {
+    let n = f.next();
+    let body = format!(
+        r#"{{"categories":{{"bench":{{"modules":["web-search"],"description":"Bench {n}."}}}}}}"#
+    );
+    let headers = [
+        ("If-Match", "*"),
+        ("Content-Type", "application/merge-patch+json"),
+    ];
+    f.send("PATCH", "/admin/routing", &body, &headers).0
+}
+
+/// One read and one write of every endpoint group; health first (the baseline).
+const ENDPOINTS: [Endpoint; 15] = [
     ("GET /admin/health", |f| f.get("/admin/health"), 200),
+    ("GET /admin/ready", |f| f.get("/admin/ready"), 200),
     ("GET /admin/modules", |f| f.get("/admin/modules"), 200),
+    (
+        "POST /admin/modules/{id}/enable",
+        |f| f.post("/admin/modules/weather/enable", ""),
+        200,
+    ),
+    (
+        "GET /admin/modules/{id}/credentials",
+        |f| f.get("/admin/modules/web-search/credentials"),
+        200,
+    ),
+    (
+        "PUT /admin/modules/{id}/credentials/{name}",
+        |f| {
+            let body = r#"{"value":"bench-secret-value"}"#;
+            let path = "/admin/modules/web-search/credentials/api_key";
+            f.send("PUT", path, body, &[]).0
+        },
+        200,
+    ),
+    ("GET /admin/routing", |f| f.get("/admin/routing"), 200),
+    ("PATCH /admin/routing", routing_patch, 200),
+    ("GET /admin/dev/drafts", |f| f.get("/admin/dev/drafts"), 200),
+    (
+        "PUT /admin/dev/drafts/{id}",
+        |f| {
+            let body = draft_manifest(f.next());
+            f.send("PUT", &f.draft, &body, &[("If-Match", "*")]).0
+        },
+        200,
+    ),
+    (
+        "GET /admin/billing/usage",
+        |f| f.get("/admin/billing/usage?tenant=bench"),
+        200,
+    ),
+    ("POST /admin/billing/meter", meter_call, 201),
     ("GET /admin/otc/policy", |f| f.get(POLICY), 200),
     (
         "POST /admin/otc/trajectories",
         |f| f.post("/admin/otc/trajectories", &f.new_trajectory()),
+        201,
+    ),
+    (
+        "POST /admin/otc/decisions",
+        |f| {
+            let body = r#"{"intent":"lookup","modules":["web-search","code-exec"]}"#;
+            f.post("/admin/otc/decisions", body)
+        },
         201,
     ),
 ];
@@ -131,7 +243,7 @@ fn bench_endpoints(c: &mut Criterion, fixture: &Fixture) {
                     let start = Instant::now();
                     let status = request(fixture);
                     total += start.elapsed();
-                    debug_assert_eq!(status, expected);
+                    assert_eq!(status, expected, "{name}");
                 }
                 total
             });
@@ -159,7 +271,7 @@ fn summary(fixture: &Fixture, rounds: usize) {
     let mut base_p50 = None;
     eprintln!("\nendpoint latency, {rounds} requests each, round-robin over loopback:");
     eprintln!(
-        "  {:<30} {:>9} {:>9} {:>9} {:>12}",
+        "  {:<44} {:>9} {:>9} {:>9} {:>12}",
         "endpoint", "p50 µs", "p95 µs", "p99 µs", "p50/health"
     );
     for ((name, _, _), mut s) in ENDPOINTS.iter().zip(samples) {
@@ -171,7 +283,7 @@ fn summary(fixture: &Fixture, rounds: usize) {
         );
         let base = *base_p50.get_or_insert(p50);
         eprintln!(
-            "  {:<30} {:>9.1} {:>9.1} {:>9.1} {:>11.2}x",
+            "  {:<44} {:>9.1} {:>9.1} {:>9.1} {:>11.2}x",
             name,
             micros(p50),
             micros(p95),

@@ -193,6 +193,154 @@ mod tests {
         assert!(steps > 50, "forgot too fast: {steps}");
     }
 
+    #[test]
+    fn the_quantile_raises_the_support_needed_once_there_are_many() {
+        let cfg = EstimatorConfig::default();
+        // 4 lucky one-call answers out of 100: above min_support (3) but under 5 % of the
+        // weight (5), so they do not set n.
+        let mut counts = vec![1; 4];
+        counts.extend(std::iter::repeat_n(2, 96));
+        assert_eq!(hist(&counts).estimate(&cfg), Some(2));
+        // Two more make them 6 of 102, past 5 % (5.1): now they do.
+        counts.extend([1, 1]);
+        assert_eq!(hist(&counts).estimate(&cfg), Some(1));
+        // With the quantile off, min_support alone decides.
+        let support_only = EstimatorConfig {
+            quantile: 0.0,
+            ..cfg
+        };
+        assert_eq!(
+            hist(&[1, 1, 1, 2, 2, 2, 2]).estimate(&support_only),
+            Some(1)
+        );
+        assert_eq!(hist(&[1, 1, 2, 2, 2, 2]).estimate(&support_only), Some(2));
+    }
+
+    #[test]
+    fn confidence_is_half_at_confidence_half() {
+        let cfg = EstimatorConfig::default();
+        let h = hist(&[3; 10]);
+        assert!((h.confidence(&cfg) - 0.5).abs() < 1e-12);
+        assert!(hist(&[3; 30]).confidence(&cfg) > 0.74);
+    }
+
+    #[test]
+    fn from_bins_accepts_sorted_positive_bins_only() {
+        let ok = |bins: Vec<(u32, f64)>| CallHistogram::from_bins(bins).is_some();
+        assert!(ok(vec![]));
+        assert!(ok(vec![(0, PRUNE_WEIGHT)]));
+        assert!(ok(vec![(1, 1.0), (2, 0.5), (7, 3.0)]));
+        assert!(!ok(vec![(2, 1.0), (1, 1.0)]), "unsorted");
+        assert!(!ok(vec![(2, 1.0), (2, 1.0)]), "duplicated");
+        assert!(!ok(vec![(1, 1.0), (3, 1.0), (2, 1.0)]), "unsorted later");
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(!ok(vec![(1, 1.0), (2, bad)]), "weight {bad}");
+            assert!(!ok(vec![(1, bad)]), "weight {bad}");
+        }
+        let h = CallHistogram::from_bins(vec![(1, 1.0), (4, 2.0)]).unwrap();
+        assert_eq!(h.bins(), &[(1, 1.0), (4, 2.0)]);
+        assert_eq!(h.total(), 3.0);
+    }
+
+    #[test]
+    fn decay_drops_weights_below_the_prune_floor() {
+        let mut h = CallHistogram::from_bins(vec![(1, PRUNE_WEIGHT * 1.5), (2, 1.0)]).unwrap();
+        h.decay(1.0);
+        assert_eq!(h.bins().len(), 2, "a factor of 1 changes nothing");
+        h.decay(0.5);
+        assert_eq!(h.bins(), &[(2, 0.5)]);
+    }
+
+    #[test]
+    fn every_out_of_range_knob_makes_the_config_invalid() {
+        let base = EstimatorConfig::default();
+        assert!(base.is_valid());
+        // The edges of each range are valid.
+        for edge in [
+            EstimatorConfig { decay: 1.0, ..base },
+            EstimatorConfig {
+                min_support: 0.0,
+                ..base
+            },
+            EstimatorConfig {
+                quantile: 0.0,
+                ..base
+            },
+            EstimatorConfig {
+                quantile: 1.0,
+                ..base
+            },
+            EstimatorConfig {
+                confidence_half: 1e-9,
+                ..base
+            },
+        ] {
+            assert!(edge.is_valid(), "{edge:?}");
+        }
+        let invalid = [
+            EstimatorConfig { decay: 0.0, ..base },
+            EstimatorConfig {
+                decay: -0.5,
+                ..base
+            },
+            EstimatorConfig {
+                decay: 1.0 + 1e-9,
+                ..base
+            },
+            EstimatorConfig {
+                decay: f64::NAN,
+                ..base
+            },
+            EstimatorConfig {
+                decay: f64::INFINITY,
+                ..base
+            },
+            EstimatorConfig {
+                min_support: -1.0,
+                ..base
+            },
+            EstimatorConfig {
+                min_support: f64::NAN,
+                ..base
+            },
+            EstimatorConfig {
+                min_support: f64::INFINITY,
+                ..base
+            },
+            EstimatorConfig {
+                quantile: -0.01,
+                ..base
+            },
+            EstimatorConfig {
+                quantile: 1.01,
+                ..base
+            },
+            EstimatorConfig {
+                quantile: f64::NAN,
+                ..base
+            },
+            EstimatorConfig {
+                confidence_half: 0.0,
+                ..base
+            },
+            EstimatorConfig {
+                confidence_half: -1.0,
+                ..base
+            },
+            EstimatorConfig {
+                confidence_half: f64::NAN,
+                ..base
+            },
+            EstimatorConfig {
+                confidence_half: f64::INFINITY,
+                ..base
+            },
+        ];
+        for config in invalid {
+            assert!(!config.is_valid(), "{config:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn the_estimate_is_an_observed_count(counts in proptest::collection::vec(0u32..50, 1..200)) {

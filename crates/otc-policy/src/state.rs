@@ -286,7 +286,14 @@ mod tests {
             if let Some(n) = state.optimal_n(&config) {
                 prop_assert!(correct_counts.contains(&n));
             }
-            for arm in state.ranked_arms(&["a".into(), "b".into(), "c".into(), "d".into()]) {
+            let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).into();
+            let ranked = state.ranked_arms(&names);
+            // Every module once, best first.
+            let mut listed: Vec<String> = ranked.iter().map(|a| a.module.clone()).collect();
+            listed.sort();
+            prop_assert_eq!(listed, names);
+            prop_assert!(ranked.windows(2).all(|w| w[0].score >= w[1].score));
+            for arm in ranked {
                 prop_assert!(arm.score > 0.0 && arm.score < 1.0);
                 prop_assert!(arm.answered <= arm.pulls + 1e-9);
             }

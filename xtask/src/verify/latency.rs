@@ -68,6 +68,9 @@ pub fn measure(
         "--sample-size",
         &settings.requests.to_string(),
     ]);
+    // Criterion bootstraps its own confidence intervals (100 000 resamples by default), which
+    // verify does not read; at 1000 samples per endpoint that analysis alone took a minute.
+    cmd.args(["--nresamples", "100"]);
     cmd.arg("--noplot");
     let done = process::run(cmd, Duration::from_secs(1800))?;
     if !done.status.is_some_and(|s| s.success()) {

@@ -80,7 +80,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     fail_on_regression: bool,
     /// Requests measured per endpoint in the latency step.
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(10..=100_000))]
     latency_requests: u64,
     /// Time limit for one test binary, in seconds (a hung binary is killed and reported).
     #[arg(long, default_value_t = 900)]

@@ -33,13 +33,13 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
     if !snap.endpoints.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<36} {:>9} {:>9} {:>9} {:>9}",
+            "\n{:<42} {:>9} {:>9} {:>9} {:>9}",
             "endpoint", "p50 ms", "p95 ms", "p99 ms", "requests"
         );
         for (name, l) in &snap.endpoints {
             let _ = writeln!(
                 out,
-                "{name:<36} {:>9.3} {:>9.3} {:>9.3} {:>9}",
+                "{name:<42} {:>9.3} {:>9.3} {:>9.3} {:>9}",
                 l.p50_ms, l.p95_ms, l.p99_ms, l.requests
             );
         }
@@ -53,7 +53,7 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
             let flag = if c.regression { "  REGRESSION" } else { "" };
             let _ = writeln!(
                 out,
-                "  {:<34} {:>8.3} -> {:>8.3} ms ({:+.0}%){flag}",
+                "  {:<40} {:>8.3} -> {:>8.3} ms ({:+.0}%){flag}",
                 c.endpoint,
                 c.p50_ms.0,
                 c.p50_ms.1,
