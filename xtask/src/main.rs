@@ -1,10 +1,11 @@
 //! `cargo xtask`: project automation. `verify` is the release gate (every suite, lint, showroom,
 //! latency snapshot); `showroom` walks the real server through every endpoint group; `bench`
-//! runs every criterion bench at full length.
+//! runs every criterion bench at full length; `mutants` is mutation testing of the hot paths.
 //!
 //! xtask depends on no product crate: it drives them through cargo like a user would.
 
 mod libtest;
+mod mutants;
 mod timefmt;
 mod verify;
 
@@ -31,6 +32,9 @@ enum Command {
     Showroom,
     /// Run every criterion bench in the workspace at full length (slow; not part of verify).
     Bench,
+    /// Mutation testing (cargo-mutants) of the estimator, policy state and usage write path;
+    /// prints the score and every surviving mutant (slow; not part of verify).
+    Mutants(mutants::MutantsArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify::run(&args),
         Command::Showroom => verify::showroom_only(&workspace_root()),
         Command::Bench => bench(&workspace_root()).map(|()| true),
+        Command::Mutants(args) => mutants::run(&workspace_root(), &args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

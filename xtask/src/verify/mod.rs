@@ -225,7 +225,7 @@ fn latency_step(
     let start = Instant::now();
     let settings = latency::Settings {
         requests: args.latency_requests,
-        warm_up_s: 1.0,
+        warm_up_s: 0.5,
     };
     match latency::measure(root, &ws.target_dir, package, settings) {
         Ok(measured) => {
