@@ -254,6 +254,73 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    use crate::arms::Arm;
+
+    /// A state whose budget is 3 with no probe running, and two modules with these arms.
+    fn two_modules(a: (f64, f64), b: (f64, f64)) -> CombinationState {
+        let arm = |(pulls, answered)| Arm { pulls, answered };
+        let mut state = CombinationState::new(2);
+        state.arms = Arms::from_parts(vec![arm(a), arm(b)]).unwrap();
+        state.budget.current = Some(3);
+        state.budget.since_probe = 7;
+        state
+    }
+
+    /// Module 1 answers one correct request (an order exploration, so the budget itself only
+    /// sees a regime change); returns whether it started a new regime (a probe, the wait reset).
+    fn module_one_answers(state: &mut CombinationState) -> bool {
+        let obs = Observation {
+            calls: &[1],
+            correct: true,
+            r_cost: 0.0,
+            timestamp_ms: 1,
+            served: Some(4),
+            policy_budget: Some(3),
+            answered_by: Some(1),
+            order_explored: true,
+        };
+        state.observe(&obs, &PolicyConfig::default()).unwrap();
+        let started = state.budget.probing;
+        assert_eq!(
+            started,
+            state.budget.since_probe == 0,
+            "probe and wait move together"
+        );
+        started
+    }
+
+    #[test]
+    fn a_new_regime_needs_a_clear_overtake_or_a_useless_first_module() {
+        // Scores (answered + 1) / (pulls + 2), before -> after one answer by module 1.
+        // Module 0 at 0.50 is overtaken by 0.625: a margin over REGIME_MARGIN.
+        assert!(module_one_answers(&mut two_modules(
+            (100.0, 50.0),
+            (0.2, 0.0)
+        )));
+        // Module 0 at 0.55 is overtaken by 0.625: a swap between two useful modules.
+        assert!(!module_one_answers(&mut two_modules(
+            (100.0, 55.0),
+            (1.0, 0.5)
+        )));
+        // Module 0 at 0.40 (under USELESS_BELOW) is overtaken narrowly (0.48): it never helped.
+        assert!(module_one_answers(&mut two_modules(
+            (100.0, 40.0),
+            (3.0, 0.9)
+        )));
+        // Module 0 at 0.40 stays first (module 1 rises to 0.31): no change of regime.
+        assert!(!module_one_answers(&mut two_modules(
+            (100.0, 40.0),
+            (10.0, 2.0)
+        )));
+        // The first module ever to answer where none did.
+        assert!(module_one_answers(&mut two_modules((0.0, 0.0), (0.0, 0.0))));
+        // A first trajectory adopts its decision's budget, then probes below it.
+        let mut fresh = two_modules((0.0, 0.0), (0.0, 0.0));
+        fresh.budget.current = None;
+        assert!(module_one_answers(&mut fresh));
+        assert_eq!(fresh.budget.current, Some(3));
+    }
+
     proptest! {
         /// Whatever trajectories arrive, the state stays in range: scores within the reward's
         /// interval, confidence in [0, 1), `n` one of the correct call counts seen, the budget

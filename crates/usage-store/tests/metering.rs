@@ -193,7 +193,7 @@ fn a_hard_quota_refuses_exactly_at_the_limit() {
 
 #[test]
 fn a_soft_quota_records_the_overage() {
-    let (_dir, s) = store();
+    let (dir, s) = store();
     let q = Quota {
         limit: 5.0,
         period: QuotaPeriod::Month,
@@ -222,6 +222,17 @@ fn a_soft_quota_records_the_overage() {
         (8.5, 0.0, 3.5)
     );
     assert!(state.exhausted);
+    // The audit trail: one row per event past the limit, with only its own part beyond it.
+    let conn = rusqlite::Connection::open(dir.path().join("usage.db")).unwrap();
+    let rows: Vec<(String, i64, i64)> = conn
+        .prepare("SELECT tenant, limit_micro, over_micro FROM quota_overages ORDER BY event_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let acme = |over| ("acme".to_string(), 5_000_000, over);
+    assert_eq!(rows, vec![acme(2_000_000), acme(1_500_000)]);
 }
 
 #[test]
