@@ -53,7 +53,7 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
             let flag = if c.regression { "  REGRESSION" } else { "" };
             let _ = writeln!(
                 out,
-                "  {:<40} {:>8.3} -> {:>8.3} ms ({:+.0}%){flag}",
+                "  {:<42} {:>8.3} -> {:>8.3} ms ({:+.0}%){flag}",
                 c.endpoint,
                 c.p50_ms.0,
                 c.p50_ms.1,
