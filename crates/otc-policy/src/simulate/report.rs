@@ -311,9 +311,6 @@ impl RunReport {
             String::new(),
             String::new(),
         ]);
-        let widths: Vec<usize> = (0..rows[0].len())
-            .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-            .collect();
         let mut out = format!(
             "scenario {} · agent {} · seed {} · {} trajectories per combination\n",
             self.scenario,
@@ -321,15 +318,7 @@ impl RunReport {
             self.seed,
             self.combos.first().map_or(0, |c| c.policy.requests)
         );
-        for row in rows {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            out.push_str(cells.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&aligned(&rows));
         let _ = writeln!(
             out,
             "policy: accuracy {:+.1} points against the fixed budget, call saving {:.1}% (oracle {:.1}%, {:.0}% of the oracle's)",
@@ -340,4 +329,31 @@ impl RunReport {
         );
         out
     }
+}
+
+/// Left-aligned text columns two spaces apart, one line per row, trailing spaces trimmed
+/// (shared with the `otc` command's tables).
+pub fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(i))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .as_ref()
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
 }

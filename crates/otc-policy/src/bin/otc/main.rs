@@ -43,10 +43,10 @@ enum Command {
     Import(import_cmd::ImportArgs),
     /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON
     /// (read-only: no exploration, nothing logged).
-    Recommend(policy_cmd::RecommendArgs),
+    Recommend(policy_cmd::CombinationArgs),
     /// Decide for one request of (intent, modules): budget, module order, exploration,
     /// propensity; the decision is logged and its `decision_id` printed, as JSON.
-    Decide(policy_cmd::DecideArgs),
+    Decide(policy_cmd::CombinationArgs),
     /// Run an orchestrator that follows the policy in closed loop in a synthetic world with a
     /// known truth, against a fixed budget of 6 calls and an oracle (budget n*, helpful module
     /// first) on the same requests; print the table per combination and a summary.

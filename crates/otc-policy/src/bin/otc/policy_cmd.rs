@@ -8,9 +8,9 @@ use otc_policy::{Checkpoint, PolicyBackend, PolicyError};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Arguments of `otc recommend`.
+/// Arguments of `otc recommend` and `otc decide`: one request's combination.
 #[derive(Debug, Args)]
-pub struct RecommendArgs {
+pub struct CombinationArgs {
     /// Intent class of the request.
     #[arg(long)]
     intent: String,
@@ -22,33 +22,24 @@ pub struct RecommendArgs {
     db: DbArgs,
 }
 
+impl CombinationArgs {
+    fn modules(&self) -> Vec<String> {
+        self.modules.iter().map(|m| m.trim().to_owned()).collect()
+    }
+}
+
 /// Prints the recommendation as JSON.
-pub fn recommend(args: &RecommendArgs) -> anyhow::Result<()> {
+pub fn recommend(args: &CombinationArgs) -> anyhow::Result<()> {
     let store = args.db.open_existing()?;
-    let modules: Vec<String> = args.modules.iter().map(|m| m.trim().to_owned()).collect();
-    let rec = store.recommend(&args.intent, &modules)?;
+    let rec = store.recommend(&args.intent, &args.modules())?;
     crate::print_out(&serde_json::to_string_pretty(&rec)?)?;
     Ok(())
 }
 
-/// Arguments of `otc decide`.
-#[derive(Debug, Args)]
-pub struct DecideArgs {
-    /// Intent class of the request.
-    #[arg(long)]
-    intent: String,
-    /// Available modules, comma-separated (order does not matter).
-    #[arg(long, value_delimiter = ',', required = true)]
-    modules: Vec<String>,
-    #[command(flatten)]
-    db: DbArgs,
-}
-
 /// Decides for one request, logs the decision and prints it as JSON.
-pub fn decide(args: &DecideArgs) -> anyhow::Result<()> {
+pub fn decide(args: &CombinationArgs) -> anyhow::Result<()> {
     let store = args.db.open_existing()?;
-    let modules: Vec<String> = args.modules.iter().map(|m| m.trim().to_owned()).collect();
-    let decision = store.decide(&args.intent, &modules)?;
+    let decision = store.decide(&args.intent, &args.modules())?;
     crate::print_out(&serde_json::to_string_pretty(&decision)?)?;
     Ok(())
 }
@@ -120,20 +111,7 @@ fn table(all: &[Checkpoint]) -> String {
             best_module(c),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    otc_policy::simulate::report::aligned(&rows)
 }
 
 /// The module most likely to answer among those tried, or `-` when none was.
