@@ -119,9 +119,13 @@ fn closed_loop_drift_is_followed() {
         "drift up within 75 on 95% of seeds: {up:?}"
     );
     assert!(up.iter().all(|&t| t <= 100), "{up:?}");
+    // At most 2% of seeds may miss the drift, but never less than one: at the 40 seeds of a
+    // quick run, "2%" would otherwise mean "none", and one miss in 40 is what a 2% rate
+    // gives about half the time. Regression: `cargo xtask verify --quick` failed on seed
+    // luck with 1 miss in 40.
     let summary = Summary::of(&over, 50);
     assert!(
-        summary.drifts_missed * 50 <= over.len(),
+        summary.drifts_missed <= (over.len() / 50).max(1),
         "{}",
         summary.text()
     );

@@ -6,10 +6,10 @@
 use crate::config::ServerConfig;
 use crate::crypto::{self, SecretBox};
 use crate::files;
-use crate::modules::CatalogueFile;
-use crate::routing::model::RoutingConfig;
-use crate::state::{StartError, now_ms};
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::state::StartError;
+use admin_store::AdminBackend;
+use admin_store::module::CatalogueFile;
+use admin_store::routing::RoutingConfig;
 use std::path::{Path, PathBuf};
 
 /// The built-in module catalogue (the repository's `data/modules.json`).
@@ -58,12 +58,12 @@ pub fn load_token(config: &ServerConfig) -> Result<String, StartError> {
 /// out (and the way to rotate the key): it deletes the stored credentials and writes a new key.
 pub fn load_secret_box(
     config: &ServerConfig,
-    conn: &mut Connection,
+    admin: &dyn AdminBackend,
 ) -> Result<SecretBox, StartError> {
     let text = match &config.secret_key {
         Some(text) => {
             if config.reset_credentials {
-                delete_credentials(conn)?;
+                delete_credentials(admin)?;
             }
             text.clone()
         }
@@ -72,11 +72,10 @@ pub fn load_secret_box(
                 .key_file
                 .clone()
                 .unwrap_or_else(|| config.data_dir.join("secret.key"));
-            let stored: i64 =
-                conn.query_row("SELECT COUNT(*) FROM credentials", [], |r| r.get(0))?;
+            let stored = admin.all_credentials()?.len();
             let new_key = || crypto::to_hex(&crypto::random_key());
             if config.reset_credentials {
-                delete_credentials(conn)?;
+                delete_credentials(admin)?;
                 files::replace_private(&path, new_key().as_bytes())?;
                 tracing::warn!(path = %path.display(), "wrote a new credential key");
             } else if !path.exists() && stored > 0 {
@@ -100,8 +99,8 @@ pub fn load_secret_box(
 }
 
 /// Deletes every stored credential (`--reset-credentials`), saying how many.
-fn delete_credentials(conn: &mut Connection) -> Result<(), StartError> {
-    let deleted = sqlite_kit::write_tx(conn, |tx| tx.execute("DELETE FROM credentials", []))?;
+fn delete_credentials(admin: &dyn AdminBackend) -> Result<(), StartError> {
+    let deleted = admin.delete_all_credentials()?;
     tracing::warn!(
         deleted,
         "--reset-credentials: deleted every stored credential"
@@ -154,58 +153,30 @@ pub fn routing_file(config: &ServerConfig) -> Result<PathBuf, StartError> {
     )
 }
 
-/// Loads the catalogue and the first routing version into a new database. Runs in one
-/// transaction and only once: later starts keep every change made through the API.
+/// A problem of a configuration file, naming it.
+fn in_file(path: &Path) -> impl FnOnce(String) -> StartError + '_ {
+    move |e| StartError::Config(format!("{}: {e}", path.display()))
+}
+
+/// Loads the catalogue and the first routing version into a new store, once: later starts
+/// keep every change made through the API. Each file is checked before anything is written,
+/// and a problem names the file it is in.
 pub fn first_start(
-    conn: &mut Connection,
+    admin: &dyn AdminBackend,
     modules_file: &Path,
     routing_file: &Path,
 ) -> Result<(), StartError> {
-    let done: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'bootstrapped_ms'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if done.is_some() {
-        return Ok(());
-    }
     let text = std::fs::read_to_string(modules_file).map_err(io_err(modules_file))?;
-    let catalogue: CatalogueFile = serde_json::from_str(&text)
-        .map_err(|e| StartError::Config(format!("{}: {e}", modules_file.display())))?;
-    catalogue
-        .validate()
-        .map_err(|e| StartError::Config(format!("{}: {e}", modules_file.display())))?;
+    let catalogue: CatalogueFile =
+        serde_json::from_str(&text).map_err(|e| in_file(modules_file)(e.to_string()))?;
+    catalogue.validate().map_err(in_file(modules_file))?;
     let text = std::fs::read_to_string(routing_file).map_err(io_err(routing_file))?;
-    let routing: RoutingConfig = serde_json::from_str(&text)
-        .map_err(|e| StartError::Config(format!("{}: {e}", routing_file.display())))?;
-    let now = now_ms();
-    sqlite_kit::write_tx(conn, |tx| -> Result<(), StartError> {
-        for m in &catalogue.modules {
-            tx.execute(
-                "INSERT INTO modules (id, name, description, required_credentials, enabled, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    m.id,
-                    m.name,
-                    m.description,
-                    serde_json::to_string(&m.required_credentials).unwrap_or_default(),
-                    m.enabled,
-                    now
-                ],
-            )?;
-        }
-        crate::routing::store::validate(tx, &routing)
-            .map_err(|e| StartError::Config(format!("{}: {e}", routing_file.display())))?;
-        tx.execute(
-            "INSERT INTO routing_versions (version, config, source, created_ms) VALUES (1, ?1, 'initial', ?2)",
-            params![serde_json::to_string(&routing).unwrap_or_default(), now],
-        )?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('bootstrapped_ms', ?1)",
-            params![now.to_string()],
-        )?;
-        Ok(())
-    })
+    let routing: RoutingConfig =
+        serde_json::from_str(&text).map_err(|e| in_file(routing_file)(e.to_string()))?;
+    match admin.seed(&catalogue, &routing) {
+        Ok(_) => Ok(()),
+        // The catalogue passed its check above, so an invalid seed is the routing file's.
+        Err(admin_store::AdminError::Invalid(e)) => Err(in_file(routing_file)(e)),
+        Err(other) => Err(other.into()),
+    }
 }

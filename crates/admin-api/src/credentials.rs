@@ -2,14 +2,13 @@
 //! database and are never returned, logged or echoed in an error; check reports at most a
 //! masked hint (the last two characters of secrets of 12 characters or more).
 
-use crate::crypto::Sealed;
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path};
-use crate::modules::{require, valid_ident};
-use crate::state::{AppState, now_ms};
+use crate::state::AppState;
+use admin_store::ident::valid_ident;
+use admin_store::{AdminBackend, AdminError, StoredCredential};
 use axum::extract::State;
 use axum::http::StatusCode;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -79,23 +78,30 @@ fn aad(module: &str, name: &str) -> Vec<u8> {
 /// How many stored credentials do not decrypt with `secrets` (the key changed since they were
 /// set). Names and secrets are not returned: the count is for a startup warning.
 pub fn count_unreadable(
-    conn: &rusqlite::Connection,
+    admin: &dyn AdminBackend,
     secrets: &crate::crypto::SecretBox,
-) -> rusqlite::Result<usize> {
-    let mut stmt = conn.prepare("SELECT module_id, name, nonce, ciphertext FROM credentials")?;
-    let rows = stmt.query_map([], |r| {
-        let (module, name): (String, String) = (r.get(0)?, r.get(1)?);
-        let sealed = Sealed {
-            nonce: r.get(2)?,
-            ciphertext: r.get(3)?,
-        };
-        Ok(secrets.open(&sealed, &aad(&module, &name)).is_none())
-    })?;
-    let mut count = 0;
-    for unreadable in rows {
-        count += usize::from(unreadable?);
+) -> Result<usize, AdminError> {
+    Ok(admin
+        .all_credentials()?
+        .iter()
+        .filter(|c| {
+            secrets
+                .open(&c.sealed, &aad(&c.module_id, &c.name))
+                .is_none()
+        })
+        .count())
+}
+
+/// A stored credential as the API describes it: readable or not, with a hint, never the
+/// secret.
+fn describe(secrets: &crate::crypto::SecretBox, stored: StoredCredential) -> CredentialInfo {
+    let opened = secrets.open(&stored.sealed, &aad(&stored.module_id, &stored.name));
+    CredentialInfo {
+        hint: opened.as_deref().and_then(hint),
+        readable: opened.is_some(),
+        name: stored.name,
+        updated_ms: stored.updated_ms,
     }
-    Ok(count)
 }
 
 fn hint(secret: &[u8]) -> Option<String> {
@@ -130,33 +136,12 @@ async fn check_credentials(
     Path(id): Path<String>,
 ) -> Result<Json<CredentialCheck>, AppError> {
     state
-        .db(move |conn, inner| {
-            let module = require(conn, &id)?;
-            let mut stmt = conn.prepare_cached(
-                "SELECT name, nonce, ciphertext, updated_ms FROM credentials
-                 WHERE module_id = ?1 ORDER BY name",
-            )?;
-            let set = stmt
-                .query_map([&id], |r| {
-                    let name: String = r.get(0)?;
-                    let sealed = Sealed {
-                        nonce: r.get(1)?,
-                        ciphertext: r.get(2)?,
-                    };
-                    Ok((name, sealed, r.get::<_, i64>(3)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?
+        .blocking(move |inner| {
+            let (module, stored) = inner.admin.credentials(&id)?;
+            let set: Vec<CredentialInfo> = stored
                 .into_iter()
-                .map(|(name, sealed, updated_ms)| {
-                    let opened = inner.secrets.open(&sealed, &aad(&id, &name));
-                    CredentialInfo {
-                        hint: opened.as_deref().and_then(hint),
-                        readable: opened.is_some(),
-                        name,
-                        updated_ms,
-                    }
-                })
-                .collect::<Vec<_>>();
+                .map(|c| describe(&inner.secrets, c))
+                .collect();
             let missing: Vec<String> = module
                 .required_credentials
                 .iter()
@@ -205,26 +190,17 @@ async fn set_credential(
         )));
     }
     state
-        .db(move |conn, inner| {
-            require(conn, &id)?;
+        .blocking(move |inner| {
             let sealed = inner
                 .secrets
                 .seal(body.value.as_bytes(), &aad(&id, &name))
                 .ok_or_else(|| AppError::internal("sealing a secret failed"))?;
-            let now = now_ms();
-            conn.execute(
-                "INSERT INTO credentials (module_id, name, nonce, ciphertext, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (module_id, name) DO UPDATE
-                 SET nonce = excluded.nonce, ciphertext = excluded.ciphertext,
-                     updated_ms = excluded.updated_ms",
-                params![id, name, sealed.nonce, sealed.ciphertext, now],
-            )?;
+            let stored = inner.admin.put_credential(&id, &name, sealed)?;
             Ok(Json(CredentialInfo {
                 hint: hint(body.value.as_bytes()),
                 readable: true,
-                name,
-                updated_ms: now,
+                name: stored.name,
+                updated_ms: stored.updated_ms,
             }))
         })
         .await
@@ -244,18 +220,7 @@ async fn delete_credential(
 ) -> Result<StatusCode, AppError> {
     check_name(&name)?;
     state
-        .db(move |conn, _| {
-            require(conn, &id)?;
-            let n = conn.execute(
-                "DELETE FROM credentials WHERE module_id = ?1 AND name = ?2",
-                params![id, name],
-            )?;
-            if n == 0 {
-                return Err(AppError::NotFound(format!(
-                    "credential `{name}` of module `{id}` is not set"
-                )));
-            }
-            Ok(StatusCode::NO_CONTENT)
-        })
-        .await
+        .admin(move |admin| admin.delete_credential(&id, &name))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

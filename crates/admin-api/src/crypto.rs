@@ -32,14 +32,7 @@ impl std::fmt::Debug for SecretBox {
     }
 }
 
-/// A sealed secret: what the database stores.
-#[derive(Debug, Clone)]
-pub struct Sealed {
-    /// The random nonce used for this secret.
-    pub nonce: Vec<u8>,
-    /// Ciphertext with the authentication tag.
-    pub ciphertext: Vec<u8>,
-}
+pub use admin_store::Sealed;
 
 impl SecretBox {
     /// A box using `key`.

@@ -33,6 +33,15 @@ pub struct Problem {
     pub errors: Option<Vec<ProblemItem>>,
 }
 
+impl From<admin_store::FieldProblem> for ProblemItem {
+    fn from(problem: admin_store::FieldProblem) -> Self {
+        Self {
+            pointer: problem.pointer,
+            detail: problem.detail,
+        }
+    }
+}
+
 /// One problem with a request body (RFC 9457's `errors` extension member): where, as an
 /// RFC 6901 JSON pointer into the body (`/3` is the fourth item of a batch, `/tools/0/name` a
 /// field of a manifest, empty for the body as a whole), and what is wrong there.
@@ -322,14 +331,9 @@ impl IntoResponse for AppError {
 /// `Retry-After` of a `storage-unavailable` answer, in seconds.
 pub const STORAGE_RETRY_AFTER_S: u64 = 60;
 
-/// Whether SQLite says the disk (or the database's size limit) is full.
-pub fn disk_full(err: &rusqlite::Error) -> bool {
-    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
-}
-
 impl From<rusqlite::Error> for AppError {
     fn from(err: rusqlite::Error) -> Self {
-        if disk_full(&err) {
+        if sqlite_kit::is_disk_full(&err) {
             return Self::StorageFull;
         }
         Self::internal(format!("sqlite: {err}"))

@@ -2,11 +2,11 @@
 //! `admin-api` binary. Owns no business rules that belong to the stores.
 //!
 //! Map: [`router`] assembles the endpoint groups ([`health`], [`modules`], [`credentials`],
-//! [`routing`], ...) and the layers; [`state`] holds the databases and runs SQLite work on the
-//! blocking pool; [`error`] renders every failure as RFC 9457 problem+json and [`extract`]
-//! makes extractor rejections do the same; [`auth`] checks the bearer token; [`bootstrap`]
-//! creates the data directory's files on first start; [`migrations`] is the admin schema;
-//! [`page`] is the one offset/limit parser of the version and draft lists.
+//! [`routing`], ...) and the layers; [`state`] holds the stores (as their traits) and runs store
+//! calls on the blocking pool; [`stores`] is where store errors become HTTP; [`error`] renders
+//! every failure as RFC 9457 problem+json and [`extract`] makes extractor rejections do the
+//! same; [`auth`] checks the bearer token; [`bootstrap`] creates the data directory's files on
+//! first start; [`page`] is the one offset/limit parser of the version and draft lists.
 #![deny(missing_docs)]
 
 pub mod auth;
@@ -20,7 +20,6 @@ pub mod error;
 pub mod extract;
 pub mod files;
 pub mod health;
-pub mod migrations;
 pub mod modules;
 pub mod openapi;
 pub mod otc;

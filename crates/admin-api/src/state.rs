@@ -1,17 +1,17 @@
-//! Shared state of the server: the admin database, the secret box, the stores and the
-//! configuration, behind one cheap-to-clone handle.
+//! Shared state of the server: the stores, the secret box and the configuration, behind one
+//! cheap-to-clone handle.
 //!
-//! SQLite is synchronous, so every database call goes through [`AppState::db`] (or
+//! The stores are synchronous, so every store call goes through [`AppState::admin`] (or
 //! [`AppState::blocking`]), which runs it on tokio's blocking pool: the async workers never
 //! wait on a disk or a lock.
 
+use crate::bootstrap;
 use crate::config::ServerConfig;
 use crate::crypto::SecretBox;
 use crate::error::AppError;
-use crate::{bootstrap, migrations};
-use rusqlite::Connection;
+use admin_store::{AdminBackend, AdminError};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 /// Everything a handler can reach. Cloning is an `Arc` bump.
 #[derive(Debug, Clone)]
@@ -22,8 +22,8 @@ pub struct AppState {
 /// The state proper; reached through [`AppState::blocking`] on the blocking pool.
 #[derive(Debug)]
 pub struct Inner {
-    /// The admin database (`admin.db`): modules, credentials, routing versions, dev-mode.
-    pub db: Mutex<Connection>,
+    /// The admin store (`admin.db`): modules, credentials, routing versions, dev-mode.
+    pub admin: Arc<dyn AdminBackend>,
     /// The OTC tool-call policy (`policy.db`).
     pub policy: otc_policy::PolicyStore,
     /// Run-unit metering, usage, history and quotas (`usage.db`).
@@ -82,21 +82,15 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The admin database could not be opened or migrated.
+    /// The admin store could not be opened, migrated or seeded.
     #[error("admin database")]
-    Db(#[from] sqlite_kit::KitError),
+    Admin(#[from] AdminError),
     /// A store (usage, policy) could not be opened.
     #[error("{0}")]
     Store(String),
     /// A configuration value or default file is invalid.
     #[error("{0}")]
     Config(String),
-}
-
-impl From<rusqlite::Error> for StartError {
-    fn from(err: rusqlite::Error) -> Self {
-        Self::Db(sqlite_kit::KitError::Sqlite(err))
-    }
 }
 
 impl AppState {
@@ -109,14 +103,15 @@ impl AppState {
         // missing key file may be created anew.
         let admin_db = data_dir.join("admin.db");
         crate::files::private_database(&admin_db)?;
-        let mut conn = sqlite_kit::open(&admin_db, migrations::MIGRATIONS)?;
-        let secrets = bootstrap::load_secret_box(config, &mut conn)?;
+        let admin: Arc<dyn AdminBackend> =
+            Arc::new(admin_store_sqlite::SqliteAdminStore::open(&admin_db)?);
+        let secrets = bootstrap::load_secret_box(config, admin.as_ref())?;
         let modules_file = bootstrap::modules_file(config)?;
         let routing_file = bootstrap::routing_file(config)?;
-        bootstrap::first_start(&mut conn, &modules_file, &routing_file)?;
+        bootstrap::first_start(admin.as_ref(), &modules_file, &routing_file)?;
         // A changed credential key is not an error (the admin may re-set the secrets), but it
         // must not go unnoticed: the check endpoint lists them, and the log says how many.
-        let unreadable = crate::credentials::count_unreadable(&conn, &secrets)?;
+        let unreadable = crate::credentials::count_unreadable(admin.as_ref(), &secrets)?;
         if unreadable > 0 {
             tracing::warn!(
                 unreadable,
@@ -134,7 +129,7 @@ impl AppState {
             .map_err(|e| StartError::Store(format!("policy database: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                db: Mutex::new(conn),
+                admin,
                 usage,
                 policy,
                 secrets,
@@ -153,17 +148,14 @@ impl AppState {
         &self.inner
     }
 
-    /// Runs `body` with the admin database on the blocking pool.
-    pub async fn db<T, F>(&self, body: F) -> Result<T, AppError>
+    /// Runs `body` with the admin store on the blocking pool.
+    pub async fn admin<T, F>(&self, body: F) -> Result<T, AppError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection, &Inner) -> Result<T, AppError> + Send + 'static,
+        F: FnOnce(&dyn AdminBackend) -> Result<T, AdminError> + Send + 'static,
     {
-        self.blocking(move |inner| {
-            let mut conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
-            body(&mut conn, inner)
-        })
-        .await
+        self.blocking(move |inner| Ok(body(inner.admin.as_ref())?))
+            .await
     }
 
     /// Runs `body` on the blocking pool with the whole state (stores, secrets, config).

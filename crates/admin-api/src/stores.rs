@@ -3,34 +3,29 @@
 
 use crate::error::AppError;
 use crate::state::Inner;
+use admin_store::AdminError;
 use otc_policy::{PolicyBackend, PolicyError};
-use std::sync::PoisonError;
 use usage_store::UsageError;
 
-/// Every database answers a trivial query and the admin database takes a one-row write;
-/// otherwise 503 (`storage-unavailable` when the disk is full).
+/// An error and its sources, for the log (never for a client).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Every store answers a trivial query and the admin store takes a one-row write; otherwise
+/// 503 (`storage-unavailable` when the disk is full).
 pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
-    let mut conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
-    conn.query_row("SELECT COUNT(*) FROM routing_versions", [], |r| {
-        r.get::<_, i64>(0)
-    })
-    .map_err(|e| AppError::Unavailable(format!("admin database: {e}")))?;
-    // Reads keep working on a full disk; only a write shows it.
-    sqlite_kit::write_tx(&mut conn, |tx| {
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('ready_probe_ms', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [crate::state::now_ms().to_string()],
-        )
-    })
-    .map_err(|e| {
-        if crate::error::disk_full(&e) {
-            AppError::StorageFull
-        } else {
-            AppError::Unavailable(format!("admin database: {e}"))
-        }
+    inner.admin.check_ready().map_err(|e| match e {
+        AdminError::StorageFull(_) => AppError::StorageFull,
+        other => AppError::Unavailable(format!("admin database: {}", chain(&other))),
     })?;
-    drop(conn);
     // A recommendation for a combination that does not exist is a cheap indexed read; an
     // integrity check would scan the whole file.
     inner
@@ -42,6 +37,26 @@ pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
         .schema_version()
         .map_err(|e| AppError::Unavailable(format!("usage database: {e}")))?;
     Ok(())
+}
+
+impl From<AdminError> for AppError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::NotFound(detail) => Self::NotFound(detail),
+            AdminError::Invalid(detail) => Self::Unprocessable(detail),
+            AdminError::InvalidFields(items) => {
+                Self::InvalidItems(items.into_iter().map(Into::into).collect())
+            }
+            AdminError::Conflict(detail) => Self::Conflict(detail),
+            AdminError::PreconditionRequired => Self::PreconditionRequired,
+            AdminError::PreconditionFailed(detail) => Self::PreconditionFailed(detail),
+            AdminError::StorageFull(_) => Self::StorageFull,
+            // A damaged row or a failing backend: logged with its causes, never sent.
+            other @ (AdminError::Corrupt(_) | AdminError::Storage(_)) => {
+                Self::internal(chain(&other))
+            }
+        }
+    }
 }
 
 impl From<UsageError> for AppError {

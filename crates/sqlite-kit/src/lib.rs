@@ -146,6 +146,13 @@ where
     Ok(value)
 }
 
+/// Whether SQLite says the disk (or the database's size limit) is full (`SQLITE_FULL`): a
+/// store reports it apart from other failures, because reads keep working and the cure is an
+/// operator freeing space.
+pub fn is_disk_full(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
 use serde::Deserialize;
-use std::sync::PoisonError;
 use usage_store::UsageBackend;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,24 +77,21 @@ async fn meter(
 
 /// A metered module must be in the catalogue: a typo would otherwise bill run-units, for good
 /// (the log is append-only), to a module that does not exist. The check lives here, not in usage-store, because only the admin layer
-/// knows the catalogue; the admin database's lock is released before the usage store writes.
+/// knows the catalogue.
 fn require_catalogued(inner: &Inner, module: &str) -> Result<(), AppError> {
-    let known = {
-        let conn = inner.db.lock().unwrap_or_else(PoisonError::into_inner);
-        crate::modules::load(&conn, module)?.is_some()
-    };
-    if known {
-        return Ok(());
+    match inner.admin.module(module) {
+        Ok(_) => Ok(()),
+        // The same "invalid <field>: <reason>" form as usage-store's validation; the name is
+        // echoed only when it is a well-formed module id.
+        Err(admin_store::AdminError::NotFound(_)) => {
+            Err(AppError::Unprocessable(admin_store::ident::named(
+                module,
+                |m| format!("invalid module: `{m}` is not in the module catalogue"),
+                "invalid module: not in the module catalogue",
+            )))
+        }
+        Err(other) => Err(other.into()),
     }
-    // The same "invalid <field>: <reason>" form as usage-store's validation; the name is
-    // echoed only when it is a well-formed module id.
-    Err(AppError::Unprocessable(
-        if crate::modules::valid_ident(module) {
-            format!("invalid module: `{module}` is not in the module catalogue")
-        } else {
-            "invalid module: not in the module catalogue".into()
-        },
-    ))
 }
 
 /// Usage parameters.

@@ -1,14 +1,13 @@
 //! The dev-mode endpoints under `/admin/dev`: drafts, publish, module versions, rollback.
 //! Each handler parses and checks its input, then runs one store call on the blocking pool.
 
-use super::drafts::{self, Draft, DraftState};
-use super::if_match;
-use super::versions::{self, ModuleVersion, Published};
 use crate::error::ProblemItem;
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::page::{self, Page};
+use crate::precondition::if_match;
 use crate::state::AppState;
+use admin_store::dev::{Draft, DraftState, ModuleVersion, Published, version_etag};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,16 +45,6 @@ fn reply(
         headers.insert(header::LOCATION, location);
     }
     response
-}
-
-fn require_object(manifest: &Value) -> Result<(), AppError> {
-    if manifest.is_object() {
-        Ok(())
-    } else {
-        Err(AppError::Unprocessable(
-            "a manifest must be a JSON object".into(),
-        ))
-    }
 }
 
 /// Pagination and filter of the draft list.
@@ -96,12 +85,10 @@ async fn list_drafts(
     Query(query): Query<DraftQuery>,
 ) -> Result<Json<DraftList>, AppError> {
     let (offset, limit) = page::bounds(query.offset.as_deref(), query.limit.as_deref())?;
-    state
-        .db(move |conn, _| {
-            let (drafts, total) = drafts::list_drafts(conn, query.state, offset, limit)?;
-            Ok(Json(DraftList { total, drafts }))
-        })
-        .await
+    let (drafts, total) = state
+        .admin(move |admin| admin.drafts(query.state, offset, limit))
+        .await?;
+    Ok(Json(DraftList { total, drafts }))
 }
 
 /// Creates a draft from a module manifest. Any JSON object is accepted (a draft may be
@@ -120,9 +107,8 @@ async fn create_draft(
     State(state): State<AppState>,
     Json(manifest): Json<Value>,
 ) -> Result<Response, AppError> {
-    require_object(&manifest)?;
     let draft = state
-        .db(move |conn, _| drafts::create_draft(conn, &manifest))
+        .admin(move |admin| admin.create_draft(&manifest))
         .await?;
     let location = format!("/admin/dev/drafts/{}", draft.id);
     let etag = draft.etag.clone();
@@ -147,7 +133,7 @@ async fn get_draft(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    let draft = state.db(move |conn, _| drafts::draft(conn, id)).await?;
+    let draft = state.admin(move |admin| admin.draft(id)).await?;
     let etag = draft.etag.clone();
     Ok(reply(StatusCode::OK, draft, Some(&etag), None))
 }
@@ -175,10 +161,9 @@ async fn put_draft(
     headers: HeaderMap,
     Json(manifest): Json<Value>,
 ) -> Result<Response, AppError> {
-    require_object(&manifest)?;
     let tag = if_match(&headers)?;
     let draft = state
-        .db(move |conn, _| drafts::replace_draft(conn, id, tag.as_deref(), &manifest))
+        .admin(move |admin| admin.replace_draft(id, tag.as_deref(), &manifest))
         .await?;
     let etag = draft.etag.clone();
     Ok(reply(StatusCode::OK, draft, Some(&etag), None))
@@ -202,7 +187,7 @@ async fn delete_draft(
 ) -> Result<StatusCode, AppError> {
     let tag = if_match(&headers)?;
     state
-        .db(move |conn, _| drafts::delete_draft(conn, id, tag.as_deref()))
+        .admin(move |admin| admin.delete_draft(id, tag.as_deref()))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -229,7 +214,13 @@ async fn validate_draft(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<DraftCheck>, AppError> {
-    let errors = state.db(move |conn, _| drafts::problems(conn, id)).await?;
+    let draft = state.admin(move |admin| admin.draft(id)).await?;
+    let errors: Vec<ProblemItem> = admin_store::manifest::validate(&draft.manifest)
+        .err()
+        .unwrap_or_default()
+        .into_iter()
+        .map(ProblemItem::from)
+        .collect();
     Ok(Json(DraftCheck {
         valid: errors.is_empty(),
         errors,
@@ -265,8 +256,8 @@ async fn publish_draft(
 ) -> Result<Response, AppError> {
     let tag = if_match(&headers)?;
     let published = state
-        .db(move |conn, _| Ok(versions::publish(conn, id, tag.as_deref())))
-        .await??;
+        .admin(move |admin| admin.publish_draft(id, tag.as_deref()))
+        .await?;
     let location = version_location(&published.version);
     let etag = published.version.etag.clone();
     Ok(reply(
@@ -308,20 +299,17 @@ async fn list_module_versions(
 ) -> Result<Response, AppError> {
     let (offset, limit) = page.bounds()?;
     let list = state
-        .db(move |conn, _| {
-            let (versions, total) = versions::versions(conn, &module_id, offset, limit)?;
-            let current = versions::current_version(conn, &module_id)?;
+        .admin(move |admin| {
+            let page = admin.module_versions(&module_id, offset, limit)?;
             Ok(ModuleVersionList {
                 module_id,
-                current,
-                total,
-                versions,
+                current: page.current,
+                total: page.total,
+                versions: page.versions,
             })
         })
         .await?;
-    let etag = list
-        .current
-        .map(|v| versions::version_etag(&list.module_id, v));
+    let etag = list.current.map(|v| version_etag(&list.module_id, v));
     Ok(reply(StatusCode::OK, list, etag.as_deref(), None))
 }
 
@@ -340,7 +328,7 @@ async fn get_module_version(
     Path((module_id, version)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
     let found = state
-        .db(move |conn, _| versions::version(conn, &module_id, version))
+        .admin(move |admin| admin.module_version(&module_id, version))
         .await?;
     let etag = found.etag.clone();
     Ok(reply(StatusCode::OK, found, Some(&etag), None))
@@ -379,7 +367,7 @@ async fn rollback_module(
 ) -> Result<Response, AppError> {
     let tag = if_match(&headers)?;
     let published = state
-        .db(move |conn, _| versions::rollback(conn, &module_id, body.to_version, tag.as_deref()))
+        .admin(move |admin| admin.rollback_module(&module_id, body.to_version, tag.as_deref()))
         .await?;
     let location = version_location(&published.version);
     let etag = published.version.etag.clone();

@@ -25,11 +25,10 @@
 //!   honoured when present on draft `DELETE`, publish (the draft's ETag) and rollback (the
 //!   module's current version ETag, as sent by the versions list).
 
-pub mod drafts;
+//!
+//! The rules above are the admin store's (`admin_store::dev`), enforced by every backend inside
+//! its write transaction; this module is the HTTP side.
+
 pub mod handlers;
-pub mod manifest;
-pub mod versions;
 
 pub use handlers::router;
-
-pub use crate::precondition::{Precondition, check_etag, if_match};

@@ -15,20 +15,17 @@
 //! it, 412 when stale; `*` opts out explicitly). Reload honours it when present, because an
 //! operator reloading the file means "make the file current" whatever happened before.
 
-pub mod model;
-pub mod store;
-
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path, Query};
 use crate::page::Page;
-use crate::precondition::{Precondition, if_match};
+use crate::precondition::if_match;
 use crate::state::AppState;
+use admin_store::routing::RoutingChange;
+pub use admin_store::routing::{RoutingConfig, RoutingView, VersionSummary};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use model::{RoutingConfig, merge_patch};
 use serde::{Deserialize, Serialize};
-use store::{RoutingView, VersionSummary};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -61,15 +58,11 @@ impl IntoResponse for Versioned {
 async fn write(
     state: &AppState,
     headers: &HeaderMap,
-    rule: Precondition,
-    source: String,
-    change: impl FnOnce(&rusqlite::Connection, RoutingConfig) -> Result<RoutingConfig, AppError>
-    + Send
-    + 'static,
+    change: RoutingChange,
 ) -> Result<Versioned, AppError> {
     let tag = if_match(headers)?;
     state
-        .db(move |conn, _| store::write(conn, tag.as_deref(), rule, &source, change))
+        .admin(move |admin| admin.change_routing(change, tag.as_deref()))
         .await
         .map(Versioned)
 }
@@ -82,7 +75,7 @@ async fn write(
     ))]
 async fn get_routing(State(state): State<AppState>) -> Result<Response, AppError> {
     state
-        .db(|conn, _| store::current(conn))
+        .admin(|admin| admin.routing())
         .await
         .map(|v| Versioned(v).into_response())
 }
@@ -106,14 +99,7 @@ async fn put_routing(
     headers: HeaderMap,
     Json(config): Json<RoutingConfig>,
 ) -> Result<Versioned, AppError> {
-    write(
-        &state,
-        &headers,
-        Precondition::Required,
-        "put".into(),
-        |_, _| Ok(config),
-    )
-    .await
+    write(&state, &headers, RoutingChange::Put(config)).await
 }
 
 /// Changes part of the routing config with an RFC 7396 JSON merge patch (a new version).
@@ -136,23 +122,7 @@ async fn patch_routing(
     headers: HeaderMap,
     Json(patch): Json<serde_json::Value>,
 ) -> Result<Versioned, AppError> {
-    write(
-        &state,
-        &headers,
-        Precondition::Required,
-        "patch".into(),
-        move |_, current| {
-            let mut doc = serde_json::to_value(current)?;
-            merge_patch(&mut doc, &patch);
-            serde_json::from_value(doc).map_err(|e| {
-                AppError::Unprocessable(format!(
-                    "the patched config is invalid: {}",
-                    crate::extract::mask_quoted(&e.to_string())
-                ))
-            })
-        },
-    )
-    .await
+    write(&state, &headers, RoutingChange::Patch(patch)).await
 }
 
 /// Deletes one category (a new version).
@@ -172,24 +142,7 @@ async fn delete_category(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Versioned, AppError> {
-    write(
-        &state,
-        &headers,
-        Precondition::Required,
-        "delete-category".into(),
-        move |_, mut config| {
-            if config.categories.remove(&name).is_none() {
-                // Named like every other 404, unless the path segment is not a valid name.
-                return Err(AppError::NotFound(if crate::modules::valid_ident(&name) {
-                    format!("no routing category `{name}`")
-                } else {
-                    "no such routing category".into()
-                }));
-            }
-            Ok(config)
-        },
-    )
-    .await
+    write(&state, &headers, RoutingChange::DeleteCategory(name)).await
 }
 
 /// Makes the routing file's content current (a new version), validated like any write.
@@ -217,14 +170,7 @@ async fn reload_routing(
             })
         })
         .await?;
-    write(
-        &state,
-        &headers,
-        Precondition::Optional,
-        "reload".into(),
-        |_, _| Ok(config),
-    )
-    .await
+    write(&state, &headers, RoutingChange::Reload(config)).await
 }
 
 /// The routing file's text, or a 409 that says what is wrong with the file without its path
@@ -269,17 +215,14 @@ async fn list_versions(
     Query(page): Query<Page>,
 ) -> Result<Json<VersionList>, AppError> {
     let (offset, limit) = page.bounds()?;
-    state
-        .db(move |conn, _| {
-            let (versions, total) = store::list(conn, offset, limit)?;
-            let current = store::current(conn)?.version;
-            Ok(Json(VersionList {
-                current,
-                total,
-                versions,
-            }))
-        })
-        .await
+    let page = state
+        .admin(move |admin| admin.routing_versions(offset, limit))
+        .await?;
+    Ok(Json(VersionList {
+        current: page.current,
+        total: page.total,
+        versions: page.versions,
+    }))
 }
 
 /// Reads one routing version.
@@ -296,8 +239,9 @@ async fn get_version(
     Path(version): Path<i64>,
 ) -> Result<Json<RoutingView>, AppError> {
     state
-        .db(move |conn, _| store::version(conn, version).map(Json))
+        .admin(move |admin| admin.routing_version(version))
         .await
+        .map(Json)
 }
 
 /// Body of a rollback.
@@ -330,24 +274,7 @@ async fn rollback_routing(
     headers: HeaderMap,
     Json(body): Json<Rollback>,
 ) -> Result<Response, AppError> {
-    let source = format!("rollback:{}", body.to_version);
-    let to = body.to_version;
-    let made = write(
-        &state,
-        &headers,
-        Precondition::Required,
-        source,
-        move |conn, current| {
-            let target = store::version(conn, to)?.config;
-            if target == current {
-                return Err(AppError::Conflict(format!(
-                    "version {to}'s content is already current"
-                )));
-            }
-            Ok(target)
-        },
-    )
-    .await?;
+    let made = write(&state, &headers, RoutingChange::Rollback(body.to_version)).await?;
     let location = HeaderValue::from_str(&format!("/admin/routing/versions/{}", made.0.version))
         .map_err(AppError::internal)?;
     let mut response = made.into_response();

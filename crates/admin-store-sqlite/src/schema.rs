@@ -1,4 +1,4 @@
-//! The admin database's schema: one ordered list, applied by `sqlite_kit::open`.
+//! The admin database's schema (`admin.db`): one ordered list, applied by `sqlite_kit::open`.
 //!
 //! A new migration is one appended entry with the next version number; never edit an entry
 //! that has shipped (databases in the field already recorded its version).

@@ -5,12 +5,11 @@
 //! gate a draft passes at publish. It walks the JSON itself rather than relying on serde alone,
 //! because serde stops at the first error and the API promises the whole list.
 
-use crate::error::ProblemItem;
-use crate::modules::valid_ident;
+use crate::error::FieldProblem;
+use crate::ident::valid_ident;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use utoipa::ToSchema;
 
 /// Longest accepted display name, in characters.
 pub const MAX_NAME: usize = 128;
@@ -21,7 +20,8 @@ pub const MAX_TOOLS: usize = 256;
 
 /// A module manifest: the catalogue entry's content plus what only dev-mode tracks (the
 /// version label and the tools). Enabled/disabled is catalogue state, not manifest content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ModuleManifest {
     /// Module id, 1 to 64 characters of `[A-Za-z0-9_.-]`; the catalogue key.
@@ -43,7 +43,8 @@ pub struct ModuleManifest {
 }
 
 /// One tool of a module.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ManifestTool {
     /// Tool name, 1 to 64 characters of `[A-Za-z0-9_.-]`, unique within the module.
@@ -53,7 +54,7 @@ pub struct ManifestTool {
     pub description: String,
     /// The JSON Schema of the tool's input, when declared (any JSON object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub input_schema: Option<Value>,
 }
 
@@ -69,11 +70,11 @@ const TOOL_FIELDS: &[&str] = &["name", "description", "input_schema"];
 const IDENT_RULE: &str = "must be 1 to 64 characters of [A-Za-z0-9_.-]";
 
 /// Collects problems under a pointer prefix.
-struct Report(Vec<ProblemItem>);
+struct Report(Vec<FieldProblem>);
 
 impl Report {
     fn add(&mut self, pointer: &str, detail: impl Into<String>) {
-        self.0.push(ProblemItem {
+        self.0.push(FieldProblem {
             pointer: pointer.to_owned(),
             detail: detail.into(),
         });
@@ -139,7 +140,7 @@ fn child(base: &str, key: &str) -> String {
 /// Validates a manifest document fully: every field's presence, type and syntax, unknown
 /// fields, tool name uniqueness. Returns the typed manifest, or every problem found (in
 /// document order of the checks), never an empty list.
-pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<ProblemItem>> {
+pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<FieldProblem>> {
     let mut report = Report(Vec::new());
     let Some(object) = doc.as_object() else {
         report.add("", "a manifest must be a JSON object");
@@ -177,9 +178,9 @@ pub fn validate(doc: &Value) -> Result<ModuleManifest, Vec<ProblemItem>> {
     // Every rule serde enforces was checked above, so this only fails on a bug; it is
     // reported as a problem of the document rather than a panic.
     serde_json::from_value(doc.clone()).map_err(|e| {
-        vec![ProblemItem {
+        vec![FieldProblem {
             pointer: String::new(),
-            detail: crate::extract::mask_quoted(&e.to_string()),
+            detail: crate::redact::mask_quoted(&e.to_string()),
         }]
     })
 }
