@@ -74,31 +74,64 @@ fn normal_dependency_closure() -> HashMap<String, BTreeSet<String>> {
 fn crates_depend_only_on_what_their_layer_allows() {
     let closure = normal_dependency_closure();
     let http = ["axum", "hyper", "tokio", "tower", "tower-http"];
-    let rules: [(&str, &[&str]); 5] = [
+    let rules: [(&str, &[&str]); 6] = [
         (
             "sqlite-kit",
             &[
                 "otc-policy",
                 "usage-store",
+                "usage-store-sqlite",
                 "admin-api",
                 "axum",
                 "hyper",
                 "tokio",
             ],
         ),
+        // The trait crate names no backend: a second backend must not pull in SQLite.
         (
             "usage-store",
-            &["otc-policy", "admin-api", "axum", "hyper", "tokio", "tower"],
+            &[
+                "rusqlite",
+                "sqlite-kit",
+                "usage-store-sqlite",
+                "otc-policy",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+            ],
+        ),
+        (
+            "usage-store-sqlite",
+            &[
+                "otc-policy",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+                "tower-http",
+            ],
         ),
         (
             "otc-policy",
-            &["admin-api", "axum", "hyper", "tokio", "tower", "tower-http"],
+            &[
+                "usage-store-sqlite",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+                "tower-http",
+            ],
         ),
         (
             "xtask",
             &[
                 "otc-policy",
                 "usage-store",
+                "usage-store-sqlite",
                 "admin-api",
                 "sqlite-kit",
                 "rusqlite",

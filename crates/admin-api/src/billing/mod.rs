@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
 use serde::Deserialize;
 use std::sync::PoisonError;
-use usage_store::UsageBackend;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
