@@ -1,22 +1,22 @@
-//! The usage store's public contract: its SQLite schema, the JSON shapes of its serde types
-//! (the admin API sends them as they are), and one behaviour story run against every
-//! `UsageBackend` implementation.
+//! The usage store's public contract: its SQLite schema and the JSON shapes of its serde types
+//! (the admin API sends them as they are). The behaviour every `UsageBackend` must show is
+//! `usage_store::conformance`, run by each backend's crate.
 
 use serde_json::json;
 use std::collections::BTreeMap;
 use usage_store::period::{DAY_MS, days_from_civil};
 use usage_store::{
     BucketSize, HistoryBucket, HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, ModuleTotal,
-    Quota, QuotaKind, QuotaPeriod, QuotaState, RequestUsage, Usage, UsageBackend, UsageError,
-    UsageStore,
+    Quota, QuotaKind, QuotaPeriod, QuotaState, RequestUsage, Usage,
 };
+use usage_store_sqlite::SqliteUsageStore;
 
 /// Every table, index and trigger of a fresh store, with its SQL.
 #[test]
 fn usage_schema_is_stable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("usage.db");
-    drop(UsageStore::open(&path).unwrap());
+    drop(SqliteUsageStore::open(&path).unwrap());
     insta::assert_json_snapshot!(suites::schema::schema_of(&path));
 }
 
@@ -78,76 +78,4 @@ fn usage_json_shapes() {
     let mut extra = shapes["quota"].clone();
     extra["surprise"] = json!(1);
     assert!(serde_json::from_value::<Quota>(extra).is_err());
-}
-
-/// The behaviour every backend must show, written once against the trait.
-fn backend_story(store: &dyn UsageBackend) {
-    let ts = days_from_civil(2026, 6, 1) * DAY_MS;
-    let event = |key: &str, units: f64| MeterEvent {
-        tenant: "acme".into(),
-        request_id: "req-1".into(),
-        module: "search".into(),
-        tool: "web".into(),
-        run_units: units,
-        timestamp_ms: ts,
-        idempotency_key: key.into(),
-    };
-    store
-        .set_quota(
-            "acme",
-            &Quota {
-                limit: 3.0,
-                period: QuotaPeriod::Day,
-                kind: QuotaKind::Hard,
-            },
-        )
-        .unwrap();
-    assert!(matches!(
-        store.meter(&event("a", 2.0)).unwrap(),
-        MeterOutcome::Recorded { .. }
-    ));
-    assert!(matches!(
-        store.meter(&event("a", 2.0)).unwrap(),
-        MeterOutcome::Duplicate { .. }
-    ));
-    assert!(matches!(
-        store.meter(&event("b", 1.5)),
-        Err(UsageError::QuotaExhausted { .. })
-    ));
-    assert!(matches!(
-        store.meter(&event("c", f64::NAN)),
-        Err(UsageError::InvalidInput {
-            field: "run_units",
-            ..
-        })
-    ));
-    assert_eq!(store.request_total("req-1").unwrap(), Some(2.0));
-    let usage = store.usage("acme", ts).unwrap();
-    assert_eq!(
-        (usage.run_units, usage.state.unwrap().remaining),
-        (2.0, 1.0)
-    );
-    let page = store
-        .history(&HistoryQuery {
-            tenant: "acme".into(),
-            bucket: BucketSize::Day,
-            from_ms: ts,
-            to_ms: ts + DAY_MS,
-            cursor: None,
-            limit: None,
-        })
-        .unwrap();
-    assert_eq!(page.buckets.len(), 1);
-    assert!(store.delete_quota("acme").unwrap());
-    assert!(matches!(
-        store.meter(&event("b", 1.5)).unwrap(),
-        MeterOutcome::Recorded { .. }
-    ));
-}
-
-#[test]
-fn sqlite_backend_keeps_the_usage_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = UsageStore::open(dir.path().join("usage.db")).unwrap();
-    backend_story(&store);
 }

@@ -74,25 +74,57 @@ fn normal_dependency_closure() -> HashMap<String, BTreeSet<String>> {
 fn crates_depend_only_on_what_their_layer_allows() {
     let closure = normal_dependency_closure();
     let http = ["axum", "hyper", "tokio", "tower", "tower-http"];
-    let rules: [(&str, &[&str]); 7] = [
+    let rules: [(&str, &[&str]); 8] = [
         (
             "sqlite-kit",
             &[
                 "otc-policy",
                 "usage-store",
+                "usage-store-sqlite",
                 "admin-api",
                 "axum",
                 "hyper",
                 "tokio",
             ],
         ),
+        // The trait crate names no backend: a second backend must not pull in SQLite.
         (
             "usage-store",
-            &["otc-policy", "admin-api", "axum", "hyper", "tokio", "tower"],
+            &[
+                "rusqlite",
+                "sqlite-kit",
+                "usage-store-sqlite",
+                "otc-policy",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+            ],
+        ),
+        (
+            "usage-store-sqlite",
+            &[
+                "otc-policy",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+                "tower-http",
+            ],
         ),
         (
             "otc-policy",
-            &["admin-api", "axum", "hyper", "tokio", "tower", "tower-http"],
+            &[
+                "usage-store-sqlite",
+                "admin-api",
+                "axum",
+                "hyper",
+                "tokio",
+                "tower",
+                "tower-http",
+            ],
         ),
         // The admin store's trait crate knows no backend and no HTTP server (utoipa, behind
         // its `openapi` feature, only describes types).
@@ -125,6 +157,7 @@ fn crates_depend_only_on_what_their_layer_allows() {
             &[
                 "otc-policy",
                 "usage-store",
+                "usage-store-sqlite",
                 "admin-api",
                 "admin-store",
                 "admin-store-sqlite",

@@ -15,14 +15,14 @@ use std::process::Command;
 const DEFAULT_FILES: [&str; 3] = [
     "crates/otc-policy/src/estimate.rs",
     "crates/otc-policy/src/state.rs",
-    "crates/usage-store/src/write.rs",
+    "crates/usage-store-sqlite/src/write.rs",
 ];
 
 /// Flags of `cargo xtask mutants`.
 #[derive(Debug, Args)]
 pub struct MutantsArgs {
-    /// Files to mutate (repeatable; default: the estimator, the policy state, usage-store's
-    /// write path).
+    /// Files to mutate (repeatable; default: the estimator, the policy state, the SQLite usage
+    /// store's write path).
     #[arg(long = "file", value_name = "PATH")]
     files: Vec<PathBuf>,
     /// Test each mutant with its own crate's tests only (faster) instead of the workspace's.

@@ -26,8 +26,9 @@ pub struct Inner {
     pub admin: Arc<dyn AdminBackend>,
     /// The OTC tool-call policy (`policy.db`).
     pub policy: otc_policy::PolicyStore,
-    /// Run-unit metering, usage, history and quotas (`usage.db`).
-    pub usage: usage_store::UsageStore,
+    /// Run-unit metering, usage, history and quotas (`usage.db`), behind the backend-neutral
+    /// trait: handlers call only trait methods.
+    pub usage: Arc<dyn usage_store::UsageBackend>,
     /// Encrypts and decrypts credential secrets.
     pub secrets: SecretBox,
     /// The bearer token every request but liveness must carry.
@@ -122,15 +123,20 @@ impl AppState {
         for name in ["usage.db", "policy.db"] {
             crate::files::private_database(&data_dir.join(name))?;
         }
-        let usage = usage_store::UsageStore::open(data_dir.join("usage.db"))
-            .map_err(|e| StartError::Store(format!("usage database: {e}")))?;
+        let usage =
+            usage_store_sqlite::SqliteUsageStore::open(data_dir.join("usage.db")).map_err(|e| {
+                StartError::Store(format!(
+                    "usage database: {}",
+                    crate::stores::error_chain(&e)
+                ))
+            })?;
         let policy_config = bootstrap::policy_config(config)?;
         let policy = otc_policy::PolicyStore::open(&data_dir.join("policy.db"), policy_config)
             .map_err(|e| StartError::Store(format!("policy database: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 admin,
-                usage,
+                usage: Arc::new(usage),
                 policy,
                 secrets,
                 token: crate::crypto::Redacted(token),

@@ -7,24 +7,12 @@ use admin_store::AdminError;
 use otc_policy::{PolicyBackend, PolicyError};
 use usage_store::UsageError;
 
-/// An error and its sources, for the log (never for a client).
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// Every store answers a trivial query and the admin store takes a one-row write; otherwise
 /// 503 (`storage-unavailable` when the disk is full).
 pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
     inner.admin.check_ready().map_err(|e| match e {
         AdminError::StorageFull(_) => AppError::StorageFull,
-        other => AppError::Unavailable(format!("admin database: {}", chain(&other))),
+        other => AppError::Unavailable(format!("admin database: {}", error_chain(&other))),
     })?;
     // A recommendation for a combination that does not exist is a cheap indexed read; an
     // integrity check would scan the whole file.
@@ -32,10 +20,10 @@ pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
         .policy
         .recommend("readiness-probe", &["probe".to_owned()])
         .map_err(|e| AppError::Unavailable(format!("policy database: {e}")))?;
-    inner
-        .usage
-        .schema_version()
-        .map_err(|e| AppError::Unavailable(format!("usage database: {e}")))?;
+    inner.usage.check_ready().map_err(|e| match e {
+        UsageError::StorageFull(_) => AppError::StorageFull,
+        other => AppError::Unavailable(format!("usage database: {}", error_chain(&other))),
+    })?;
     Ok(())
 }
 
@@ -53,18 +41,29 @@ impl From<AdminError> for AppError {
             AdminError::StorageFull(_) => Self::StorageFull,
             // A damaged row or a failing backend: logged with its causes, never sent.
             other @ (AdminError::Corrupt(_) | AdminError::Storage(_)) => {
-                Self::internal(chain(&other))
+                Self::internal(error_chain(&other))
             }
         }
     }
 }
 
+/// `err` and each of its causes, outermost first, joined by `": "`: the text a log line needs
+/// when the error's own message leaves the cause to its `source()`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 impl From<UsageError> for AppError {
     fn from(err: UsageError) -> Self {
         match err {
-            UsageError::InvalidInput { .. } | UsageError::Cost(_) => {
-                Self::Unprocessable(err.to_string())
-            }
+            UsageError::InvalidInput { .. } => Self::Unprocessable(err.to_string()),
             UsageError::QuotaExhausted { period_end_ms, .. } => {
                 // The quota resets when its period ends; before then a retry cannot succeed.
                 let wait_ms = period_end_ms.saturating_sub(crate::state::now_ms());
@@ -75,8 +74,9 @@ impl From<UsageError> for AppError {
             }
             UsageError::IdempotencyConflict { .. } => Self::Conflict(err.to_string()),
             UsageError::BatchTooLarge { .. } => Self::Unprocessable(err.to_string()),
-            UsageError::Storage(sqlite_kit::KitError::Sqlite(e)) => e.into(),
-            UsageError::Storage(_) => Self::internal(err),
+            UsageError::StorageFull(_) => Self::StorageFull,
+            // The cause is logged (never sent), so it carries the backend's error chain.
+            UsageError::Storage(_) => Self::internal(error_chain(&err)),
         }
     }
 }
@@ -110,5 +110,21 @@ impl From<PolicyError> for AppError {
             // The cause is logged, never sent.
             other => Self::internal(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_storage_errors_map_by_kind_and_log_their_cause() {
+        let full = UsageError::StorageFull(std::io::Error::other("no space left").into());
+        assert!(matches!(AppError::from(full), AppError::StorageFull));
+        let broken = UsageError::Storage(std::io::Error::other("file is not a database").into());
+        let AppError::Internal(cause) = AppError::from(broken) else {
+            panic!("a storage failure is internal");
+        };
+        assert_eq!(cause, "usage storage failed: file is not a database");
     }
 }

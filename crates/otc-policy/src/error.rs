@@ -163,7 +163,10 @@ mod tests {
             PolicyError::from(crate::reward::RewardError::InvalidCost(2.0)),
         ];
         let storage =
-            usage_store::UsageError::from(sqlite_kit::KitError::NewerSchema { found: 9, known: 2 });
+            usage_store::UsageError::Storage(Box::new(sqlite_kit::KitError::NewerSchema {
+                found: 9,
+                known: 2,
+            }));
         let errors: Vec<&(dyn Error + 'static)> = errors
             .iter()
             .map(|e| e as &(dyn Error + 'static))

@@ -127,6 +127,12 @@ pub fn migrate(conn: &Connection, migrations: &[Migration]) -> Result<(), KitErr
     Ok(())
 }
 
+/// Whether `err` is SQLite's "database or disk is full" (`SQLITE_FULL`): writes fail until
+/// space is freed, while reads keep working, so callers report it apart from other failures.
+pub fn is_disk_full(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+}
+
 /// Runs `body` in a `BEGIN IMMEDIATE` transaction and commits it if `body` succeeds.
 ///
 /// Taking the write lock at `BEGIN` (rather than at the first write, as a deferred transaction
@@ -146,16 +152,24 @@ where
     Ok(value)
 }
 
-/// Whether SQLite says the disk (or the database's size limit) is full (`SQLITE_FULL`): a
-/// store reports it apart from other failures, because reads keep working and the cure is an
-/// operator freeing space.
-pub fn is_disk_full(err: &rusqlite::Error) -> bool {
-    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_full_is_told_apart_from_other_failures() {
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(is_disk_full(&full));
+        assert!(!is_disk_full(&busy));
+        assert!(!is_disk_full(&rusqlite::Error::QueryReturnedNoRows));
+    }
 
     const V1: Migration = Migration {
         version: 1,

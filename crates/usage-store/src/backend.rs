@@ -1,14 +1,21 @@
-//! The usage store's interface: a small trait that each storage backend implements (SQLite
-//! today, see [`crate::UsageStore`]), so callers and the contract suite do not depend on one.
+//! The usage store's interface: a small trait that each storage backend implements (SQLite in
+//! `usage-store-sqlite`), so callers and the conformance suite depend on no backend.
 
 use crate::UsageError;
-use crate::cost::CostNormalizer;
 use crate::model::{
     HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, Quota, RequestUsage, Usage,
 };
 
+/// Most events one [`UsageBackend::meter_batch`] call accepts.
+pub const MAX_BATCH_EVENTS: usize = 10_000;
+/// Default tolerance for event timestamps ahead of the backend's clock: 5 minutes.
+pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// Run-unit metering, usage, history and quotas. Implementations are `Send + Sync` and take
 /// `&self`, so one instance in an `Arc` serves every thread.
+///
+/// Every backend applies the same input rules (the `validate`-style methods of
+/// [`crate::model`]) and must pass [`crate::conformance`] (feature `conformance`).
 pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// Records one event, at most once per `(tenant, idempotency_key)`.
     ///
@@ -20,7 +27,7 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// Records several events in one transaction, all or nothing: if any event is invalid,
     /// conflicts, or would break a hard quota, none is recorded and that event's error is
     /// returned. Repeated keys inside the batch are `Duplicate` after their first occurrence.
-    /// At most [`crate::MAX_BATCH_EVENTS`] events.
+    /// At most [`MAX_BATCH_EVENTS`] events.
     fn meter_batch(&self, events: &[MeterEvent]) -> Result<Vec<MeterOutcome>, UsageError>;
 
     /// The tenant's totals by module for the quota period containing `at_ms` (the calendar
@@ -39,20 +46,6 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
         Ok(self.request_usage(request_id)?.map(|u| u.run_units))
     }
 
-    /// The OTC cost signal of a request: its metered run-units through `normalizer` for
-    /// `intent` (see [`crate::cost`]), or `None` if nothing was metered for it.
-    fn request_r_cost(
-        &self,
-        request_id: &str,
-        intent: &str,
-        normalizer: &CostNormalizer,
-    ) -> Result<Option<f64>, UsageError> {
-        match self.request_total(request_id)? {
-            Some(units) => Ok(Some(normalizer.r_cost(intent, units)?)),
-            None => Ok(None),
-        }
-    }
-
     /// Sets (or replaces) the tenant's quota. Applies to events metered from now on.
     fn set_quota(&self, tenant: &str, quota: &Quota) -> Result<(), UsageError>;
 
@@ -61,4 +54,8 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
 
     /// Removes the tenant's quota; `true` if there was one.
     fn delete_quota(&self, tenant: &str) -> Result<bool, UsageError>;
+
+    /// A cheap read that proves the storage answers (a server's readiness probe). It reads no
+    /// tenant's data and writes nothing.
+    fn check_ready(&self) -> Result<(), UsageError>;
 }

@@ -9,8 +9,8 @@
 //! small for normal requests and grows smoothly for wasteful ones.
 //!
 //! `u` is what the store actually metered for the request (the sum of its events' run-units,
-//! exact to the micro-unit): [`crate::UsageBackend::request_r_cost`] does the lookup and the
-//! normalisation in one call, so the reward's cost term never comes from a client's estimate.
+//! exact to the micro-unit, [`crate::UsageBackend::request_total`]), so the reward's cost term
+//! never comes from a client's estimate.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

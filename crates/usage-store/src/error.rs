@@ -1,7 +1,5 @@
-//! The one error type of the usage store.
-
-use crate::cost::CostError;
-use sqlite_kit::KitError;
+//! The one error type of the usage store, the same for every backend: no variant names a
+//! backend's types.
 
 /// Why a usage-store operation failed. Every rejected write leaves the database unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -52,31 +50,26 @@ pub enum UsageError {
         /// The maximum.
         max: usize,
     },
-    /// The cost normaliser rejected its input.
-    #[error(transparent)]
-    Cost(#[from] CostError),
-    /// The database failed (I/O, corruption, lock timeout, newer schema). Internal: the HTTP
-    /// layer maps it to 500/503 and never shows the text to clients.
-    // The cause is in the text (the HTTP layer logs `to_string()`), so it is not also the
-    // `source()`: `{err:#}` chains would print it twice. Hence the hand-written `From`.
-    #[error("usage database error: {0}")]
-    Storage(KitError),
+    /// The backend's storage is full (a full disk or database): writes fail until space is
+    /// freed, reads keep working. The HTTP layer maps it to 503 `storage-unavailable` with
+    /// `Retry-After`. The backend's own error is the `source()`.
+    #[error("usage storage is full")]
+    StorageFull(#[source] BoxError),
+    /// Any other failure of the backend (I/O, corruption, a lock timeout, a schema from a newer
+    /// build). Internal: the HTTP layer maps it to 500 and never shows it to clients. The
+    /// backend's own error is the `source()`, so a printer walking the chain shows it once.
+    #[error("usage storage failed")]
+    Storage(#[source] BoxError),
 }
 
-impl From<KitError> for UsageError {
-    fn from(e: KitError) -> Self {
-        Self::Storage(e)
-    }
-}
-
-impl From<rusqlite::Error> for UsageError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Storage(KitError::Sqlite(e))
-    }
-}
+/// A backend's own error, carried as the `source()` of [`UsageError::Storage`] and
+/// [`UsageError::StorageFull`] so that this crate names no backend's types.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl UsageError {
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    /// An [`UsageError::InvalidInput`] for `field`: every backend rejects bad input with the
+    /// same error.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             reason: reason.into(),

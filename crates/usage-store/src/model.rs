@@ -208,11 +208,9 @@ pub struct RequestUsage {
     pub by_module: BTreeMap<String, ModuleTotal>,
 }
 
-pub(crate) fn units_to_micros(
-    field: &'static str,
-    units: f64,
-    max: f64,
-) -> Result<i64, UsageError> {
+/// Run-units as integer micro-units, or why they are malformed (not finite, negative, or above
+/// `max`).
+pub fn units_to_micros(field: &'static str, units: f64, max: f64) -> Result<i64, UsageError> {
     if !units.is_finite() {
         return Err(UsageError::invalid(
             field,
@@ -236,11 +234,13 @@ pub(crate) fn units_to_micros(
 }
 
 /// Micro-units back to run-units (exact for totals below 2^53 micro-units, ~9 billion units).
-pub(crate) fn micros_to_units(micros: i64) -> f64 {
+pub fn micros_to_units(micros: i64) -> f64 {
     micros as f64 / MICROS_PER_UNIT
 }
 
-pub(crate) fn check_name(field: &'static str, value: &str) -> Result<(), UsageError> {
+/// Checks a tenant, request id, module, tool or idempotency key: not blank, at most
+/// [`MAX_NAME_BYTES`], no control characters.
+pub fn check_name(field: &'static str, value: &str) -> Result<(), UsageError> {
     if value.trim().is_empty() {
         return Err(UsageError::invalid(field, "must not be empty"));
     }
@@ -262,7 +262,8 @@ pub(crate) fn check_name(field: &'static str, value: &str) -> Result<(), UsageEr
     Ok(())
 }
 
-pub(crate) fn check_ts(field: &'static str, ts_ms: i64) -> Result<(), UsageError> {
+/// Checks a timestamp: in `[0, MAX_TS_MS)` Unix ms.
+pub fn check_ts(field: &'static str, ts_ms: i64) -> Result<(), UsageError> {
     if !(0..MAX_TS_MS).contains(&ts_ms) {
         return Err(UsageError::invalid(
             field,
@@ -274,18 +275,17 @@ pub(crate) fn check_ts(field: &'static str, ts_ms: i64) -> Result<(), UsageError
 
 /// A [`MeterEvent`] that passed validation, with its units in micro-units.
 #[derive(Debug, Clone)]
-pub(crate) struct ValidEvent<'a> {
+pub struct ValidEvent<'a> {
+    /// The event as given.
     pub event: &'a MeterEvent,
+    /// Its run-units in micro-units.
     pub micros: i64,
 }
 
 impl MeterEvent {
-    /// Checks every field; `now_ms` and `max_skew_ms` bound the timestamp from above.
-    pub(crate) fn validate(
-        &self,
-        now_ms: i64,
-        max_skew_ms: i64,
-    ) -> Result<ValidEvent<'_>, UsageError> {
+    /// Checks every field; `now_ms` (the backend's clock) and `max_skew_ms` bound the timestamp
+    /// from above. Every backend validates an event with this before it writes anything.
+    pub fn validate(&self, now_ms: i64, max_skew_ms: i64) -> Result<ValidEvent<'_>, UsageError> {
         check_name("tenant", &self.tenant)?;
         check_name("request_id", &self.request_id)?;
         check_name("module", &self.module)?;
@@ -311,12 +311,12 @@ impl MeterEvent {
 
 impl Quota {
     /// The limit in micro-units, or why the quota is malformed.
-    pub(crate) fn limit_micros(&self) -> Result<i64, UsageError> {
+    pub fn limit_micros(&self) -> Result<i64, UsageError> {
         units_to_micros("limit", self.limit, MAX_QUOTA_RUN_UNITS)
     }
 
     /// The state of this quota after `used_micros` in the current period.
-    pub(crate) fn state(&self, limit_micros: i64, used_micros: i64) -> QuotaState {
+    pub fn state(&self, limit_micros: i64, used_micros: i64) -> QuotaState {
         QuotaState {
             used: micros_to_units(used_micros),
             remaining: micros_to_units((limit_micros - used_micros).max(0)),
@@ -327,8 +327,8 @@ impl Quota {
 }
 
 impl HistoryQuery {
-    /// The page size to use, or why the query is malformed.
-    pub(crate) fn page_limit(&self) -> Result<u32, UsageError> {
+    /// The page size to use, or why it is malformed.
+    pub fn page_limit(&self) -> Result<u32, UsageError> {
         let limit = self.limit.unwrap_or(DEFAULT_HISTORY_LIMIT);
         if !(1..=MAX_HISTORY_LIMIT).contains(&limit) {
             return Err(UsageError::invalid(
@@ -338,6 +338,56 @@ impl HistoryQuery {
         }
         Ok(limit)
     }
+
+    /// Checks the whole query and widens it to whole buckets: the range a backend reads, or why
+    /// the query is malformed. Every backend checks a history query with this.
+    pub fn range(&self) -> Result<HistoryRange, UsageError> {
+        check_name("tenant", &self.tenant)?;
+        check_ts("from_ms", self.from_ms)?;
+        if !(1..=MAX_TS_MS).contains(&self.to_ms) {
+            return Err(UsageError::invalid(
+                "to_ms",
+                format!("must be in [1, {MAX_TS_MS}] Unix ms, got {}", self.to_ms),
+            ));
+        }
+        if self.to_ms <= self.from_ms {
+            return Err(UsageError::invalid("to_ms", "must be greater than from_ms"));
+        }
+        let limit = self.page_limit()?;
+        let (from_ms, to_ms) = (
+            self.bucket.floor(self.from_ms),
+            self.bucket.ceil(self.to_ms),
+        );
+        let start_ms = match self.cursor {
+            None => from_ms,
+            Some(c) if (from_ms..to_ms).contains(&c) && self.bucket.floor(c) == c => c,
+            Some(c) => {
+                return Err(UsageError::invalid(
+                    "cursor",
+                    format!("{c} is not a bucket start inside the query's range"),
+                ));
+            }
+        };
+        Ok(HistoryRange {
+            from_ms,
+            to_ms,
+            start_ms,
+            limit,
+        })
+    }
+}
+
+/// A checked [`HistoryQuery`]'s range, widened to whole buckets ([`HistoryQuery::range`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRange {
+    /// Effective start of the range (aligned down to a bucket).
+    pub from_ms: i64,
+    /// Effective end of the range (aligned up to a bucket).
+    pub to_ms: i64,
+    /// First bucket of this page: the cursor, or `from_ms` on the first page.
+    pub start_ms: i64,
+    /// Buckets per page.
+    pub limit: u32,
 }
 
 #[cfg(test)]

@@ -13,7 +13,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
 use serde::Deserialize;
-use usage_store::UsageBackend;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -16,7 +16,6 @@ use schema::{
     RebuildReport, Recommendation, TrajectoryBody, TrajectoryIn,
 };
 use serde::Deserialize;
-use usage_store::UsageBackend;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

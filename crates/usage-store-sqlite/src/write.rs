@@ -5,17 +5,19 @@
 //! reads they make (is the key known? how much of the quota is used?) cannot be invalidated by
 //! another writer before the transaction's own writes commit.
 
-use crate::UsageError;
-use crate::model::{MeterOutcome, Quota, QuotaKind, ValidEvent, micros_to_units};
-use crate::period::{BucketSize, PeriodWindow, QuotaPeriod};
+use crate::error::Fail;
 use rusqlite::{Connection, OptionalExtension, params};
+use usage_store::model::micros_to_units;
+use usage_store::{
+    BucketSize, MeterOutcome, PeriodWindow, Quota, QuotaKind, QuotaPeriod, UsageError, ValidEvent,
+};
 
 /// Meters one validated event. On `Err` the caller must roll the transaction back.
 pub(crate) fn meter_one(
     tx: &Connection,
     valid: &ValidEvent<'_>,
     recorded_ms: i64,
-) -> Result<MeterOutcome, UsageError> {
+) -> Result<MeterOutcome, Fail> {
     let ev = valid.event;
     if let Some(outcome) = existing(tx, valid)? {
         return Ok(outcome);
@@ -35,7 +37,8 @@ pub(crate) fn meter_one(
                         used: micros_to_units(used),
                         requested: micros_to_units(valid.micros),
                         period_end_ms: window.end_ms,
-                    });
+                    }
+                    .into());
                 }
                 QuotaKind::Soft => {
                     // Only the part of this event beyond the limit is its overage; the part
@@ -95,7 +98,7 @@ pub(crate) fn meter_one(
 }
 
 /// `Some(Duplicate)` if the key was used for the same event, an error if for another one.
-fn existing(tx: &Connection, valid: &ValidEvent<'_>) -> Result<Option<MeterOutcome>, UsageError> {
+fn existing(tx: &Connection, valid: &ValidEvent<'_>) -> Result<Option<MeterOutcome>, Fail> {
     let ev = valid.event;
     let row = tx
         .prepare_cached(
@@ -127,7 +130,8 @@ fn existing(tx: &Connection, valid: &ValidEvent<'_>) -> Result<Option<MeterOutco
         Err(UsageError::IdempotencyConflict {
             tenant: ev.tenant.clone(),
             idempotency_key: ev.idempotency_key.clone(),
-        })
+        }
+        .into())
     }
 }
 
@@ -137,7 +141,7 @@ pub(crate) fn period_used(
     conn: &Connection,
     tenant: &str,
     window: PeriodWindow,
-) -> Result<i64, UsageError> {
+) -> Result<i64, Fail> {
     Ok(conn
         .prepare_cached(
             "SELECT COALESCE(SUM(micro_units), 0) FROM usage_daily
@@ -149,10 +153,7 @@ pub(crate) fn period_used(
 }
 
 /// The tenant's quota and its limit in micro-units.
-pub(crate) fn load_quota(
-    conn: &Connection,
-    tenant: &str,
-) -> Result<Option<(Quota, i64)>, UsageError> {
+pub(crate) fn load_quota(conn: &Connection, tenant: &str) -> Result<Option<(Quota, i64)>, Fail> {
     let row = conn
         .prepare_cached("SELECT limit_micro, period, kind FROM quotas WHERE tenant = ?1")?
         .query_row([tenant], |r| {
@@ -192,7 +193,7 @@ pub(crate) fn store_quota(
     quota: &Quota,
     limit_micros: i64,
     now_ms: i64,
-) -> Result<(), UsageError> {
+) -> Result<(), Fail> {
     let period = match quota.period {
         QuotaPeriod::Day => "day",
         QuotaPeriod::Month => "month",

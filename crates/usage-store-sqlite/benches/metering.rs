@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use usage_store::period::{DAY_MS, days_from_civil};
-use usage_store::schema::MIGRATIONS;
-use usage_store::{BucketSize, HistoryQuery, MeterEvent, UsageBackend, UsageStore};
+use usage_store::{BucketSize, HistoryQuery, MeterEvent, UsageBackend};
+use usage_store_sqlite::SqliteUsageStore;
+use usage_store_sqlite::schema::MIGRATIONS;
 
 const LOG_EVENTS: u64 = 1_000_000;
 const TENANTS: u64 = 10;
@@ -38,10 +39,10 @@ fn event(i: u64) -> MeterEvent {
 }
 
 /// The cached million-event database, built on first use.
-fn million_event_store() -> UsageStore {
+fn million_event_store() -> SqliteUsageStore {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("usage-bench-1m-v{}.db", MIGRATIONS.len()));
-    let store = UsageStore::open(&path).expect("open bench database");
+    let store = SqliteUsageStore::open(&path).expect("open bench database");
     let conn = rusqlite::Connection::open(&path).expect("open for count");
     let have: u64 = conn
         .query_row("SELECT COUNT(*) FROM meter_events", [], |r| r.get(0))
@@ -68,7 +69,7 @@ fn million_event_store() -> UsageStore {
 
 fn metering(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = UsageStore::open(dir.path().join("usage.db")).expect("open");
+    let store = SqliteUsageStore::open(dir.path().join("usage.db")).expect("open");
     let next = AtomicU64::new(0);
     let mut group = c.benchmark_group("meter");
     group.sample_size(20);
@@ -134,7 +135,7 @@ fn queries(c: &mut Criterion) {
 /// The same 30-day daily history computed from the raw log, without the roll-ups: the
 /// baseline the roll-up tables exist to beat. Timed by hand (a few runs are enough for a
 /// ratio) so it does not stretch the bench.
-fn raw_scan_baseline(store: &UsageStore, q: &HistoryQuery) {
+fn raw_scan_baseline(store: &SqliteUsageStore, q: &HistoryQuery) {
     let conn = rusqlite::Connection::open(store.path()).expect("open");
     let mut stmt = conn
         .prepare(

@@ -4,35 +4,32 @@
 //! Every write runs in `sqlite_kit::write_tx` (`BEGIN IMMEDIATE`), which takes SQLite's write
 //! lock before the first read, so the mutex serialises this process's writers without
 //! contention on SQLite's lock, and the lock serialises writers of other processes (or other
-//! `UsageStore`s on the same file). In WAL mode readers see the last committed state and never
-//! wait for the writer, so history and usage queries are not slowed by metering.
+//! `SqliteUsageStore`s on the same file). In WAL mode readers see the last committed state and
+//! never wait for the writer, so history and usage queries are not slowed by metering.
 
-use crate::backend::UsageBackend;
-use crate::model::{
-    HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, Quota, RequestUsage, Usage, check_name,
-};
+use crate::error::{Fail, storage};
 use crate::schema::MIGRATIONS;
-use crate::{UsageError, query, write};
+use crate::{query, write};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
+use usage_store::model::check_name;
+use usage_store::{
+    DEFAULT_MAX_FUTURE_SKEW_MS, HistoryPage, HistoryQuery, MAX_BATCH_EVENTS, MeterEvent,
+    MeterOutcome, Quota, RequestUsage, Usage, UsageBackend, UsageError,
+};
 
-/// Most events one [`UsageBackend::meter_batch`] call accepts.
-pub const MAX_BATCH_EVENTS: usize = 10_000;
-/// Default tolerance for event timestamps ahead of the store's clock: 5 minutes.
-pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
-
-/// Tunables of a [`UsageStore`].
+/// Tunables of a [`SqliteUsageStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UsageOptions {
+pub struct SqliteOptions {
     /// How far past the store's clock an event's `timestamp_ms` may be before it is rejected.
     pub max_future_skew_ms: i64,
     /// Read connections kept open for reuse (more are opened on demand under load).
     pub pooled_readers: usize,
 }
 
-impl Default for UsageOptions {
+impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
@@ -43,9 +40,9 @@ impl Default for UsageOptions {
 
 /// The SQLite usage store. `Send + Sync`: share it in an `Arc`.
 #[derive(Debug)]
-pub struct UsageStore {
+pub struct SqliteUsageStore {
     path: PathBuf,
-    options: UsageOptions,
+    options: SqliteOptions,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
 }
@@ -62,17 +59,17 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-impl UsageStore {
+impl SqliteUsageStore {
     /// Opens (creating and migrating if needed) the store at `path` with default options.
     /// The path must be a file: every connection must see the same database.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, UsageError> {
-        Self::open_with(path, UsageOptions::default())
+        Self::open_with(path, SqliteOptions::default())
     }
 
     /// Opens the store at `path` with `options`.
-    pub fn open_with(path: impl AsRef<Path>, options: UsageOptions) -> Result<Self, UsageError> {
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, UsageError> {
         let path = path.as_ref().to_path_buf();
-        let writer = sqlite_kit::open(&path, &MIGRATIONS)?;
+        let writer = sqlite_kit::open(&path, &MIGRATIONS).map_err(storage)?;
         Ok(Self {
             path,
             options,
@@ -88,20 +85,18 @@ impl UsageStore {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, UsageError> {
-        Ok(sqlite_kit::schema_version(&lock(&self.writer))?)
+        sqlite_kit::schema_version(&lock(&self.writer)).map_err(storage)
     }
 
-    fn read<T>(
-        &self,
-        body: impl FnOnce(&Connection) -> Result<T, UsageError>,
-    ) -> Result<T, UsageError> {
+    fn read<T>(&self, body: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, UsageError> {
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => {
                 // The writer already migrated the file; this only applies the settings.
-                let conn = sqlite_kit::open(&self.path, &MIGRATIONS)?;
-                conn.execute_batch("PRAGMA query_only = ON;")?;
+                let conn = sqlite_kit::open(&self.path, &MIGRATIONS).map_err(storage)?;
+                conn.execute_batch("PRAGMA query_only = ON;")
+                    .map_err(storage)?;
                 conn
             }
         };
@@ -110,18 +105,18 @@ impl UsageStore {
         if pool.len() < self.options.pooled_readers {
             pool.push(conn);
         }
-        result
+        Ok(result?)
     }
 
     fn write<T>(
         &self,
-        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, UsageError>,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Fail>,
     ) -> Result<T, UsageError> {
-        sqlite_kit::write_tx(&mut lock(&self.writer), body)
+        Ok(sqlite_kit::write_tx(&mut lock(&self.writer), body)?)
     }
 }
 
-impl UsageBackend for UsageStore {
+impl UsageBackend for SqliteUsageStore {
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
         let now = now_ms();
         let valid = event.validate(now, self.options.max_future_skew_ms)?;
@@ -169,5 +164,10 @@ impl UsageBackend for UsageStore {
     fn delete_quota(&self, tenant: &str) -> Result<bool, UsageError> {
         check_name("tenant", tenant)?;
         self.write(|tx| Ok(tx.execute("DELETE FROM quotas WHERE tenant = ?1", [tenant])? > 0))
+    }
+
+    fn check_ready(&self) -> Result<(), UsageError> {
+        // On a read connection, so a long batch holding the writer does not delay the probe.
+        self.read(|conn| Ok(sqlite_kit::schema_version(conn).map(drop)?))
     }
 }

@@ -1,18 +1,18 @@
 //! The read path: current usage, bucketed history, per-request totals. Plain functions over a
 //! connection, so they run on the store's read connections (or inside a write transaction).
 
-use crate::UsageError;
-use crate::model::{
-    HistoryBucket, HistoryPage, HistoryQuery, ModuleTotal, RequestUsage, Usage, check_name,
-    check_ts, micros_to_units,
-};
-use crate::period::{BucketSize, MAX_TS_MS, QuotaPeriod};
+use crate::error::Fail;
 use crate::write::load_quota;
 use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
+use usage_store::model::{check_name, check_ts, micros_to_units};
+use usage_store::{
+    BucketSize, HistoryBucket, HistoryPage, HistoryQuery, ModuleTotal, QuotaPeriod, RequestUsage,
+    Usage,
+};
 
 /// Totals by module for the tenant's current quota period (the calendar month without a quota).
-pub(crate) fn usage(conn: &Connection, tenant: &str, at_ms: i64) -> Result<Usage, UsageError> {
+pub(crate) fn usage(conn: &Connection, tenant: &str, at_ms: i64) -> Result<Usage, Fail> {
     check_name("tenant", tenant)?;
     check_ts("at_ms", at_ms)?;
     let quota = load_quota(conn, tenant)?;
@@ -50,30 +50,10 @@ pub(crate) fn usage(conn: &Connection, tenant: &str, at_ms: i64) -> Result<Usage
 }
 
 /// One page of the tenant's bucketed history (see [`HistoryQuery`] for the range rules).
-pub(crate) fn history(conn: &Connection, q: &HistoryQuery) -> Result<HistoryPage, UsageError> {
-    check_name("tenant", &q.tenant)?;
-    check_ts("from_ms", q.from_ms)?;
-    if !(1..=MAX_TS_MS).contains(&q.to_ms) {
-        return Err(UsageError::invalid(
-            "to_ms",
-            format!("must be in [1, {MAX_TS_MS}] Unix ms, got {}", q.to_ms),
-        ));
-    }
-    if q.to_ms <= q.from_ms {
-        return Err(UsageError::invalid("to_ms", "must be greater than from_ms"));
-    }
-    let limit = q.page_limit()? as usize;
-    let (from_ms, to_ms) = (q.bucket.floor(q.from_ms), q.bucket.ceil(q.to_ms));
-    let start = match q.cursor {
-        None => from_ms,
-        Some(c) if (from_ms..to_ms).contains(&c) && q.bucket.floor(c) == c => c,
-        Some(c) => {
-            return Err(UsageError::invalid(
-                "cursor",
-                format!("{c} is not a bucket start inside the query's range"),
-            ));
-        }
-    };
+pub(crate) fn history(conn: &Connection, q: &HistoryQuery) -> Result<HistoryPage, Fail> {
+    let range = q.range()?;
+    let limit = range.limit as usize;
+    let (from_ms, to_ms, start) = (range.from_ms, range.to_ms, range.start_ms);
     let table = match q.bucket {
         BucketSize::Hour => "usage_hourly",
         BucketSize::Day => "usage_daily",
@@ -137,7 +117,7 @@ pub(crate) fn history(conn: &Connection, q: &HistoryQuery) -> Result<HistoryPage
 pub(crate) fn request_usage(
     conn: &Connection,
     request_id: &str,
-) -> Result<Option<RequestUsage>, UsageError> {
+) -> Result<Option<RequestUsage>, Fail> {
     check_name("request_id", request_id)?;
     let mut stmt = conn.prepare_cached(
         "SELECT module, SUM(micro_units), COUNT(*) FROM meter_events
