@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use std::collections::BTreeMap;
-use usage_store::period::{DAY_MS, days_from_civil};
+use usage_store::period::{DAY_MS, utc_midnight_ms};
 use usage_store::{
     BucketSize, HistoryBucket, HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, ModuleTotal,
     Quota, QuotaKind, QuotaPeriod, QuotaState, RequestUsage, Usage,
@@ -28,7 +28,7 @@ fn usage_json_shapes() {
         period: QuotaPeriod::Month,
         kind: QuotaKind::Hard,
     };
-    let window = QuotaPeriod::Month.window(days_from_civil(2026, 5, 20) * DAY_MS);
+    let window = QuotaPeriod::Month.window(utc_midnight_ms(2026, 5, 20));
     let modules = BTreeMap::from([(
         "search".to_owned(),
         ModuleTotal {

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use usage_store::period::{DAY_MS, days_from_civil};
+use usage_store::period::{DAY_MS, utc_midnight_ms};
 use usage_store::{BucketSize, HistoryQuery, MeterEvent, UsageBackend};
 use usage_store_sqlite::SqliteUsageStore;
 use usage_store_sqlite::schema::MIGRATIONS;
@@ -22,7 +22,7 @@ const MODULES: u64 = 8;
 const SPAN_DAYS: i64 = 60;
 
 fn start_ms() -> i64 {
-    days_from_civil(2026, 1, 1) * DAY_MS
+    utc_midnight_ms(2026, 1, 1)
 }
 
 fn event(i: u64) -> MeterEvent {
@@ -95,7 +95,7 @@ fn metering(c: &mut Criterion) {
 
 fn queries(c: &mut Criterion) {
     let store = million_event_store();
-    let from = days_from_civil(2026, 1, 15) * DAY_MS;
+    let from = utc_midnight_ms(2026, 1, 15);
     let day_query = HistoryQuery {
         tenant: "tenant-0".into(),
         bucket: BucketSize::Day,

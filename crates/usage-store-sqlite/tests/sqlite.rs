@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use usage_store::conformance::{self, Opener};
-use usage_store::period::{DAY_MS, days_from_civil};
+use usage_store::period::utc_midnight_ms;
 use usage_store::{MeterEvent, UsageBackend};
 use usage_store_sqlite::SqliteUsageStore;
 use usage_store_sqlite::schema::MIGRATIONS;
@@ -29,7 +29,7 @@ fn run(path: &std::path::Path, check: fn(&Opener)) {
 fn the_event_log_is_append_only() {
     let (_dir, path) = fresh();
     let s = SqliteUsageStore::open(&path).unwrap();
-    let ts = days_from_civil(2026, 1, 15) * DAY_MS;
+    let ts = utc_midnight_ms(2026, 1, 15);
     s.meter(&MeterEvent {
         tenant: "acme".into(),
         request_id: "req-a".into(),

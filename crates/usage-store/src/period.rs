@@ -1,9 +1,13 @@
 //! UTC calendar arithmetic on Unix milliseconds: hour and day buckets, day and month quota
-//! periods. Pure, no clock, no I/O.
+//! periods. Pure, no clock, no I/O. UTC hours and days have fixed lengths, so buckets are
+//! plain arithmetic; months come from jiff's proleptic Gregorian calendar (which is also what
+//! a quota period in a tenant's time zone would need).
 //!
 //! Every hour bucket lies inside one day and every day inside one month, so a bucket never
 //! straddles a quota-period edge: summing day buckets gives a month exactly.
 
+use jiff::ToSpan;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds in an hour.
@@ -72,15 +76,20 @@ pub struct PeriodWindow {
 }
 
 impl QuotaPeriod {
-    /// The period of this kind that contains `ts_ms`.
+    /// The period of this kind that contains `ts_ms`, which validation keeps in
+    /// `[0, MAX_TS_MS)` (an instant outside is taken as the nearest one inside).
     pub fn window(self, ts_ms: i64) -> PeriodWindow {
-        let day = ts_ms.div_euclid(DAY_MS);
+        let day = ts_ms.clamp(0, MAX_TS_MS - 1).div_euclid(DAY_MS);
         let (start_day, end_day) = match self {
             Self::Day => (day, day + 1),
             Self::Month => {
-                let (y, m, _) = civil_from_days(day);
-                let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
-                (days_from_civil(y, m, 1), days_from_civil(ny, nm, 1))
+                let first = date_of_day(day).first_of_month();
+                // The month after December 9999 is past jiff's calendar: it starts at
+                // MAX_TS_MS, the first instant this crate refuses.
+                let next = first
+                    .checked_add(1.month())
+                    .map_or(MAX_TS_MS / DAY_MS, day_of_date);
+                (day_of_date(first), next)
             }
         };
         PeriodWindow {
@@ -91,31 +100,28 @@ impl QuotaPeriod {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// 1970-01-01, day 0 of Unix time.
+const EPOCH: Date = Date::constant(1970, 1, 1);
+
+/// The UTC date of a day count since 1970-01-01 (a day of `[0, MAX_TS_MS)`).
+fn date_of_day(day: i64) -> Date {
+    EPOCH
+        .checked_add(day.days())
+        .expect("days of [0, MAX_TS_MS) are dates of jiff's calendar")
 }
 
-/// The proleptic Gregorian date `(year, month 1..=12, day 1..=31)` of a day count since
-/// 1970-01-01 (inverse of [`days_from_civil`]).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+/// Days since 1970-01-01 of a date.
+fn day_of_date(date: Date) -> i64 {
+    let span = EPOCH
+        .until(date)
+        .expect("the days between two dates of jiff's calendar fit a span");
+    i64::from(span.get_days())
+}
+
+/// Unix milliseconds of midnight UTC starting a date (a test and fixture helper: quota periods
+/// and buckets in tests are written as dates).
+pub fn utc_midnight_ms(year: i16, month: i8, day: i8) -> i64 {
+    day_of_date(Date::new(year, month, day).expect("a valid date")) * DAY_MS
 }
 
 #[cfg(test)]
@@ -125,14 +131,22 @@ mod tests {
 
     #[test]
     fn known_dates() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        // 2024 is a leap year: February has 29 days.
-        let feb = QuotaPeriod::Month.window(days_from_civil(2024, 2, 10) * DAY_MS);
+        assert_eq!(utc_midnight_ms(1970, 1, 1), 0);
+        assert_eq!(utc_midnight_ms(2000, 2, 29), 951_782_400_000);
+        // 2024 is a leap year: February has 29 days; 2100 is not.
+        let feb = QuotaPeriod::Month.window(utc_midnight_ms(2024, 2, 10));
         assert_eq!((feb.end_ms - feb.start_ms) / DAY_MS, 29);
-        let dec = QuotaPeriod::Month.window(days_from_civil(2025, 12, 31) * DAY_MS + 5);
-        assert_eq!(dec.end_ms, days_from_civil(2026, 1, 1) * DAY_MS);
-        assert_eq!(MAX_TS_MS, days_from_civil(10_000, 1, 1) * DAY_MS);
+        let feb = QuotaPeriod::Month.window(utc_midnight_ms(2100, 2, 10));
+        assert_eq!((feb.end_ms - feb.start_ms) / DAY_MS, 28);
+        let dec = QuotaPeriod::Month.window(utc_midnight_ms(2025, 12, 31) + 5);
+        assert_eq!(dec.end_ms, utc_midnight_ms(2026, 1, 1));
+        // The last month this crate accepts ends where it stops accepting instants.
+        let last = QuotaPeriod::Month.window(MAX_TS_MS - 1);
+        assert_eq!(
+            (last.start_ms, last.end_ms),
+            (utc_midnight_ms(9999, 12, 1), MAX_TS_MS)
+        );
+        assert_eq!(MAX_TS_MS, utc_midnight_ms(9999, 12, 31) + DAY_MS);
     }
 
     proptest! {
@@ -140,8 +154,10 @@ mod tests {
         fn month_window_holds_its_instant_and_starts_on_the_first(ts in 0..MAX_TS_MS) {
             let w = QuotaPeriod::Month.window(ts);
             prop_assert!(w.start_ms <= ts && ts < w.end_ms);
-            prop_assert_eq!(civil_from_days(w.start_ms / DAY_MS).2, 1);
-            prop_assert_eq!(civil_from_days(w.end_ms / DAY_MS).2, 1);
+            prop_assert_eq!(date_of_day(w.start_ms / DAY_MS).day(), 1);
+            if w.end_ms < MAX_TS_MS {
+                prop_assert_eq!(date_of_day(w.end_ms / DAY_MS).day(), 1);
+            }
             let days = (w.end_ms - w.start_ms) / DAY_MS;
             prop_assert!((28..=31).contains(&days));
         }
@@ -157,9 +173,46 @@ mod tests {
         }
 
         #[test]
-        fn civil_round_trips(z in -1_000_000i64..3_000_000) {
-            let (y, m, d) = civil_from_days(z);
-            prop_assert_eq!(days_from_civil(y, m, d), z);
+        fn day_counts_round_trip_through_dates(z in 0..MAX_TS_MS / DAY_MS) {
+            prop_assert_eq!(day_of_date(date_of_day(z)), z);
+        }
+
+        /// The month window agrees with Howard Hinnant's civil-from-days algorithm, which
+        /// this module used before jiff (kept here as the independent check).
+        #[test]
+        fn month_windows_agree_with_hinnant(ts in 0..MAX_TS_MS) {
+            let day = ts.div_euclid(DAY_MS);
+            let (y, m, _) = hinnant::civil_from_days(day);
+            let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+            let w = QuotaPeriod::Month.window(ts);
+            prop_assert_eq!(w.start_ms, hinnant::days_from_civil(y, m, 1) * DAY_MS);
+            prop_assert_eq!(w.end_ms, hinnant::days_from_civil(ny, nm, 1) * DAY_MS);
+        }
+    }
+
+    /// Howard Hinnant's days-from-civil algorithms, the independent oracle of the tests.
+    mod hinnant {
+        pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+            let y = if m <= 2 { y - 1 } else { y };
+            let era = y.div_euclid(400);
+            let yoe = y - era * 400;
+            let m = i64::from(m);
+            let mp = if m > 2 { m - 3 } else { m + 9 };
+            let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+            let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+            era * 146_097 + doe - 719_468
+        }
+
+        pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+            let z = z + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+            let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+            (yoe + era * 400 + i64::from(m <= 2), m, d)
         }
     }
 }

@@ -300,7 +300,7 @@ fn finish(
     };
     snapshot::write(snapshot_path, &snap)?;
     if let Some(path) = &args.junit {
-        std::fs::write(root.join(path), report::junit(&suites))
+        std::fs::write(root.join(path), report::junit(&suites)?)
             .context("writing the JUnit report")?;
     }
     if let Some(path) = &args.markdown {

@@ -76,76 +76,34 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
     out
 }
 
-fn xml_escape(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&apos;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// JUnit XML: one `<testsuite>` per suite, one `<testcase>` per test or check.
-pub fn junit(suites: &[SuiteResult]) -> String {
-    let (tests, failures): (u64, u64) = suites
-        .iter()
-        .fold((0, 0), |(t, f), s| (t + s.ran() + s.ignored, f + s.failed));
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"verify\" tests=\"{tests}\" failures=\"{failures}\">"
-    );
+/// JUnit XML (quick-junit, as nextest writes it): one `<testsuite>` per suite, one
+/// `<testcase>` per test or check; a failure carries the first lines of its output.
+pub fn junit(suites: &[SuiteResult]) -> anyhow::Result<String> {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let mut report = Report::new("verify");
     for s in suites {
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-            xml_escape(&s.name),
-            s.ran() + s.ignored,
-            s.failed,
-            s.ignored,
-            s.duration_s
-        );
+        let mut suite = TestSuite::new(s.name.as_str());
+        suite.set_time(std::time::Duration::from_secs_f64(s.duration_s.max(0.0)));
         for case in &s.cases {
-            let name = xml_escape(&case.name);
-            match case.outcome {
-                Outcome::Passed => {
-                    let _ = writeln!(
-                        out,
-                        "    <testcase classname=\"{}\" name=\"{name}\"/>",
-                        s.name
-                    );
-                }
-                Outcome::Ignored => {
-                    let _ = writeln!(
-                        out,
-                        "    <testcase classname=\"{}\" name=\"{name}\"><skipped/></testcase>",
-                        s.name
-                    );
-                }
+            let status = match case.outcome {
+                Outcome::Passed => TestCaseStatus::success(),
+                Outcome::Ignored => TestCaseStatus::skipped(),
                 Outcome::Failed => {
-                    let detail = s
-                        .failures
-                        .iter()
-                        .find(|f| f.test == case.name)
-                        .map_or("", |f| f.detail.as_str());
-                    let _ = writeln!(
-                        out,
-                        "    <testcase classname=\"{}\" name=\"{name}\"><failure message=\"failed\">{}</failure></testcase>",
-                        s.name,
-                        xml_escape(detail)
-                    );
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status.set_message("failed");
+                    if let Some(f) = s.failures.iter().find(|f| f.test == case.name) {
+                        status.set_description(f.detail.as_str());
+                    }
+                    status
                 }
-            }
+            };
+            let mut test = TestCase::new(case.name.as_str(), status);
+            test.set_classname(s.name.as_str());
+            suite.add_test_case(test);
         }
-        let _ = writeln!(out, "  </testsuite>");
+        report.add_test_suite(suite);
     }
-    out.push_str("</testsuites>\n");
-    out
+    Ok(report.to_string()?)
 }
 
 /// A Markdown summary (e.g. for a CI job summary page).
@@ -205,9 +163,19 @@ mod tests {
         let mut s = SuiteResult::new("unit");
         s.check("a<b>", true, "");
         s.check("c&d", false, "boom \"quoted\"");
-        let xml = junit(&[s]);
-        assert!(xml.contains("tests=\"2\" failures=\"1\""));
-        assert!(xml.contains("name=\"a&lt;b&gt;\""));
-        assert!(xml.contains("boom &quot;quoted&quot;"));
+        s.check("e", false, "\u{1b}[31mred\u{1b}[0m and a NUL \u{0} byte");
+        let xml = junit(&[s]).expect("serializes");
+        assert!(xml.starts_with("<?xml"), "{xml}");
+        for want in [
+            "tests=\"3\"",
+            "failures=\"2\"",
+            "name=\"a&lt;b&gt;\"",
+            "boom &quot;quoted&quot;",
+        ] {
+            assert!(xml.contains(want), "{want} in {xml}");
+        }
+        // Terminal colours and characters XML 1.0 cannot hold never reach the report.
+        assert!(xml.contains("red and a NUL"), "{xml}");
+        assert!(!xml.contains('\u{1b}') && !xml.contains('\u{0}'), "{xml}");
     }
 }

@@ -131,11 +131,6 @@ impl SuiteResult {
             });
         }
     }
-
-    /// Total tests that ran (passed + failed).
-    pub fn ran(&self) -> u64 {
-        self.passed + self.failed
-    }
 }
 
 /// The first lines of a failure's output.

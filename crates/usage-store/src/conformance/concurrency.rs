@@ -4,14 +4,14 @@
 
 use super::{Opener, micros};
 use crate::model::{MeterEvent, MeterOutcome, Quota, QuotaKind};
-use crate::period::{DAY_MS, QuotaPeriod, days_from_civil};
+use crate::period::{DAY_MS, QuotaPeriod, utc_midnight_ms};
 use crate::{UsageBackend, UsageError};
 use std::sync::Arc;
 
 const LIMIT: f64 = 100.0;
 
 fn ts() -> i64 {
-    days_from_civil(2026, 3, 10) * DAY_MS
+    utc_midnight_ms(2026, 3, 10)
 }
 
 /// What one writer thread saw: recorded micro-units and the number of refusals.

@@ -4,13 +4,13 @@
 
 use super::Opener;
 use crate::model::{HistoryPage, HistoryQuery, MeterEvent};
-use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, days_from_civil};
+use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, utc_midnight_ms};
 use crate::{UsageBackend, UsageError};
 use std::sync::Arc;
 
 /// 2026-02-01T00:00:00Z: a month edge (and so a day and hour edge).
 fn feb1() -> i64 {
-    days_from_civil(2026, 2, 1) * DAY_MS
+    utc_midnight_ms(2026, 2, 1)
 }
 
 fn ev(key: &str, module: &str, units: f64, ts_ms: i64) -> MeterEvent {

@@ -4,7 +4,7 @@
 use super::{Opener, ev, t0};
 use crate::cost::CostNormalizer;
 use crate::model::{HistoryQuery, MeterEvent, MeterOutcome, Quota, QuotaKind};
-use crate::period::{BucketSize, DAY_MS, QuotaPeriod, days_from_civil};
+use crate::period::{BucketSize, DAY_MS, QuotaPeriod, utc_midnight_ms};
 use crate::{MAX_BATCH_EVENTS, UsageBackend, UsageError};
 
 fn total(store: &dyn UsageBackend, tenant: &str) -> (f64, u64) {
@@ -250,7 +250,7 @@ pub fn usage_is_per_module_and_request_totals_feed_the_cost_signal(open: &Opener
     assert_eq!(u.by_module["search"].run_units, 2.25);
     assert_eq!(u.by_module["code"].events, 1);
     assert_eq!(u.window.period, QuotaPeriod::Month);
-    assert_eq!(u.window.start_ms, days_from_civil(2026, 1, 1) * DAY_MS);
+    assert_eq!(u.window.start_ms, utc_midnight_ms(2026, 1, 1));
     assert_eq!((u.quota, u.state), (None, None));
 
     assert_eq!(s.request_total("r1").unwrap(), Some(4.0));
@@ -270,7 +270,7 @@ pub fn usage_is_per_module_and_request_totals_feed_the_cost_signal(open: &Opener
 /// input, usage, history, removing the quota).
 pub fn the_backend_story(open: &Opener) {
     let store = open();
-    let ts = days_from_civil(2026, 6, 1) * DAY_MS;
+    let ts = utc_midnight_ms(2026, 6, 1);
     let event = |key: &str, units: f64| MeterEvent {
         tenant: "acme".into(),
         request_id: "req-1".into(),
@@ -338,7 +338,7 @@ pub fn the_backend_story(open: &Opener) {
 /// Events, quotas, idempotency keys and roll-ups survive dropping every handle and opening
 /// the storage again (twice).
 pub fn everything_survives_a_reopen(open: &Opener) {
-    let ts = days_from_civil(2026, 4, 2) * DAY_MS + 3_600_000;
+    let ts = utc_midnight_ms(2026, 4, 2) + 3_600_000;
     let event = |key: &str, units: f64| MeterEvent {
         tenant: "acme".into(),
         request_id: "req-1".into(),

@@ -24,7 +24,7 @@ mod model;
 
 use crate::UsageBackend;
 use crate::model::MeterEvent;
-use crate::period::{DAY_MS, days_from_civil};
+use crate::period::utc_midnight_ms;
 use std::sync::Arc;
 
 pub use concurrency::{
@@ -121,7 +121,7 @@ pub const CHECKS: &[(&str, Check)] = &[
 
 /// 2026-01-15T00:00:00Z: safely in the past, mid-month.
 fn t0() -> i64 {
-    days_from_civil(2026, 1, 15) * DAY_MS
+    utc_midnight_ms(2026, 1, 15)
 }
 
 /// An event of `tenant` whose request id is `req-<key>`.

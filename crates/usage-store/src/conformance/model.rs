@@ -5,7 +5,7 @@
 use super::{Opener, micros};
 use crate::UsageError;
 use crate::model::{HistoryQuery, MeterEvent, MeterOutcome, Quota, QuotaKind};
-use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, days_from_civil};
+use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, utc_midnight_ms};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::cell::Cell;
@@ -18,7 +18,7 @@ const CASES: u32 = 24;
 
 /// Two days either side of 2026-03-01T00:00Z, so month and day periods both have an edge.
 fn edge() -> i64 {
-    days_from_civil(2026, 3, 1) * DAY_MS
+    utc_midnight_ms(2026, 3, 1)
 }
 
 fn event(tenant: &str, (key, size, hour, module): (u8, usize, i64, u8)) -> MeterEvent {
