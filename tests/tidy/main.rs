@@ -2,6 +2,5 @@
 //! module docs, banned attributes, the layering rules of ARCHITECTURE.md, formatting, docs in
 //! sync with the tree.
 
-mod generated;
 mod layering;
 mod source;

@@ -128,7 +128,6 @@ fn check_name(name: &str) -> Result<(), AppError> {
     params(("id" = String, Path, description = "Module id")),
     responses(
         (status = 200, description = "Set and missing credentials", body = CredentialCheck),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn check_credentials(
@@ -172,10 +171,7 @@ async fn check_credentials(
     responses(
         (status = 200, description = "Stored; described without the secret", body = CredentialInfo),
         (status = 400, description = "Invalid name or malformed body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Empty or oversized secret, or wrong body shape", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn set_credential(
@@ -211,7 +207,6 @@ async fn set_credential(
     params(("id" = String, Path, description = "Module id"), ("name" = String, Path, description = "Credential name")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module or credential not set", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_credential(

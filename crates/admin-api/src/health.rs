@@ -38,7 +38,6 @@ async fn health() -> Json<Health> {
     responses(
         (status = 200, description = "Every database is reachable", body = Health),
         (status = 401, description = "Missing or invalid token (only with `--ready-requires-auth`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "A database is unreachable (problem type `unavailable`), or the disk holding them is full (problem type `storage-unavailable`, with `Retry-After`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
     state.blocking(crate::stores::check_ready).await.map(|()| {

@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod otc;
 pub mod page;
 pub mod precondition;
+pub mod reply;
 pub mod router;
 pub mod routing;
 pub mod server;

@@ -30,7 +30,6 @@ pub struct ModuleList {
 #[utoipa::path(get, path = "/admin/modules", tag = "modules",
     responses(
         (status = 200, description = "All modules, ordered by id", body = ModuleList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_modules(State(state): State<AppState>) -> Result<Json<ModuleList>, AppError> {
     let modules = state.admin(|admin| admin.modules()).await?;
@@ -42,7 +41,6 @@ async fn list_modules(State(state): State<AppState>) -> Result<Json<ModuleList>,
     params(("id" = String, Path, description = "Module id")),
     responses(
         (status = 200, description = "The module", body = Module),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_module(
@@ -57,7 +55,6 @@ async fn get_module(
     params(("id" = String, Path, description = "Module id")),
     responses(
         (status = 200, description = "The module, now enabled", body = Module),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn enable_module(
@@ -73,7 +70,6 @@ async fn enable_module(
     params(("id" = String, Path, description = "Module id")),
     responses(
         (status = 200, description = "The module, now disabled", body = Module),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The current routing config routes to this module", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -63,18 +63,106 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(openapi_json))
 }
 
-/// Renders a document the way it is served and committed: pretty JSON and a final newline.
+/// Renders a document the way it is served and committed: the shared error responses added
+/// ([`add_shared_responses`]), pretty JSON and a final newline.
 pub fn render(doc: &utoipa::openapi::OpenApi) -> String {
-    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let mut doc = doc.clone();
+    add_shared_responses(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// A problem+json response with `description`.
+fn problem_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            crate::error::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// The error responses every operation of a kind can give, written once here instead of in
+/// every handler's annotation (a handler states only what is particular to it; where it
+/// states a status listed here, its own description wins):
+/// * every operation behind the token: 401;
+/// * every operation: 408 (the request timeout, body included) and 500 (a server fault,
+///   logged, never detailed);
+/// * every operation that reads or writes a store: 503 (`unavailable`, or
+///   `storage-unavailable` with `Retry-After` when the disk is full);
+/// * every operation with a request body: 400 (malformed JSON), 413 (`--body-limit`) and 415
+///   (not JSON).
+pub fn add_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
+    let open = serde_json::json!([{}]);
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let is_open = serde_json::to_value(&operation.security).ok() == Some(open.clone());
+            let uses_a_store = !matches!(path.as_str(), "/admin/health" | "/admin/openapi.json");
+            let has_body = operation.request_body.is_some();
+            let shared = [
+                (!is_open, "401", "Missing or invalid token"),
+                (
+                    has_body,
+                    "400",
+                    "Malformed JSON body, query string or path parameter",
+                ),
+                (
+                    true,
+                    "408",
+                    "The request, body included, took longer than `--request-timeout`",
+                ),
+                (
+                    has_body,
+                    "413",
+                    "The body is larger than the limit (`--body-limit`)",
+                ),
+                (
+                    has_body,
+                    "415",
+                    "The body is not `Content-Type: application/json`",
+                ),
+                (
+                    true,
+                    "500",
+                    "A server fault; its cause is in the server log, never in the response",
+                ),
+                (
+                    uses_a_store,
+                    "503",
+                    "A database is unreachable (problem type `unavailable`), or the disk holding \
+                     them is full (problem type `storage-unavailable`, with `Retry-After`)",
+                ),
+            ];
+            for (applies, status, description) in shared {
+                if applies {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description));
+                }
+            }
+        }
+    }
 }
 
 /// The OpenAPI document of this API.
 #[utoipa::path(get, path = "/admin/openapi.json", tag = "meta",
     responses(
         (status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn openapi_json(Extension(doc): Extension<Arc<RenderedDoc>>) -> Response {
     let mut response = doc.0.clone().into_response();

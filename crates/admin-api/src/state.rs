@@ -174,10 +174,3 @@ impl AppState {
         tokio::task::spawn_blocking(move || body(&inner)).await?
     }
 }
-
-/// The current time as Unix milliseconds UTC.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}

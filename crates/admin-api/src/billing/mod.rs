@@ -8,7 +8,8 @@ pub mod schema;
 
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Query};
-use crate::state::{AppState, Inner, now_ms};
+use crate::state::{AppState, Inner};
+use admin_store::now_ms;
 use axum::extract::State;
 use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
@@ -47,11 +48,7 @@ fn default_tenant() -> String {
     responses(
         (status = 200, description = "A retry of a recorded event; nothing added", body = MeterOutcome),
         (status = 201, description = "Recorded", body = MeterOutcome),
-        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The idempotency key was used for a different event", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid event, or its module is not in the module catalogue; nothing recorded", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The tenant's hard quota is exhausted (problem type `quota-exhausted`); nothing recorded", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until the quota period ends and the quota resets (absent when the event's period is already over)"))),
@@ -111,7 +108,6 @@ pub struct UsageParams {
     responses(
         (status = 200, description = "Usage in the current period", body = Usage),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid tenant or instant", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn usage(
@@ -160,7 +156,6 @@ fn default_bucket() -> BucketSize {
     responses(
         (status = 200, description = "One page of buckets", body = HistoryPage),
         (status = 400, description = "Invalid query (unknown parameter, bad bucket, limit out of range, ...)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid range or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn history(
@@ -210,7 +205,6 @@ async fn quota_view(state: &AppState, tenant: String) -> Result<QuotaView, AppEr
     responses(
         (status = 200, description = "The quota (or null) and its state", body = QuotaView),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid tenant name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_quota(
@@ -225,10 +219,6 @@ async fn get_quota(
     request_body = Quota,
     responses(
         (status = 200, description = "The new quota and its state", body = QuotaView),
-        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid quota", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn put_quota(
@@ -247,7 +237,6 @@ async fn put_quota(
 #[utoipa::path(delete, path = "/admin/billing/quota", tag = "billing", params(TenantParam),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The tenant has no quota", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_quota(

@@ -9,8 +9,8 @@ use crate::precondition::if_match;
 use crate::state::AppState;
 use admin_store::dev::{Draft, DraftState, ModuleVersion, Published, version_etag};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -29,23 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rollback_module))
 }
 
-/// A JSON response with a status, and an `ETag` and `Location` when given.
-fn reply(
-    status: StatusCode,
-    body: impl Serialize,
-    etag: Option<&str>,
-    location: Option<String>,
-) -> Response {
-    let mut response = (status, Json(body)).into_response();
-    let headers = response.headers_mut();
-    if let Some(tag) = etag.and_then(|t| HeaderValue::from_str(t).ok()) {
-        headers.insert(header::ETAG, tag);
-    }
-    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
-    response
-}
+use crate::reply::json as reply;
 
 /// Pagination and filter of the draft list.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -78,7 +62,6 @@ pub struct DraftList {
     responses(
         (status = 200, description = "A page of drafts", body = DraftList),
         (status = 400, description = "Invalid pagination or state", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_drafts(
     State(state): State<AppState>,
@@ -98,9 +81,6 @@ async fn list_drafts(
     responses(
         (status = 201, description = "The draft; `Location` names it, `ETag` is its revision", body = Draft),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a JSON object", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_draft(
@@ -126,7 +106,6 @@ async fn create_draft(
     responses(
         (status = 200, description = "The draft; `ETag` is its revision", body = Draft),
         (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_draft(
@@ -146,12 +125,9 @@ async fn get_draft(
     responses(
         (status = 200, description = "The draft's new revision", body = Draft),
         (status = 400, description = "Malformed JSON body or query string, or the id is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is published and read-only", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The body is not a JSON object", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -176,7 +152,6 @@ async fn put_draft(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -207,7 +182,6 @@ pub struct DraftCheck {
     responses(
         (status = 200, description = "The verdict and every problem", body = DraftCheck),
         (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn validate_draft(
@@ -243,7 +217,6 @@ fn version_location(version: &ModuleVersion) -> String {
     responses(
         (status = 201, description = "The new version, the catalogue entry and the published draft; `Location` names the version", body = Published),
         (status = 400, description = "The id is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such draft", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The draft is already published, or its manifest equals the module's current version (nothing is published)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
@@ -289,7 +262,6 @@ pub struct ModuleVersionList {
     responses(
         (status = 200, description = "A page of versions", body = ModuleVersionList),
         (status = 400, description = "Invalid pagination", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_module_versions(
@@ -320,7 +292,6 @@ async fn list_module_versions(
     responses(
         (status = 200, description = "The version", body = ModuleVersion),
         (status = 400, description = "The version is not a number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module or version", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_module_version(
@@ -350,13 +321,9 @@ pub struct ModuleRollback {
     request_body = ModuleRollback,
     responses(
         (status = 201, description = "The new version and the catalogue entry; `Location` names the version", body = Published),
-        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "Unknown module, no published version, or no such version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "That version, or one with the same manifest, is already current", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn rollback_module(

@@ -23,7 +23,7 @@ use crate::state::AppState;
 use admin_store::routing::RoutingChange;
 pub use admin_store::routing::{RoutingConfig, RoutingView, VersionSummary};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -46,12 +46,8 @@ struct Versioned(RoutingView);
 
 impl IntoResponse for Versioned {
     fn into_response(self) -> Response {
-        let tag = HeaderValue::from_str(&self.0.etag).ok();
-        let mut response = Json(self.0).into_response();
-        if let Some(tag) = tag {
-            response.headers_mut().insert(header::ETAG, tag);
-        }
-        response
+        let etag = self.0.etag.clone();
+        crate::reply::json(StatusCode::OK, self.0, Some(&etag), None)
     }
 }
 
@@ -71,7 +67,6 @@ async fn write(
 #[utoipa::path(get, path = "/admin/routing", tag = "routing",
     responses(
         (status = 200, description = "The current version; its ETag is also in the `ETag` header", body = RoutingView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_routing(State(state): State<AppState>) -> Result<Response, AppError> {
     state
@@ -86,11 +81,7 @@ async fn get_routing(State(state): State<AppState>) -> Result<Response, AppError
     request_body = RoutingConfig,
     responses(
         (status = 200, description = "The new version, or the current one unchanged when the config is identical (no version is made)", body = RoutingView),
-        (status = 400, description = "Malformed JSON body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid config: unknown or disabled module, empty category, ...", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -109,11 +100,7 @@ async fn put_routing(
         content_type = "application/merge-patch+json"),
     responses(
         (status = 200, description = "The new version, or the current one unchanged when the patch changes nothing (no version is made)", body = RoutingView),
-        (status = 400, description = "Malformed JSON body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The patched config is invalid", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -131,7 +118,6 @@ async fn patch_routing(
         ("If-Match" = String, Header, description = "ETag of the current version (required)")),
     responses(
         (status = 200, description = "The new version", body = RoutingView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such category", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "It is the default category", body = Problem, content_type = "application/problem+json"),
@@ -150,7 +136,6 @@ async fn delete_category(
     params(("If-Match" = Option<String>, Header, description = "Optional: when present it must match the current version")),
     responses(
         (status = 200, description = "The new version read from the routing file, or the current one unchanged when the file holds the current config (no version is made)", body = RoutingView),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The routing file is missing, unreadable or a directory (its path is in the server log)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The file's config is invalid", body = Problem, content_type = "application/problem+json"),
@@ -208,7 +193,6 @@ pub struct VersionList {
     responses(
         (status = 200, description = "A page of versions", body = VersionList),
         (status = 400, description = "Invalid pagination", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_versions(
     State(state): State<AppState>,
@@ -231,7 +215,6 @@ async fn list_versions(
     responses(
         (status = 200, description = "The version", body = RoutingView),
         (status = 400, description = "The version is not a whole number", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_version(
@@ -259,13 +242,9 @@ pub struct Rollback {
     request_body = Rollback,
     responses(
         (status = 201, description = "The new version; `Location` names it", body = RoutingView),
-        (status = 400, description = "Malformed JSON body or query string", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "That version's config is already current (no version is made)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit (`--body-limit`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `Content-Type: application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The old config is invalid today (e.g. a module was disabled since)", body = Problem, content_type = "application/problem+json"),
         (status = 428, description = "If-Match missing", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -274,11 +253,13 @@ async fn rollback_routing(
     headers: HeaderMap,
     Json(body): Json<Rollback>,
 ) -> Result<Response, AppError> {
-    let made = write(&state, &headers, RoutingChange::Rollback(body.to_version)).await?;
-    let location = HeaderValue::from_str(&format!("/admin/routing/versions/{}", made.0.version))
-        .map_err(AppError::internal)?;
-    let mut response = made.into_response();
-    *response.status_mut() = StatusCode::CREATED;
-    response.headers_mut().insert(header::LOCATION, location);
-    Ok(response)
+    let Versioned(made) = write(&state, &headers, RoutingChange::Rollback(body.to_version)).await?;
+    let location = format!("/admin/routing/versions/{}", made.version);
+    let etag = made.etag.clone();
+    Ok(crate::reply::json(
+        StatusCode::CREATED,
+        made,
+        Some(&etag),
+        Some(location),
+    ))
 }
