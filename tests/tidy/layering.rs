@@ -223,3 +223,94 @@ fn otc_policy_pure_modules_do_no_io() {
         "reward.rs moved: update this rule"
     );
 }
+
+/// The top-level modules of `crate` that each module of `src` names as `crate::<module>`
+/// (test modules and comments aside).
+fn module_imports(src: &std::path::Path) -> HashMap<String, BTreeSet<String>> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(src, &mut files);
+    let mut imports: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for file in files {
+        let relative = file.strip_prefix(src).unwrap();
+        let first = relative.components().next().unwrap().as_os_str();
+        let module = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+        if module == "lib" || module == "bin" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let names = imports.entry(module.clone()).or_default();
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                // `crate::{a, b::c}` names several modules at once.
+                let group = rest
+                    .strip_prefix('{')
+                    .map(|g| g.split('}').next().unwrap_or(""));
+                let parts: Vec<&str> = match group {
+                    Some(group) => group.split(',').collect(),
+                    None => vec![rest],
+                };
+                for part in parts {
+                    let name: String = part
+                        .trim()
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && name != module {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// Regression (store-seams review): `state`, `bootstrap`, `credentials`, `modules` and the
+/// routing store imported each other in a circle. Modules of admin-api form a DAG.
+#[test]
+fn admin_api_modules_import_no_circle() {
+    let imports = module_imports(&repo_root().join("crates/admin-api/src"));
+    assert!(imports.len() > 10, "the walk found admin-api's modules");
+    let reaches = |from: &str, to: &str| {
+        let mut stack = vec![from.to_owned()];
+        let mut seen = BTreeSet::new();
+        while let Some(module) = stack.pop() {
+            for next in imports.get(&module).into_iter().flatten() {
+                if next == to {
+                    return true;
+                }
+                if seen.insert(next.clone()) {
+                    stack.push(next.clone());
+                }
+            }
+        }
+        false
+    };
+    let mut circles = Vec::new();
+    for (module, names) in &imports {
+        for name in names {
+            if imports.contains_key(name) && reaches(name, module) {
+                circles.push(format!("{module} -> {name} -> ... -> {module}"));
+            }
+        }
+    }
+    circles.sort();
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
+}

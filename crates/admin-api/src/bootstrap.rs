@@ -6,7 +6,7 @@
 use crate::config::ServerConfig;
 use crate::crypto::{self, SecretBox};
 use crate::files;
-use crate::state::StartError;
+use crate::start_error::StartError;
 use admin_store::AdminBackend;
 use admin_store::module::CatalogueFile;
 use admin_store::routing::RoutingConfig;
@@ -96,6 +96,19 @@ pub fn load_secret_box(
         StartError::Config("the credential key must be 64 hex characters (32 bytes)".into())
     })?;
     Ok(SecretBox::new(&key))
+}
+
+/// How many stored credentials do not decrypt with `secrets` (the key changed since they were
+/// set). Names and secrets are not returned: the count is for a startup warning.
+pub fn count_unreadable(
+    admin: &dyn AdminBackend,
+    secrets: &SecretBox,
+) -> Result<usize, admin_store::AdminError> {
+    Ok(admin
+        .all_credentials()?
+        .iter()
+        .filter(|c| secrets.open_credential(c).is_none())
+        .count())
 }
 
 /// Deletes every stored credential (`--reset-credentials`), saying how many.

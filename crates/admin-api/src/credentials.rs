@@ -5,8 +5,8 @@
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
+use admin_store::StoredCredential;
 use admin_store::ident::valid_ident;
-use admin_store::{AdminBackend, AdminError, StoredCredential};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -71,31 +71,10 @@ pub struct CredentialCheck {
     pub complete: bool,
 }
 
-fn aad(module: &str, name: &str) -> Vec<u8> {
-    format!("{module}/{name}").into_bytes()
-}
-
-/// How many stored credentials do not decrypt with `secrets` (the key changed since they were
-/// set). Names and secrets are not returned: the count is for a startup warning.
-pub fn count_unreadable(
-    admin: &dyn AdminBackend,
-    secrets: &crate::crypto::SecretBox,
-) -> Result<usize, AdminError> {
-    Ok(admin
-        .all_credentials()?
-        .iter()
-        .filter(|c| {
-            secrets
-                .open(&c.sealed, &aad(&c.module_id, &c.name))
-                .is_none()
-        })
-        .count())
-}
-
 /// A stored credential as the API describes it: readable or not, with a hint, never the
 /// secret.
 fn describe(secrets: &crate::crypto::SecretBox, stored: StoredCredential) -> CredentialInfo {
-    let opened = secrets.open(&stored.sealed, &aad(&stored.module_id, &stored.name));
+    let opened = secrets.open_credential(&stored);
     CredentialInfo {
         hint: opened.as_deref().and_then(hint),
         readable: opened.is_some(),
@@ -189,7 +168,7 @@ async fn set_credential(
         .blocking(move |inner| {
             let sealed = inner
                 .secrets
-                .seal(body.value.as_bytes(), &aad(&id, &name))
+                .seal_credential(&id, &name, body.value.as_bytes())
                 .ok_or_else(|| AppError::internal("sealing a secret failed"))?;
             let stored = inner.admin.put_credential(&id, &name, sealed)?;
             Ok(Json(CredentialInfo {

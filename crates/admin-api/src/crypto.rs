@@ -73,6 +73,27 @@ impl SecretBox {
     }
 }
 
+/// The associated data of a credential: its ciphertext is bound to its module and name, so a
+/// sealed secret copied to another credential does not open.
+fn credential_aad(module_id: &str, name: &str) -> Vec<u8> {
+    format!("{module_id}/{name}").into_bytes()
+}
+
+impl SecretBox {
+    /// Seals the secret of credential `name` of module `module_id`.
+    pub fn seal_credential(&self, module_id: &str, name: &str, secret: &[u8]) -> Option<Sealed> {
+        self.seal(secret, &credential_aad(module_id, name))
+    }
+
+    /// Opens a stored credential; `None` when it does not decrypt with this key.
+    pub fn open_credential(&self, stored: &admin_store::StoredCredential) -> Option<Vec<u8>> {
+        self.open(
+            &stored.sealed,
+            &credential_aad(&stored.module_id, &stored.name),
+        )
+    }
+}
+
 /// 32 fresh random bytes from the OS.
 pub fn random_key() -> [u8; KEY_LEN] {
     XChaCha20Poly1305::generate_key(&mut OsRng).into()

@@ -287,6 +287,19 @@ impl AppError {
     }
 }
 
+/// `err` and each of its causes, outermost first, joined by `": "`: the text a log line needs
+/// when the error's own message leaves the cause to its `source()`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
+
 /// Renders a problem document with its status and media type.
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -6,7 +6,7 @@
 //! Regression: the token, key and default files were created and then written, so a kill in
 //! between left an empty or truncated file that failed every later start.
 
-use crate::state::StartError;
+use crate::start_error::StartError;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

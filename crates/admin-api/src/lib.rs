@@ -29,10 +29,12 @@ pub mod reply;
 pub mod router;
 pub mod routing;
 pub mod server;
+pub mod start_error;
 pub mod state;
 pub mod stores;
 
 pub use config::ServerConfig;
 pub use error::{AppError, Problem};
 pub use router::{app, openapi_document};
-pub use state::{AppState, StartError};
+pub use start_error::StartError;
+pub use state::AppState;

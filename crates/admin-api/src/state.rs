@@ -9,6 +9,7 @@ use crate::bootstrap;
 use crate::config::ServerConfig;
 use crate::crypto::SecretBox;
 use crate::error::AppError;
+use crate::start_error::StartError;
 use admin_store::{AdminBackend, AdminError};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,31 +70,6 @@ impl Timeouts {
     }
 }
 
-/// Failures while opening the state at startup (never seen by HTTP clients).
-///
-/// A variant with a cause does not repeat it in its own message: the cause is its `source()`,
-/// so a printer walking the chain (`{:#}` of anyhow) shows it exactly once.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// A file or directory could not be read or written.
-    #[error("{}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The admin store could not be opened, migrated or seeded.
-    #[error("admin database")]
-    Admin(#[from] AdminError),
-    /// A store (usage, policy) could not be opened.
-    #[error("{0}")]
-    Store(String),
-    /// A configuration value or default file is invalid.
-    #[error("{0}")]
-    Config(String),
-}
-
 impl AppState {
     /// Opens (creating on first start) everything under the configured data directory.
     pub fn open(config: &ServerConfig) -> Result<Self, StartError> {
@@ -112,7 +88,7 @@ impl AppState {
         bootstrap::first_start(admin.as_ref(), &modules_file, &routing_file)?;
         // A changed credential key is not an error (the admin may re-set the secrets), but it
         // must not go unnoticed: the check endpoint lists them, and the log says how many.
-        let unreadable = crate::credentials::count_unreadable(admin.as_ref(), &secrets)?;
+        let unreadable = bootstrap::count_unreadable(admin.as_ref(), &secrets)?;
         if unreadable > 0 {
             tracing::warn!(
                 unreadable,
@@ -125,10 +101,7 @@ impl AppState {
         }
         let usage =
             usage_store_sqlite::SqliteUsageStore::open(data_dir.join("usage.db")).map_err(|e| {
-                StartError::Store(format!(
-                    "usage database: {}",
-                    crate::stores::error_chain(&e)
-                ))
+                StartError::Store(format!("usage database: {}", crate::error::error_chain(&e)))
             })?;
         let policy_config = bootstrap::policy_config(config)?;
         let policy = otc_policy::PolicyStore::open(&data_dir.join("policy.db"), policy_config)

@@ -1,7 +1,7 @@
 //! The boundary to the stores: readiness checks and the one place where their typed errors
 //! become [`AppError`]s.
 
-use crate::error::AppError;
+use crate::error::{AppError, error_chain};
 use crate::state::Inner;
 use admin_store::AdminError;
 use otc_policy::{PolicyBackend, PolicyError};
@@ -45,19 +45,6 @@ impl From<AdminError> for AppError {
             }
         }
     }
-}
-
-/// `err` and each of its causes, outermost first, joined by `": "`: the text a log line needs
-/// when the error's own message leaves the cause to its `source()`.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut next = err.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }
 
 impl From<UsageError> for AppError {
