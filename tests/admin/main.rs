@@ -6,6 +6,7 @@ mod credentials;
 mod dev_mode;
 mod hardening;
 mod http_basics;
+mod metrics;
 mod modules;
 mod openapi;
 mod otc;

@@ -300,6 +300,20 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The problem type of an error response (the suffix of its `type` URI, e.g.
+/// `quota-exhausted`), marked on the response so the metrics can count refusals by kind
+/// without parsing bodies.
+#[derive(Debug, Clone)]
+pub struct ProblemType(pub String);
+
+impl ProblemType {
+    /// The type of `problem`.
+    pub fn of(problem: &Problem) -> Self {
+        let kind = problem.kind.rsplit('/').next().unwrap_or(&problem.kind);
+        Self(kind.to_owned())
+    }
+}
+
 /// Renders a problem document with its status and media type.
 pub fn problem_response(problem: &Problem) -> Response {
     let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -308,6 +322,7 @@ pub fn problem_response(problem: &Problem) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.extensions_mut().insert(ProblemType::of(problem));
     response
 }
 

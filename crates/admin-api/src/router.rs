@@ -27,6 +27,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::dev::router())
         .merge(billing::router())
         .merge(otc::router())
+        .merge(crate::observe::router())
         .merge(openapi::router())
 }
 
@@ -78,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::track,
+        ))
         .with_state(state)
 }
 
@@ -137,5 +142,7 @@ async fn problem_fallback(response: Response) -> Response {
     for (name, value) in fresh.headers() {
         parts.headers.insert(name, value.clone());
     }
-    Response::from_parts(parts, fresh.into_body())
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.extensions.extend(fresh_parts.extensions);
+    Response::from_parts(parts, body)
 }

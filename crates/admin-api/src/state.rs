@@ -44,6 +44,8 @@ pub struct Inner {
     pub data_dir: PathBuf,
     /// How long clients may take, and how long shutdown may wait.
     pub timeouts: Timeouts,
+    /// What `GET /admin/metrics` exposes.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The server's time limits (see `--header-timeout`, `--request-timeout`,
@@ -118,6 +120,7 @@ impl AppState {
                 routing_file,
                 data_dir,
                 timeouts: Timeouts::of(config),
+                metrics: crate::metrics::Metrics::default(),
             }),
         })
     }
