@@ -156,3 +156,74 @@ fn not_found_names_what_is_missing() {
         "tenant `acme` has no quota"
     );
 }
+
+/// Regression (hardening review): duplicate member names were read three ways: a typed field
+/// refused them, a map (routing categories) and a free-form document (a draft manifest) kept
+/// the last. They are refused everywhere, with nothing written.
+#[test]
+fn duplicate_json_member_names_are_400_everywhere() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let before = client.get("/admin/routing").body;
+    let bodies: [(&str, &str, &str); 5] = [
+        (
+            "PUT",
+            "/admin/routing",
+            r#"{"categories": {"r": {"modules": ["web-search"]}, "r": {"modules": ["code-exec"]}}}"#,
+        ),
+        (
+            "PATCH",
+            "/admin/routing",
+            r#"{"default_category": "a", "default_category": null}"#,
+        ),
+        ("POST", "/admin/dev/drafts", r#"{"id": "m", "id": "n"}"#),
+        (
+            "PUT",
+            "/admin/billing/quota",
+            r#"{"limit": 1, "limit": 2, "period": "day", "kind": "hard"}"#,
+        ),
+        (
+            "POST",
+            "/admin/otc/decisions",
+            r#"{"intent": "a", "intent": "b", "modules": ["x"]}"#,
+        ),
+    ];
+    for (method, path, body) in bodies {
+        let reply = client.request(method, path, &[("If-Match", "*")], Some(body));
+        let problem = reply.assert_problem(400, "bad-request");
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("repeats"), "{method} {path}: {detail}");
+    }
+    assert_eq!(
+        client.get("/admin/routing").body,
+        before,
+        "nothing was written"
+    );
+    assert_eq!(client.get("/admin/dev/drafts").json()["total"], 0);
+}
+
+/// Regression (hardening review): `?tenant=%FF` was decoded lossily into U+FFFD and answered
+/// for a tenant nobody named. A query that is not UTF-8 once decoded is 400.
+#[test]
+fn a_query_that_is_not_utf8_is_400() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    for path in [
+        "/admin/billing/usage?tenant=%FF",
+        "/admin/billing/quota?tenant=a%C3",
+        "/admin/routing/versions?offset=%80",
+        "/admin/otc/policy?intent=%FE&modules=x",
+    ] {
+        let problem = client.get(path).assert_problem(400, "bad-request");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("UTF-8"),
+            "{path}: {problem}"
+        );
+    }
+    assert_eq!(client.get("/admin/billing/usage?tenant=%C3%A9").status, 200);
+}

@@ -29,11 +29,137 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(AppError::UnsupportedMediaType(
+                "expected a body with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::BadRequest("the request body could not be read".into())
+                }
+            })?;
+        reject_duplicate_names(&bytes).map_err(AppError::BadRequest)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(&rejection)),
         }
     }
+}
+
+/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`
+/// (such as `application/merge-patch+json`), parameters aside; what axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let Some(subtype) = essence.strip_prefix("application/") else {
+        return false;
+    };
+    subtype == "json" || (subtype.ends_with("+json") && subtype.len() > "+json".len())
+}
+
+/// Duplicate member names in a JSON object are refused everywhere (400), because parsers
+/// disagree on them (first wins, last wins, error): a body that two components would read
+/// differently is ambiguous, and typed fields, maps and free-form documents used to treat it
+/// three different ways. The name is repeated in the message only when it is a plain name.
+/// A body that is not JSON at all passes here and is reported by the typed parse.
+pub fn reject_duplicate_names(bytes: &[u8]) -> Result<(), String> {
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+
+    /// Walks any JSON value, failing on the first object that repeats a member name.
+    struct UniqueNames;
+
+    impl<'de> de::Deserialize<'de> for UniqueNames {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(UniqueNames)
+        }
+    }
+
+    impl<'de> Visitor<'de> for UniqueNames {
+        type Value = UniqueNames;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if !seen.insert(name.clone()) {
+                    return Err(de::Error::custom(DUPLICATE_MARK.to_owned() + &name));
+                }
+                map.next_value::<UniqueNames>()?;
+            }
+            Ok(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+            while seq.next_element::<UniqueNames>()?.is_some() {}
+            Ok(self)
+        }
+
+        fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+            Ok(self)
+        }
+        fn visit_unit<E>(self) -> Result<Self, E> {
+            Ok(self)
+        }
+    }
+
+    const DUPLICATE_MARK: &str = "duplicate member name: ";
+    let _ = IgnoredAny;
+    let Err(err) = serde_json::from_slice::<UniqueNames>(bytes) else {
+        return Ok(());
+    };
+    let text = err.to_string();
+    let Some(rest) = text.strip_prefix(DUPLICATE_MARK) else {
+        // Not JSON, or not only JSON: the typed parse says what is wrong.
+        return Ok(());
+    };
+    let name = rest.split(" at line ").next().unwrap_or("");
+    let named = if !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    {
+        format!("`{name}`")
+    } else {
+        "a member name".to_owned()
+    };
+    Err(format!(
+        "the body repeats {named} in one object at line {} column {}; member names must be \
+         unique",
+        err.line(),
+        err.column()
+    ))
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -70,6 +196,12 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if !query_is_utf8(parts.uri.query().unwrap_or("")) {
+            // Decoded lossily, `%FF` would silently become U+FFFD and name another tenant.
+            return Err(AppError::BadRequest(
+                "the query string is not valid UTF-8 once percent-decoded".into(),
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(err)) => Err(AppError::BadRequest(
@@ -78,6 +210,38 @@ where
             Err(_) => Err(AppError::BadRequest("invalid query string".into())),
         }
     }
+}
+
+/// Whether every name and value of a query string is UTF-8 once percent-decoded (`+` is a
+/// space; a `%` not followed by two hex digits stands for itself, as in form decoding).
+fn query_is_utf8(query: &str) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    query.split(['&', '=']).all(|part| {
+        let raw = part.as_bytes();
+        let mut bytes = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            match (
+                raw[i],
+                raw.get(i + 1).copied().and_then(hex),
+                raw.get(i + 2).copied().and_then(hex),
+            ) {
+                (b'%', Some(high), Some(low)) => {
+                    bytes.push(high << 4 | low);
+                    i += 3;
+                }
+                (b'+', _, _) => {
+                    bytes.push(b' ');
+                    i += 1;
+                }
+                (b, _, _) => {
+                    bytes.push(b);
+                    i += 1;
+                }
+            }
+        }
+        std::str::from_utf8(&bytes).is_ok()
+    })
 }
 
 /// Path parameters deserialized into `T`; a malformed parameter is a 400 problem.
@@ -196,6 +360,42 @@ pub use admin_store::redact::mask_quoted;
 #[cfg(test)]
 mod tests {
     use super::client_words;
+
+    #[test]
+    fn duplicate_member_names_are_refused_at_any_depth() {
+        use super::reject_duplicate_names as check;
+        assert!(check(br#"{"a": 1, "b": {"a": 2}, "c": [{"a": 1}, {"a": 1}]}"#).is_ok());
+        let top = check(br#"{"limit": 1, "limit": 2}"#).expect_err("top level");
+        assert!(top.contains("`limit`") && top.contains("line 1"), "{top}");
+        let deep = check(br#"{"a": [{"x": {"k": 1, "k": 2}}]}"#).expect_err("nested");
+        assert!(deep.contains("`k`"), "{deep}");
+        // A name that is not a plain name is not repeated back.
+        let odd = check(br#"{"S3cr3t value": 1, "S3cr3t value": 2}"#).expect_err("odd name");
+        assert!(
+            !odd.contains("S3cr3t") && odd.contains("a member name"),
+            "{odd}"
+        );
+        // Not JSON: left to the typed parse, which reports the syntax error.
+        assert!(check(b"{not json").is_ok());
+    }
+
+    #[test]
+    fn a_query_must_be_utf8_once_decoded() {
+        use super::query_is_utf8;
+        for ok in [
+            "",
+            "tenant=acme",
+            "a=%C3%A9t%C3%A9",
+            "a=100%",
+            "a=%zz",
+            "a=b+c&d",
+        ] {
+            assert!(query_is_utf8(ok), "{ok}");
+        }
+        for bad in ["tenant=%FF", "%C3=1", "a=%C3", "a=x&b=%80%80"] {
+            assert!(!query_is_utf8(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn rust_type_names_become_json_words() {

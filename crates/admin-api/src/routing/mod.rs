@@ -147,6 +147,11 @@ async fn reload_routing(
     let config = state
         .blocking(|inner| {
             let text = read_routing_file(&inner.routing_file)?;
+            crate::extract::reject_duplicate_names(text.as_bytes()).map_err(|e| {
+                AppError::Unprocessable(format!(
+                    "the routing file is not a valid routing config: {e}"
+                ))
+            })?;
             serde_json::from_str::<RoutingConfig>(&text).map_err(|e| {
                 AppError::Unprocessable(format!(
                     "the routing file is not a valid routing config: {}",
