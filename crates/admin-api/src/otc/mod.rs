@@ -1,6 +1,7 @@
-//! The OTC tool-call policy through otc-policy: decide for a request (logged, with
-//! exploration), ingest trajectories (one or a batch, idempotent on `request_id`), the
-//! read-only policy view for (intent, modules), list checkpoints, rebuild.
+//! The OTC tool-call policy through the policy store (`PolicyBackend`, whichever backend
+//! `state.rs` opened): decide for a request (logged, with exploration), ingest trajectories (one
+//! or a batch, idempotent on `request_id`), the read-only policy view for (intent, modules),
+//! list checkpoints (paged by the store), rebuild.
 
 pub mod schema;
 
@@ -10,7 +11,8 @@ use crate::state::{AppState, Inner};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use otc_policy::{ConflictItem, PolicyBackend, ValidationError};
+use otc_policy::ValidationError;
+use policy_store::ConflictItem;
 use schema::{
     BatchReport, CheckpointList, Decision, DecisionRequest, IngestOutcome, IngestReply,
     RebuildReport, Recommendation, TrajectoryBody, TrajectoryIn,
@@ -230,8 +232,8 @@ async fn post_trajectories(
             Posted::One(t) => {
                 let outcome = inner.policy.ingest(&resolve(inner, t)?)?;
                 let status = match outcome {
-                    otc_policy::IngestOutcome::Accepted { .. } => StatusCode::CREATED,
-                    otc_policy::IngestOutcome::Duplicate { .. } => StatusCode::OK,
+                    policy_store::IngestOutcome::Accepted { .. } => StatusCode::CREATED,
+                    policy_store::IngestOutcome::Duplicate { .. } => StatusCode::OK,
                 };
                 Ok((status, Json(IngestOutcome::from(outcome))).into_response())
             }
@@ -364,19 +366,14 @@ async fn get_checkpoints(
     }
     state
         .blocking(move |inner| {
-            let all = inner.policy.checkpoints()?;
-            let matching: Vec<_> = all
-                .into_iter()
-                .filter(|c| params.intent.as_ref().is_none_or(|i| *i == c.intent))
-                .collect();
+            let page = inner.policy.checkpoint_page(
+                params.intent.as_deref(),
+                u64::from(params.offset),
+                u64::from(params.limit),
+            )?;
             Ok(Json(CheckpointList {
-                total: matching.len() as u64,
-                checkpoints: matching
-                    .into_iter()
-                    .skip(params.offset as usize)
-                    .take(params.limit as usize)
-                    .map(Into::into)
-                    .collect(),
+                total: page.total,
+                checkpoints: page.checkpoints.into_iter().map(Into::into).collect(),
             }))
         })
         .await
