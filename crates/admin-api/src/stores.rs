@@ -127,4 +127,15 @@ mod tests {
         };
         assert_eq!(cause, "usage storage failed: file is not a database");
     }
+
+    #[test]
+    fn policy_storage_errors_map_by_kind_and_log_their_cause() {
+        let full = PolicyError::StorageFull(std::io::Error::other("no space left").into());
+        assert!(matches!(AppError::from(full), AppError::StorageFull));
+        let broken = PolicyError::Storage(std::io::Error::other("file is not a database").into());
+        let AppError::Internal(cause) = AppError::from(broken) else {
+            panic!("a storage failure is internal");
+        };
+        assert_eq!(cause, "policy storage failed: file is not a database");
+    }
 }
