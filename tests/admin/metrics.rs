@@ -112,3 +112,72 @@ fn answers_are_counted_by_route_template_status_and_problem_type() {
         .get("/admin/metrics")
         .assert_problem(401, "unauthorized");
 }
+
+#[test]
+fn trajectories_are_counted_by_outcome_and_decisions_by_choice() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let trajectory = |id: &str, correct: bool| {
+        json!({"request_id": id, "intent": "lookup", "modules": ["web-search"],
+            "calls": ["web-search"], "run_units": 1.0, "correct": correct,
+            "latency_ms": 10.0, "timestamp_ms": now - 1000})
+    };
+    assert_eq!(
+        client
+            .post("/admin/otc/trajectories", &trajectory("a", true))
+            .status,
+        201
+    );
+    assert_eq!(
+        client
+            .post("/admin/otc/trajectories", &trajectory("a", true))
+            .status,
+        200
+    );
+    client
+        .post("/admin/otc/trajectories", &trajectory("a", false))
+        .assert_problem(409, "conflict");
+    let batch = json!([
+        trajectory("b", true),
+        trajectory("c", true),
+        trajectory("a", true)
+    ]);
+    assert_eq!(client.post("/admin/otc/trajectories", &batch).status, 200);
+    client
+        .post(
+            "/admin/otc/trajectories",
+            &json!([{"request_id": "d"}, {"request_id": "e"}]),
+        )
+        .assert_problem(422, "validation-failed");
+    for _ in 0..5 {
+        let decision = json!({"intent": "lookup", "modules": ["web-search"]});
+        assert_eq!(client.post("/admin/otc/decisions", &decision).status, 201);
+    }
+    let text = client.get("/admin/metrics").body;
+    for (outcome, n) in [
+        ("accepted", 3.0),
+        ("duplicate", 2.0),
+        ("conflict", 1.0),
+        ("invalid", 2.0),
+    ] {
+        assert_eq!(
+            sample(
+                &text,
+                &format!("otc_trajectories_total{{outcome=\"{outcome}\"}}")
+            ),
+            n,
+            "{outcome}: {text}"
+        );
+    }
+    let decisions: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("otc_decisions_total{choice="))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(decisions, 5.0, "{text}");
+}

@@ -1,13 +1,13 @@
 //! The policy store's public contract: its SQLite schema, the JSON shapes of what the HTTP layer
 //! returns (Recommendation, Decision, Checkpoint, IngestOutcome, BatchReport, errors'
-//! validation reasons and conflicts), the checkpoint BLOB format, and one behaviour story run
-//! against every `PolicyBackend`.
+//! validation reasons and conflicts) and the checkpoint BLOB format. The behaviour story every
+//! `PolicyBackend` must tell moved to `policy_store::conformance` (`the_backend_story`, run on
+//! SQLite by `crates/policy-store-sqlite/tests/conformance.rs`).
 
-use otc_policy::store::{BLOB_VERSION, decode_blob};
-use otc_policy::{
-    IngestOutcome, PolicyBackend, PolicyConfig, PolicyError, PolicyStore, RecommendationSource,
-    Trajectory,
-};
+use otc_policy::blob::{BLOB_VERSION, decode as decode_blob};
+use otc_policy::{PolicyConfig, Trajectory};
+use policy_store::{PolicyBackend, PolicyError};
+use policy_store_sqlite::SqlitePolicyStore;
 use serde_json::json;
 
 const T0: i64 = 1_700_000_000_000;
@@ -32,7 +32,7 @@ fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
 fn policy_schema_is_stable() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.db");
-    drop(PolicyStore::open(&path, PolicyConfig::default()).unwrap());
+    drop(SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap());
     let mut doc = suites::schema::schema_of(&path);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let configs: Vec<String> = conn
@@ -51,7 +51,8 @@ fn policy_schema_is_stable() {
 #[test]
 fn policy_json_shapes() {
     let dir = tempfile::tempdir().unwrap();
-    let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    let store =
+        SqlitePolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let accepted = store.ingest(&traj("r1", &["web", "calc"], true)).unwrap();
     let batch = store
         .ingest_batch(&[
@@ -106,9 +107,9 @@ fn policy_json_shapes() {
 #[test]
 fn policy_blob_layout_is_stable() {
     use otc_policy::arms::Arms;
+    use otc_policy::blob::{BlobError, encode as encode_blob};
     use otc_policy::budget::{BudgetConfig, BudgetObservation, BudgetState};
     use otc_policy::estimate::CallHistogram;
-    use otc_policy::store::{BlobError, encode_blob};
     let mut arms = Arms::new(2);
     arms.record(&[0, 1], true, Some(1));
     let mut hist = CallHistogram::default();
@@ -133,97 +134,4 @@ fn policy_blob_layout_is_stable() {
     );
     let v1: Vec<u8> = vec![0x94, 0x01, 0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x90, 0x90];
     assert_eq!(decode_blob(&v1, 0), Err(BlobError::UnknownVersion(1)));
-}
-
-/// The behaviour every backend must show; a new backend adds one line to
-/// `policy_backends_honour_the_contract`.
-fn backend_contract(backend: &dyn PolicyBackend) {
-    // Idempotent ingest; the same request id with other content is a conflict.
-    let first = backend.ingest(&traj("c1", &["web", "web"], true)).unwrap();
-    assert!(matches!(first, IngestOutcome::Accepted { .. }));
-    assert_eq!(
-        backend.ingest(&traj("c1", &["web", "web"], true)).unwrap(),
-        IngestOutcome::Duplicate {
-            request_id: "c1".into()
-        }
-    );
-    assert!(matches!(
-        backend.ingest(&traj("c1", &["calc"], false)),
-        Err(PolicyError::Conflict(item)) if item.fields == ["calls", "correct"]
-    ));
-    // All-or-nothing batch validation.
-    let mut bad = traj("c3", &[], true);
-    bad.run_units = f64::NAN;
-    assert!(matches!(
-        backend.ingest_batch(&[traj("c2", &["calc"], true), bad]),
-        Err(PolicyError::InvalidBatch(items)) if items.len() == 1 && items[0].index == 1
-    ));
-    let report = backend
-        .ingest_batch(&[
-            traj("c2", &["web", "calc"], true),
-            traj("c1", &["web", "web"], true),
-        ])
-        .unwrap();
-    assert_eq!((report.accepted, report.duplicates), (1, 1));
-    // Recommend: exact, order-independent, and never an error for the unseen.
-    let rec = backend
-        .recommend("search", &["calc".into(), "web".into()])
-        .unwrap();
-    assert_eq!(rec.source, RecommendationSource::Exact);
-    assert_eq!(rec.budget, 2);
-    let unseen = backend.recommend("nobody", &["x".into()]).unwrap();
-    assert_eq!(
-        (unseen.source, unseen.budget),
-        (RecommendationSource::Unseen, 0)
-    );
-    // Decisions: numbered, logged, and a trajectory may name its own but no other.
-    let decision = backend
-        .decide("search", &["web".into(), "calc".into()])
-        .unwrap();
-    assert_eq!(decision.decision_id, 1);
-    assert_eq!(
-        backend
-            .decide("search", &["calc".into()])
-            .unwrap()
-            .decision_id,
-        2
-    );
-    let mut unknown = traj("c9", &[], false);
-    unknown.decision_id = Some(77);
-    assert!(matches!(
-        backend.ingest(&unknown),
-        Err(PolicyError::Invalid(
-            otc_policy::ValidationError::UnknownDecision { id: 77 }
-        ))
-    ));
-    // Every score can be explained later, with the config it was computed with.
-    let IngestOutcome::Accepted { score, .. } = first else {
-        unreachable!()
-    };
-    let event = backend.reward_event("c1").unwrap().unwrap();
-    assert_eq!(event.score, score);
-    assert_eq!(event.policy_config, PolicyConfig::default());
-    assert_eq!(backend.reward_event("nobody").unwrap(), None);
-    // Checkpoints, rebuild, export.
-    let checkpoints = backend.checkpoints().unwrap();
-    assert_eq!(checkpoints.len(), 1);
-    assert_eq!(checkpoints[0].samples, 2);
-    let rebuilt = backend.rebuild().unwrap();
-    assert_eq!((rebuilt.trajectories, rebuilt.checkpoints), (2, 1));
-    assert_eq!(backend.checkpoints().unwrap(), checkpoints);
-    let mut ids = Vec::new();
-    let count = backend
-        .export(&mut |t| {
-            ids.push(t.request_id.clone());
-            Ok(())
-        })
-        .unwrap();
-    assert_eq!((count, ids), (2, vec!["c1".to_owned(), "c2".to_owned()]));
-}
-
-#[test]
-fn policy_backends_honour_the_contract() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
-    backend_contract(&sqlite);
 }

@@ -4,11 +4,13 @@
 //! against the targets: accuracy within a point of a generous fixed budget, most of the
 //! oracle's call saving, fast convergence that stays, drift followed, the helpful module first,
 //! and borrowing from sibling module sets. The in-memory policy runs the many seeds (it decides
-//! exactly as the SQLite store does: `crates/otc-policy/tests/decisions.rs` checks it); one
+//! exactly as every policy store does: `policy_store::conformance` checks it); one
 //! run goes through the real store, and its table is a snapshot.
 
+use otc_policy::PolicyConfig;
 use otc_policy::simulate::{self, Agent, MemoryPolicy, RunReport, Scenario, Summary};
-use otc_policy::{PolicyConfig, PolicyStore};
+use policy_store::BackendAdvisor;
+use policy_store_sqlite::SqlitePolicyStore;
 
 /// Trajectories per combination: long enough that the cold start (a few failed requests per
 /// combination while the budget climbs) is a small part of the run, as it is in production.
@@ -152,10 +154,10 @@ fn closed_loop_a_new_module_set_starts_from_its_siblings() {
 #[test]
 fn closed_loop_through_the_real_store() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store =
-        PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    let store =
+        SqlitePolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let scenario = Scenario::steady(Agent::Efficient, PER_COMBO);
-    let report = simulate::run(&scenario, 1, &mut store).unwrap();
+    let report = simulate::run(&scenario, 1, &mut BackendAdvisor(&store)).unwrap();
     assert_eq!(
         report,
         simulate::run(

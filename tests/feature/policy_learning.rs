@@ -6,7 +6,9 @@
 //! `closed_loop.rs`.
 
 use otc_policy::synthetic::World;
-use otc_policy::{PolicyBackend, PolicyConfig, PolicyStore, RecommendationSource};
+use otc_policy::{PolicyConfig, RecommendationSource};
+use policy_store::PolicyBackend;
+use policy_store_sqlite::SqlitePolicyStore;
 use serde_json::json;
 
 const T0: i64 = 1_700_000_000_000;
@@ -14,7 +16,8 @@ const T0: i64 = 1_700_000_000_000;
 #[test]
 fn policy_recommend_recovers_the_true_optimum_and_best_module() {
     let dir = tempfile::tempdir().unwrap();
-    let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    let store =
+        SqlitePolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let world = World::standard(5);
     let trajectories = world.trajectories(20_000, 2026, "w", T0);
     for chunk in trajectories.chunks(1000) {
@@ -61,7 +64,8 @@ fn policy_recommend_recovers_the_true_optimum_and_best_module() {
 #[test]
 fn policy_a_new_module_set_borrows_from_the_intent() {
     let dir = tempfile::tempdir().unwrap();
-    let store = PolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
+    let store =
+        SqlitePolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default()).unwrap();
     let world = World::standard(2);
     store
         .ingest_batch(&world.trajectories(4000, 1, "w", T0))

@@ -3,8 +3,10 @@
 //! ~150 B per trajectory and ~100 B per reward event (indexes included), and under 1 MB of
 //! checkpoints. Slow in a debug build, so gated behind `OTC_SLOW_TESTS=1`.
 
+use otc_policy::PolicyConfig;
 use otc_policy::synthetic::World;
-use otc_policy::{PolicyBackend, PolicyConfig, PolicyStore};
+use policy_store::PolicyBackend;
+use policy_store_sqlite::SqlitePolicyStore;
 
 fn slow_tests_enabled() -> bool {
     std::env::var("OTC_SLOW_TESTS").is_ok_and(|v| v == "1")
@@ -34,7 +36,7 @@ fn policy_rows_stay_within_the_seed_size_targets() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.db");
-    let store = PolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    let store = SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap();
     let mut all = World::standard(1000).trajectories(100_000, 8, "s", 1_700_000_000_000);
     for (k, t) in all.iter_mut().enumerate() {
         // UUID-shaped ids, the size real request ids have.

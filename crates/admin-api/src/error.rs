@@ -359,24 +359,6 @@ impl IntoResponse for AppError {
 /// `Retry-After` of a `storage-unavailable` answer, in seconds.
 pub const STORAGE_RETRY_AFTER_S: u64 = 60;
 
-impl From<rusqlite::Error> for AppError {
-    fn from(err: rusqlite::Error) -> Self {
-        if sqlite_kit::is_disk_full(&err) {
-            return Self::StorageFull;
-        }
-        Self::internal(format!("sqlite: {err}"))
-    }
-}
-
-impl From<sqlite_kit::KitError> for AppError {
-    fn from(err: sqlite_kit::KitError) -> Self {
-        match err {
-            sqlite_kit::KitError::Sqlite(e) => e.into(),
-            other => Self::internal(format!("sqlite: {other}")),
-        }
-    }
-}
-
 impl From<tokio::task::JoinError> for AppError {
     fn from(err: tokio::task::JoinError) -> Self {
         Self::internal(format!("blocking task failed: {err}"))

@@ -49,7 +49,7 @@ pub struct ProblemLabels {
 /// Labels of a trajectory count.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `accepted`, `duplicate`, `conflict` or `invalid`.
+    /// `accepted`, `duplicate`, `conflict`, `invalid` or `failed`.
     pub outcome: String,
 }
 
@@ -72,10 +72,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     problems: Family<ProblemLabels, Counter>,
-    /// Trajectories posted, by outcome.
-    pub trajectories: Family<OutcomeLabels, Counter>,
-    /// Decisions served, by what they explored.
-    pub decisions: Family<DecisionLabels, Counter>,
+    trajectories: Family<OutcomeLabels, Counter>,
+    decisions: Family<DecisionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,7 +104,7 @@ impl Default for Metrics {
         );
         registry.register(
             "otc_trajectories",
-            "Trajectories posted, by outcome (accepted, duplicate, conflict, invalid)",
+            "Trajectories posted, by outcome (accepted, duplicate, conflict, invalid, failed)",
             trajectories.clone(),
         );
         registry.register(
@@ -132,6 +130,26 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
+    }
+
+    /// Counts `n` trajectories with `outcome`.
+    pub fn count_trajectories(&self, outcome: &str, n: u64) {
+        if n > 0 {
+            self.trajectories
+                .get_or_create(&OutcomeLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// Counts one decision by its choice.
+    pub fn count_decision(&self, choice: &str) {
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                choice: choice.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one answered request.

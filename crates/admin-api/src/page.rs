@@ -1,6 +1,6 @@
-//! Offset/limit pagination shared by the version and draft lists: one parser, one set of
-//! bounds, one error (400 `…/bad-request` naming the parameter and its range). Billing
-//! history's `limit` goes through [`page_size`] too.
+//! Offset/limit pagination shared by every list (routing and module versions, drafts, policy
+//! checkpoints): one parser, one error (400 `…/bad-request` naming the parameter and its
+//! range). Billing history's `limit` goes through [`page_size`] too.
 //!
 //! The values are taken as text and parsed here rather than by serde, so `offset=-1` or
 //! `limit=x` get a sentence about the parameter instead of "invalid digit found in string".
@@ -21,7 +21,7 @@ pub const MAX_LIMIT: i64 = 100;
 #[into_params(parameter_in = Query)]
 pub struct Page {
     /// How many to skip (default 0).
-    #[param(value_type = Option<u32>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub offset: Option<String>,
     /// How many to return, 1 to 100 (default 20).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
@@ -38,18 +38,23 @@ impl Page {
 /// `(offset, limit)` from the raw query values: the defaults when absent, a 400 naming the
 /// parameter and its range when out of range or not a whole number.
 pub fn bounds(offset: Option<&str>, limit: Option<&str>) -> Result<(i64, i64), AppError> {
-    let offset = match offset {
-        None => 0,
+    Ok((
+        page_offset(offset)?,
+        page_size(limit, DEFAULT_LIMIT, MAX_LIMIT)?,
+    ))
+}
+
+/// An `offset` query value: 0 when absent, else a whole number, 0 or more.
+pub fn page_offset(offset: Option<&str>) -> Result<i64, AppError> {
+    match offset {
+        None => Ok(0),
         Some(text) => match text.parse::<i64>() {
-            Ok(n) if n >= 0 => n,
-            _ => {
-                return Err(AppError::BadRequest(
-                    "offset must be a whole number, 0 or more".into(),
-                ));
-            }
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(AppError::BadRequest(
+                "offset must be a whole number, 0 or more".into(),
+            )),
         },
-    };
-    Ok((offset, page_size(limit, DEFAULT_LIMIT, MAX_LIMIT)?))
+    }
 }
 
 /// A `limit` query value: `default` when absent, else a whole number from 1 to `max`, or the

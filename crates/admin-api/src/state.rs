@@ -11,6 +11,7 @@ use crate::crypto::SecretBox;
 use crate::error::AppError;
 use crate::start_error::StartError;
 use admin_store::{AdminBackend, AdminError};
+use policy_store::PolicyBackend;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -25,8 +26,9 @@ pub struct AppState {
 pub struct Inner {
     /// The admin store (`admin.db`): modules, credentials, routing versions, dev-mode.
     pub admin: Arc<dyn AdminBackend>,
-    /// The OTC tool-call policy (`policy.db`).
-    pub policy: otc_policy::PolicyStore,
+    /// The OTC tool-call policy (`policy.db`), behind the backend-neutral trait: handlers call
+    /// only trait methods.
+    pub policy: Arc<dyn PolicyBackend>,
     /// Run-unit metering, usage, history and quotas (`usage.db`), behind the backend-neutral
     /// trait: handlers call only trait methods.
     pub usage: Arc<dyn usage_store::UsageBackend>,
@@ -106,8 +108,18 @@ impl AppState {
                 StartError::Store(format!("usage database: {}", crate::error::error_chain(&e)))
             })?;
         let policy_config = bootstrap::policy_config(config)?;
-        let policy = otc_policy::PolicyStore::open(&data_dir.join("policy.db"), policy_config)
-            .map_err(|e| StartError::Store(format!("policy database: {e}")))?;
+        let policy: Arc<dyn PolicyBackend> = Arc::new(
+            policy_store_sqlite::SqlitePolicyStore::open(
+                &data_dir.join("policy.db"),
+                policy_config,
+            )
+            .map_err(|e| {
+                StartError::Store(format!(
+                    "policy database: {}",
+                    crate::error::error_chain(&e)
+                ))
+            })?,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 admin,

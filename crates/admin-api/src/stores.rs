@@ -4,7 +4,7 @@
 use crate::error::{AppError, error_chain};
 use crate::state::Inner;
 use admin_store::AdminError;
-use otc_policy::{PolicyBackend, PolicyError};
+use policy_store::PolicyError;
 use usage_store::UsageError;
 
 /// Every store answers a trivial query and the admin store takes a one-row write; otherwise
@@ -14,12 +14,10 @@ pub fn check_ready(inner: &Inner) -> Result<(), AppError> {
         AdminError::StorageFull(_) => AppError::StorageFull,
         other => AppError::Unavailable(format!("admin database: {}", error_chain(&other))),
     })?;
-    // A recommendation for a combination that does not exist is a cheap indexed read; an
-    // integrity check would scan the whole file.
-    inner
-        .policy
-        .recommend("readiness-probe", &["probe".to_owned()])
-        .map_err(|e| AppError::Unavailable(format!("policy database: {e}")))?;
+    inner.policy.check_ready().map_err(|e| match e {
+        PolicyError::StorageFull(_) => AppError::StorageFull,
+        other => AppError::Unavailable(format!("policy database: {}", error_chain(&other))),
+    })?;
     inner.usage.check_ready().map_err(|e| match e {
         UsageError::StorageFull(_) => AppError::StorageFull,
         other => AppError::Unavailable(format!("usage database: {}", error_chain(&other))),
@@ -92,8 +90,10 @@ impl From<PolicyError> for AppError {
                 tracing::error!(%intent, %modules, %reason, "a policy checkpoint does not decode");
                 Self::CorruptCheckpoint { intent, modules }
             }
-            PolicyError::Sqlite(e) | PolicyError::Open(sqlite_kit::KitError::Sqlite(e)) => e.into(),
-            // Everything else is a server-side fault: a corrupt row, a bad config, storage.
+            PolicyError::StorageFull(_) => Self::StorageFull,
+            // The cause is logged (never sent), so it carries the backend's error chain.
+            PolicyError::Storage(_) => Self::internal(error_chain(&err)),
+            // Everything else is a server-side fault: a corrupt row, a bad config.
             // The cause is logged, never sent.
             other => Self::internal(other),
         }
@@ -113,5 +113,16 @@ mod tests {
             panic!("a storage failure is internal");
         };
         assert_eq!(cause, "usage storage failed: file is not a database");
+    }
+
+    #[test]
+    fn policy_storage_errors_map_by_kind_and_log_their_cause() {
+        let full = PolicyError::StorageFull(std::io::Error::other("no space left").into());
+        assert!(matches!(AppError::from(full), AppError::StorageFull));
+        let broken = PolicyError::Storage(std::io::Error::other("file is not a database").into());
+        let AppError::Internal(cause) = AppError::from(broken) else {
+            panic!("a storage failure is internal");
+        };
+        assert_eq!(cause, "policy storage failed: file is not a database");
     }
 }

@@ -1,5 +1,5 @@
 //! From learnt states to advice: the read-only [`Recommendation`] and the logged [`Decision`].
-//! Pure: the SQLite store and the in-memory policy of the simulator both call these functions
+//! Pure: every policy store and the in-memory policy of the simulator both call these functions
 //! with the states they hold, so they cannot disagree.
 //!
 //! Where the advice comes from, in order: the exact combination's own state; else a loan from

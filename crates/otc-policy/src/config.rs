@@ -2,10 +2,10 @@
 //! weights, cost normalisation, estimator and forgetting). Recorded with every reward event.
 
 use crate::budget::BudgetConfig;
+use crate::cost::CostNormalizer;
 use crate::estimate::EstimatorConfig;
 use crate::reward::RewardConfig;
 use serde::{Deserialize, Serialize};
-use usage_store::CostNormalizer;
 
 /// The configuration of a policy store. Changing it changes future scores; `rebuild` recomputes
 /// every checkpoint under the current one.

@@ -1,13 +1,14 @@
-//! The tool-call policy of the orchestrator: the OTC reward and the store that learns, per
-//! (intent class, module set), how many tool calls a request should make.
+//! The tool-call policy of the orchestrator, pure: the OTC reward and everything that learns,
+//! per (intent class, module set), how many tool calls a request should make, with no storage
+//! and no I/O. The stores that keep it are the `policy-store` trait crate and its backends.
 //!
-//! Pure modules, which do no I/O and know nothing of SQL or HTTP: [`reward`] (the OTC reward),
-//! [`estimate`] (OTC's optimal call count `n`, used to score), [`budget`] (the budget a
-//! combination is served, learnt in closed loop), [`arms`] (which module answers), [`decision`]
-//! (one decision: exploration, propensity, loans from sibling module sets), [`advice`] (states
-//! to a recommendation or a decision), [`state`] (how a trajectory updates a combination) and
-//! [`trajectory`] (input and validation). The SQLite side lives in [`store`] behind the
-//! [`PolicyBackend`] trait. [`json_input`] names the member to blame when a trajectory written
+//! [`reward`] (the OTC reward), [`cost`] (metered run-units to `r_cost`), [`estimate`] (OTC's
+//! optimal call count `n`, used to score), [`budget`] (the budget a combination is served,
+//! learnt in closed loop), [`arms`] (which module answers), [`decision`] (one decision:
+//! exploration, propensity, loans from sibling module sets), [`advice`] (states to a
+//! recommendation or a decision), [`state`] (how a trajectory updates a combination),
+//! [`blob`] (the versioned bytes a backend stores a combination's state as) and [`trajectory`]
+//! (input and validation). [`json_input`] names the member to blame when a trajectory written
 //! as JSON does not parse. [`synthetic`] generates trajectories from a world with a known truth
 //! and [`simulate`] runs an orchestrator that follows the policy in closed loop, for tests,
 //! benches, the `otc simulate` command and demos.
@@ -15,27 +16,24 @@
 
 pub mod advice;
 pub mod arms;
-pub mod backend;
+pub mod blob;
 pub mod budget;
 pub mod config;
+pub mod cost;
 pub mod decision;
-pub mod error;
 pub mod estimate;
 pub mod json_input;
 pub mod module_set;
 pub mod reward;
 pub mod simulate;
 pub mod state;
-pub mod store;
 pub mod synthetic;
 pub mod trajectory;
 
 pub use advice::Decision;
-pub use backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
 pub use config::PolicyConfig;
-pub use error::{ConflictItem, InvalidItem, PolicyError};
+pub use cost::{CostError, CostNormalizer};
 pub use estimate::EstimatorConfig;
 pub use reward::{RewardConfig, RewardError, Score, composite, r_tool, score};
 pub use state::{ArmView, Checkpoint, Recommendation, RecommendationSource};
-pub use store::PolicyStore;
 pub use trajectory::{ModuleSet, Trajectory, ValidationError};

@@ -1,6 +1,7 @@
-//! The OTC tool-call policy through otc-policy: decide for a request (logged, with
-//! exploration), ingest trajectories (one or a batch, idempotent on `request_id`), the
-//! read-only policy view for (intent, modules), list checkpoints, rebuild.
+//! The OTC tool-call policy through the policy store (`PolicyBackend`, whichever backend
+//! `state.rs` opened): decide for a request (logged, with exploration), ingest trajectories (one
+//! or a batch, idempotent on `request_id`), the read-only policy view for (intent, modules),
+//! list checkpoints (paged by the store), rebuild.
 
 pub mod schema;
 
@@ -10,7 +11,8 @@ use crate::state::{AppState, Inner};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use otc_policy::{ConflictItem, PolicyBackend, ValidationError};
+use otc_policy::ValidationError;
+use policy_store::ConflictItem;
 use schema::{
     BatchReport, CheckpointList, Decision, DecisionRequest, IngestOutcome, IngestReply,
     RebuildReport, Recommendation, TrajectoryBody, TrajectoryIn,
@@ -215,7 +217,6 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
     responses(
         (status = 201, description = "One trajectory, stored and scored", body = IngestOutcome),
         (status = 200, description = "One trajectory already stored (`duplicate`), or a batch's report", body = IngestReply),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A `request_id` is already stored with different content (problem type `conflict`); for a batch, `errors` lists every such item (pointer `/index`) and nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid trajectory; for a batch, `errors` lists every rejected item (at `/i` or `/i/field`) and nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The checkpoint of this combination is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
@@ -224,27 +225,67 @@ async fn post_trajectories(
     State(state): State<AppState>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<Response, AppError> {
-    let posted = parse(body)?;
-    state
+    let metrics = state.clone();
+    let count = move |outcome: &str, n: u64| {
+        metrics.inner().metrics.count_trajectories(outcome, n);
+    };
+    let posted = match parse(body) {
+        Ok(posted) => posted,
+        Err(err) => {
+            let (outcome, n) = refused(&err);
+            count(outcome, n);
+            return Err(err);
+        }
+    };
+    let result = state
         .blocking(move |inner| match posted {
             Posted::One(t) => {
                 let outcome = inner.policy.ingest(&resolve(inner, t)?)?;
                 let status = match outcome {
-                    otc_policy::IngestOutcome::Accepted { .. } => StatusCode::CREATED,
-                    otc_policy::IngestOutcome::Duplicate { .. } => StatusCode::OK,
+                    policy_store::IngestOutcome::Accepted { .. } => StatusCode::CREATED,
+                    policy_store::IngestOutcome::Duplicate { .. } => StatusCode::OK,
                 };
-                Ok((status, Json(IngestOutcome::from(outcome))).into_response())
+                let accepted = u64::from(status == StatusCode::CREATED);
+                Ok((
+                    (accepted, 1 - accepted),
+                    (status, Json(IngestOutcome::from(outcome))).into_response(),
+                ))
             }
             Posted::Many(items) => {
                 let batch = items
                     .into_iter()
                     .map(|t| resolve(inner, t))
                     .collect::<Result<Vec<_>, _>>()?;
-                let report = inner.policy.ingest_batch(&batch)?;
-                Ok(Json(BatchReport::from(report)).into_response())
+                let report = BatchReport::from(inner.policy.ingest_batch(&batch)?);
+                let counts = (report.accepted, report.duplicates);
+                Ok((counts, Json(report).into_response()))
             }
         })
-        .await
+        .await;
+    match result {
+        Ok(((accepted, duplicates), response)) => {
+            count("accepted", accepted);
+            count("duplicate", duplicates);
+            Ok(response)
+        }
+        Err(err) => {
+            let (outcome, n) = refused(&err);
+            count(outcome, n);
+            Err(err)
+        }
+    }
+}
+
+/// How a refused post of trajectories counts in the metrics: a refused batch counts each item
+/// it names (nothing of it was stored).
+fn refused(err: &AppError) -> (&'static str, u64) {
+    match err {
+        AppError::Conflict(_) => ("conflict", 1),
+        AppError::ConflictItems { items, .. } => ("conflict", items.len() as u64),
+        AppError::Unprocessable(_) | AppError::BadRequest(_) => ("invalid", 1),
+        AppError::InvalidItems(items) => ("invalid", items.len() as u64),
+        _ => ("failed", 1),
+    }
 }
 
 /// Decides what to serve one request: the tool-call budget, the order in which to try the
@@ -257,10 +298,6 @@ async fn post_trajectories(
     request_body(description = "The request's intent and the modules available to it", content = DecisionRequest),
     responses(
         (status = 201, description = "The decision, logged", body = Decision),
-        (status = 400, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The body is larger than the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "The body is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid intent or module names, or a body of the wrong shape", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The checkpoint of this combination is corrupt, or every checkpoint of the intent is (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -272,7 +309,9 @@ async fn post_decisions(
     state
         .blocking(move |inner| {
             let decision = inner.policy.decide(&body.intent, &modules)?;
-            Ok((StatusCode::CREATED, Json(decision.into())))
+            let decision = Decision::from(decision);
+            inner.metrics.count_decision(&decision.choice());
+            Ok((StatusCode::CREATED, Json(decision)))
         })
         .await
 }
@@ -296,7 +335,6 @@ pub struct PolicyParams {
     responses(
         (status = 200, description = "The recommendation", body = Recommendation),
         (status = 400, description = "Missing or unknown query parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid intent or module names", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "The checkpoint of this combination is corrupt, or every checkpoint of the intent is (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it. Corrupt checkpoints of other module sets are skipped by the intent fallback", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -327,15 +365,11 @@ pub struct CheckpointParams {
     #[serde(default)]
     pub intent: Option<String>,
     /// How many to skip (default 0).
-    #[serde(default)]
-    pub offset: u32,
+    #[param(value_type = Option<i64>, minimum = 0)]
+    pub offset: Option<String>,
     /// How many to return, 1 to 1000 (default 100).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
-}
-
-fn default_limit() -> u32 {
-    100
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
+    pub limit: Option<String>,
 }
 
 /// The learnt checkpoints, ordered by intent then module set.
@@ -343,7 +377,6 @@ fn default_limit() -> u32 {
     responses(
         (status = 200, description = "A page of checkpoints", body = CheckpointList),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid intent name (as for `GET /admin/otc/policy`)", body = Problem, content_type = "application/problem+json"),
         (status = 500, description = "A stored checkpoint is corrupt (problem type `corrupt-checkpoint`); `POST /admin/otc/rebuild` repairs it", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -351,11 +384,8 @@ async fn get_checkpoints(
     State(state): State<AppState>,
     Query(params): Query<CheckpointParams>,
 ) -> Result<Json<CheckpointList>, AppError> {
-    if !(1..=1000).contains(&params.limit) {
-        return Err(AppError::BadRequest(
-            "limit must be between 1 and 1000".into(),
-        ));
-    }
+    let offset = crate::page::page_offset(params.offset.as_deref())?;
+    let limit = crate::page::page_size(params.limit.as_deref(), 100, 1000)?;
     // The same name rules as `/policy`: a malformed intent is a mistake to report, not a
     // filter that happens to match nothing.
     if let Some(intent) = &params.intent {
@@ -364,19 +394,14 @@ async fn get_checkpoints(
     }
     state
         .blocking(move |inner| {
-            let all = inner.policy.checkpoints()?;
-            let matching: Vec<_> = all
-                .into_iter()
-                .filter(|c| params.intent.as_ref().is_none_or(|i| *i == c.intent))
-                .collect();
+            let page = inner.policy.checkpoint_page(
+                params.intent.as_deref(),
+                offset.unsigned_abs(),
+                limit.unsigned_abs(),
+            )?;
             Ok(Json(CheckpointList {
-                total: matching.len() as u64,
-                checkpoints: matching
-                    .into_iter()
-                    .skip(params.offset as usize)
-                    .take(params.limit as usize)
-                    .map(Into::into)
-                    .collect(),
+                total: page.total,
+                checkpoints: page.checkpoints.into_iter().map(Into::into).collect(),
             }))
         })
         .await
@@ -387,7 +412,6 @@ async fn get_checkpoints(
 #[utoipa::path(post, path = "/admin/otc/rebuild", tag = "otc",
     responses(
         (status = 200, description = "Rebuilt", body = RebuildReport),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn post_rebuild(State(state): State<AppState>) -> Result<Json<RebuildReport>, AppError> {
     state

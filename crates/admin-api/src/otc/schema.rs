@@ -1,7 +1,9 @@
-//! HTTP shapes of the OTC policy endpoints. They mirror otc-policy's serde types (same JSON)
-//! and add the OpenAPI schema; the `From` impls make the compiler check every field.
+//! HTTP shapes of the OTC policy endpoints. They mirror the serde types of otc-policy and
+//! policy-store (same JSON) and add the OpenAPI schema; the `From` impls make the compiler check
+//! every field.
 
 use otc_policy as op;
+use policy_store as ps;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -126,14 +128,14 @@ pub enum IngestOutcome {
     },
 }
 
-impl From<op::IngestOutcome> for IngestOutcome {
-    fn from(o: op::IngestOutcome) -> Self {
+impl From<ps::IngestOutcome> for IngestOutcome {
+    fn from(o: ps::IngestOutcome) -> Self {
         match o {
-            op::IngestOutcome::Accepted { request_id, score } => Self::Accepted {
+            ps::IngestOutcome::Accepted { request_id, score } => Self::Accepted {
                 request_id,
                 score: score.into(),
             },
-            op::IngestOutcome::Duplicate { request_id } => Self::Duplicate { request_id },
+            ps::IngestOutcome::Duplicate { request_id } => Self::Duplicate { request_id },
         }
     }
 }
@@ -149,8 +151,8 @@ pub struct BatchReport {
     pub items: Vec<IngestOutcome>,
 }
 
-impl From<op::BatchReport> for BatchReport {
-    fn from(b: op::BatchReport) -> Self {
+impl From<ps::BatchReport> for BatchReport {
+    fn from(b: ps::BatchReport) -> Self {
         Self {
             accepted: b.accepted,
             duplicates: b.duplicates,
@@ -290,6 +292,24 @@ pub struct Explored {
     pub order: bool,
 }
 
+impl Decision {
+    /// What the decision chose, as the metrics count it: `policy` when it explored nothing,
+    /// else `budget_up`, `budget_down`, `order` or `order_budget_up`.
+    pub fn choice(&self) -> String {
+        let budget = match self.explored.budget {
+            None => None,
+            Some(Direction::Up) => Some("budget_up"),
+            Some(Direction::Down) => Some("budget_down"),
+        };
+        match (self.explored.order, budget) {
+            (false, None) => "policy".into(),
+            (false, Some(b)) => b.into(),
+            (true, None) => "order".into(),
+            (true, Some(b)) => format!("order_{b}"),
+        }
+    }
+}
+
 /// The body of `POST /admin/otc/decisions`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -421,8 +441,8 @@ pub struct RebuildReport {
     pub checkpoints: u64,
 }
 
-impl From<op::RebuildReport> for RebuildReport {
-    fn from(r: op::RebuildReport) -> Self {
+impl From<ps::RebuildReport> for RebuildReport {
+    fn from(r: ps::RebuildReport) -> Self {
         Self {
             trajectories: r.trajectories,
             checkpoints: r.checkpoints,

@@ -1,15 +1,17 @@
 //! [`MemoryPolicy`]: the policy without a database, for fast seeded simulations. It folds
 //! trajectories through the same [`CombinationState::observe`] and advises through the same
-//! [`crate::advice`] functions as the SQLite store, numbering decisions the same way (1, 2, …),
-//! so a simulation gives the same decisions against either (a test checks it).
+//! [`crate::advice`] functions as the policy stores, numbering decisions the same way (1, 2, …),
+//! so a simulation gives the same decisions against either (policy-store's conformance suite
+//! checks it for every backend).
 
 use super::Advisor;
 use crate::advice::{Context, Decision, decide};
 use crate::config::PolicyConfig;
+use crate::cost::CostError;
 use crate::decision::Sibling;
-use crate::error::PolicyError;
+use crate::reward::RewardError;
 use crate::state::{CombinationState, Observation};
-use crate::trajectory::{ModuleSet, Trajectory};
+use crate::trajectory::{ModuleSet, Trajectory, ValidationError};
 use std::collections::{BTreeMap, HashMap};
 
 /// What a logged decision tells the state about the trajectory it served.
@@ -18,6 +20,28 @@ struct Served {
     budget: u32,
     policy_budget: u32,
     order_explored: bool,
+}
+
+/// Why [`MemoryPolicy`] refused a decision or a report: the input, or a score that could not
+/// be computed (an input that escaped validation).
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// The intent, module set or trajectory failed validation.
+    #[error("invalid input: {0}")]
+    Invalid(ValidationError),
+    /// The reward could not be computed.
+    #[error(transparent)]
+    Reward(#[from] RewardError),
+    /// The cost could not be normalised.
+    #[error(transparent)]
+    Cost(#[from] CostError),
+}
+
+// By hand, not `#[from]`: the cause is in the message, so it must not also be the `source()`.
+impl From<ValidationError> for MemoryError {
+    fn from(err: ValidationError) -> Self {
+        Self::Invalid(err)
+    }
 }
 
 /// An in-memory policy.
@@ -58,7 +82,9 @@ impl MemoryPolicy {
 }
 
 impl Advisor for MemoryPolicy {
-    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
+    type Error = MemoryError;
+
+    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, MemoryError> {
         crate::trajectory::check_names(intent, modules)?;
         let set = ModuleSet::new(modules)?;
         let key = (intent.to_owned(), set.canonical());
@@ -103,7 +129,7 @@ impl Advisor for MemoryPolicy {
         Ok(decision)
     }
 
-    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
+    fn report(&mut self, trajectory: &Trajectory) -> Result<(), MemoryError> {
         let set = trajectory.validated_set(trajectory.timestamp_ms)?;
         let calls = set.encode_calls(&trajectory.calls)?;
         let served = trajectory.decision_id.and_then(|id| {

@@ -3,7 +3,8 @@
 //! trajectory back. The same requests are also played under a generous fixed budget and under
 //! an oracle (budget `n*`, helpful module first), so the policy is judged by what happens to the
 //! requests it advises. Pure and seeded; the policy is anything that implements [`Advisor`]:
-//! the SQLite store (`otc simulate`) or [`MemoryPolicy`] (fast, for many seeds).
+//! any policy store (policy-store's `BackendAdvisor`, as `otc simulate --engine store` runs it)
+//! or [`MemoryPolicy`] (fast, for many seeds).
 
 pub mod memory;
 pub mod report;
@@ -11,13 +12,12 @@ pub mod summary;
 mod svg;
 pub mod world;
 
-pub use memory::MemoryPolicy;
+pub use memory::{MemoryError, MemoryPolicy};
 pub use report::{ComboReport, RunReport, Totals};
 pub use summary::Summary;
 pub use world::{Agent, Combo, Drift, Scenario};
 
 use crate::advice::Decision;
-use crate::error::PolicyError;
 use crate::synthetic::Rng;
 use crate::trajectory::Trajectory;
 use report::DecisionRecord;
@@ -25,21 +25,23 @@ use world::{RequestDraws, play};
 
 /// What the simulator needs of a policy.
 pub trait Advisor {
+    /// Why the policy could not decide or take a report (a store's own error, say).
+    type Error;
     /// A decision for one request of (intent, modules).
-    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError>;
+    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, Self::Error>;
     /// The completed request.
-    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError>;
+    fn report(&mut self, trajectory: &Trajectory) -> Result<(), Self::Error>;
 }
 
 /// Timestamps of simulated requests start here, one millisecond apart.
 pub const START_MS: i64 = 1_700_000_000_000;
 
 /// Runs `scenario` under `seed` against `advisor`.
-pub fn run(
+pub fn run<A: Advisor + ?Sized>(
     scenario: &Scenario,
     seed: u64,
-    advisor: &mut dyn Advisor,
-) -> Result<RunReport, PolicyError> {
+    advisor: &mut A,
+) -> Result<RunReport, A::Error> {
     let combos = &scenario.combos;
     let mut schedule = Rng::new(seed ^ 0x5eed_5c4e_d01e);
     let mut done = vec![0usize; combos.len()];

@@ -2,7 +2,6 @@
 //! totals, the backend story, and a reopen.
 
 use super::{Opener, ev, t0};
-use crate::cost::CostNormalizer;
 use crate::model::{HistoryQuery, MeterEvent, MeterOutcome, Quota, QuotaKind};
 use crate::period::{BucketSize, DAY_MS, QuotaPeriod, utc_midnight_ms};
 use crate::{MAX_BATCH_EVENTS, UsageBackend, UsageError};
@@ -236,7 +235,9 @@ pub fn malformed_quotas_are_rejected(open: &Opener) {
 }
 
 /// Usage is split by module over the calendar month; a request's total is what feeds the cost
-/// signal (through the policy's [`CostNormalizer`]).
+/// signal (otc-policy's `CostNormalizer` turns it into `r_cost`), so it must be the exact sum of
+/// the request's events, and `None` for a request never metered (not 0, which would score it
+/// as free).
 pub fn usage_is_per_module_and_request_totals_feed_the_cost_signal(open: &Opener) {
     let s = open();
     let mut a = ev("acme", "a", "search", 1.25, t0());
@@ -256,14 +257,7 @@ pub fn usage_is_per_module_and_request_totals_feed_the_cost_signal(open: &Opener
     assert_eq!(s.request_total("r1").unwrap(), Some(4.0));
     let r1 = s.request_usage("r1").unwrap().unwrap();
     assert_eq!((r1.events, r1.by_module.len()), (2, 2));
-    let norm = CostNormalizer::new(4.0).unwrap();
-    let r_cost = |request: &str| {
-        s.request_total(request)
-            .unwrap()
-            .map(|units| norm.r_cost("any", units).unwrap())
-    };
-    assert_eq!(r_cost("r1"), Some(0.5));
-    assert_eq!(r_cost("unknown"), None);
+    assert_eq!(s.request_total("unknown").unwrap(), None);
 }
 
 /// One short story through every trait method (a hard day quota, a retry, a refusal, bad

@@ -9,8 +9,10 @@ use crate::db::load_config;
 use crate::output::Format;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use otc_policy::PolicyConfig;
 use otc_policy::simulate::{self, Agent, MemoryPolicy, RunReport, Scenario, Summary};
-use otc_policy::{PolicyConfig, PolicyStore};
+use policy_store::BackendAdvisor;
+use policy_store_sqlite::SqlitePolicyStore;
 use std::path::{Path, PathBuf};
 
 /// Which world to run.
@@ -143,9 +145,9 @@ fn run_one(
                     path.display()
                 );
             }
-            let mut store = PolicyStore::open(path, config.clone())
+            let store = SqlitePolicyStore::open(path, config.clone())
                 .with_context(|| format!("opening {}", path.display()))?;
-            Ok(simulate::run(scenario, seed, &mut store)?)
+            Ok(simulate::run(scenario, seed, &mut BackendAdvisor(&store))?)
         }
     }
 }

@@ -6,7 +6,9 @@ use crate::db::DbArgs;
 use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
-use otc_policy::{PolicyBackend, PolicyError, PolicyStore, Trajectory, trajectory::now_ms};
+use otc_policy::{Trajectory, trajectory::now_ms};
+use policy_store::{PolicyBackend, PolicyError};
+use policy_store_sqlite::SqlitePolicyStore;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -131,7 +133,7 @@ fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
 /// earlier with other content) is reported as rejected and the batch is retried without it:
 /// the store refuses a conflicting batch whole, and one bad line must not cost the others.
 fn flush(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     batch: &mut Vec<Pending>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {

@@ -3,13 +3,13 @@
 //! BLOBs and applies a changed config. Reward events stay as they are (append-only history of
 //! what each trajectory was scored at ingest time).
 
-use super::{PolicyStore, ingest::save_checkpoint};
-use crate::backend::RebuildReport;
-use crate::error::PolicyError;
-use crate::state::{CombinationState, Observation};
+use crate::{Fail, SqlitePolicyStore, ingest::save_checkpoint};
+use otc_policy::state::{CombinationState, Observation};
+use policy_store::PolicyError;
+use policy_store::RebuildReport;
 use std::collections::HashMap;
 
-pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError> {
+pub(super) fn rebuild(store: &SqlitePolicyStore) -> Result<RebuildReport, Fail> {
     let mut conn = store.writer();
     sqlite_kit::write_tx(&mut conn, |tx| {
         let intents: HashMap<i64, String> = tx
@@ -43,7 +43,7 @@ pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError>
             };
             let (Some(intent), Some(&size)) = (intents.get(&intent_id), set_sizes.get(&set_id))
             else {
-                return Err(corrupt("unknown intent or module set")?);
+                return Err(corrupt("unknown intent or module set")?.into());
             };
             let answered: Option<u8> = row.get(10)?;
             if calls
@@ -51,7 +51,7 @@ pub(super) fn rebuild(store: &PolicyStore) -> Result<RebuildReport, PolicyError>
                 .chain(answered.iter())
                 .any(|&i| usize::from(i) >= size)
             {
-                return Err(corrupt("a module index is outside its module set")?);
+                return Err(corrupt("a module index is outside its module set")?.into());
             }
             let state = states
                 .entry((intent_id, set_id))

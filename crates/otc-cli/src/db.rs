@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use clap::Args;
-use otc_policy::{PolicyConfig, PolicyStore};
+use otc_policy::PolicyConfig;
+use policy_store_sqlite::SqlitePolicyStore;
 use std::path::{Path, PathBuf};
 
 /// The `--config` file format, shown by `--help`.
@@ -45,7 +46,7 @@ pub struct DbArgs {
 impl DbArgs {
     /// Opens the store, which must exist: reading or rebuilding a store that was never written
     /// is a mistyped path, and creating it would hide the typo behind empty answers.
-    pub fn open_existing(&self) -> anyhow::Result<PolicyStore> {
+    pub fn open_existing(&self) -> anyhow::Result<SqlitePolicyStore> {
         if !self.db.is_file() {
             anyhow::bail!(
                 "no policy database at {} (check --db or OTC_DB; `otc import` creates one)",
@@ -56,7 +57,7 @@ impl DbArgs {
     }
 
     /// Opens the store, creating it and its parent directory if missing.
-    pub fn open_or_create(&self) -> anyhow::Result<PolicyStore> {
+    pub fn open_or_create(&self) -> anyhow::Result<SqlitePolicyStore> {
         if let Some(parent) = self.db.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
@@ -64,9 +65,9 @@ impl DbArgs {
         self.open()
     }
 
-    fn open(&self) -> anyhow::Result<PolicyStore> {
+    fn open(&self) -> anyhow::Result<SqlitePolicyStore> {
         let config = load_config(self.config.as_deref())?;
-        PolicyStore::open(&self.db, config)
+        SqlitePolicyStore::open(&self.db, config)
             .with_context(|| format!("opening {}", self.db.display()))
     }
 }

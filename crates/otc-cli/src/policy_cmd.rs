@@ -4,7 +4,8 @@ use crate::db::DbArgs;
 use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
-use otc_policy::{Checkpoint, PolicyBackend, PolicyError};
+use otc_policy::Checkpoint;
+use policy_store::{PolicyBackend, PolicyError};
 use std::io::Write;
 use std::path::PathBuf;
 

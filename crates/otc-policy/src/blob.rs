@@ -1,9 +1,15 @@
-//! The `arm_weights` BLOB of a checkpoint: msgpack (rmp-serde, compact array form) of a
-//! version-tagged record holding everything an incremental update resumes from: the arms'
-//! answer credit, OTC's decayed call histogram and the served budget's state.
+//! The checkpoint BLOB: the bytes every policy store keeps for one (intent, module set) as its
+//! `arm_weights` (SQLite's column name), whatever the database. msgpack (rmp-serde, compact array
+//! form) of a version-tagged record holding everything an incremental update resumes from: the
+//! arms' answer credit, OTC's decayed call histogram and the served budget's state.
+//!
+//! It lives in the pure crate, beside the state it encodes, because the format is the policy's
+//! and not a backend's: every backend stores the same bytes (so a log moved between backends
+//! carries its checkpoints' meaning), and the codec rebuilds states through constructors that
+//! check the policy's own invariants (`Arms::from_parts`, `BudgetState::from_parts`).
 //!
 //! Layout of version 2 (version 1, written before the closed-loop policy, is no longer read:
-//! the migration to schema 3 drops those rows and the store rebuilds them):
+//! SQLite's migration to schema 3 drops those rows and the store rebuilds them):
 //!
 //! ```text
 //! [2,
@@ -15,7 +21,7 @@
 //! ```
 //!
 //! Decoding never panics: malformed bytes, an unknown version or out-of-range numbers are a
-//! [`BlobError`], which the store reports as a corrupt checkpoint that `rebuild` repairs.
+//! [`BlobError`], which a store reports as a corrupt checkpoint that `rebuild` repairs.
 
 use crate::arms::{Arm, Arms};
 use crate::budget::{BudgetState, Level};

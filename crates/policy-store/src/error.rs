@@ -1,7 +1,13 @@
-//! [`PolicyError`]: every way a policy-store operation can fail.
+//! [`PolicyError`]: every way a policy-store operation can fail, naming no backend's types: a
+//! backend's own failure is [`PolicyError::StorageFull`] or [`PolicyError::Storage`], with the
+//! backend's error as the `source()`.
 
-use crate::trajectory::ValidationError;
+use otc_policy::ValidationError;
 use serde::Serialize;
+
+/// A backend's own error, carried as the `source()` of [`PolicyError::Storage`] and
+/// [`PolicyError::StorageFull`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// One rejected item of a batch: its position in the input and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +61,8 @@ impl std::fmt::Display for ConflictItem {
 // that carry a cause in their text therefore have hand-written `From` impls (thiserror's
 // `#[from]` would also make it the source), and the HTTP layer's `to_string()` keeps the detail.
 
-/// Errors of the policy store. Storage errors are mapped here at the boundary.
+/// Errors of a policy store. Each backend maps its storage errors to `Storage` or
+/// `StorageFull` at its boundary; every other variant means the same for every backend.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A trajectory or request failed validation; nothing was written.
@@ -109,16 +116,18 @@ pub enum PolicyError {
     },
     /// The reward could not be computed (an input escaped validation).
     #[error(transparent)]
-    Reward(#[from] crate::reward::RewardError),
+    Reward(#[from] otc_policy::RewardError),
     /// The cost could not be normalised (an input escaped validation).
     #[error(transparent)]
-    Cost(#[from] usage_store::CostError),
-    /// Opening or migrating the database failed.
-    #[error(transparent)]
-    Open(#[from] sqlite_kit::KitError),
-    /// SQLite reported an error.
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
+    Cost(#[from] otc_policy::CostError),
+    /// The storage is full (a full disk or database); nothing was written. Retrying after
+    /// space is freed can succeed.
+    #[error("policy storage is full")]
+    StorageFull(#[source] BoxError),
+    /// The storage failed otherwise (cannot be opened, is damaged, was written by a newer
+    /// build, I/O error).
+    #[error("policy storage failed")]
+    Storage(#[source] BoxError),
     /// Writing an export failed.
     #[error("export: {0}")]
     Io(std::io::Error),
@@ -154,24 +163,20 @@ mod tests {
 
     /// Regression: `Invalid` showed its cause in its text and as its source, so
     /// `otc recommend --modules 'a b'` printed the reason twice (usage-store's `Storage` the
-    /// same).
+    /// same; the storage variants here keep the backend's error as the source only).
     #[test]
     fn each_cause_is_printed_once() {
         let errors = [
             PolicyError::from(ValidationError::BadModuleSet("must not be empty".into())),
             PolicyError::from(std::io::Error::other("disk full")),
-            PolicyError::from(crate::reward::RewardError::InvalidCost(2.0)),
+            PolicyError::from(otc_policy::RewardError::InvalidCost(2.0)),
+            PolicyError::Storage(Box::new(std::io::Error::other(
+                "database schema version 9 is newer than this build knows (2)",
+            ))),
+            PolicyError::StorageFull(Box::new(std::io::Error::other("database or disk is full"))),
         ];
-        let storage =
-            usage_store::UsageError::Storage(Box::new(sqlite_kit::KitError::NewerSchema {
-                found: 9,
-                known: 2,
-            }));
-        let errors: Vec<&(dyn Error + 'static)> = errors
-            .iter()
-            .map(|e| e as &(dyn Error + 'static))
-            .chain([&storage as &(dyn Error + 'static)])
-            .collect();
+        let errors: Vec<&(dyn Error + 'static)> =
+            errors.iter().map(|e| e as &(dyn Error + 'static)).collect();
         for err in errors {
             let messages = chain(err);
             for (i, outer) in messages.iter().enumerate() {

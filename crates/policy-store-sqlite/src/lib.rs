@@ -1,4 +1,9 @@
-//! [`PolicyStore`]: the SQLite implementation of [`PolicyBackend`].
+//! The policy store on SQLite: [`SqlitePolicyStore`] implements [`PolicyBackend`] on one file
+//! (`policy.db`): the append-only trajectory log, reward events, decisions and the checkpoints.
+//! The policy is the pure `otc-policy` crate's; this crate reads and writes rows, and maps
+//! SQLite's errors to the backend-neutral [`PolicyError`] (`SQLITE_FULL` is
+//! [`PolicyError::StorageFull`], any other failure [`PolicyError::Storage`], the SQLite error
+//! kept as the `source()`), so `rusqlite` types stop at this crate's boundary.
 //!
 //! # Connections
 //!
@@ -11,28 +16,84 @@
 //! crash or power loss may drop the last commits, never corrupt the file. Another process
 //! writing the same file (e.g. the `otc` CLI beside the server) waits in the busy handler, so
 //! `SQLITE_BUSY` does not reach callers. Every write runs in a `BEGIN IMMEDIATE` transaction.
+#![deny(missing_docs)]
 
-mod blob;
 mod decide;
 mod ingest;
 mod read;
 mod rebuild;
-mod schema;
+pub mod schema;
 
-pub use blob::{BLOB_VERSION, BlobError, Decoded, decode as decode_blob, encode as encode_blob};
 pub use schema::MIGRATIONS;
 
-use crate::advice::Decision;
-use crate::backend::{BatchReport, IngestOutcome, PolicyBackend, RebuildReport, RewardEvent};
-use crate::config::PolicyConfig;
-use crate::error::PolicyError;
-use crate::state::{Checkpoint, Recommendation};
-use crate::trajectory::Trajectory;
+use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Trajectory};
+use policy_store::{
+    BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, PolicyError, RebuildReport,
+    RewardEvent,
+};
 use rusqlite::{Connection, OptionalExtension};
+use sqlite_kit::KitError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
+
+/// A SQLite failure as the store's error: a full disk is `StorageFull`, everything else
+/// `Storage`; the SQLite error stays the `source()`.
+fn storage(err: impl Into<KitError>) -> PolicyError {
+    match err.into() {
+        KitError::Sqlite(e) if sqlite_kit::is_disk_full(&e) => {
+            PolicyError::StorageFull(Box::new(e))
+        }
+        KitError::Sqlite(e) => PolicyError::Storage(Box::new(e)),
+        other => PolicyError::Storage(Box::new(other)),
+    }
+}
+
+/// The error of the store's internals: a [`PolicyError`] that `?` can also make from SQLite's
+/// errors, which `sqlite_kit::write_tx` requires of its body's error type. (The orphan rule
+/// forbids `From<rusqlite::Error> for PolicyError` here.) It becomes a `PolicyError` at the
+/// trait's boundary.
+#[derive(Debug)]
+struct Fail(PolicyError);
+
+impl From<rusqlite::Error> for Fail {
+    fn from(err: rusqlite::Error) -> Self {
+        Self(storage(err))
+    }
+}
+
+impl From<KitError> for Fail {
+    fn from(err: KitError) -> Self {
+        Self(storage(err))
+    }
+}
+
+/// The pure crate's errors and the store's own, for `?` inside the store.
+macro_rules! fail_from {
+    ($($error:ty),*) => {
+        $(
+            impl From<$error> for Fail {
+                fn from(err: $error) -> Self {
+                    Self(err.into())
+                }
+            }
+        )*
+    };
+}
+
+fail_from!(
+    PolicyError,
+    otc_policy::ValidationError,
+    otc_policy::RewardError,
+    otc_policy::CostError
+);
+
+impl From<Fail> for PolicyError {
+    fn from(fail: Fail) -> Self {
+        fail.0
+    }
+}
 
 /// Reader connections per store.
 pub const READERS: usize = 4;
@@ -47,7 +108,7 @@ struct IdCache {
 
 /// The SQLite policy store. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
-pub struct PolicyStore {
+pub struct SqlitePolicyStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
@@ -63,12 +124,17 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl PolicyStore {
+impl SqlitePolicyStore {
     /// Opens (creating and migrating if needed) the store at `path` with `config`, which is
-    /// recorded in `reward_configs` so reward events can point at it.
+    /// recorded in `reward_configs` so reward events can point at it. A file from a newer build
+    /// is refused (`Storage`, whose source says so).
     pub fn open(path: &Path, config: PolicyConfig) -> Result<Self, PolicyError> {
+        Ok(Self::open_inner(path, config)?)
+    }
+
+    fn open_inner(path: &Path, config: PolicyConfig) -> Result<Self, Fail> {
         if let Some(problem) = config.problem() {
-            return Err(PolicyError::InvalidConfig(problem));
+            return Err(PolicyError::InvalidConfig(problem).into());
         }
         let mut writer = sqlite_kit::open(path, MIGRATIONS)?;
         let config_json = serde_json::to_string(&config)
@@ -102,7 +168,7 @@ impl PolicyStore {
 
     /// The upgrade to schema 3 drops checkpoints written in the old BLOB format; rebuild them
     /// from the log once (a no-op for a new file or one whose checkpoints are there).
-    fn rebuild_if_upgraded(&self) -> Result<(), PolicyError> {
+    fn rebuild_if_upgraded(&self) -> Result<(), Fail> {
         let conn = self.reader();
         let needs: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM trajectory_log)
@@ -112,16 +178,9 @@ impl PolicyStore {
         )?;
         drop(conn);
         if needs {
-            self.rebuild()?;
+            rebuild::rebuild(self)?;
         }
         Ok(())
-    }
-
-    /// Deletes decisions made before `before_ms` (Unix milliseconds) that no trajectory refers
-    /// to: requests that never reported back. Decisions a trajectory refers to are kept for
-    /// good, like the trajectory itself. Returns how many were deleted.
-    pub fn prune_decisions(&self, before_ms: i64) -> Result<u64, PolicyError> {
-        decide::prune(self, before_ms)
     }
 
     /// The database file.
@@ -181,7 +240,8 @@ impl PolicyStore {
     /// `PRAGMA integrity_check` of the file: `Ok("ok")` when healthy.
     pub fn integrity_check(&self) -> Result<String, PolicyError> {
         let conn = self.reader();
-        Ok(conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?)
+        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(storage)
     }
 
     /// Rows per table, for inspection and tests.
@@ -197,39 +257,16 @@ impl PolicyStore {
             "policy_checkpoints",
             "decisions",
         ] {
-            let n: i64 =
-                conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .map_err(storage)?;
             counts.push((table.to_owned(), u64::try_from(n).unwrap_or(0)));
         }
         Ok(counts)
     }
-
-    /// The run-units the stored trajectory with this request id was scored with, if one is
-    /// stored. Lets a caller that fills in omitted run-units from metering resolve a retry to
-    /// the stored value, so metering that arrived since cannot make the retry a conflict.
-    pub fn stored_run_units(&self, request_id: &str) -> Result<Option<f64>, PolicyError> {
-        let conn = self.reader();
-        Ok(conn
-            .prepare_cached("SELECT run_units FROM trajectory_log WHERE request_id = ?1")?
-            .query_row([request_id], |row| row.get(0))
-            .optional()?)
-    }
-
-    /// Whether a trajectory with this request id is stored.
-    pub fn contains(&self, request_id: &str) -> Result<bool, PolicyError> {
-        let conn = self.reader();
-        Ok(conn
-            .query_row(
-                "SELECT 1 FROM trajectory_log WHERE request_id = ?1",
-                [request_id],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
-    }
 }
 
-impl PolicyBackend for PolicyStore {
+impl PolicyBackend for SqlitePolicyStore {
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError> {
         match self.ingest_batch(std::slice::from_ref(trajectory)) {
             Ok(mut report) => Ok(report.items.remove(0)),
@@ -244,44 +281,60 @@ impl PolicyBackend for PolicyStore {
     }
 
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError> {
-        ingest::ingest_batch(self, trajectories)
+        Ok(ingest::ingest_batch(self, trajectories)?)
     }
 
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError> {
-        read::recommend(self, intent, modules)
+        Ok(read::recommend(self, intent, modules)?)
     }
 
     fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
-        decide::decide(self, intent, modules)
+        Ok(decide::decide(self, intent, modules)?)
+    }
+
+    fn prune_decisions(&self, before_ms: i64) -> Result<u64, PolicyError> {
+        Ok(decide::prune(self, before_ms)?)
     }
 
     fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError> {
-        read::reward_event(self, request_id)
+        Ok(read::reward_event(self, request_id)?)
+    }
+
+    fn stored_run_units(&self, request_id: &str) -> Result<Option<f64>, PolicyError> {
+        let conn = self.reader();
+        conn.prepare_cached("SELECT run_units FROM trajectory_log WHERE request_id = ?1")
+            .and_then(|mut stmt| stmt.query_row([request_id], |row| row.get(0)).optional())
+            .map_err(storage)
+    }
+
+    fn checkpoint_page(
+        &self,
+        intent: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<CheckpointPage, PolicyError> {
+        Ok(read::checkpoint_page(self, intent, offset, limit)?)
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError> {
-        read::checkpoints(self)
+        Ok(read::checkpoint_page(self, None, 0, u64::MAX)?.checkpoints)
     }
 
     fn rebuild(&self) -> Result<RebuildReport, PolicyError> {
-        rebuild::rebuild(self)
+        Ok(rebuild::rebuild(self)?)
     }
 
     fn export(
         &self,
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
     ) -> Result<u64, PolicyError> {
-        read::export(self, visit)
-    }
-}
-
-/// The store as the simulator's policy: decisions and ingest go through the real database.
-impl crate::simulate::Advisor for PolicyStore {
-    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
-        PolicyBackend::decide(self, intent, modules)
+        Ok(read::export(self, visit)?)
     }
 
-    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
-        self.ingest(trajectory).map(drop)
+    fn check_ready(&self) -> Result<(), PolicyError> {
+        // On a reader, so a long batch holding the writer does not delay the probe; the schema
+        // version is one page read, however large the log.
+        let conn = self.reader();
+        sqlite_kit::schema_version(&conn).map(drop).map_err(storage)
     }
 }

@@ -1,13 +1,11 @@
 //! [`PolicyBackend`]: what any policy store does, independent of the database behind it, and the
-//! serialisable results of its operations. The SQLite implementation is
-//! [`crate::store::PolicyStore`]; a PostgreSQL one would implement the same trait and run the
-//! same contract test (`tests/contract/policy_schema.rs`).
+//! serialisable results of its operations. The SQLite implementation is policy-store-sqlite's
+//! `SqlitePolicyStore`; a PostgreSQL one would implement the same trait and run the same
+//! conformance suite ([`crate::conformance`], feature `conformance`).
 
-use crate::advice::Decision;
 use crate::error::PolicyError;
-use crate::reward::Score;
-use crate::state::{Checkpoint, Recommendation};
-use crate::trajectory::Trajectory;
+use otc_policy::simulate::Advisor;
+use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Score, Trajectory};
 use serde::{Deserialize, Serialize};
 
 /// The result of ingesting one trajectory.
@@ -57,12 +55,24 @@ pub struct RewardEvent {
     /// The score: calls, `n` used, `r_tool`, `r_correctness`, `r_cost`, composite.
     pub score: Score,
     /// The configuration in force when it was scored.
-    pub policy_config: crate::config::PolicyConfig,
+    pub policy_config: PolicyConfig,
+}
+
+/// One page of checkpoints ([`PolicyBackend::checkpoint_page`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointPage {
+    /// How many checkpoints match the filter, on every page.
+    pub total: u64,
+    /// The page, ordered by intent then canonical module set.
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 /// A durable store that learns the tool-call policy. Implementations are `Send + Sync` and take
-/// `&self`, so one instance can be shared in an `Arc` by many threads.
-pub trait PolicyBackend: Send + Sync {
+/// `&self`, so one instance can be shared in an `Arc` by many threads. Every method validates
+/// its input with the pure crate's rules and folds trajectories through
+/// `otc_policy::state::CombinationState::observe`, so two backends fed the same log hold the
+/// same checkpoints and make the same decisions.
+pub trait PolicyBackend: Send + Sync + std::fmt::Debug {
     /// Validates, stores, scores and folds one trajectory into its checkpoint, atomically.
     /// Idempotent on `request_id`: the same trajectory again is a `Duplicate`; different
     /// content under a stored request id is [`PolicyError::Conflict`] and writes nothing.
@@ -76,22 +86,48 @@ pub trait PolicyBackend: Send + Sync {
 
     /// The advice for (intent, module set), read-only: no exploration, nothing logged (use
     /// [`PolicyBackend::decide`] on the request path). Never an error for a combination never
-    /// seen (see [`crate::state::RecommendationSource`]). A corrupt checkpoint of exactly this
+    /// seen (see [`otc_policy::RecommendationSource`]). A corrupt checkpoint of exactly this
     /// combination is [`PolicyError::CorruptCheckpoint`]; the intent fallback skips corrupt
     /// sibling checkpoints and fails only when none of the intent's checkpoints is readable.
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
 
     /// Decides what to serve one request of (intent, module set) and logs the decision: the
     /// budget, the module order, whether it explored and with what propensity (see
-    /// [`crate::decision`]). Never an error for a combination never seen. The request's
-    /// trajectory should name the returned `decision_id`.
+    /// [`otc_policy::decision`]). Never an error for a combination never seen. The request's
+    /// trajectory should name the returned `decision_id`. Decision ids count up from 1 and are
+    /// never given twice, not even after [`PolicyBackend::prune_decisions`]; every random draw
+    /// derives from the id, so the same log and the same id give the same decision.
     fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError>;
+
+    /// Deletes decisions made before `before_ms` (Unix milliseconds) that no trajectory refers
+    /// to: requests that never reported back. Decisions a trajectory refers to are kept for
+    /// good, like the trajectory itself. Returns how many were deleted.
+    fn prune_decisions(&self, before_ms: i64) -> Result<u64, PolicyError>;
 
     /// The reward event of one trajectory, `None` if no trajectory has this request id.
     fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError>;
 
+    /// The run-units the stored trajectory with this request id was scored with, `None` if no
+    /// trajectory has this request id. Lets a caller that fills in omitted run-units from
+    /// metering resolve a retry to the stored value, so metering that arrived since cannot make
+    /// the retry a conflict.
+    fn stored_run_units(&self, request_id: &str) -> Result<Option<f64>, PolicyError>;
+
+    /// A page of checkpoints, ordered by intent then canonical module set: those of `intent`
+    /// (every intent when `None`), skipping `offset`, at most `limit`, with how many match in
+    /// all. Only the page is decoded, so a corrupt checkpoint is
+    /// [`PolicyError::CorruptCheckpoint`] when it is on the page.
+    fn checkpoint_page(
+        &self,
+        intent: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<CheckpointPage, PolicyError>;
+
     /// Every checkpoint, ordered by intent then module set.
-    fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError>;
+    fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError> {
+        Ok(self.checkpoint_page(None, 0, u64::MAX)?.checkpoints)
+    }
 
     /// Recomputes every checkpoint from the trajectory log under the current config.
     fn rebuild(&self) -> Result<RebuildReport, PolicyError>;
@@ -103,4 +139,25 @@ pub trait PolicyBackend: Send + Sync {
         &self,
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
     ) -> Result<u64, PolicyError>;
+
+    /// A cheap read that proves the storage answers, for readiness probes: no scan, nothing
+    /// written. `StorageFull` or `Storage` when it does not.
+    fn check_ready(&self) -> Result<(), PolicyError>;
+}
+
+/// Any backend as the simulator's policy ([`otc_policy::simulate::run`]): decisions and reports
+/// go through the storage, so a simulation exercises the real store.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendAdvisor<'a>(pub &'a dyn PolicyBackend);
+
+impl Advisor for BackendAdvisor<'_> {
+    type Error = PolicyError;
+
+    fn decide(&mut self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
+        self.0.decide(intent, modules)
+    }
+
+    fn report(&mut self, trajectory: &Trajectory) -> Result<(), PolicyError> {
+        self.0.ingest(trajectory).map(drop)
+    }
 }

@@ -5,12 +5,12 @@
 //!
 //! The exact checkpoint; else the intent's other module sets that share modules with the asked
 //! one lend their budget and arms in proportion to the overlap; else the cold start. The rules
-//! are in [`crate::advice`] and [`crate::decision`]; this module only loads the states.
+//! are in [`otc_policy::advice`] and [`otc_policy::decision`]; this module only loads the states.
 //!
 //! # Corrupt checkpoints
 //!
 //! A checkpoint whose BLOB does not decode is [`PolicyError::CorruptCheckpoint`] when it is the
-//! one asked for (exact match), when listing checkpoints, and when ingesting into it: there is
+//! one asked for (exact match), when it is on a page of listed checkpoints, and when ingesting into it: there is
 //! no honest answer from it, and the error names `rebuild` as the repair. Siblings are
 //! different: they serve *other* combinations, and one unreadable sibling must not take the
 //! advice for all of them down (the orchestrator asks on its request path), so corrupt siblings
@@ -18,15 +18,16 @@
 //! checkpoints and none of them is readable does the fallback fail, since answering from the
 //! cold start would then be false.
 
-use super::{PolicyStore, blob};
-use crate::advice::Context;
-use crate::backend::RewardEvent;
-use crate::config::PolicyConfig;
-use crate::decision::Sibling;
-use crate::error::PolicyError;
-use crate::reward::Score;
-use crate::state::{Checkpoint, CombinationState, Recommendation};
-use crate::trajectory::{ModuleSet, Trajectory};
+use crate::{Fail, SqlitePolicyStore};
+use otc_policy::advice::Context;
+use otc_policy::blob;
+use otc_policy::config::PolicyConfig;
+use otc_policy::decision::Sibling;
+use otc_policy::reward::Score;
+use otc_policy::state::{Checkpoint, CombinationState, Recommendation};
+use otc_policy::trajectory::{ModuleSet, Trajectory};
+use policy_store::PolicyError;
+use policy_store::{CheckpointPage, RewardEvent};
 use rusqlite::{Connection, OptionalExtension};
 
 const ROW_COLUMNS: &str = "m.modules, c.samples, c.correct_samples, c.arm_weights, c.updated_ms";
@@ -37,7 +38,7 @@ pub(super) struct Row {
     pub state: CombinationState,
 }
 
-fn decode_row(intent: &str, row: &rusqlite::Row<'_>) -> Result<Row, PolicyError> {
+fn decode_row(intent: &str, row: &rusqlite::Row<'_>) -> Result<Row, Fail> {
     let modules = ModuleSet::from_canonical(&row.get::<_, String>(0)?);
     let bytes: Vec<u8> = row.get(3)?;
     let corrupt = |reason: String| PolicyError::CorruptCheckpoint {
@@ -47,8 +48,8 @@ fn decode_row(intent: &str, row: &rusqlite::Row<'_>) -> Result<Row, PolicyError>
     };
     let decoded =
         blob::decode(&bytes, modules.names().len()).map_err(|e| corrupt(e.to_string()))?;
-    let count = |i: usize| -> Result<u64, PolicyError> {
-        u64::try_from(row.get::<_, i64>(i)?).map_err(|e| corrupt(e.to_string()))
+    let count = |i: usize| -> Result<u64, Fail> {
+        u64::try_from(row.get::<_, i64>(i)?).map_err(|e| Fail(corrupt(e.to_string())))
     };
     Ok(Row {
         state: CombinationState {
@@ -69,7 +70,7 @@ pub(super) fn context(
     conn: &Connection,
     intent: &str,
     set: &ModuleSet,
-) -> Result<(Option<CombinationState>, Vec<Row>), PolicyError> {
+) -> Result<(Option<CombinationState>, Vec<Row>), Fail> {
     let exact = conn
         .prepare_cached(&format!(
             "SELECT {ROW_COLUMNS}
@@ -87,7 +88,7 @@ pub(super) fn context(
     // `advice::LOAN_ARMS_UNTIL`); otherwise the intent's other checkpoints are not read.
     let thin = exact
         .as_ref()
-        .is_none_or(|row| row.state.arms.total_pulls() < crate::advice::LOAN_ARMS_UNTIL);
+        .is_none_or(|row| row.state.arms.total_pulls() < otc_policy::advice::LOAN_ARMS_UNTIL);
     let siblings = if thin {
         intent_rows(conn, intent)?
             .into_iter()
@@ -120,16 +121,16 @@ pub(super) fn as_context<'a>(
 }
 
 pub(super) fn recommend(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     intent: &str,
     modules: &[String],
-) -> Result<Recommendation, PolicyError> {
-    crate::trajectory::check_names(intent, modules)?;
+) -> Result<Recommendation, Fail> {
+    otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
     let conn = store.reader();
     let (exact, siblings) = context(&conn, intent, &set)?;
     drop(conn);
-    Ok(crate::advice::recommend(
+    Ok(otc_policy::advice::recommend(
         intent,
         &as_context(&set, exact.as_ref(), &siblings),
         &store.config,
@@ -137,7 +138,7 @@ pub(super) fn recommend(
 }
 
 /// The intent's readable checkpoints (see "Corrupt checkpoints" above).
-fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, PolicyError> {
+fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, Fail> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS}
          FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
@@ -150,22 +151,22 @@ fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, PolicyError>
     while let Some(row) = rows.next()? {
         match decode_row(intent, row) {
             Ok(decoded) => out.push(decoded),
-            Err(err @ PolicyError::CorruptCheckpoint { .. }) => {
+            Err(Fail(err @ PolicyError::CorruptCheckpoint { .. })) => {
                 first_corrupt.get_or_insert(err);
             }
             Err(other) => return Err(other),
         }
     }
     match first_corrupt {
-        Some(err) if out.is_empty() => Err(err),
+        Some(err) if out.is_empty() => Err(Fail(err)),
         _ => Ok(out),
     }
 }
 
 pub(super) fn reward_event(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     request_id: &str,
-) -> Result<Option<RewardEvent>, PolicyError> {
+) -> Result<Option<RewardEvent>, Fail> {
     let conn = store.reader();
     let row = conn
         .prepare_cached(
@@ -211,23 +212,44 @@ pub(super) fn reward_event(
     }))
 }
 
-pub(super) fn checkpoints(store: &PolicyStore) -> Result<Vec<Checkpoint>, PolicyError> {
+/// A page of checkpoints, ordered by intent then canonical module set: `LIMIT`/`OFFSET` in SQL,
+/// so only the page is read and decoded; the total is one `COUNT` over the primary key.
+pub(super) fn checkpoint_page(
+    store: &SqlitePolicyStore,
+    intent: Option<&str>,
+    offset: u64,
+    limit: u64,
+) -> Result<CheckpointPage, Fail> {
+    // SQLite's integers are i64; a larger offset or limit means "all of them" all the same.
+    let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let conn = store.reader();
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM policy_checkpoints c
+             WHERE ?1 IS NULL OR c.intent_id = (SELECT id FROM intent_classes WHERE name = ?1)",
+        )?
+        .query_row([intent], |row| row.get(0))?;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {ROW_COLUMNS}, i.name
          FROM policy_checkpoints c
          JOIN module_sets m ON m.id = c.module_set_id
          JOIN intent_classes i ON i.id = c.intent_id
-         ORDER BY i.name, m.modules"
+         WHERE ?1 IS NULL OR i.name = ?1
+         ORDER BY i.name, m.modules
+         LIMIT ?2 OFFSET ?3"
     ))?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
+    let mut rows = stmt.query(rusqlite::params![intent, limit, offset])?;
+    let mut checkpoints = Vec::new();
     while let Some(row) = rows.next()? {
         let intent: String = row.get(5)?;
         let decoded = decode_row(&intent, row)?;
-        out.push(checkpoint_view(intent, &decoded, &store.config));
+        checkpoints.push(checkpoint_view(intent, &decoded, &store.config));
     }
-    Ok(out)
+    Ok(CheckpointPage {
+        total: u64::try_from(total).unwrap_or(0),
+        checkpoints,
+    })
 }
 
 fn checkpoint_view(intent: String, row: &Row, config: &PolicyConfig) -> Checkpoint {
@@ -247,9 +269,9 @@ fn checkpoint_view(intent: String, row: &Row, config: &PolicyConfig) -> Checkpoi
 }
 
 pub(super) fn export(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
-) -> Result<u64, PolicyError> {
+) -> Result<u64, Fail> {
     let conn = store.reader();
     let mut stmt = conn.prepare(
         "SELECT t.request_id, i.name, m.modules, t.calls, t.run_units, t.correct, t.latency_ms,

@@ -19,11 +19,12 @@
 //! version stays. A conflict anywhere in a batch rolls the whole batch back and every
 //! conflicting item is listed, like invalid items.
 
-use super::{PolicyStore, blob};
-use crate::backend::{BatchReport, IngestOutcome};
-use crate::error::{ConflictItem, InvalidItem, PolicyError};
-use crate::state::{CombinationState, Observation};
-use crate::trajectory::{ModuleSet, Trajectory, ValidationError, now_ms};
+use crate::{Fail, SqlitePolicyStore};
+use otc_policy::blob;
+use otc_policy::state::{CombinationState, Observation};
+use otc_policy::trajectory::{ModuleSet, Trajectory, ValidationError, now_ms};
+use policy_store::{BatchReport, IngestOutcome};
+use policy_store::{ConflictItem, InvalidItem, PolicyError};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
 
@@ -35,9 +36,9 @@ pub(super) struct NewIds {
 }
 
 pub(super) fn ingest_batch(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     items: &[Trajectory],
-) -> Result<BatchReport, PolicyError> {
+) -> Result<BatchReport, Fail> {
     let now = now_ms();
     let mut sets = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
@@ -48,7 +49,7 @@ pub(super) fn ingest_batch(
         }
     }
     if !invalid.is_empty() {
-        return Err(PolicyError::InvalidBatch(invalid));
+        return Err(PolicyError::InvalidBatch(invalid).into());
     }
     let mut new_ids = NewIds::default();
     let mut conn = store.writer();
@@ -82,15 +83,15 @@ pub(super) fn ingest_batch(
         }
         // Returning an error rolls the transaction back: nothing of the batch is written.
         if !invalid.is_empty() {
-            return Err(PolicyError::InvalidBatch(invalid));
+            return Err(PolicyError::InvalidBatch(invalid).into());
         }
         if !conflicts.is_empty() {
-            return Err(PolicyError::ConflictBatch(conflicts));
+            return Err(PolicyError::ConflictBatch(conflicts).into());
         }
         for ((intent_id, set_id), state) in &open {
             save_checkpoint(store, tx, *intent_id, *set_id, state)?;
         }
-        Ok::<_, PolicyError>(report)
+        Ok::<_, Fail>(report)
     })?;
     drop(conn);
     store.remember(new_ids.intents, new_ids.sets);
@@ -124,7 +125,7 @@ fn decision_for(
     item: &Trajectory,
     intent_id: i64,
     set_id: i64,
-) -> Result<Result<Option<Served>, ValidationError>, PolicyError> {
+) -> Result<Result<Option<Served>, ValidationError>, Fail> {
     let Some(id) = item.decision_id else {
         return Ok(Ok(None));
     };
@@ -161,13 +162,13 @@ fn decision_for(
 }
 
 fn ingest_one(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     tx: &Transaction<'_>,
     open: &mut HashMap<(i64, i64), CombinationState>,
     new_ids: &mut NewIds,
     item: &Trajectory,
     set: ModuleSet,
-) -> Result<Ingested, PolicyError> {
+) -> Result<Ingested, Fail> {
     let intent_id = intent_id(store, tx, new_ids, &item.intent)?;
     let set_id = set_id(store, tx, new_ids, &set)?;
     let calls = set.encode_calls(&item.calls)?;
@@ -264,7 +265,7 @@ fn differing_fields(
     set_id: i64,
     calls: &[u8],
     answered: Option<u8>,
-) -> Result<Vec<&'static str>, PolicyError> {
+) -> Result<Vec<&'static str>, Fail> {
     type Stored = (
         i64,
         i64,
@@ -327,11 +328,11 @@ fn differing_fields(
 }
 
 pub(super) fn intent_id(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     tx: &Transaction<'_>,
     new_ids: &mut NewIds,
     name: &str,
-) -> Result<i64, PolicyError> {
+) -> Result<i64, Fail> {
     if let Some(id) = store
         .cached_intent(name)
         .or_else(|| new_ids.intents.get(name).copied())
@@ -348,11 +349,11 @@ pub(super) fn intent_id(
 }
 
 pub(super) fn set_id(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     tx: &Transaction<'_>,
     new_ids: &mut NewIds,
     set: &ModuleSet,
-) -> Result<i64, PolicyError> {
+) -> Result<i64, Fail> {
     let fingerprint = set.fingerprint();
     if let Some(id) = store
         .cached_set(fingerprint)
@@ -370,7 +371,8 @@ pub(super) fn set_id(
         return Err(PolicyError::FingerprintCollision {
             existing: stored,
             new: canonical,
-        });
+        }
+        .into());
     }
     new_ids.sets.insert(fingerprint, id);
     Ok(id)
@@ -382,7 +384,7 @@ fn load_checkpoint(
     set_id: i64,
     intent: &str,
     set: &ModuleSet,
-) -> Result<CombinationState, PolicyError> {
+) -> Result<CombinationState, Fail> {
     let row: Option<(i64, i64, Vec<u8>, i64)> = tx
         .prepare_cached(
             "SELECT samples, correct_samples, arm_weights, updated_ms FROM policy_checkpoints
@@ -413,12 +415,12 @@ fn load_checkpoint(
 
 /// Upserts one checkpoint row (also used by rebuild).
 pub(super) fn save_checkpoint(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     tx: &Transaction<'_>,
     intent_id: i64,
     set_id: i64,
     state: &CombinationState,
-) -> Result<(), PolicyError> {
+) -> Result<(), Fail> {
     tx.prepare_cached(
         "INSERT INTO policy_checkpoints (intent_id, module_set_id, optimal_n, samples,
              correct_samples, confidence, arm_weights, updated_ms)

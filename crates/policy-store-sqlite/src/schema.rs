@@ -5,13 +5,13 @@ use sqlite_kit::Migration;
 
 /// Version 1: the six tables.
 ///
-/// * `reward_configs` is the sixth table: each distinct [`crate::PolicyConfig`] (reward weights,
+/// * `reward_configs` is the sixth table: each distinct [`otc_policy::PolicyConfig`] (reward weights,
 ///   cost normaliser, estimator) is stored once and every reward event points at it, so each
 ///   score stays explainable while an event row holds a small integer instead of a ~200-byte
 ///   JSON document.
 /// * `trajectory_log.calls` holds one byte per call: the module's index in the canonical
 ///   (sorted) module set, which `module_sets.modules` spells out.
-/// * `policy_checkpoints.arm_weights` is a msgpack BLOB with a version tag (see `store::blob`).
+/// * `policy_checkpoints.arm_weights` is a msgpack BLOB with a version tag (see `otc_policy::blob`).
 const V1: &str = "
 CREATE TABLE intent_classes (
     id   INTEGER PRIMARY KEY,
@@ -78,7 +78,7 @@ BEGIN SELECT RAISE(ABORT, 'reward_events is append-only'); END;
 ///   canonical set), its propensity, where the budget came from (0 exact, 1 borrowed from
 ///   siblings, 2 cold start) and the policy version (`reward_configs.id`). About 40 B a row.
 ///   Append-only; a decision no trajectory refers to may be deleted (see
-///   `PolicyStore::prune_decisions`), one that a trajectory refers to cannot (foreign key).
+///   `SqlitePolicyStore::prune_decisions`), one that a trajectory refers to cannot (foreign key).
 ///   `AUTOINCREMENT` so that an id is never given twice, even after its row was pruned.
 /// * `trajectory_log` gains the decision it answers (unique: one request per decision), the
 ///   budget it was served, the policy's budget and whether the order was explored (copied from

@@ -1,13 +1,13 @@
 //! Decisions: choose what to serve one request and log it, in one `BEGIN IMMEDIATE`
-//! transaction, so the decision id (and with it every random draw, see [`crate::decision`]) is
+//! transaction, so the decision id (and with it every random draw, see [`otc_policy::decision`]) is
 //! assigned under the write lock and two processes sharing the file never give the same id.
 
-use super::ingest::{NewIds, intent_id, set_id};
-use super::{PolicyStore, read};
-use crate::advice::{Decision, decide as choose};
-use crate::error::PolicyError;
-use crate::state::RecommendationSource;
-use crate::trajectory::{ModuleSet, now_ms};
+use crate::ingest::{NewIds, intent_id, set_id};
+use crate::{Fail, SqlitePolicyStore, read};
+use otc_policy::advice::{Decision, decide as choose};
+use otc_policy::state::RecommendationSource;
+use otc_policy::trajectory::{ModuleSet, now_ms};
+use policy_store::PolicyError;
 use rusqlite::params;
 
 /// Bits of `decisions.explored`.
@@ -15,11 +15,11 @@ const EXPLORED_UP: i64 = 1;
 const EXPLORED_DOWN: i64 = 2;
 
 pub(super) fn decide(
-    store: &PolicyStore,
+    store: &SqlitePolicyStore,
     intent: &str,
     modules: &[String],
-) -> Result<Decision, PolicyError> {
-    crate::trajectory::check_names(intent, modules)?;
+) -> Result<Decision, Fail> {
+    otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
     let mut new_ids = NewIds::default();
     let mut conn = store.writer();
@@ -48,7 +48,11 @@ pub(super) fn decide(
                        AND NOT EXISTS (SELECT 1 FROM trajectory_log t WHERE t.decision_id = d.id))",
                 )?
                 .query_row(
-                    params![intent_id, set_id, now - crate::advice::PROBE_PENDING_MS],
+                    params![
+                        intent_id,
+                        set_id,
+                        now - otc_policy::advice::PROBE_PENDING_MS
+                    ],
                     |row| row.get(0),
                 )?;
         let decision = choose(
@@ -60,11 +64,11 @@ pub(super) fn decide(
             probe_pending,
         );
         let explored = match decision.explored.budget {
-            Some(crate::budget::Direction::Up) => EXPLORED_UP,
-            Some(crate::budget::Direction::Down) => EXPLORED_DOWN,
+            Some(otc_policy::budget::Direction::Up) => EXPLORED_UP,
+            Some(otc_policy::budget::Direction::Down) => EXPLORED_DOWN,
             None => 0,
         } | if decision.explored.order {
-            super::ingest::EXPLORED_ORDER
+            crate::ingest::EXPLORED_ORDER
         } else {
             0
         };
@@ -96,7 +100,7 @@ pub(super) fn decide(
             store.config_id,
             decision.decided_ms,
         ])?;
-        Ok::<_, PolicyError>(decision)
+        Ok::<_, Fail>(decision)
     })?;
     drop(conn);
     store.remember(new_ids.intents, new_ids.sets);
@@ -105,7 +109,7 @@ pub(super) fn decide(
 
 /// Deletes decisions decided before `before_ms` that no trajectory refers to (requests that
 /// never reported back); returns how many.
-pub(super) fn prune(store: &PolicyStore, before_ms: i64) -> Result<u64, PolicyError> {
+pub(super) fn prune(store: &SqlitePolicyStore, before_ms: i64) -> Result<u64, Fail> {
     let mut conn = store.writer();
     let deleted = sqlite_kit::write_tx(&mut conn, |tx| {
         tx.execute(

@@ -11,7 +11,9 @@
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use otc_policy::synthetic::World;
-use otc_policy::{PolicyBackend, PolicyConfig, PolicyStore, Trajectory};
+use otc_policy::{PolicyConfig, Trajectory};
+use policy_store::PolicyBackend;
+use policy_store_sqlite::SqlitePolicyStore;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -36,15 +38,15 @@ fn median(samples: &Mutex<Vec<Duration>>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-fn fresh_store(dir: &Path) -> PolicyStore {
-    PolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap()
+fn fresh_store(dir: &Path) -> SqlitePolicyStore {
+    SqlitePolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap()
 }
 
 /// Raw baseline: the same rows as plain prepared INSERTs into `trajectory_log`, one transaction.
 fn raw_insert(path: &Path, rows: &[Trajectory]) -> Duration {
     let mut conn = rusqlite::Connection::open(path).unwrap();
     sqlite_kit::configure(&conn).unwrap();
-    sqlite_kit::migrate(&conn, otc_policy::store::MIGRATIONS).unwrap();
+    sqlite_kit::migrate(&conn, policy_store_sqlite::MIGRATIONS).unwrap();
     conn.execute_batch(
         "INSERT INTO intent_classes (id, name) VALUES (1, 'i');
          INSERT INTO module_sets (id, fingerprint, modules) VALUES (1, 1, 'a,b,c,d');",
@@ -217,7 +219,7 @@ fn recommend(c: &mut Criterion) {
 }
 
 /// A store whose log holds `REBUILD_ROWS` trajectories: 1000 ingested, then replicated in SQL.
-fn big_store(dir: &Path) -> PolicyStore {
+fn big_store(dir: &Path) -> SqlitePolicyStore {
     let store = fresh_store(dir);
     store.ingest_batch(&trajectories(1000, 3)).unwrap();
     let conn = rusqlite::Connection::open(dir.join("policy.db")).unwrap();

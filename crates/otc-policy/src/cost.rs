@@ -8,9 +8,10 @@
 //! the spend of a typical good request of that intent: the cost penalty `β·r_cost` then stays
 //! small for normal requests and grows smoothly for wasteful ones.
 //!
-//! `u` is what the store actually metered for the request (the sum of its events' run-units,
-//! exact to the micro-unit, [`crate::UsageBackend::request_total`]), so the reward's cost term
-//! never comes from a client's estimate.
+//! `u` is what the usage store actually metered for the request (the sum of its events'
+//! run-units, exact to the micro-unit: usage-store's `UsageBackend::request_total`, read by the
+//! HTTP layer when a trajectory omits `run_units`), so the reward's cost term never comes from a
+//! client's estimate. This module is policy vocabulary and knows nothing of the usage store.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
