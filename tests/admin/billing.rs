@@ -3,13 +3,7 @@
 
 use serde_json::{Value, json};
 use suites::admin::{Client, TestServer, temp_dir};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use suites::now_ms;
 
 /// One timestamp for the whole test process, so a retried event is the same event.
 fn ts() -> i64 {

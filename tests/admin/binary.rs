@@ -96,10 +96,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let client = server.client();
     // Warm the pooled connection so the big request is accepted before the signal lands.
     assert_eq!(client.get("/admin/modules").status, 200);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = suites::now_ms();
     let batch: Vec<_> = (0..8000)
         .map(|i| {
             json!({"request_id": format!("inflight-{i}"), "intent": "bulk", "modules": ["a", "b"],

@@ -282,13 +282,7 @@ fn a_full_disk_is_a_503_that_reads_survive() {
     let disk = SmallDisk::mount(&data, "8m");
     let server = TestServer::in_process(&data);
     let client = server.client();
-    let ts = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            - 1000
-    };
+    let ts = || suites::now_ms() - 1000;
     let event = |key: String| {
         json!({"tenant": "acme", "request_id": format!("r-{key}"), "module": "web-search",
             "tool": "search", "run_units": 1.0, "timestamp_ms": ts(), "idempotency_key": key})

@@ -36,10 +36,7 @@ fn answers_are_counted_by_route_template_status_and_problem_type() {
         client.put("/admin/billing/quota?tenant=t", &quota).status,
         200
     );
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = suites::now_ms();
     let event = json!({"tenant": "t", "request_id": "r", "module": "web-search", "tool": "x",
         "run_units": 5.0, "timestamp_ms": now, "idempotency_key": "k"});
     client
@@ -118,10 +115,7 @@ fn trajectories_are_counted_by_outcome_and_decisions_by_choice() {
     let dir = temp_dir();
     let server = TestServer::in_process(dir.path());
     let client = server.client();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = suites::now_ms();
     let trajectory = |id: &str, correct: bool| {
         json!({"request_id": id, "intent": "lookup", "modules": ["web-search"],
             "calls": ["web-search"], "run_units": 1.0, "correct": correct,

@@ -24,10 +24,7 @@ fn a_restart_keeps_every_change() {
         Some(&json!({"categories": {"sky": {"modules": ["weather"]}}}).to_string()),
     );
     assert_eq!(put.status, 200, "{}", put.body);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = suites::now_ms();
     let quota = json!({"limit": 100.0, "period": "month", "kind": "hard"});
     let set_quota = client.request("PUT", "/admin/billing/quota", &[], Some(&quota.to_string()));
     assert_eq!(set_quota.status, 200);

@@ -4,6 +4,7 @@
 
 use serde_json::{Value, json};
 use suites::admin::{Client, TestServer, temp_dir};
+use suites::now_ms;
 
 /// Zeroes every number under a key ending in `_ms` and rounds other floats to six decimals
 /// (so last-bit float noise is not part of the contract), recursively.
@@ -31,13 +32,6 @@ fn check(name: &str, reply: suites::admin::Reply) {
     let mut doc = json!({"status": reply.status, "body": reply.json()});
     normalise(&mut doc);
     insta::assert_json_snapshot!(name, doc);
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 fn routing_write(

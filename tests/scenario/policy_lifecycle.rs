@@ -20,7 +20,7 @@ fn policy_for(server: &TestServer, intent: &str, modules: &[String]) -> Value {
 fn the_policy_learns_survives_a_restart_and_rebuilds_to_the_same_checkpoints() {
     let dir = temp_dir();
     let world = World::standard(3);
-    let now = otc_policy::trajectory::now_ms();
+    let now = suites::now_ms();
     let trajectories = world.trajectories(1_500, 7, "scenario", now - 3_600_000);
 
     let server = TestServer::binary(dir.path(), &[]);

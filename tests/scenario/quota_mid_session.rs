@@ -4,13 +4,7 @@
 
 use serde_json::{Value, json};
 use suites::admin::{Client, TestServer, temp_dir};
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
+use suites::now_ms;
 
 fn tool_call(request: &str, n: u32, units: f64, ts: i64) -> Value {
     json!({

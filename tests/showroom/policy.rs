@@ -3,11 +3,12 @@
 //! `decision_id`), in the synthetic world of `otc simulate`; then the learnt advice is shown
 //! next to the truth, with batch ingest, the fallback, checkpoints and rebuild.
 
-use crate::tour::{always, now_ms};
+use crate::tour::always;
 use crate::walk::{Req, Walk, fields};
 use otc_policy::simulate::world::{Agent, RequestDraws, Scenario, play};
 use otc_policy::synthetic::World;
 use serde_json::{Value, json};
+use suites::now_ms;
 
 /// Requests per combination in the closed loop: enough to converge, quick over HTTP.
 const REQUESTS: usize = 150;

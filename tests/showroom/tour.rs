@@ -3,12 +3,9 @@
 use crate::walk::{Req, Walk, brief, fields};
 use serde_json::{Value, json};
 use suites::admin::TestServer;
+use suites::now_ms;
 
 const SECRET: &str = "sk-showroom-0123456789";
-
-pub(crate) fn now_ms() -> i64 {
-    otc_policy::trajectory::now_ms()
-}
 
 pub(crate) fn always(_: &Value) -> bool {
     true

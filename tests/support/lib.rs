@@ -3,3 +3,8 @@
 
 pub mod admin;
 pub mod schema;
+
+/// The current time as Unix milliseconds UTC (the clock the servers and stores read too).
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -32,17 +32,11 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn trajectory(id: &str, calls: usize) -> String {
     let calls = vec!["\"web-search\""; calls].join(",");
     format!(
         r#"{{"request_id":"{id}","intent":"lookup","modules":["web-search","code-exec"],"calls":[{calls}],"run_units":1.0,"correct":true,"latency_ms":50.0,"timestamp_ms":{}}}"#,
-        now_ms() - 1000
+        jiff::Timestamp::now().as_millisecond() - 1000
     )
 }
 
@@ -155,7 +149,7 @@ fn meter_call(f: &Fixture) -> u16 {
     let n = f.next();
     let body = format!(
         r#"{{"tenant":"bench","request_id":"bench-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"bench-{}-{n}"}}"#,
-        now_ms(),
+        jiff::Timestamp::now().as_millisecond(),
         std::process::id()
     );
     f.post("/admin/billing/meter", &body)

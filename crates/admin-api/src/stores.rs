@@ -51,7 +51,7 @@ impl From<UsageError> for AppError {
             UsageError::InvalidInput { .. } => Self::Unprocessable(err.to_string()),
             UsageError::QuotaExhausted { period_end_ms, .. } => {
                 // The quota resets when its period ends; before then a retry cannot succeed.
-                let wait_ms = period_end_ms.saturating_sub(admin_store::now_ms());
+                let wait_ms = period_end_ms.saturating_sub(jiff::Timestamp::now().as_millisecond());
                 Self::QuotaExhausted {
                     detail: err.to_string(),
                     retry_after_s: (wait_ms > 0).then(|| (wait_ms as u64).div_ceil(1000)),

@@ -9,7 +9,7 @@ use admin_store::dev::{
 use admin_store::module::{CatalogueFile, Module, check_disable};
 use admin_store::precondition::{Precondition, check_etag};
 use admin_store::routing::{RoutingChange, RoutingConfig, RoutingView, VersionPage, plan_write};
-use admin_store::{AdminBackend, AdminError, Sealed, StoredCredential, now_ms};
+use admin_store::{AdminBackend, AdminError, Sealed, StoredCredential};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 
@@ -45,7 +45,7 @@ fn append_version(
 impl AdminBackend for SqliteAdminStore {
     fn seed(&self, catalogue: &CatalogueFile, routing: &RoutingConfig) -> Result<bool, AdminError> {
         catalogue.validate().map_err(AdminError::Invalid)?;
-        let now = now_ms();
+        let now = jiff::Timestamp::now().as_millisecond();
         let modules = catalogue.modules(now);
         admin_store::routing::validate(routing, |id| {
             Ok(modules.iter().find(|m| m.id == id).cloned())
@@ -86,7 +86,7 @@ impl AdminBackend for SqliteAdminStore {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('ready_probe_ms', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [now_ms().to_string()],
+                [jiff::Timestamp::now().as_millisecond().to_string()],
             )
             .or_storage()?;
             Ok(())
@@ -107,7 +107,7 @@ impl AdminBackend for SqliteAdminStore {
             if !enabled {
                 check_disable(id, &routing::current(tx)?.config)?;
             }
-            modules::set_enabled(tx, id, enabled, now_ms())?;
+            modules::set_enabled(tx, id, enabled, jiff::Timestamp::now().as_millisecond())?;
             modules::require(tx, id)
         })
     }
@@ -134,7 +134,7 @@ impl AdminBackend for SqliteAdminStore {
                 module_id: module_id.to_owned(),
                 name: name.to_owned(),
                 sealed,
-                updated_ms: now_ms(),
+                updated_ms: jiff::Timestamp::now().as_millisecond(),
             };
             credentials::upsert(tx, &credential)?;
             Ok(credential)
@@ -188,7 +188,7 @@ impl AdminBackend for SqliteAdminStore {
                 return Ok(current);
             };
             let version = current.version + 1;
-            let created_ms = now_ms();
+            let created_ms = jiff::Timestamp::now().as_millisecond();
             routing::append(tx, version, &next, &source, created_ms)?;
             Ok(RoutingView::new(version, source, created_ms, next))
         })
@@ -197,7 +197,7 @@ impl AdminBackend for SqliteAdminStore {
     fn create_draft(&self, manifest: &Value) -> Result<Draft, AdminError> {
         dev::check_draft_manifest(manifest)?;
         self.write(|tx| {
-            let id = drafts::insert(tx, manifest, now_ms())?;
+            let id = drafts::insert(tx, manifest, jiff::Timestamp::now().as_millisecond())?;
             drafts::get(tx, id)
         })
     }
@@ -225,7 +225,7 @@ impl AdminBackend for SqliteAdminStore {
         self.write(|tx| {
             let current = guarded_draft(tx, id, if_match, Precondition::Required)?;
             current.refuse_published()?;
-            drafts::replace(tx, id, manifest, now_ms())?;
+            drafts::replace(tx, id, manifest, jiff::Timestamp::now().as_millisecond())?;
             drafts::get(tx, id)
         })
     }
@@ -243,7 +243,7 @@ impl AdminBackend for SqliteAdminStore {
             let module_id = draft.module_id.clone().unwrap_or_default();
             let current = versions::current(tx, &module_id)?;
             let manifest = dev::plan_publish(&draft, current.as_ref())?;
-            let now = now_ms();
+            let now = jiff::Timestamp::now().as_millisecond();
             let (version, module) =
                 append_version(tx, &manifest, VersionSource::Publish, None, Some(id), now)?;
             drafts::mark_published(tx, id, version.version, now)?;
@@ -300,7 +300,7 @@ impl AdminBackend for SqliteAdminStore {
                 VersionSource::Rollback,
                 Some(to_version),
                 None,
-                now_ms(),
+                jiff::Timestamp::now().as_millisecond(),
             )?;
             Ok(Published {
                 version,

@@ -29,10 +29,3 @@ pub use backend::AdminBackend;
 pub use credential::{Sealed, StoredCredential};
 pub use error::{AdminError, BoxError, FieldProblem};
 pub use precondition::Precondition;
-
-/// The current time as Unix milliseconds UTC (what every `*_ms` field holds).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}

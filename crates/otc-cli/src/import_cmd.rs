@@ -6,7 +6,7 @@ use crate::db::DbArgs;
 use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
-use otc_policy::{Trajectory, trajectory::now_ms};
+use otc_policy::Trajectory;
 use policy_store::{PolicyBackend, PolicyError};
 use policy_store_sqlite::SqlitePolicyStore;
 use serde::{Deserialize, Serialize};
@@ -125,7 +125,9 @@ fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
             _ => e.to_string(),
         }
     })?;
-    trajectory.validate(now_ms()).map_err(|e| e.to_string())?;
+    trajectory
+        .validate(jiff::Timestamp::now().as_millisecond())
+        .map_err(|e| e.to_string())?;
     Ok(trajectory)
 }
 

@@ -58,7 +58,8 @@ pub struct PruneArgs {
 /// Deletes old decisions that never got a trajectory.
 pub fn prune(args: &PruneArgs) -> anyhow::Result<()> {
     let store = args.db.open_existing()?;
-    let cutoff = otc_policy::trajectory::now_ms() - i64::from(args.older_than_days) * 86_400_000;
+    let cutoff =
+        jiff::Timestamp::now().as_millisecond() - i64::from(args.older_than_days) * 86_400_000;
     let deleted = store.prune_decisions(cutoff)?;
     crate::print_out(&format!(
         "otc prune-decisions: {} deleted",

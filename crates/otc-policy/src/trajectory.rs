@@ -229,7 +229,7 @@ impl Trajectory {
 
     /// [`Trajectory::validate`] against the system clock.
     pub fn validate_now(&self) -> Result<(), ValidationError> {
-        self.validate(now_ms())
+        self.validate(jiff::Timestamp::now().as_millisecond())
     }
 }
 
@@ -253,13 +253,6 @@ pub fn check_names(intent: &str, modules: &[String]) -> Result<(), ValidationErr
         )));
     }
     modules.iter().try_for_each(|m| check_name("modules", m))
-}
-
-/// The system clock in Unix milliseconds (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::ingest::{NewIds, intent_id, set_id};
 use crate::{Fail, SqlitePolicyStore, read};
 use otc_policy::advice::{Decision, decide as choose};
 use otc_policy::state::RecommendationSource;
-use otc_policy::trajectory::{ModuleSet, now_ms};
+use otc_policy::trajectory::ModuleSet;
 use policy_store::PolicyError;
 use rusqlite::params;
 
@@ -36,7 +36,7 @@ pub(super) fn decide(
         let id = last
             .checked_add(1)
             .ok_or(PolicyError::DecisionIdsExhausted)?;
-        let now = now_ms();
+        let now = jiff::Timestamp::now().as_millisecond();
         // Only a combination that is probing can be held back by a probe in flight.
         let probing = exact.as_ref().is_some_and(|s| s.budget.probing);
         let probe_pending = probing

@@ -22,7 +22,7 @@
 use crate::{Fail, SqlitePolicyStore};
 use otc_policy::blob;
 use otc_policy::state::{CombinationState, Observation};
-use otc_policy::trajectory::{ModuleSet, Trajectory, ValidationError, now_ms};
+use otc_policy::trajectory::{ModuleSet, Trajectory, ValidationError};
 use policy_store::{BatchReport, IngestOutcome};
 use policy_store::{ConflictItem, InvalidItem, PolicyError};
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -39,7 +39,7 @@ pub(super) fn ingest_batch(
     store: &SqlitePolicyStore,
     items: &[Trajectory],
 ) -> Result<BatchReport, Fail> {
-    let now = now_ms();
+    let now = jiff::Timestamp::now().as_millisecond();
     let mut sets = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
     for (index, item) in items.iter().enumerate() {

@@ -35,7 +35,6 @@ use rusqlite::{Connection, OptionalExtension};
 use sqlite_kit::KitError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 /// A SQLite failure as the store's error: a full disk is `StorageFull`, everything else
@@ -111,8 +110,7 @@ struct IdCache {
 pub struct SqlitePolicyStore {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+    readers: sqlite_kit::ReaderPool,
     config: PolicyConfig,
     config_id: i64,
     ids: RwLock<IdCache>,
@@ -150,14 +148,11 @@ impl SqlitePolicyStore {
                 |row| row.get(0),
             )
         })?;
-        let readers = (0..READERS)
-            .map(|_| sqlite_kit::open(path, MIGRATIONS).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
+        let readers = sqlite_kit::ReaderPool::open(path, MIGRATIONS, READERS)?;
         let store = Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers,
-            next_reader: AtomicUsize::new(0),
             config,
             config_id,
             ids: RwLock::new(IdCache::default()),
@@ -199,14 +194,7 @@ impl SqlitePolicyStore {
 
     /// A free reader if there is one, else waits for the next in turn.
     fn reader(&self) -> MutexGuard<'_, Connection> {
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for offset in 0..self.readers.len() {
-            let slot = &self.readers[(start + offset) % self.readers.len()];
-            if let Ok(guard) = slot.try_lock() {
-                return guard;
-            }
-        }
-        lock(&self.readers[start % self.readers.len()])
+        self.readers.get()
     }
 
     fn cached_intent(&self, name: &str) -> Option<i64> {

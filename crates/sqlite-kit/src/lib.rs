@@ -8,6 +8,8 @@
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// How long a connection waits for another writer's lock before giving up with `SQLITE_BUSY`.
@@ -133,6 +135,57 @@ pub fn is_disk_full(err: &rusqlite::Error) -> bool {
     matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
 }
 
+/// A fixed set of read-only connections to one database, shared by every thread of a store.
+///
+/// In WAL mode readers never wait for the writer, so a store keeps one writer behind a mutex
+/// and reads through this pool. Each connection has the settings of [`open`] and
+/// `query_only = ON`, so a read path cannot write by mistake. [`ReaderPool::get`] takes a free
+/// connection if there is one, else waits for the next in turn.
+#[derive(Debug)]
+pub struct ReaderPool {
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl ReaderPool {
+    /// Opens `size` (at least 1) read-only connections to `path`, whose schema the writer
+    /// already brought up to `migrations` (a file from a newer build is refused here too).
+    pub fn open(path: &Path, migrations: &[Migration], size: usize) -> Result<Self, KitError> {
+        let readers = (0..size.max(1))
+            .map(|_| {
+                let conn = open(path, migrations)?;
+                conn.execute_batch("PRAGMA query_only = ON;")?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<_, KitError>>()?;
+        Ok(Self {
+            readers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A free reader if there is one, else the next in turn once it is free.
+    pub fn get(&self) -> MutexGuard<'_, Connection> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.readers.len();
+        for offset in 0..n {
+            if let Ok(guard) = self.readers[(start + offset) % n].try_lock() {
+                return guard;
+            }
+        }
+        // A panic while a connection was held leaves no transaction open (rusqlite rolls back
+        // on drop), so a poisoned connection is still usable.
+        self.readers[start % n]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many connections the pool holds.
+    pub fn size(&self) -> usize {
+        self.readers.len()
+    }
+}
+
 /// Runs `body` in a `BEGIN IMMEDIATE` transaction and commits it if `body` succeeds.
 ///
 /// Taking the write lock at `BEGIN` (rather than at the first write, as a deferred transaction
@@ -155,6 +208,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pool_readers_read_committed_data_and_cannot_write() {
+        let dir = std::env::temp_dir().join(format!("sqlite-kit-pool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pool.db");
+        let _ = std::fs::remove_file(&path);
+        let writer = open(&path, &[V1]).unwrap();
+        writer.execute("INSERT INTO a (x) VALUES (7)", []).unwrap();
+        let pool = ReaderPool::open(&path, &[V1], 0).unwrap();
+        assert_eq!(pool.size(), 1, "at least one reader");
+        let pool = ReaderPool::open(&path, &[V1], 3).unwrap();
+        let held = pool.get();
+        // With one connection held, the next get takes another instead of waiting.
+        let other = pool.get();
+        let x: i64 = other
+            .query_row("SELECT x FROM a", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 7);
+        assert!(other.execute("INSERT INTO a (x) VALUES (8)", []).is_err());
+        drop((held, other));
+        assert!(matches!(
+            ReaderPool::open(&path, &[], 1),
+            Err(KitError::NewerSchema { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn disk_full_is_told_apart_from_other_failures() {

@@ -11,9 +11,10 @@ use crate::error::{Fail, storage};
 use crate::schema::MIGRATIONS;
 use crate::{query, write};
 use rusqlite::Connection;
+use sqlite_kit::ReaderPool;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+
 use usage_store::model::check_name;
 use usage_store::{
     DEFAULT_MAX_FUTURE_SKEW_MS, HistoryPage, HistoryQuery, MAX_BATCH_EVENTS, MeterEvent,
@@ -25,15 +26,15 @@ use usage_store::{
 pub struct SqliteOptions {
     /// How far past the store's clock an event's `timestamp_ms` may be before it is rejected.
     pub max_future_skew_ms: i64,
-    /// Read connections kept open for reuse (more are opened on demand under load).
-    pub pooled_readers: usize,
+    /// Read-only connections of the reader pool (`sqlite_kit::ReaderPool`).
+    pub readers: usize,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
         Self {
             max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
-            pooled_readers: 4,
+            readers: 4,
         }
     }
 }
@@ -44,19 +45,13 @@ pub struct SqliteUsageStore {
     path: PathBuf,
     options: SqliteOptions,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: ReaderPool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a transaction half-applied (rusqlite rolls
     // back an unfinished transaction when it is dropped), so a poisoned lock is safe to reuse.
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl SqliteUsageStore {
@@ -70,11 +65,12 @@ impl SqliteUsageStore {
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, UsageError> {
         let path = path.as_ref().to_path_buf();
         let writer = sqlite_kit::open(&path, &MIGRATIONS).map_err(storage)?;
+        let readers = ReaderPool::open(&path, &MIGRATIONS, options.readers).map_err(storage)?;
         Ok(Self {
             path,
             options,
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers,
         })
     }
 
@@ -89,23 +85,7 @@ impl SqliteUsageStore {
     }
 
     fn read<T>(&self, body: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, UsageError> {
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                // The writer already migrated the file; this only applies the settings.
-                let conn = sqlite_kit::open(&self.path, &MIGRATIONS).map_err(storage)?;
-                conn.execute_batch("PRAGMA query_only = ON;")
-                    .map_err(storage)?;
-                conn
-            }
-        };
-        let result = body(&conn);
-        let mut pool = lock(&self.readers);
-        if pool.len() < self.options.pooled_readers {
-            pool.push(conn);
-        }
-        Ok(result?)
+        Ok(body(&self.readers.get())?)
     }
 
     fn write<T>(
@@ -118,7 +98,7 @@ impl SqliteUsageStore {
 
 impl UsageBackend for SqliteUsageStore {
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
-        let now = now_ms();
+        let now = jiff::Timestamp::now().as_millisecond();
         let valid = event.validate(now, self.options.max_future_skew_ms)?;
         self.write(|tx| write::meter_one(tx, &valid, now))
     }
@@ -130,7 +110,7 @@ impl UsageBackend for SqliteUsageStore {
                 max: MAX_BATCH_EVENTS,
             });
         }
-        let now = now_ms();
+        let now = jiff::Timestamp::now().as_millisecond();
         let valid = events
             .iter()
             .map(|e| e.validate(now, self.options.max_future_skew_ms))
@@ -153,7 +133,15 @@ impl UsageBackend for SqliteUsageStore {
     fn set_quota(&self, tenant: &str, quota: &Quota) -> Result<(), UsageError> {
         check_name("tenant", tenant)?;
         let limit = quota.limit_micros()?;
-        self.write(|tx| write::store_quota(tx, tenant, quota, limit, now_ms()))
+        self.write(|tx| {
+            write::store_quota(
+                tx,
+                tenant,
+                quota,
+                limit,
+                jiff::Timestamp::now().as_millisecond(),
+            )
+        })
     }
 
     fn quota(&self, tenant: &str) -> Result<Option<Quota>, UsageError> {

@@ -9,7 +9,6 @@ pub mod schema;
 use crate::error::{AppError, Problem};
 use crate::extract::{Json, Query};
 use crate::state::{AppState, Inner};
-use admin_store::now_ms;
 use axum::extract::State;
 use axum::http::StatusCode;
 use schema::{BucketSize, HistoryPage, MeterOutcome, MeterRequest, Quota, QuotaView, Usage};
@@ -114,7 +113,9 @@ async fn usage(
     State(state): State<AppState>,
     Query(params): Query<UsageParams>,
 ) -> Result<Json<Usage>, AppError> {
-    let at = params.at_ms.unwrap_or_else(now_ms);
+    let at = params
+        .at_ms
+        .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond());
     let usage = state
         .blocking(move |inner| Ok(inner.usage.usage(&params.tenant, at)?))
         .await?;
@@ -173,7 +174,9 @@ async fn history(
         tenant: params.tenant,
         bucket: params.bucket.into(),
         from_ms: params.from_ms,
-        to_ms: params.to_ms.unwrap_or_else(now_ms),
+        to_ms: params
+            .to_ms
+            .unwrap_or_else(|| jiff::Timestamp::now().as_millisecond()),
         cursor: params.cursor,
         limit: u32::try_from(limit).ok(),
     };
@@ -188,7 +191,12 @@ async fn quota_view(state: &AppState, tenant: String) -> Result<QuotaView, AppEr
         .blocking(move |inner| {
             let quota = inner.usage.quota(&tenant)?;
             let state = match quota {
-                Some(_) => inner.usage.usage(&tenant, now_ms())?.state,
+                Some(_) => {
+                    inner
+                        .usage
+                        .usage(&tenant, jiff::Timestamp::now().as_millisecond())?
+                        .state
+                }
                 None => None,
             };
             Ok(QuotaView {

@@ -66,7 +66,7 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
                     "a batch holds 1 to {MAX_BATCH} trajectories"
                 )));
             }
-            let now = otc_policy::trajectory::now_ms();
+            let now = jiff::Timestamp::now().as_millisecond();
             let mut ok = Vec::with_capacity(items.len());
             let mut problems = Vec::new();
             for (index, item) in items.into_iter().enumerate() {
