@@ -15,3 +15,4 @@ mod regression;
 mod restart;
 mod robustness;
 mod routing;
+mod schema_conformance;

@@ -29,6 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct SetCredential {
     /// The secret (1 to 8192 bytes). Write-only: no response ever contains it.
+    #[schema(min_length = 1, max_length = 8192)]
     pub value: String,
 }
 
@@ -104,7 +105,7 @@ fn check_name(name: &str) -> Result<(), AppError> {
 
 /// Which credentials a module has and which it still needs (never the secrets).
 #[utoipa::path(get, path = "/admin/modules/{id}/credentials", tag = "credentials",
-    params(("id" = String, Path, description = "Module id")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     responses(
         (status = 200, description = "Set and missing credentials", body = CredentialCheck),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
@@ -145,7 +146,7 @@ async fn check_credentials(
 
 /// Sets (or replaces) a credential. The secret is encrypted before it is stored.
 #[utoipa::path(put, path = "/admin/modules/{id}/credentials/{name}", tag = "credentials",
-    params(("id" = String, Path, description = "Module id"), ("name" = String, Path, description = "Credential name")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64), ("name" = String, Path, description = "Credential name", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     request_body = SetCredential,
     responses(
         (status = 200, description = "Stored; described without the secret", body = CredentialInfo),
@@ -183,7 +184,7 @@ async fn set_credential(
 
 /// Deletes a credential.
 #[utoipa::path(delete, path = "/admin/modules/{id}/credentials/{name}", tag = "credentials",
-    params(("id" = String, Path, description = "Module id"), ("name" = String, Path, description = "Credential name")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64), ("name" = String, Path, description = "Credential name", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, description = "Unknown module or credential not set", body = Problem, content_type = "application/problem+json"),

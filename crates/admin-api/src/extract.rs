@@ -29,47 +29,74 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !json_content_type(req.headers()) {
-            return Err(AppError::UnsupportedMediaType(
-                "expected a body with Content-Type: application/json".into(),
-            ));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::PayloadTooLarge
-                } else {
-                    AppError::BadRequest("the request body could not be read".into())
-                }
-            })?;
-        reject_duplicate_names(&bytes).map_err(AppError::BadRequest)?;
-        match axum::Json::<T>::from_bytes(&bytes) {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_rejection(&rejection)),
-        }
+        json_body(req, state, &["application/json"]).await.map(Self)
     }
 }
 
-/// Whether the request says its body is JSON: `application/json` or `application/<x>+json`
-/// (such as `application/merge-patch+json`), parameters aside; what axum's own `Json` accepts.
-fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
-    let Some(value) = headers
+/// An RFC 7396 merge patch body: `application/merge-patch+json`, or plain `application/json`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MergePatch<T>(pub T);
+
+impl<T, S> FromRequest<S> for MergePatch<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        json_body(
+            req,
+            state,
+            &["application/merge-patch+json", "application/json"],
+        )
+        .await
+        .map(Self)
+    }
+}
+
+/// Reads a JSON body whose media type is one of `media` (parameters such as `charset`
+/// aside; the document lists exactly these), refusing duplicate member names.
+async fn json_body<T: DeserializeOwned, S: Send + Sync>(
+    req: Request,
+    state: &S,
+    media: &[&str],
+) -> Result<T, AppError> {
+    if !has_media_type(req.headers(), media) {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "expected a body with Content-Type: {}",
+            media.join(" or ")
+        )));
+    }
+    let bytes = axum::body::Bytes::from_request(req, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+    reject_duplicate_names(&bytes).map_err(AppError::BadRequest)?;
+    match axum::Json::<T>::from_bytes(&bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(&rejection)),
+    }
+}
+
+/// Whether the request's `Content-Type` is one of `media`, parameters aside.
+fn has_media_type(headers: &axum::http::HeaderMap, media: &[&str]) -> bool {
+    headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let Some(subtype) = essence.strip_prefix("application/") else {
-        return false;
-    };
-    subtype == "json" || (subtype.ends_with("+json") && subtype.len() > "+json".len())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| media.contains(&essence.as_str()))
 }
 
 /// Duplicate member names in a JSON object are refused everywhere (400), because parsers

@@ -38,7 +38,7 @@ async fn list_modules(State(state): State<AppState>) -> Result<Json<ModuleList>,
 
 /// Reads one module.
 #[utoipa::path(get, path = "/admin/modules/{id}", tag = "modules",
-    params(("id" = String, Path, description = "Module id")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     responses(
         (status = 200, description = "The module", body = Module),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
@@ -52,7 +52,7 @@ async fn get_module(
 
 /// Enables a module so routing may use it.
 #[utoipa::path(post, path = "/admin/modules/{id}/enable", tag = "modules",
-    params(("id" = String, Path, description = "Module id")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     responses(
         (status = 200, description = "The module, now enabled", body = Module),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),
@@ -67,7 +67,7 @@ async fn enable_module(
 /// Disables a module. Refused with 409 while the current routing config routes to it, so the
 /// current routing never names a disabled module.
 #[utoipa::path(post, path = "/admin/modules/{id}/disable", tag = "modules",
-    params(("id" = String, Path, description = "Module id")),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)),
     responses(
         (status = 200, description = "The module, now disabled", body = Module),
         (status = 404, description = "Unknown module", body = Problem, content_type = "application/problem+json"),

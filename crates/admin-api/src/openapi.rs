@@ -26,7 +26,7 @@ use utoipa_axum::routes;
 dev-mode, health and the OTC tool-call policy. Every route but `GET /admin/health` needs \
 `Authorization: Bearer <token>`. Every error is RFC 9457 `application/problem+json`."
     ),
-    components(schemas(Problem, ProblemItem)),
+    components(schemas(Problem, ProblemItem, PolicyName, Identifier)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -41,6 +41,59 @@ dev-mode, health and the OTC tool-call policy. Every route but `GET /admin/healt
     )
 )]
 pub struct ApiDoc;
+
+/// A string schema with a pattern and length bounds, for the names below.
+fn name_schema(
+    description: &str,
+    pattern: &str,
+    max: usize,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+        .pattern(Some(pattern))
+        .min_length(Some(1))
+        .max_length(Some(max))
+        .build()
+        .into()
+}
+
+/// A name the policy accepts (intent, module, request id): 1 to 128 characters of
+/// `[A-Za-z0-9._:-]`. Schema only: the fields it describes are `String`s.
+#[derive(Debug)]
+pub struct PolicyName;
+
+impl utoipa::PartialSchema for PolicyName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        name_schema(
+            "A name of the policy (intent, module, request id): 1 to 128 characters of \
+             `[A-Za-z0-9._:-]`",
+            "^[A-Za-z0-9._:-]{1,128}$",
+            128,
+        )
+    }
+}
+
+impl utoipa::ToSchema for PolicyName {}
+
+/// A module id, credential name or routing category name: 1 to 64 characters of
+/// `[A-Za-z0-9_.-]`. Schema only.
+#[derive(Debug)]
+pub struct Identifier;
+
+impl utoipa::PartialSchema for Identifier {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        name_schema(
+            "A module id, credential name or routing category name: 1 to 64 characters of \
+             `[A-Za-z0-9_.-]`",
+            "^[A-Za-z0-9_.-]{1,64}$",
+            64,
+        )
+    }
+}
+
+impl utoipa::ToSchema for Identifier {}
 
 struct BearerAuth;
 
@@ -97,7 +150,7 @@ fn problem_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi
 /// * every operation that reads or writes a store: 503 (`unavailable`, or
 ///   `storage-unavailable` with `Retry-After` when the disk is full);
 /// * every operation with a request body: 400 (malformed JSON), 413 (`--body-limit`) and 415
-///   (not JSON).
+///   (not JSON); every operation with parameters: 400 (a malformed query or path value).
 pub fn add_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
     let open = serde_json::json!([{}]);
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -112,10 +165,11 @@ pub fn add_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
             let is_open = serde_json::to_value(&operation.security).ok() == Some(open.clone());
             let uses_a_store = !matches!(path.as_str(), "/admin/health" | "/admin/openapi.json");
             let has_body = operation.request_body.is_some();
+            let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
             let shared = [
                 (!is_open, "401", "Missing or invalid token"),
                 (
-                    has_body,
+                    has_body || has_parameters,
                     "400",
                     "Malformed JSON body, query string or path parameter",
                 ),
@@ -132,7 +186,7 @@ pub fn add_shared_responses(doc: &mut utoipa::openapi::OpenApi) {
                 (
                     has_body,
                     "415",
-                    "The body is not `Content-Type: application/json`",
+                    "The body's `Content-Type` is not one this operation lists",
                 ),
                 (
                     true,

@@ -33,6 +33,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct TenantParam {
     /// The tenant (default `default`).
     #[serde(default = "default_tenant")]
+    #[param(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub tenant: String,
 }
 
@@ -96,6 +101,11 @@ fn require_catalogued(inner: &Inner, module: &str) -> Result<(), AppError> {
 pub struct UsageParams {
     /// The tenant (default `default`).
     #[serde(default = "default_tenant")]
+    #[param(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub tenant: String,
     /// The instant whose period to report, Unix ms UTC (default: now).
     #[serde(default)]
@@ -129,6 +139,11 @@ async fn usage(
 pub struct HistoryParams {
     /// The tenant (default `default`).
     #[serde(default = "default_tenant")]
+    #[param(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub tenant: String,
     /// `hour` or `day` (default `day`).
     #[serde(default = "default_bucket")]
@@ -246,6 +261,7 @@ async fn put_quota(
     responses(
         (status = 204, description = "Removed"),
         (status = 404, description = "The tenant has no quota", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid tenant name", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_quota(
     State(state): State<AppState>,

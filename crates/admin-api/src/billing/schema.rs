@@ -20,19 +20,46 @@ fn default_tenant() -> String {
 pub struct MeterRequest {
     /// The paying tenant (default `default`).
     #[serde(default = "default_tenant")]
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub tenant: String,
     /// The orchestrator request this tool call belongs to.
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub request_id: String,
     /// The module that served the call.
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub module: String,
     /// The tool that was called.
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub tool: String,
     /// Cost of the call: finite, 0 to 1e6.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub run_units: f64,
     /// When the call happened, Unix ms UTC; at most 5 minutes in the future. Part of the
     /// event: a retry must send the same value.
+    #[schema(minimum = 0)]
     pub timestamp_ms: i64,
     /// Retries of the same event carry the same key and are counted once (per tenant).
+    #[schema(
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
+        min_length = 1,
+        max_length = 256
+    )]
     pub idempotency_key: String,
 }
 
@@ -131,6 +158,7 @@ pub enum QuotaKind {
 #[serde(deny_unknown_fields)]
 pub struct Quota {
     /// Run-units per period, 0 to 1e12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub limit: f64,
     /// Day or month.
     pub period: QuotaPeriod,

@@ -258,7 +258,7 @@ pub struct ModuleVersionList {
 /// Lists a module's versions, newest first, marking the current one. The `ETag` header is
 /// the current version's (for `If-Match` on rollback).
 #[utoipa::path(get, path = "/admin/dev/modules/{id}/versions", tag = "dev",
-    params(("id" = String, Path, description = "Module id"), Page),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64), Page),
     responses(
         (status = 200, description = "A page of versions", body = ModuleVersionList),
         (status = 400, description = "Invalid pagination", body = Problem, content_type = "application/problem+json"),
@@ -287,7 +287,7 @@ async fn list_module_versions(
 
 /// Reads one version of a module.
 #[utoipa::path(get, path = "/admin/dev/modules/{id}/versions/{version}", tag = "dev",
-    params(("id" = String, Path, description = "Module id"),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64),
         ("version" = i64, Path, description = "Version number")),
     responses(
         (status = 200, description = "The version", body = ModuleVersion),
@@ -310,13 +310,14 @@ async fn get_module_version(
 #[serde(deny_unknown_fields)]
 pub struct ModuleRollback {
     /// The earlier version whose manifest becomes current again, as a new version.
+    #[schema(minimum = 1)]
     pub to_version: i64,
 }
 
 /// Makes an earlier version's manifest current as a new version (`source_version` names it);
 /// history is never rewritten and the catalogue follows.
 #[utoipa::path(post, path = "/admin/dev/modules/{id}/rollback", tag = "dev",
-    params(("id" = String, Path, description = "Module id"),
+    params(("id" = String, Path, description = "Module id", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64),
         ("If-Match" = Option<String>, Header, description = "Optional: when present it must match the module's current version")),
     request_body = ModuleRollback,
     responses(

@@ -322,8 +322,11 @@ async fn post_decisions(
 #[into_params(parameter_in = Query)]
 pub struct PolicyParams {
     /// Intent class.
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$", min_length = 1, max_length = 128)]
     pub intent: String,
-    /// The available modules, comma-separated (order does not matter).
+    /// The available modules, comma-separated (order does not matter; spaces around a
+    /// name are ignored): 1 to 64 names.
+    #[param(pattern = "^ *[A-Za-z0-9._:-]{1,128} *(, *[A-Za-z0-9._:-]{1,128} *){0,63}$")]
     pub modules: String,
 }
 
@@ -363,6 +366,7 @@ async fn get_policy(
 pub struct CheckpointParams {
     /// Only this intent class.
     #[serde(default)]
+    #[param(pattern = "^[A-Za-z0-9._:-]{1,128}$", min_length = 1, max_length = 128)]
     pub intent: Option<String>,
     /// How many to skip (default 0).
     #[param(value_type = Option<i64>, minimum = 0)]

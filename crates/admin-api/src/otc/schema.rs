@@ -12,23 +12,30 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct TrajectoryIn {
     /// Unique id of the request; ingest is idempotent on it.
+    #[schema(value_type = crate::openapi::PolicyName)]
     pub request_id: String,
     /// Intent class of the request.
+    #[schema(value_type = crate::openapi::PolicyName)]
     pub intent: String,
     /// The module set available when the request was decided (order does not matter).
+    #[schema(value_type = Vec<crate::openapi::PolicyName>, min_items = 1, max_items = 64)]
     pub modules: Vec<String>,
-    /// The module of each tool call, in call order.
+    /// The module of each tool call, in call order; each one of `modules`.
+    #[schema(value_type = Vec<crate::openapi::PolicyName>, max_items = 1024)]
     pub calls: Vec<String>,
     /// Run-units the request spent. Optional: when omitted, the server fills in what the
     /// usage store metered for `request_id` (`POST /admin/billing/meter`), or 0 when nothing
     /// was metered for it; a retry of a stored trajectory keeps the value it was stored with.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub run_units: Option<f64>,
     /// Whether the answer was correct.
     pub correct: bool,
-    /// End-to-end latency in milliseconds.
+    /// End-to-end latency in milliseconds, at most a day.
+    #[schema(minimum = 0, maximum = 86_400_000)]
     pub latency_ms: f64,
-    /// When the request completed, Unix ms UTC.
+    /// When the request completed, Unix ms UTC; at most a day ahead of the server's clock.
+    #[schema(minimum = 0)]
     pub timestamp_ms: i64,
     /// The decision (`POST /admin/otc/decisions`) that served this request. It tells the
     /// policy which budget the request was given, which is what the budget is learnt from; it
@@ -41,6 +48,7 @@ pub struct TrajectoryIn {
     /// module of its last call: send it when the agent calls other tools after it has the
     /// answer.
     #[serde(default)]
+    #[schema(value_type = Option<crate::openapi::PolicyName>)]
     pub answered_by: Option<String>,
 }
 
@@ -315,8 +323,10 @@ impl Decision {
 #[serde(deny_unknown_fields)]
 pub struct DecisionRequest {
     /// Intent class of the request.
+    #[schema(value_type = crate::openapi::PolicyName)]
     pub intent: String,
     /// The modules available to it (order does not matter).
+    #[schema(value_type = Vec<crate::openapi::PolicyName>, min_items = 1, max_items = 64)]
     pub modules: Vec<String>,
 }
 
@@ -452,13 +462,51 @@ impl From<ps::RebuildReport> for RebuildReport {
 
 /// The body of `POST /admin/otc/trajectories`: one trajectory or an array of them (schema
 /// only; the handler tells them apart by the JSON type).
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum TrajectoryBody {
     /// One trajectory.
     One(TrajectoryIn),
     /// A batch of 1 to 10000, ingested in one transaction.
     Many(Vec<TrajectoryIn>),
+}
+
+// Written by hand because utoipa's derive cannot bound the items of a variant's array.
+impl utoipa::PartialSchema for TrajectoryBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder, Ref};
+        let mut one = Ref::from_schema_name("TrajectoryIn");
+        one.description = "One trajectory.".into();
+        let many = ArrayBuilder::new()
+            .items(Ref::from_schema_name("TrajectoryIn"))
+            .min_items(Some(1))
+            .max_items(Some(super::MAX_BATCH))
+            .description(Some("A batch of 1 to 10000, ingested in one transaction."));
+        let one_of = OneOfBuilder::new()
+            .item(one)
+            .item(many)
+            .description(Some(
+                "The body of `POST /admin/otc/trajectories`: one trajectory or an array of them \
+                 (schema only; the handler tells them apart by the JSON type).",
+            ))
+            .build();
+        utoipa::openapi::schema::Schema::OneOf(one_of).into()
+    }
+}
+
+impl ToSchema for TrajectoryBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            TrajectoryIn::name().into(),
+            <TrajectoryIn as utoipa::PartialSchema>::schema(),
+        ));
+        <TrajectoryIn as ToSchema>::schemas(schemas);
+    }
 }
 
 /// A `200` of `POST /admin/otc/trajectories`: a duplicate single trajectory, or a batch's

@@ -16,7 +16,7 @@
 //! operator reloading the file means "make the file current" whatever happened before.
 
 use crate::error::{AppError, Problem};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, MergePatch, Path, Query};
 use crate::page::Page;
 use crate::precondition::if_match;
 use crate::state::AppState;
@@ -96,8 +96,8 @@ async fn put_routing(
 /// Changes part of the routing config with an RFC 7396 JSON merge patch (a new version).
 #[utoipa::path(patch, path = "/admin/routing", tag = "routing",
     params(("If-Match" = String, Header, description = "ETag of the current version (required)")),
-    request_body(content = Object, description = "A JSON merge patch (RFC 7396) of the config; `null` removes a member",
-        content_type = "application/merge-patch+json"),
+    request_body(description = "A JSON merge patch (RFC 7396) of the config; `null` removes a member",
+        content((Object = "application/merge-patch+json"), (Object = "application/json"))),
     responses(
         (status = 200, description = "The new version, or the current one unchanged when the patch changes nothing (no version is made)", body = RoutingView),
         (status = 412, description = "If-Match is stale", body = Problem, content_type = "application/problem+json"),
@@ -107,14 +107,14 @@ async fn put_routing(
 async fn patch_routing(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(patch): Json<serde_json::Value>,
+    MergePatch(patch): MergePatch<serde_json::Value>,
 ) -> Result<Versioned, AppError> {
     write(&state, &headers, RoutingChange::Patch(patch)).await
 }
 
 /// Deletes one category (a new version).
 #[utoipa::path(delete, path = "/admin/routing/categories/{name}", tag = "routing",
-    params(("name" = String, Path, description = "Category name"),
+    params(("name" = String, Path, description = "Category name", pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64),
         ("If-Match" = String, Header, description = "ETag of the current version (required)")),
     responses(
         (status = 200, description = "The new version", body = RoutingView),
@@ -237,6 +237,7 @@ async fn get_version(
 #[serde(deny_unknown_fields)]
 pub struct Rollback {
     /// The earlier version whose config becomes current again.
+    #[schema(minimum = 1)]
     pub to_version: i64,
 }
 

@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 pub struct RoutingConfig {
     /// The category used when a request matches none; must name a category of this config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9_.-]{1,64}$", min_length = 1, max_length = 64)
+    )]
     pub default_category: Option<String>,
     /// Categories by name (1 to 64 characters of `[A-Za-z0-9_.-]`).
     pub categories: BTreeMap<String, Category>,
@@ -22,6 +26,7 @@ pub struct RoutingConfig {
 pub struct Category {
     /// Ids of the modules serving this category: at least one, no duplicates, each known and
     /// enabled.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub modules: Vec<String>,
     /// What the category is for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
