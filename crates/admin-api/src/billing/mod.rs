@@ -31,7 +31,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct TenantParam {
-    /// The tenant (default `default`).
+    /// The tenant (default `default`): not blank, at most 256 bytes of UTF-8, no control
+    /// characters.
     #[serde(default = "default_tenant")]
     #[param(
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
@@ -99,7 +100,8 @@ fn require_catalogued(inner: &Inner, module: &str) -> Result<(), AppError> {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UsageParams {
-    /// The tenant (default `default`).
+    /// The tenant (default `default`): not blank, at most 256 bytes of UTF-8, no control
+    /// characters.
     #[serde(default = "default_tenant")]
     #[param(
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",
@@ -137,7 +139,8 @@ async fn usage(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
-    /// The tenant (default `default`).
+    /// The tenant (default `default`): not blank, at most 256 bytes of UTF-8, no control
+    /// characters.
     #[serde(default = "default_tenant")]
     #[param(
         pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$",

@@ -14,7 +14,9 @@ fn default_tenant() -> String {
     DEFAULT_TENANT.to_owned()
 }
 
-/// One metered tool call, as the orchestrator reports it.
+/// One metered tool call, as the orchestrator reports it. Its names (tenant, request, module,
+/// tool, idempotency key) are not blank, at most 256 bytes of UTF-8, without control
+/// characters; `module` must be in the module catalogue.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeterRequest {
