@@ -147,6 +147,21 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closes the idle sessions on a thread of their own. Each session owns a small tokio
+    /// runtime, and tokio aborts the process when a runtime is dropped on an async worker
+    /// thread: where a store happens to be dropped (an application's state at the end of an
+    /// async `main`) must not matter. Joined, so every session is closed when this returns.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if !idle.is_empty() {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(idle));
+            });
+        }
+    }
+}
+
 /// A session lent by a [`Pool`]; it goes back when dropped. A transaction left open by a
 /// panic was already rolled back by `postgres::Transaction`'s own drop.
 pub struct Conn<'a> {

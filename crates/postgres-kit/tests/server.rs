@@ -187,6 +187,21 @@ fn a_session_the_server_closed_is_not_lent_again() {
     assert_eq!(pool.open_sessions(), 1);
 }
 
+/// Regression: the driver's session owns a tokio runtime, and tokio panics when a runtime is
+/// dropped on an async worker thread; a store (and its pool) dropped with an application's
+/// state at the end of an async `main` did exactly that.
+#[test]
+fn a_pool_with_idle_sessions_can_be_dropped_inside_an_async_runtime() {
+    let schema = TestSchema::new();
+    let pool = open(&schema, &[V1]).unwrap();
+    drop((pool.get().unwrap(), pool.get().unwrap()));
+    assert_eq!(pool.open_sessions(), 2);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async move { drop(pool) });
+}
+
 #[test]
 fn server_errors_fall_into_their_classes() {
     let schema = TestSchema::new();
