@@ -94,8 +94,27 @@ pub fn build_tests(root: &Path, ws: &Workspace) -> Result<Vec<TestBinary>> {
             process::tail(&done.stderr, 60)
         );
     }
+    let mut bins = test_binaries(&done.stdout, ws);
+    // The binaries themselves (the showroom and integration tests start the real servers).
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--workspace", "--bins", "--quiet"])
+        .current_dir(root);
+    let done = process::run(cmd, Duration::from_secs(3600))?;
+    if done.status.is_none_or(|s| !s.success()) {
+        bail!(
+            "building the binaries failed:\n{}",
+            process::tail(&done.stderr, 60)
+        );
+    }
+    bins.sort_by(|a, b| (&a.package, &a.target).cmp(&(&b.package, &b.target)));
+    Ok(bins)
+}
+
+/// The test executables named in the JSON messages of `cargo test --no-run
+/// --message-format=json...` (`stdout`), for packages of the workspace.
+pub fn test_binaries(stdout: &str, ws: &Workspace) -> Vec<TestBinary> {
     let mut bins = Vec::new();
-    for line in done.stdout.lines() {
+    for line in stdout.lines() {
         let Ok(msg) = serde_json::from_str::<Value>(line) else {
             continue;
         };
@@ -123,17 +142,5 @@ pub fn build_tests(root: &Path, ws: &Workspace) -> Result<Vec<TestBinary>> {
             package_dir: manifest.parent().map(Path::to_path_buf).unwrap_or_default(),
         });
     }
-    // The binaries themselves (the showroom and integration tests start the real servers).
-    let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--workspace", "--bins", "--quiet"])
-        .current_dir(root);
-    let done = process::run(cmd, Duration::from_secs(3600))?;
-    if done.status.is_none_or(|s| !s.success()) {
-        bail!(
-            "building the binaries failed:\n{}",
-            process::tail(&done.stderr, 60)
-        );
-    }
-    bins.sort_by(|a, b| (&a.package, &a.target).cmp(&(&b.package, &b.target)));
-    Ok(bins)
+    bins
 }

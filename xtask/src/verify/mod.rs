@@ -5,6 +5,7 @@
 mod build;
 mod latency;
 mod lint;
+mod postgres;
 mod process;
 mod report;
 mod showroom;
@@ -30,7 +31,7 @@ const PACKAGE_SUITES: [&str; 6] = [
 /// The package that holds the cross-crate suites.
 const SUITES_PACKAGE: &str = "suites";
 /// Every step name `--only` and `--skip` accept.
-const ALL_STEPS: [&str; 10] = [
+const ALL_STEPS: [&str; 11] = [
     "unit",
     "contract",
     "integration",
@@ -38,6 +39,7 @@ const ALL_STEPS: [&str; 10] = [
     "feature",
     "scenario",
     "tidy",
+    "postgres",
     "lint",
     "showroom",
     "latency",
@@ -47,7 +49,9 @@ const ALL_STEPS: [&str; 10] = [
 #[derive(Debug, Args)]
 #[command(
     after_help = "Steps, in order: unit (every crate's own tests and doc tests), contract, integration, \
-admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), lint (cargo clippy --workspace --all-targets -D warnings), \
+admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), postgres \
+(the test targets that need feature postgres-tests, against the server at OTC_TEST_DATABASE_URL, default \
+postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets -D warnings), \
 showroom (the real admin-api binary walked through every endpoint group), latency (criterion endpoint bench, \
 per-request p50/p95/p99).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
 2 when verify itself could not run."
@@ -62,6 +66,10 @@ pub struct VerifyArgs {
     /// Skip the latency step (no endpoints in the snapshot).
     #[arg(long)]
     no_latency: bool,
+    /// Fail the `postgres` step when no PostgreSQL server answers at OTC_TEST_DATABASE_URL
+    /// (without it, the step is skipped with a note).
+    #[arg(long)]
+    require_postgres: bool,
     /// Quick mode: slow tests (OTC_SLOW_TESTS) off, and no lint or latency step.
     #[arg(long)]
     quick: bool,
@@ -173,6 +181,11 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
         if args.wants(name) && !selected.is_empty() {
             announce(&mut suites, suite::run_binaries(name, &selected, &opts)?);
         }
+    }
+    if args.wants("postgres")
+        && let Some(result) = postgres::step(&root, &ws, &opts, args.require_postgres)?
+    {
+        announce(&mut suites, result);
     }
     if args.wants("lint") {
         announce(&mut suites, lint::run(&root)?);
