@@ -9,16 +9,19 @@ use std::time::{Duration, Instant};
 use super::process;
 use super::suite::SuiteResult;
 
-/// Runs `cargo clippy --workspace --all-targets -- -D warnings`.
+/// Runs `cargo clippy --workspace --all-targets --all-features -- -D warnings`: every feature,
+/// so the test targets behind a feature (the PostgreSQL suites, the conformance modules) are
+/// linted on every machine, whether or not it can run them.
 pub fn run(root: &Path) -> Result<SuiteResult> {
     let start = Instant::now();
     let mut result = SuiteResult::new("lint");
     let checks: [(&str, &[&str]); 1] = [(
-        "cargo clippy --workspace --all-targets -- -D warnings",
+        "cargo clippy --workspace --all-targets --all-features -- -D warnings",
         &[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--quiet",
             "--",
             "-D",

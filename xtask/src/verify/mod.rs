@@ -51,7 +51,7 @@ const ALL_STEPS: [&str; 11] = [
     after_help = "Steps, in order: unit (every crate's own tests and doc tests), contract, integration, \
 admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), postgres \
 (the test targets that need feature postgres-tests, against the server at OTC_TEST_DATABASE_URL, default \
-postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets -D warnings), \
+postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets --all-features -D warnings), \
 showroom (the real admin-api binary walked through every endpoint group), latency (criterion endpoint bench, \
 per-request p50/p95/p99).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
 2 when verify itself could not run."
