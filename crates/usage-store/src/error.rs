@@ -1,11 +1,12 @@
 //! The one error type of the usage store, the same for every backend: no variant names a
-//! backend's types.
+//! backend's types. How each becomes an HTTP answer is the admin API's (`stores.rs`), stated
+//! there only.
 
 /// Why a usage-store operation failed. Every rejected write leaves the database unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum UsageError {
     /// An input field is malformed (empty tenant, NaN or out-of-range run-units, a timestamp
-    /// in the future, a bad history range, ...). The HTTP layer maps it to 400/422.
+    /// in the future, a bad history range, ...).
     #[error("invalid {field}: {reason}")]
     InvalidInput {
         /// Name of the offending field, as spelled in the serde types.
@@ -13,8 +14,7 @@ pub enum UsageError {
         /// Human-readable explanation, safe to show to the caller.
         reason: String,
     },
-    /// A hard quota would be exceeded by this event; nothing was recorded. The HTTP layer maps
-    /// it to 429 (or 402).
+    /// A hard quota would be exceeded by this event; nothing was recorded.
     #[error(
         "quota exhausted for tenant {tenant:?}: limit {limit}, used {used}, requested {requested} run-units"
     )]
@@ -28,11 +28,11 @@ pub enum UsageError {
         /// Run-units the rejected event asked for.
         requested: f64,
         /// End of the exhausted quota period (exclusive), Unix ms UTC: the quota resets then,
-        /// so the HTTP layer can say when to retry.
+        /// so a caller can say when to retry.
         period_end_ms: i64,
     },
     /// The idempotency key was already used by this tenant for a *different* event: a client
-    /// bug, not a retry. Nothing was recorded. The HTTP layer maps it to 409.
+    /// bug, not a retry. Nothing was recorded.
     #[error(
         "idempotency key {idempotency_key:?} of tenant {tenant:?} was already used for a different event"
     )]
@@ -51,13 +51,12 @@ pub enum UsageError {
         max: usize,
     },
     /// The backend's storage is full (a full disk or database): writes fail until space is
-    /// freed, reads keep working. The HTTP layer maps it to 503 `storage-unavailable` with
-    /// `Retry-After`. The backend's own error is the `source()`.
+    /// freed, reads keep working. The backend's own error is the `source()`.
     #[error("usage storage is full")]
     StorageFull(#[source] BoxError),
     /// Any other failure of the backend (I/O, corruption, a lock timeout, a schema from a newer
-    /// build). Internal: the HTTP layer maps it to 500 and never shows it to clients. The
-    /// backend's own error is the `source()`, so a printer walking the chain shows it once.
+    /// build). Internal: its text is for logs, not for clients. The backend's own error is the
+    /// `source()`, so a printer walking the chain shows it once.
     #[error("usage storage failed")]
     Storage(#[source] BoxError),
 }
