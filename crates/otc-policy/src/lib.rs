@@ -11,7 +11,8 @@
 //! (input and validation). [`json_input`] names the member to blame when a trajectory written
 //! as JSON does not parse. [`synthetic`] generates trajectories from a world with a known truth
 //! and [`simulate`] runs an orchestrator that follows the policy in closed loop, for tests,
-//! benches, the `otc simulate` command and demos.
+//! benches, the `otc simulate` command and demos. [`offpolicy`] estimates what a candidate
+//! policy would have earned on logged decisions (IPS, SNIPS, doubly robust).
 #![deny(missing_docs)]
 
 pub mod advice;
@@ -24,6 +25,7 @@ pub mod decision;
 pub mod estimate;
 pub mod json_input;
 pub mod module_set;
+pub mod offpolicy;
 pub mod reward;
 pub mod simulate;
 pub mod state;
