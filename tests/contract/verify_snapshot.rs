@@ -1,12 +1,13 @@
 //! The shape of `data/verify_snapshot.json`, the release gate's output that dashboards and the
-//! next gate run read: the seed's fields, the schema version, per-suite results, host facts and
-//! the latency method. Values change every run; names, nesting and types must not drift.
+//! next gate run read: the seed's fields, the schema version, per-suite results, host facts,
+//! the latency method and history, and the instruction counts. Values change every run; names,
+//! nesting and types must not drift.
 
 use serde_json::{Map, Value, json};
 use std::path::PathBuf;
 
-/// The JSON with every value replaced by its type name, and map keys of `endpoints` folded into
-/// one `<endpoint>` entry (they name endpoints, not fields).
+/// The JSON with every value replaced by its type name. Map keys that are data (endpoints, bench
+/// names) are folded by the caller.
 fn skeleton(v: &Value) -> Value {
     match v {
         Value::Null => json!("null"),
@@ -50,6 +51,28 @@ fn snapshot_shape_is_stable() {
             "every endpoint has the same fields"
         );
     }
+    // Bench names are data too; every count is a number.
+    let instructions = snap["instructions"]
+        .as_object()
+        .expect("instructions is an object");
+    assert!(
+        !instructions.is_empty(),
+        "the committed snapshot comes from a run that counted instructions"
+    );
+    shape["instructions"] = json!({"<bench>": "number"});
+    for (bench, count) in instructions {
+        assert_eq!(skeleton(count), json!("number"), "{bench}");
+    }
+    let history = snap["latency_history"]
+        .as_array()
+        .expect("latency_history is an array");
+    if let Some(first) = history.first() {
+        shape["latency_history"] = json!([{
+            "orchestrator_version": "string",
+            "timestamp": "string",
+            "p50_ms": {"<endpoint>": skeleton(first["p50_ms"].as_object().unwrap().values().next().unwrap())},
+        }]);
+    }
     insta::assert_json_snapshot!(shape);
 }
 
@@ -64,6 +87,16 @@ fn snapshot_counts_add_up() {
     let suites = snap["suites"].as_array().unwrap();
     let sum = |k: &str| suites.iter().map(|s| s[k].as_u64().unwrap()).sum::<u64>();
     assert_eq!((sum("passed"), sum("failed")), (passed, failed));
+    for (bench, count) in snap["instructions"].as_object().unwrap() {
+        assert!(
+            count.as_u64().unwrap() > 0,
+            "{bench}: no instructions counted"
+        );
+    }
+    assert!(
+        snap["latency_history"].as_array().unwrap().len() <= 5,
+        "the history keeps the last five complete runs"
+    );
     for (name, e) in snap["endpoints"].as_object().unwrap() {
         let p = |k: &str| e[k].as_f64().unwrap();
         assert!(

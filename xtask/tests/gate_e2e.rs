@@ -82,6 +82,11 @@ fn verify_fails_and_names_each_cause_in_a_broken_workspace() {
             .join("broken/tests/snapshots/stale__table.snap.new")
             .exists()
     );
+    // The fixture has no instruction bench: the step says so and neither fails nor counts.
+    assert!(
+        stdout.contains("step  instructions   skipped: no `instructions` bench"),
+        "{all}"
+    );
     // Healthy tests still ran and counted, and the closing line is there.
     assert!(stdout.contains("verify: 2 passed, 3 failed"), "{all}");
     // The run's snapshot went to the target dir; the committed baseline is untouched.

@@ -1,8 +1,10 @@
 //! `cargo xtask verify`: the release gate. Builds once, runs every suite one after another
-//! (printing a line as each finishes), lints, runs the showroom, measures endpoint latency,
-//! writes the snapshot, and ends with `verify: N passed, M failed`.
+//! (printing a line as each finishes), lints, runs the showroom, counts the instructions of the
+//! hot pure paths, measures endpoint latency, writes the snapshot, and ends with
+//! `verify: N passed, M failed`.
 
 mod build;
+mod instructions;
 mod latency;
 mod lint;
 mod postgres;
@@ -11,6 +13,7 @@ mod report;
 mod showroom;
 mod snapshot;
 mod suite;
+mod trend;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -31,7 +34,7 @@ const PACKAGE_SUITES: [&str; 6] = [
 /// The package that holds the cross-crate suites.
 const SUITES_PACKAGE: &str = "suites";
 /// Every step name `--only` and `--skip` accept.
-const ALL_STEPS: [&str; 11] = [
+const ALL_STEPS: [&str; 12] = [
     "unit",
     "contract",
     "integration",
@@ -42,6 +45,7 @@ const ALL_STEPS: [&str; 11] = [
     "postgres",
     "lint",
     "showroom",
+    "instructions",
     "latency",
 ];
 
@@ -52,8 +56,9 @@ const ALL_STEPS: [&str; 11] = [
 admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), postgres \
 (the test targets that need feature postgres-tests, against the server at OTC_TEST_DATABASE_URL, default \
 postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets --all-features -D warnings), \
-showroom (the real admin-api binary walked through every endpoint group), latency (criterion endpoint bench, \
-per-request p50/p95/p99).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
+showroom (the real admin-api binary walked through every endpoint group), instructions (valgrind's callgrind \
+counts the instructions of the policy's hot pure paths; a bench more than 2% above the committed baseline fails \
+the gate), latency (criterion endpoint bench, per-request p50/p95/p99, judged against the last complete runs).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \
 2 when verify itself could not run."
 )]
 pub struct VerifyArgs {
@@ -70,7 +75,19 @@ pub struct VerifyArgs {
     /// (without it, the step is skipped with a note).
     #[arg(long)]
     require_postgres: bool,
-    /// Quick mode: slow tests (OTC_SLOW_TESTS) off, and no lint or latency step.
+    /// Skip the instructions step (no instruction counts in the snapshot).
+    #[arg(long)]
+    no_instructions: bool,
+    /// Fail the gate when valgrind is missing (default: the instructions step is skipped with
+    /// a one-line note). CI sets it.
+    #[arg(long)]
+    require_valgrind: bool,
+    /// Accept instruction counts above the committed baseline (a new compiler, an intended
+    /// change): reported, not failed, so a complete run that passes writes them as the new
+    /// baseline.
+    #[arg(long)]
+    accept_instructions: bool,
+    /// Quick mode: slow tests (OTC_SLOW_TESTS) off, and no lint, instructions or latency step.
     #[arg(long)]
     quick: bool,
     /// Where to write the snapshot (relative to the workspace root). Default: the committed
@@ -84,7 +101,8 @@ pub struct VerifyArgs {
     /// Also write a Markdown summary here.
     #[arg(long, value_name = "PATH")]
     markdown: Option<PathBuf>,
-    /// Treat a latency regression against the previous snapshot as a failure (default: warning).
+    /// Treat a latency regression against the previous complete runs as a failure (default:
+    /// warning).
     #[arg(long)]
     fail_on_regression: bool,
     /// Requests measured per endpoint in the latency step.
@@ -100,18 +118,24 @@ pub struct VerifyArgs {
 
 impl VerifyArgs {
     fn wants(&self, step: &str) -> bool {
-        let quick_skips = self.quick && (step == "lint" || step == "latency");
+        let quick_skips = self.quick && matches!(step, "lint" | "instructions" | "latency");
         let latency_off = self.no_latency && step == "latency";
+        let instructions_off = self.no_instructions && step == "instructions";
         (self.only.is_empty() || self.only.iter().any(|s| s == step))
             && !self.skip.iter().any(|s| s == step)
             && !quick_skips
             && !latency_off
+            && !instructions_off
     }
 
-    /// Every step runs: no `--only`, `--skip`, `--quick` or `--no-latency`. Only such a run
-    /// measures everything the committed baseline holds.
+    /// Every step runs: no `--only`, `--skip`, `--quick`, `--no-latency` or
+    /// `--no-instructions`. Only such a run measures everything the committed baseline holds.
     fn is_complete(&self) -> bool {
-        self.only.is_empty() && self.skip.is_empty() && !self.quick && !self.no_latency
+        self.only.is_empty()
+            && self.skip.is_empty()
+            && !self.quick
+            && !self.no_latency
+            && !self.no_instructions
     }
 
     fn check_step_names(&self) -> Result<()> {
@@ -160,7 +184,15 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
             let mut failed = SuiteResult::new("build");
             failed.check("cargo test --no-run", false, &format!("{e:#}"));
             announce(&mut suites, failed);
-            return finish(args, &root, &places, previous, suites, None, started);
+            return finish(
+                args,
+                &root,
+                &places,
+                previous,
+                suites,
+                Measured::default(),
+                started,
+            );
         }
     };
 
@@ -193,12 +225,21 @@ pub fn run(args: &VerifyArgs) -> Result<bool> {
     if args.wants("showroom") && ws.bins.iter().any(|(_, bin)| bin == showroom::BIN) {
         announce(&mut suites, showroom::run(&root, &ws.target_dir, limit)?);
     }
+    let instructions = if args.wants("instructions") {
+        instructions::step(args, &root, &ws, previous.as_ref(), &mut suites)
+    } else {
+        None
+    };
     let latency = if args.wants("latency") {
         latency_step(args, &root, &ws, &mut suites)
     } else {
         None
     };
-    finish(args, &root, &places, previous, suites, latency, started)
+    let measured = Measured {
+        latency,
+        instructions,
+    };
+    finish(args, &root, &places, previous, suites, measured, started)
 }
 
 /// The committed snapshot: the last complete run that passed, and the latency baseline.
@@ -271,6 +312,19 @@ type Latency = (
     snapshot::LatencyMethod,
 );
 
+type Instructions = (
+    std::collections::BTreeMap<String, u64>,
+    instructions::InstructionsMethod,
+    Vec<instructions::InstrChange>,
+);
+
+/// What the measuring steps produced (`None`: the step did not run or failed).
+#[derive(Default)]
+struct Measured {
+    latency: Option<Latency>,
+    instructions: Option<Instructions>,
+}
+
 /// Writes the snapshot and reports, prints the summary and the closing line.
 fn finish(
     args: &VerifyArgs,
@@ -278,22 +332,23 @@ fn finish(
     places: &SnapshotPlaces,
     previous: Option<snapshot::Snapshot>,
     suites: Vec<SuiteResult>,
-    latency: Option<Latency>,
+    measured: Measured,
     started: Instant,
 ) -> Result<bool> {
     let passed: u64 = suites.iter().map(|s| s.passed).sum();
     let failed: u64 = suites.iter().map(|s| s.failed).sum();
-    let complete = args.is_complete() && latency.is_some();
-    let (endpoints, latency_method) = match latency {
+    let complete =
+        args.is_complete() && measured.latency.is_some() && measured.instructions.is_some();
+    let (endpoints, latency_method) = match measured.latency {
         Some((e, m)) => (e, Some(m)),
         None => Default::default(),
     };
-    let changes = match &previous {
-        Some(prev) => {
-            snapshot::compare(&prev.endpoints, &endpoints, snapshot::Thresholds::default())
-        }
-        None => Vec::new(),
+    let (instructions, instructions_method, instr_changes) = match measured.instructions {
+        Some((counts, method, changes)) => (counts, Some(method), changes),
+        None => Default::default(),
     };
+    let history = previous.as_ref().map(trend::references).unwrap_or_default();
+    let changes = trend::compare(&history, &endpoints, trend::Thresholds::default());
     let regressions = changes.iter().filter(|c| c.regression).count();
     let nothing_ran = passed + failed == 0;
     let gate_passed = failed == 0 && !nothing_ran && !(args.fail_on_regression && regressions > 0);
@@ -304,6 +359,9 @@ fn finish(
         orchestrator_version: git_version(root),
         endpoints,
         latency_method,
+        latency_history: history,
+        instructions,
+        instructions_method,
         total_tests: passed + failed,
         passed,
         failed,
@@ -317,10 +375,16 @@ fn finish(
             .context("writing the JUnit report")?;
     }
     if let Some(path) = &args.markdown {
-        std::fs::write(root.join(path), report::markdown(&suites, &snap, &changes))
-            .context("writing the Markdown summary")?;
+        std::fs::write(
+            root.join(path),
+            report::markdown(&suites, &snap, &changes, &instr_changes),
+        )
+        .context("writing the Markdown summary")?;
     }
-    print!("{}", report::summary(&suites, &snap, &changes));
+    print!(
+        "{}",
+        report::summary(&suites, &snap, &changes, &instr_changes)
+    );
     if regressions > 0 {
         let verdict = if args.fail_on_regression {
             "failing the gate (--fail-on-regression)"
@@ -328,7 +392,20 @@ fn finish(
             "warning only"
         };
         println!(
-            "verify: {regressions} latency regression(s) against the previous snapshot: {verdict}"
+            "verify: {regressions} latency regression(s) against the last {} complete run(s): {verdict}",
+            snap.latency_history.len()
+        );
+    }
+    let grown = instr_changes.iter().filter(|c| c.regression).count();
+    if grown > 0 {
+        let verdict = if args.accept_instructions {
+            "accepted (--accept-instructions); a complete run that passes makes them the baseline"
+        } else {
+            "failing the gate; if intended (or a new compiler), re-run with --accept-instructions"
+        };
+        println!(
+            "verify: {grown} bench(es) above the committed instruction counts by more than {:.0}%: {verdict}",
+            instructions::THRESHOLD * 100.0
         );
     }
     println!("verify: snapshot written to {}", snapshot_path.display());
@@ -411,9 +488,19 @@ mod tests {
             &["--no-latency"],
             &["--only", "unit"],
             &["--skip", "lint"],
+            &["--no-instructions"],
         ] {
             assert!(!args(partial).is_complete(), "{partial:?}");
         }
+    }
+
+    #[test]
+    fn quick_and_no_instructions_skip_the_instructions_step() {
+        assert!(args(&[]).wants("instructions"));
+        assert!(!args(&["--quick"]).wants("instructions"));
+        assert!(!args(&["--no-instructions"]).wants("instructions"));
+        assert!(args(&["--no-latency"]).wants("instructions"));
+        assert!(args(&["--only", "instructions"]).wants("instructions"));
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use std::fmt::Write;
 
-use super::snapshot::{Change, Snapshot};
+use super::instructions::{InstrChange, THRESHOLD};
+use super::snapshot::Snapshot;
 use super::suite::SuiteResult;
+use super::trend::Change;
 use crate::libtest::Outcome;
 
 /// The line printed as each suite finishes.
@@ -15,8 +17,14 @@ pub fn suite_line(s: &SuiteResult) -> String {
     )
 }
 
-/// The closing table, the failures by suite and test with their first lines, and latency.
-pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> String {
+/// The closing table, instruction counts, latency, and the failures by suite and test with
+/// their first lines.
+pub fn summary(
+    suites: &[SuiteResult],
+    snap: &Snapshot,
+    changes: &[Change],
+    instr: &[InstrChange],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -29,6 +37,29 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
             "{:<14} {:>7} {:>7} {:>8} {:>9.1}",
             s.name, s.passed, s.failed, s.ignored, s.duration_s
         );
+    }
+    if !instr.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{:<42} {:>12} {:>12} {:>9}",
+            "bench (instructions, callgrind Ir)", "baseline", "this run", "change"
+        );
+        for c in instr {
+            let before = c.before.map_or("-".to_string(), |b| b.to_string());
+            let change = c
+                .relative
+                .map_or("new".to_string(), |r| format!("{:+.2}%", r * 100.0));
+            let flag = if c.regression {
+                format!("  REGRESSION (> +{:.0}%)", THRESHOLD * 100.0)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "{:<42} {before:>12} {:>12} {change:>9}{flag}",
+                c.bench, c.after
+            );
+        }
     }
     if !snap.endpoints.is_empty() {
         let _ = writeln!(
@@ -47,7 +78,8 @@ pub fn summary(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> S
     if !changes.is_empty() {
         let _ = writeln!(
             out,
-            "\nlatency against the previous snapshot (p50; each endpoint relative to the liveness route, which is shown raw):"
+            "\nlatency against the median of the last {} complete run(s) (p50; each endpoint relative to the liveness route, which is shown raw):",
+            snap.latency_history.len()
         );
         for c in changes {
             let flag = if c.regression { "  REGRESSION" } else { "" };
@@ -107,7 +139,12 @@ pub fn junit(suites: &[SuiteResult]) -> anyhow::Result<String> {
 }
 
 /// A Markdown summary (e.g. for a CI job summary page).
-pub fn markdown(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> String {
+pub fn markdown(
+    suites: &[SuiteResult],
+    snap: &Snapshot,
+    changes: &[Change],
+    instr: &[InstrChange],
+) -> String {
     let verdict = if snap.failed == 0 { "passed" } else { "FAILED" };
     let mut out = format!(
         "# verify {verdict}: {} passed, {} failed\n\nversion `{}`, {}, {:.1} s\n\n",
@@ -120,6 +157,16 @@ pub fn markdown(suites: &[SuiteResult], snap: &Snapshot, changes: &[Change]) -> 
             "| {} | {} | {} | {} | {:.1} |",
             s.name, s.passed, s.failed, s.ignored, s.duration_s
         );
+    }
+    if !instr.is_empty() {
+        out.push_str("\n| bench | instructions | baseline | change |\n|---|---:|---:|---:|\n");
+        for c in instr {
+            let before = c.before.map_or("-".to_string(), |b| b.to_string());
+            let change = c.relative.map_or("new".to_string(), |r| {
+                format!("{:+.2}%{}", r * 100.0, if c.regression { " ⚠" } else { "" })
+            });
+            let _ = writeln!(out, "| `{}` | {} | {before} | {change} |", c.bench, c.after);
+        }
     }
     if !snap.endpoints.is_empty() {
         out.push_str("\n| endpoint | p50 ms | p95 ms | p99 ms | requests | change (p50) |\n|---|---:|---:|---:|---:|---:|\n");

@@ -1,12 +1,15 @@
 //! `data/verify_snapshot.json`: the gate's result in the seed's format plus per-suite results,
-//! host facts and the latency method; and the comparison of one run's latency with the last.
+//! host facts, the latency method and history, and the instruction counts. The comparisons
+//! with earlier runs live in `trend` (latency) and `instructions`.
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::instructions::InstructionsMethod;
 use super::suite::SuiteResult;
+use super::trend::LatencyRun;
 
 /// Bumped whenever a field is renamed or removed; adding a field keeps the version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -99,6 +102,17 @@ pub struct Snapshot {
     pub endpoints: BTreeMap<String, EndpointLatency>,
     /// How `endpoints` was measured; `null` when latency was skipped.
     pub latency_method: Option<LatencyMethod>,
+    /// The p50 latency of previous complete runs, oldest first (at most
+    /// [`super::trend::HISTORY_RUNS`]): what this run was judged against.
+    #[serde(default)]
+    pub latency_history: Vec<LatencyRun>,
+    /// Instructions (callgrind `Ir`) per bench of the `instructions` step; empty when it did
+    /// not run.
+    #[serde(default)]
+    pub instructions: BTreeMap<String, u64>,
+    /// How `instructions` was counted; `null` when the step did not run.
+    #[serde(default)]
+    pub instructions_method: Option<InstructionsMethod>,
     /// Tests that ran (passed + failed).
     pub total_tests: u64,
     /// Passed.
@@ -142,91 +156,10 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Thresholds for calling a latency change a regression. Both must be exceeded, so that neither
-/// a large relative change of a tiny figure nor a small relative wobble of a large one counts.
-#[derive(Debug, Clone, Copy)]
-pub struct Thresholds {
-    /// Relative increase of the baseline-normalised p50 (0.5 = 50% slower).
-    pub relative: f64,
-    /// Absolute increase of the raw p50 in milliseconds.
-    pub absolute_ms: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            relative: 0.5,
-            absolute_ms: 0.05,
-        }
-    }
-}
-
-/// The change of one endpoint between two runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Change {
-    /// Endpoint key.
-    pub endpoint: String,
-    /// Previous and current p50, ms.
-    pub p50_ms: (f64, f64),
-    /// Previous and current p99, ms.
-    pub p99_ms: (f64, f64),
-    /// Relative change of p50 after dividing by the run's baseline endpoint (raw for the
-    /// baseline itself, and when a run has no baseline).
-    pub relative: f64,
-    /// Beyond both thresholds.
-    pub regression: bool,
-}
-
-/// The endpoint every other one is normalised by: the bare liveness route, which measures the
-/// machine and the HTTP stack and nothing of ours. Shared machines drift; ratios drift less.
-pub const BASELINE_ENDPOINT: &str = "GET /admin/health";
-
-/// Compares `current` with `previous` endpoint by endpoint.
-pub fn compare(
-    previous: &BTreeMap<String, EndpointLatency>,
-    current: &BTreeMap<String, EndpointLatency>,
-    t: Thresholds,
-) -> Vec<Change> {
-    let scale = |set: &BTreeMap<String, EndpointLatency>| {
-        set.get(BASELINE_ENDPOINT)
-            .map(|b| b.p50_ms)
-            .filter(|v| *v > 0.0)
-            .unwrap_or(1.0)
-    };
-    let (prev_base, cur_base) = (scale(previous), scale(current));
-    let mut changes = Vec::new();
-    for (endpoint, cur) in current {
-        let Some(prev) = previous.get(endpoint) else {
-            continue;
-        };
-        // The baseline itself is reported raw (normalised, it would always be 0%).
-        let (before, after) = if endpoint == BASELINE_ENDPOINT {
-            (prev.p50_ms, cur.p50_ms)
-        } else {
-            (prev.p50_ms / prev_base, cur.p50_ms / cur_base)
-        };
-        let relative = if before > 0.0 {
-            after / before - 1.0
-        } else {
-            0.0
-        };
-        let regression = endpoint != BASELINE_ENDPOINT
-            && relative > t.relative
-            && cur.p50_ms - prev.p50_ms > t.absolute_ms;
-        changes.push(Change {
-            endpoint: endpoint.clone(),
-            p50_ms: (prev.p50_ms, cur.p50_ms),
-            p99_ms: (prev.p99_ms, cur.p99_ms),
-            relative,
-            regression,
-        });
-    }
-    changes
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::verify::trend::BASELINE_ENDPOINT;
 
     fn lat(p50: f64) -> EndpointLatency {
         EndpointLatency {
@@ -244,8 +177,8 @@ mod tests {
             .collect()
     }
 
-    /// The keys of a JSON value, recursively; arrays and maps keyed by data (endpoint names)
-    /// stand for their first element.
+    /// The keys of a JSON value, recursively; arrays and maps keyed by data (endpoint names,
+    /// bench names) stand for their first element.
     fn skeleton(v: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
         match v {
@@ -253,6 +186,20 @@ mod tests {
                 let first = map.values().next().map(skeleton).unwrap_or(Value::Null);
                 serde_json::json!({ "<endpoint>": first })
             }
+            Value::Object(map) if map.contains_key("instructions") => map
+                .iter()
+                .map(|(k, v)| {
+                    let folded = match (k.as_str(), v) {
+                        ("instructions", Value::Object(benches)) => {
+                            let first = benches.values().next().map(skeleton);
+                            serde_json::json!({ "<bench>": first.unwrap_or(Value::Null) })
+                        }
+                        _ => skeleton(v),
+                    };
+                    (k.clone(), folded)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
             Value::Object(map) => map
                 .iter()
                 .map(|(k, v)| (k.clone(), skeleton(v)))
@@ -263,7 +210,8 @@ mod tests {
         }
     }
 
-    fn generated() -> Snapshot {
+    /// A snapshot with every field filled, as a complete run writes it.
+    pub(crate) fn generated() -> Snapshot {
         Snapshot {
             schema_version: SCHEMA_VERSION,
             timestamp: "2026-01-01T00:00:00Z".into(),
@@ -273,6 +221,19 @@ mod tests {
                 description: "d".into(),
                 criterion_version: "0.5".into(),
                 bench: "endpoints".into(),
+            }),
+            latency_history: vec![LatencyRun {
+                timestamp: "2025-12-31T00:00:00Z".into(),
+                orchestrator_version: "abc1233".into(),
+                p50_ms: [(BASELINE_ENDPOINT.to_string(), 0.1)].into(),
+            }],
+            instructions: [("reward_score".to_string(), 12_017)].into(),
+            instructions_method: Some(InstructionsMethod {
+                description: "d".into(),
+                valgrind: "valgrind-3.19.0".into(),
+                rustc: "rustc 1.95.0".into(),
+                bench: "otc-policy/instructions".into(),
+                threshold: 0.02,
             }),
             total_tests: 1,
             passed: 1,
@@ -305,6 +266,17 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn a_snapshot_from_before_the_history_and_instructions_still_reads() {
+        let mut old = serde_json::to_value(generated()).unwrap();
+        for field in ["latency_history", "instructions", "instructions_method"] {
+            old.as_object_mut().unwrap().remove(field);
+        }
+        let read: Snapshot = serde_json::from_value(old).unwrap();
+        assert!(read.latency_history.is_empty() && read.instructions.is_empty());
+        assert_eq!(read.instructions_method, None);
+    }
+
     /// The committed baseline has the shape this code writes, so a change to [`Snapshot`] shows
     /// up here until a complete run rewrites the file.
     #[test]
@@ -314,43 +286,5 @@ mod tests {
         let committed: serde_json::Value = serde_json::from_str(&text).unwrap();
         let ours = serde_json::to_value(generated()).unwrap();
         assert_eq!(skeleton(&committed), skeleton(&ours));
-    }
-
-    #[test]
-    fn a_uniformly_slower_machine_is_not_a_regression() {
-        let prev = set(&[(BASELINE_ENDPOINT, 0.1), ("GET /admin/modules", 0.2)]);
-        let cur = set(&[(BASELINE_ENDPOINT, 0.3), ("GET /admin/modules", 0.6)]);
-        assert!(
-            compare(&prev, &cur, Thresholds::default())
-                .iter()
-                .all(|c| !c.regression)
-        );
-    }
-
-    #[test]
-    fn an_endpoint_that_doubles_against_the_baseline_is_a_regression() {
-        let prev = set(&[(BASELINE_ENDPOINT, 0.1), ("GET /admin/modules", 0.2)]);
-        let cur = set(&[(BASELINE_ENDPOINT, 0.1), ("GET /admin/modules", 0.45)]);
-        let changes = compare(&prev, &cur, Thresholds::default());
-        let modules = changes
-            .iter()
-            .find(|c| c.endpoint == "GET /admin/modules")
-            .unwrap();
-        assert!(modules.regression);
-        assert!((modules.relative - 1.25).abs() < 1e-9);
-    }
-
-    #[test]
-    fn a_tiny_absolute_change_is_noise() {
-        let prev = set(&[("GET /x", 0.010)]);
-        let cur = set(&[("GET /x", 0.030)]);
-        assert!(!compare(&prev, &cur, Thresholds::default())[0].regression);
-    }
-
-    #[test]
-    fn new_and_removed_endpoints_are_not_compared() {
-        let prev = set(&[("GET /old", 0.1)]);
-        let cur = set(&[("GET /new", 0.1)]);
-        assert!(compare(&prev, &cur, Thresholds::default()).is_empty());
     }
 }
