@@ -74,7 +74,7 @@ fn normal_dependency_closure() -> HashMap<String, BTreeSet<String>> {
 fn crates_depend_only_on_what_their_layer_allows() {
     let closure = normal_dependency_closure();
     let http = ["axum", "hyper", "tokio", "tower", "tower-http"];
-    let rules: [(&str, &[&str]); 13] = [
+    let rules: [(&str, &[&str]); 14] = [
         (
             "sqlite-kit",
             &[
@@ -97,6 +97,9 @@ fn crates_depend_only_on_what_their_layer_allows() {
                 "rusqlite",
                 "sqlite-kit",
                 "usage-store-sqlite",
+                "postgres",
+                "postgres-kit",
+                "usage-store-postgres",
                 "otc-policy",
                 "policy-store",
                 "admin-api",
@@ -109,6 +112,9 @@ fn crates_depend_only_on_what_their_layer_allows() {
         (
             "usage-store-sqlite",
             &[
+                "postgres",
+                "postgres-kit",
+                "usage-store-postgres",
                 "otc-policy",
                 "admin-api",
                 "axum",
@@ -234,12 +240,31 @@ fn crates_depend_only_on_what_their_layer_allows() {
                 "tower-http",
             ],
         ),
+        // The usage store on PostgreSQL: no HTTP, no SQLite, no other store.
+        (
+            "usage-store-postgres",
+            &[
+                "rusqlite",
+                "sqlite-kit",
+                "usage-store-sqlite",
+                "admin-api",
+                "admin-store",
+                "admin-store-postgres",
+                "otc-policy",
+                "policy-store",
+                "axum",
+                "hyper",
+                "tower",
+                "tower-http",
+            ],
+        ),
         (
             "xtask",
             &[
                 "postgres",
                 "postgres-kit",
                 "admin-store-postgres",
+                "usage-store-postgres",
                 "otc-policy",
                 "policy-store",
                 "policy-store-sqlite",

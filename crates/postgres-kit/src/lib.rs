@@ -235,6 +235,19 @@ where
     Ok(value)
 }
 
+/// A key for `pg_advisory_xact_lock` named by `name`: 64-bit FNV-1a of its bytes. Stable across
+/// builds and platforms (unlike `std`'s hasher), so replicas of different builds agree on it.
+/// Advisory locks are database-wide, so a name should include the store's schema; a
+/// collision of two names only makes their holders wait for each other.
+pub fn advisory_lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

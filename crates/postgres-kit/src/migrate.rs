@@ -92,16 +92,10 @@ pub fn migrate(
     Ok(())
 }
 
-/// The advisory lock key of a schema's migrations: 64-bit FNV-1a of a fixed prefix and the
-/// schema name. Stable across builds and platforms (unlike `std`'s hasher); a collision with
-/// another key would only make two migrations wait for each other.
+/// The advisory lock key of a schema's migrations: [`crate::advisory_lock_key`] of a fixed
+/// prefix and the schema name.
 fn lock_key(schema: &str) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in "postgres-kit migrate ".bytes().chain(schema.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    hash as i64
+    crate::advisory_lock_key(&format!("postgres-kit migrate {schema}"))
 }
 
 #[cfg(test)]
