@@ -74,7 +74,7 @@ fn normal_dependency_closure() -> HashMap<String, BTreeSet<String>> {
 fn crates_depend_only_on_what_their_layer_allows() {
     let closure = normal_dependency_closure();
     let http = ["axum", "hyper", "tokio", "tower", "tower-http"];
-    let rules: [(&str, &[&str]); 14] = [
+    let rules: [(&str, &[&str]); 15] = [
         (
             "sqlite-kit",
             &[
@@ -151,6 +151,9 @@ fn crates_depend_only_on_what_their_layer_allows() {
                 "rusqlite",
                 "sqlite-kit",
                 "policy-store-sqlite",
+                "postgres",
+                "postgres-kit",
+                "policy-store-postgres",
                 "usage-store",
                 "admin-api",
                 "axum",
@@ -164,6 +167,9 @@ fn crates_depend_only_on_what_their_layer_allows() {
         (
             "policy-store-sqlite",
             &[
+                "postgres",
+                "postgres-kit",
+                "policy-store-postgres",
                 "admin-api",
                 "usage-store",
                 "axum",
@@ -258,6 +264,26 @@ fn crates_depend_only_on_what_their_layer_allows() {
                 "tower-http",
             ],
         ),
+        // The policy store on PostgreSQL: the policy and the trait crate, no HTTP, no SQLite,
+        // no other store.
+        (
+            "policy-store-postgres",
+            &[
+                "rusqlite",
+                "sqlite-kit",
+                "policy-store-sqlite",
+                "admin-api",
+                "admin-store",
+                "admin-store-postgres",
+                "usage-store",
+                "axum",
+                "hyper",
+                "tower",
+                "tower-http",
+                "clap",
+                "anyhow",
+            ],
+        ),
         (
             "xtask",
             &[
@@ -265,6 +291,7 @@ fn crates_depend_only_on_what_their_layer_allows() {
                 "postgres-kit",
                 "admin-store-postgres",
                 "usage-store-postgres",
+                "policy-store-postgres",
                 "otc-policy",
                 "policy-store",
                 "policy-store-sqlite",

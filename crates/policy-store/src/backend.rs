@@ -1,6 +1,6 @@
 //! [`PolicyBackend`]: what any policy store does, independent of the database behind it, and the
-//! serialisable results of its operations. The SQLite implementation is policy-store-sqlite's
-//! `SqlitePolicyStore`; a PostgreSQL one would implement the same trait and run the same
+//! serialisable results of its operations. The backends are policy-store-sqlite's
+//! `SqlitePolicyStore` and policy-store-postgres's `PostgresPolicyStore`; both run the same
 //! conformance suite ([`crate::conformance`], feature `conformance`).
 
 use crate::error::PolicyError;

@@ -1,0 +1,116 @@
+//! The policy store's PostgreSQL schema: one ordered list, applied by `postgres_kit::open` in
+//! the store's own PostgreSQL schema (namespace).
+//!
+//! A new migration is one appended entry with the next version number; never edit an entry
+//! that has shipped (databases in the field already recorded its version). The tables are
+//! those of the SQLite backend at its schema 3 (`policy-store-sqlite/src/schema.rs`, which
+//! explains each column), in PostgreSQL's types; what differs, and why, is said beside it.
+
+use postgres_kit::Migration;
+
+/// Every schema step of the policy store, in order.
+pub const MIGRATIONS: &[Migration] = &[
+    // v1: everything the SQLite backend has at its schema 3.
+    //
+    // * `write_lock` never holds a row: `LOCK TABLE` on it orders the writers of every replica
+    //   (see `lib.rs`).
+    // * Names and module sets are `COLLATE "C"`: checkpoint pages are ordered by them, byte by
+    //   byte as SQLite and Rust order strings, whatever the database's default collation.
+    // * `trajectory_log.id` is the log order, assigned by the store under the write lock
+    //   (`MAX(id) + 1`, in batch order), as SQLite assigns its rowid: rebuild folds in this
+    //   order, so it must be the order in which ingests folded.
+    // * `decisions.id` comes from the one-row `decision_counter`, also under the write lock and
+    //   inside the transaction that logs the decision: a rolled-back decision gives its id back
+    //   (a sequence would skip it), and a pruned one never returns (SQLite's AUTOINCREMENT).
+    // * Budgets are BIGINT (the driver maps `u32` to `oid`, not to an integer column);
+    //   `arm_weights` is BYTEA holding exactly the bytes of `otc_policy::blob`.
+    // * Triggers keep the logs append-only in the database itself, as SQLite's do.
+    Migration {
+        version: 1,
+        sql: r#"
+        CREATE TABLE write_lock ();
+        CREATE TABLE intent_classes (
+            id   BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL UNIQUE
+        );
+        CREATE TABLE module_sets (
+            id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            fingerprint BIGINT NOT NULL UNIQUE,     -- 64-bit FNV-1a of the canonical set
+            modules     TEXT COLLATE "C" NOT NULL  -- canonical: sorted, comma-separated
+        );
+        CREATE TABLE reward_configs (
+            id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            config_json TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE decision_counter (
+            only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+            last_id  BIGINT NOT NULL                -- the last decision id given
+        );
+        INSERT INTO decision_counter (last_id) VALUES (0);
+        CREATE TABLE decisions (
+            id            BIGINT PRIMARY KEY,       -- from decision_counter, never reused
+            intent_id     BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id BIGINT NOT NULL REFERENCES module_sets(id),
+            budget        BIGINT NOT NULL,
+            policy_budget BIGINT NOT NULL,
+            explored      SMALLINT NOT NULL,        -- bits: 1 up, 2 down, 4 module order
+            first_module  SMALLINT,                 -- index in the canonical set
+            propensity    DOUBLE PRECISION NOT NULL,
+            source        SMALLINT NOT NULL,        -- 0 exact, 1 borrowed, 2 cold start
+            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            decided_ms    BIGINT NOT NULL
+        );
+        CREATE INDEX decisions_by_combination ON decisions (intent_id, module_set_id, decided_ms);
+        CREATE TABLE trajectory_log (
+            id             BIGINT PRIMARY KEY,      -- log order, see above
+            request_id     TEXT NOT NULL UNIQUE,
+            intent_id      BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id  BIGINT NOT NULL REFERENCES module_sets(id),
+            calls          BYTEA NOT NULL,          -- one byte a call: index in the set
+            run_units      DOUBLE PRECISION NOT NULL,
+            correct        BOOLEAN NOT NULL,
+            latency_ms     DOUBLE PRECISION NOT NULL,
+            timestamp_ms   BIGINT NOT NULL,
+            decision_id    BIGINT UNIQUE REFERENCES decisions(id),
+            served         BIGINT,                  -- copied from the decision
+            policy_budget  BIGINT,
+            order_explored BOOLEAN,
+            answered       SMALLINT                 -- index in the set
+        );
+        CREATE TABLE reward_events (
+            trajectory_id BIGINT PRIMARY KEY REFERENCES trajectory_log(id),
+            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            n_used        DOUBLE PRECISION,
+            r_tool        DOUBLE PRECISION,
+            r_correctness DOUBLE PRECISION NOT NULL,
+            r_cost        DOUBLE PRECISION NOT NULL,
+            composite     DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE policy_checkpoints (
+            intent_id       BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id   BIGINT NOT NULL REFERENCES module_sets(id),
+            optimal_n       BIGINT,
+            samples         BIGINT NOT NULL,
+            correct_samples BIGINT NOT NULL,
+            confidence      DOUBLE PRECISION NOT NULL,
+            arm_weights     BYTEA NOT NULL,         -- otc_policy::blob, versioned msgpack
+            updated_ms      BIGINT NOT NULL,
+            PRIMARY KEY (intent_id, module_set_id)
+        );
+        CREATE FUNCTION refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+        END $$;
+        CREATE TRIGGER trajectory_log_append_only BEFORE UPDATE OR DELETE ON trajectory_log
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER trajectory_log_no_truncate BEFORE TRUNCATE ON trajectory_log
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER reward_events_append_only BEFORE UPDATE OR DELETE ON reward_events
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER reward_events_no_truncate BEFORE TRUNCATE ON reward_events
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        "#,
+    },
+];

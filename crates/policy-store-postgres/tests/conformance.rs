@@ -1,0 +1,107 @@
+//! The policy store's conformance suite (`policy_store::conformance`) on PostgreSQL: each check
+//! in a fresh schema of the database at `OTC_TEST_DATABASE_URL` (default: the local server's
+//! `test` database), dropped afterwards even when the check panics; one test per check so a
+//! failure names it. Each `open()` of a check is a new handle with its own pool: another
+//! replica, in effect. The corrupting checks get a hook that overwrites the checkpoint's BYTEA
+//! with bytes that do not decode, in SQL on a session of its own. Built only with the feature
+//! `postgres-tests` (`cargo xtask verify` turns it on when a server answers), so `cargo test`
+//! on a machine without PostgreSQL skips it.
+
+use policy_store::PolicyBackend;
+use policy_store::conformance::{self, ALL, ALL_CORRUPTING};
+use policy_store_postgres::{APPLICATION_NAME, PostgresPolicyStore};
+use postgres_kit::Options;
+use postgres_kit::testing::TestSchema;
+use std::sync::Arc;
+
+fn opener(options: Options) -> impl Fn() -> Arc<dyn PolicyBackend> {
+    move || -> Arc<dyn PolicyBackend> {
+        Arc::new(
+            PostgresPolicyStore::open_with(&options, Default::default())
+                .expect("open the policy store"),
+        )
+    }
+}
+
+/// Runs `check` with an opener of one fresh schema (each call opens a new handle on it).
+fn in_fresh_schema(check: fn(conformance::Open<'_>)) {
+    let schema = TestSchema::new();
+    check(&opener(schema.options(APPLICATION_NAME)));
+}
+
+/// Runs a corrupting `check`; its hook overwrites the checkpoint BYTEA of (intent, modules).
+fn in_fresh_schema_corrupting(check: fn(conformance::Open<'_>, conformance::Corrupt<'_>)) {
+    let schema = TestSchema::new();
+    let options = schema.options(APPLICATION_NAME);
+    let corrupt = |intent: &str, modules: &[&str]| {
+        let mut sorted: Vec<&str> = modules.to_vec();
+        sorted.sort_unstable();
+        let mut client = options
+            .config()
+            .connect(postgres::NoTls)
+            .expect("connect for corruption");
+        client
+            .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
+            .expect("session settings");
+        let changed = client
+            .execute(
+                "UPDATE policy_checkpoints SET arm_weights = '\\xc1ffee'::bytea
+                 WHERE intent_id = (SELECT id FROM intent_classes WHERE name = $1)
+                   AND module_set_id = (SELECT id FROM module_sets WHERE modules = $2)",
+                &[&intent, &sorted.join(",")],
+            )
+            .expect("corrupt a checkpoint");
+        assert_eq!(changed, 1, "no checkpoint of {intent} / {sorted:?}");
+    };
+    check(&opener(options.clone()), &corrupt);
+}
+
+macro_rules! checks {
+    (plain: $($name:ident),* $(,)?; corrupting: $($corrupting:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                in_fresh_schema(conformance::$name);
+            }
+        )*
+        $(
+            #[test]
+            fn $corrupting() {
+                in_fresh_schema_corrupting(conformance::$corrupting);
+            }
+        )*
+
+        #[test]
+        fn every_check_of_the_suite_runs_here() {
+            assert_eq!([$(stringify!($name)),*].as_slice(), ALL);
+            assert_eq!([$(stringify!($corrupting)),*].as_slice(), ALL_CORRUPTING);
+        }
+    };
+}
+
+checks!(
+    plain:
+    a_duplicate_changes_nothing_and_says_so,
+    a_conflicting_duplicate_is_refused_and_writes_nothing,
+    a_batch_reports_duplicates_per_item_including_repeats_inside_it,
+    an_invalid_item_rejects_the_whole_batch_and_lists_every_offender,
+    each_bad_input_is_a_typed_error_and_writes_nothing,
+    the_log_is_append_only_and_exports_what_was_stored,
+    the_backend_story,
+    a_decision_is_numbered_and_serves_one_request,
+    a_decision_that_cannot_be_the_requests_own_is_refused_and_nothing_is_written,
+    answered_by_must_name_a_called_module,
+    orphan_decisions_are_pruned_and_ids_never_reused,
+    at_most_one_probe_is_in_flight_per_combination,
+    a_new_module_set_keeps_its_borrowed_ranking_until_it_has_its_own,
+    backend_and_memory_decide_alike_and_rebuild_reproduces_the_checkpoints,
+    recommend_falls_back_and_never_errors_for_the_unseen,
+    rebuild_equals_the_incremental_result,
+    checkpoints_page_in_order_with_a_total,
+    stored_run_units_and_readiness,
+    concurrent_writers_on_two_handles_lose_nothing_and_double_nothing,
+    everything_survives_a_reopen;
+    corrupting:
+    a_corrupt_checkpoint_is_a_typed_error_and_rebuild_repairs_it,
+    the_fallback_skips_a_corrupt_sibling_checkpoint,
+);
