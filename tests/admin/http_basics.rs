@@ -17,7 +17,7 @@ fn liveness_needs_no_token_and_readiness_is_open_by_default() {
     let ready = anon.get("/admin/ready");
     assert_eq!(
         (ready.status, ready.json()),
-        (200, json!({"status": "ready"}))
+        (200, json!({"status": "ready", "database": "sqlite"}))
     );
 }
 

@@ -56,6 +56,19 @@ pub struct ServerConfig {
     #[arg(long, env = "ADMIN_API_POLICY_CONFIG")]
     pub policy_config: Option<PathBuf>,
 
+    /// Keep the stores in this PostgreSQL database (`postgres://user[:password]@host[:port]/db`)
+    /// instead of SQLite files under the data directory, so that several replicas can share
+    /// them. Each store has its own schema (`otc_admin`, `otc_usage`, `otc_policy`; see
+    /// `--database-schema-prefix`). The token and the credential key stay files or environment
+    /// variables.
+    #[arg(long, env = "ADMIN_API_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// With `--database-url`: the stores' schemas are this prefix followed by `admin`, `usage`
+    /// and `policy`, so several deployments (or tests) can share one database.
+    #[arg(long, env = "ADMIN_API_DATABASE_SCHEMA_PREFIX", default_value = "otc_")]
+    pub database_schema_prefix: String,
+
     /// Delete every stored credential and write a new credential key, then serve. The way to
     /// start again after the key file was lost (the server refuses to start without it while
     /// credentials are stored), and to rotate the key; the secrets must then be set again.
@@ -104,6 +117,11 @@ impl std::fmt::Debug for ServerConfig {
             .field("modules_file", &self.modules_file)
             .field("routing_file", &self.routing_file)
             .field("policy_config", &self.policy_config)
+            .field("database_schema_prefix", &self.database_schema_prefix)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::stores::redact_url),
+            )
             .field("reset_credentials", &self.reset_credentials)
             .field("body_limit", &self.body_limit)
             .field("header_timeout", &self.header_timeout)
@@ -131,6 +149,8 @@ impl ServerConfig {
             modules_file: None,
             routing_file: None,
             policy_config: None,
+            database_url: None,
+            database_schema_prefix: "otc_".into(),
             reset_credentials: false,
             body_limit: DEFAULT_BODY_LIMIT,
             header_timeout: 10,
@@ -151,11 +171,13 @@ mod tests {
         let mut config = ServerConfig::for_data_dir("d");
         config.token = Some("tok-tok-tok-tok-tok".into());
         config.secret_key = Some("ab".repeat(32));
+        config.database_url = Some("postgres://admin:S3cr3t@db.example:5432/otc".into());
         let text = format!("{config:?}");
         assert!(
-            !text.contains("tok-tok") && !text.contains("abab"),
+            !text.contains("tok-tok") && !text.contains("abab") && !text.contains("S3cr3t"),
             "{text}"
         );
+        assert!(text.contains("db.example:5432/otc"), "{text}");
         assert!(text.contains("<redacted>"));
     }
 }

@@ -21,6 +21,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Health {
     /// `ok` for liveness, `ready` for readiness.
     pub status: String,
+    /// Readiness only: where the stores live, `sqlite` (files under the data directory) or
+    /// `postgres` (`--database-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// Liveness: the process answers. No auth, no I/O.
@@ -29,6 +33,7 @@ pub struct Health {
 async fn health() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
+        database: None,
     })
 }
 
@@ -40,9 +45,11 @@ async fn health() -> Json<Health> {
         (status = 401, description = "Missing or invalid token (only with `--ready-requires-auth`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Json<Health>, AppError> {
+    let database = state.inner().database.kind().to_owned();
     state.blocking(crate::stores::check_ready).await.map(|()| {
         Json(Health {
             status: "ready".into(),
+            database: Some(database),
         })
     })
 }

@@ -48,6 +48,8 @@ pub struct Inner {
     pub timeouts: Timeouts,
     /// What `GET /admin/metrics` exposes.
     pub metrics: crate::metrics::Metrics,
+    /// Where the stores live (what `/admin/ready` reports).
+    pub database: crate::stores::Database,
 }
 
 /// The server's time limits (see `--header-timeout`, `--request-timeout`,
@@ -80,12 +82,15 @@ impl AppState {
         let data_dir = config.data_dir.clone();
         crate::files::data_dir(&data_dir)?;
         let token = bootstrap::load_token(config)?;
-        // The admin database before the key: whether credentials are stored decides whether a
-        // missing key file may be created anew.
-        let admin_db = data_dir.join("admin.db");
-        crate::files::private_database(&admin_db)?;
-        let admin: Arc<dyn AdminBackend> =
-            Arc::new(admin_store_sqlite::SqliteAdminStore::open(&admin_db)?);
+        // The stores before the key: whether credentials are stored decides whether a missing
+        // key file may be created anew.
+        let policy_config = bootstrap::policy_config(config)?;
+        let (admin, usage, policy, database) = crate::stores::open_stores(
+            &data_dir,
+            config.database_url.as_deref(),
+            &config.database_schema_prefix,
+            policy_config,
+        )?;
         let secrets = bootstrap::load_secret_box(config, admin.as_ref())?;
         let modules_file = bootstrap::modules_file(config)?;
         let routing_file = bootstrap::routing_file(config)?;
@@ -100,31 +105,12 @@ impl AppState {
                  they count as missing until set again"
             );
         }
-        for name in ["usage.db", "policy.db"] {
-            crate::files::private_database(&data_dir.join(name))?;
-        }
-        let usage =
-            usage_store_sqlite::SqliteUsageStore::open(data_dir.join("usage.db")).map_err(|e| {
-                StartError::Store(format!("usage database: {}", crate::error::error_chain(&e)))
-            })?;
-        let policy_config = bootstrap::policy_config(config)?;
-        let policy: Arc<dyn PolicyBackend> = Arc::new(
-            policy_store_sqlite::SqlitePolicyStore::open(
-                &data_dir.join("policy.db"),
-                policy_config,
-            )
-            .map_err(|e| {
-                StartError::Store(format!(
-                    "policy database: {}",
-                    crate::error::error_chain(&e)
-                ))
-            })?,
-        );
         Ok(Self {
             inner: Arc::new(Inner {
                 admin,
-                usage: Arc::new(usage),
+                usage,
                 policy,
+                database,
                 secrets,
                 token: crate::crypto::Redacted(token),
                 body_limit: config.body_limit,
