@@ -5,7 +5,9 @@
 //! unexpected answer. The server is always stopped, even when a step panics.
 //!
 //! Run it with `cargo xtask showroom` (or as part of `cargo xtask verify`). `ADMIN_API_BIN`
-//! names the binary to start; without it the binary is built with cargo.
+//! names the binary to start; without it the binary is built with cargo. With
+//! `SHOWROOM_DATABASE_URL` the server keeps its stores in that PostgreSQL database, in schemas
+//! of its own that are dropped at the end (the gate's postgres step runs it so).
 
 mod policy;
 mod tour;
@@ -14,14 +16,57 @@ mod walk;
 use std::process::ExitCode;
 use suites::admin::{TestServer, temp_dir};
 
+/// The PostgreSQL schemas of a showroom pass, dropped when this is dropped.
+struct Schemas {
+    url: String,
+    prefix: String,
+}
+
+impl Drop for Schemas {
+    fn drop(&mut self) {
+        let dropped = postgres::Client::connect(&self.url, postgres::NoTls).and_then(|mut c| {
+            c.batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{p}admin\", \"{p}usage\", \"{p}policy\" CASCADE",
+                p = self.prefix
+            ))
+        });
+        if let Err(e) = dropped {
+            println!("FAIL dropping the showroom's schemas {}*: {e}", self.prefix);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let data = temp_dir();
-    println!(
-        "showroom: starting admin-api with a fresh data directory {}",
-        data.path().display()
-    );
+    let schemas = std::env::var("SHOWROOM_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .map(|url| Schemas {
+            url,
+            prefix: format!("otc_showroom_{}_{}_", std::process::id(), suites::now_ms()),
+        });
+    let mut args: Vec<String> = Vec::new();
+    match &schemas {
+        Some(s) => {
+            println!(
+                "showroom: the stores are in PostgreSQL (schemas {}*)",
+                s.prefix
+            );
+            args.extend([
+                "--database-url".into(),
+                s.url.clone(),
+                "--database-schema-prefix".into(),
+                s.prefix.clone(),
+            ]);
+        }
+        None => println!(
+            "showroom: starting admin-api with a fresh data directory {}",
+            data.path().display()
+        ),
+    }
     let outcome = std::panic::catch_unwind(|| {
-        let server = TestServer::binary(data.path(), &[]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let server = TestServer::binary(data.path(), &args);
         println!("showroom: admin-api is listening on {}\n", server.base);
         let mut walk = walk::Walk::new(&server);
         tour::run(&mut walk, &server);
@@ -42,6 +87,7 @@ fn main() -> ExitCode {
             (0, 1)
         }
     };
+    drop(schemas);
     println!("\nshowroom: {passed} passed, {failed} failed");
     if failed == 0 {
         ExitCode::SUCCESS

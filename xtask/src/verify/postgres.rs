@@ -1,5 +1,6 @@
 //! The `postgres` step: the PostgreSQL test targets (every `[[test]]` of the workspace whose
-//! `required-features` holds `postgres-tests`), built with that feature and run as one suite
+//! `required-features` holds `postgres-tests`), built with that feature and run as one suite,
+//! followed by the showroom with its stores in that database (steps named `on PostgreSQL: ...`),
 //! when a server answers at `OTC_TEST_DATABASE_URL` (default: the local server).
 //!
 //! Reachability is a TCP connect (or a Unix socket connect) to the URL's host and port: xtask
@@ -246,12 +247,23 @@ pub fn step(
         bins.extend(build::test_binaries(&done.stdout, ws));
     }
     let bins: Vec<_> = bins.iter().filter(|b| b.kind == "test").collect();
-    let ran = suite::run_binaries("postgres", &bins, opts)?;
-    result.passed += ran.passed;
-    result.failed += ran.failed;
-    result.ignored += ran.ignored;
-    result.failures.extend(ran.failures);
-    result.cases.extend(ran.cases);
+    let mut parts = vec![suite::run_binaries("postgres", &bins, opts)?];
+    // The real binary walked through every endpoint group with its stores in PostgreSQL.
+    if ws.bins.iter().any(|(_, bin)| bin == super::showroom::BIN) {
+        parts.push(super::showroom::run_on(
+            root,
+            &ws.target_dir,
+            Duration::from_secs(600),
+            Some(&url),
+        )?);
+    }
+    for ran in parts {
+        result.passed += ran.passed;
+        result.failed += ran.failed;
+        result.ignored += ran.ignored;
+        result.failures.extend(ran.failures);
+        result.cases.extend(ran.cases);
+    }
     result.duration_s = start.elapsed().as_secs_f64();
     Ok(Some(result))
 }

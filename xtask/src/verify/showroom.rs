@@ -22,19 +22,45 @@ fn command(target_dir: &Path) -> Command {
 
 /// Runs the showroom for verify: each step is a check; the transcript goes to a file.
 pub fn run(root: &Path, target_dir: &Path, limit: Duration) -> Result<SuiteResult> {
+    run_on(root, target_dir, limit, None)
+}
+
+/// Runs the showroom with its stores in the PostgreSQL database at `database_url` when given
+/// (schemas of its own, dropped at the end), else on SQLite; each step is a check (named
+/// `on PostgreSQL: <step>` for the PostgreSQL pass); the transcript goes to a file.
+pub fn run_on(
+    root: &Path,
+    target_dir: &Path,
+    limit: Duration,
+    database_url: Option<&str>,
+) -> Result<SuiteResult> {
     let start = Instant::now();
     let mut cmd = command(target_dir);
     cmd.current_dir(root);
+    let (file, prefix) = match database_url {
+        Some(url) => {
+            cmd.env("SHOWROOM_DATABASE_URL", url);
+            ("showroom-postgres-transcript.txt", "on PostgreSQL: ")
+        }
+        None => {
+            cmd.env_remove("SHOWROOM_DATABASE_URL");
+            ("showroom-transcript.txt", "")
+        }
+    };
     let done = process::run(cmd, limit)?;
-    let transcript = target_dir.join("showroom-transcript.txt");
+    let transcript = target_dir.join(file);
     std::fs::write(&transcript, format!("{}\n{}", done.stdout, done.stderr))
         .with_context(|| format!("writing {}", transcript.display()))?;
     let mut result = SuiteResult::new("showroom");
     for line in done.stdout.lines() {
         if let Some(step) = line.strip_prefix("PASS ") {
-            result.check(step, true, "");
+            result.check(&format!("{prefix}{step}"), true, "");
         } else if let Some(step) = line.strip_prefix("FAIL ") {
-            result.check(step, false, &format!("see {}", transcript.display()));
+            result.check(
+                &format!("{prefix}{step}"),
+                false,
+                &format!("see {}", transcript.display()),
+            );
         }
     }
     let clean_exit = done.status.is_some_and(|s| s.success());
