@@ -120,7 +120,10 @@ impl std::fmt::Debug for ServerConfig {
             .field("database_schema_prefix", &self.database_schema_prefix)
             .field(
                 "database_url",
-                &self.database_url.as_deref().map(crate::stores::redact_url),
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(crate::database::redact_url),
             )
             .field("reset_credentials", &self.reset_credentials)
             .field("body_limit", &self.body_limit)

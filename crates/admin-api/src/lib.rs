@@ -15,6 +15,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod credentials;
 pub mod crypto;
+pub mod database;
 pub mod dev;
 pub mod error;
 pub mod extract;

@@ -49,7 +49,7 @@ pub struct Inner {
     /// What `GET /admin/metrics` exposes.
     pub metrics: crate::metrics::Metrics,
     /// Where the stores live (what `/admin/ready` reports).
-    pub database: crate::stores::Database,
+    pub database: crate::database::Database,
 }
 
 /// The server's time limits (see `--header-timeout`, `--request-timeout`,
@@ -85,7 +85,7 @@ impl AppState {
         // The stores before the key: whether credentials are stored decides whether a missing
         // key file may be created anew.
         let policy_config = bootstrap::policy_config(config)?;
-        let (admin, usage, policy, database) = crate::stores::open_stores(
+        let (admin, usage, policy, database) = crate::database::open_stores(
             &data_dir,
             config.database_url.as_deref(),
             &config.database_schema_prefix,
