@@ -80,6 +80,10 @@ pub struct SimulateArgs {
     /// the last call.
     #[arg(long)]
     answered_by: bool,
+    /// Trajectories say which call answered (`answered_at`), as an orchestrator that knows
+    /// which tool result the answer used does; an over-caller then reveals lower budgets.
+    #[arg(long)]
+    answered_at: bool,
     /// Write an SVG plot of budget, n* and accuracy over trajectories (first seed of each run).
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -175,13 +179,14 @@ fn agents(name: AgentName) -> Vec<Agent> {
     }
 }
 
-fn build(name: ScenarioName, agent: Agent, per: usize, answered_by: bool) -> Scenario {
+fn build(name: ScenarioName, agent: Agent, per: usize, args: &SimulateArgs) -> Scenario {
     let mut scenario = match name {
         ScenarioName::Drift => Scenario::drift(agent, per),
         ScenarioName::Siblings => Scenario::siblings(agent, per),
         _ => Scenario::steady(agent, per),
     };
-    scenario.report_answer = answered_by;
+    scenario.report_answer = args.answered_by;
+    scenario.report_call = args.answered_at;
     scenario
 }
 
@@ -192,7 +197,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let mut json = Vec::new();
     for name in scenarios(args.scenario) {
         for agent in agents(args.agent) {
-            let scenario = build(name, agent, args.trajectories as usize, args.answered_by);
+            let scenario = build(name, agent, args.trajectories as usize, args);
             let mut reports = Vec::new();
             for seed in args.seed..args.seed + u64::from(args.seeds) {
                 reports.push(run_one(&scenario, seed, args, &config)?);

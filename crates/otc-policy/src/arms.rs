@@ -9,9 +9,10 @@
 //! credit follows the answer:
 //!
 //! * A correct trajectory credits **the module that answered**: the one the orchestrator names in
-//!   `answered_by`, or else the module of the last call (an agent that stops when it has the
-//!   answer stops right after the call that gave it). Every other module it called gets a pull
-//!   without credit. A module called several times is one pull.
+//!   `answered_by` (or the module of the call `answered_at` names), or else the module of the
+//!   last call (an agent that stops when it has the answer stops right after the call that gave
+//!   it). An answer that used no tool result (`answered_at` 0) credits nobody. Every other
+//!   module it called gets a pull without credit. A module called several times is one pull.
 //! * An incorrect trajectory credits nobody and pulls nobody: it does not show which module would
 //!   have answered (the budget may have run out before the right one was reached).
 //!
@@ -27,6 +28,17 @@
 //! in canonical order and says they are tied.
 
 use serde::{Deserialize, Serialize};
+
+/// Which module answered a correct trajectory, as far as the orchestrator said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answerer {
+    /// Not said: the module of the last call is credited.
+    LastCall,
+    /// This module (index into the canonical set).
+    Module(u8),
+    /// The answer used no tool result: nobody is credited.
+    NoTool,
+}
 
 /// One module's decayed statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -91,12 +103,16 @@ impl Arms {
     }
 
     /// Records one trajectory: `called` are module indices in call order (repeats allowed),
-    /// `answered_by` the index of the module that answered, if the orchestrator said.
-    pub fn record(&mut self, called: &[u8], correct: bool, answered_by: Option<u8>) {
+    /// `answerer` the module that answered, as far as the orchestrator said.
+    pub fn record(&mut self, called: &[u8], correct: bool, answerer: Answerer) {
         if !correct {
             return;
         }
-        let answerer = answered_by.or_else(|| called.last().copied());
+        let answerer = match answerer {
+            Answerer::LastCall => called.last().copied(),
+            Answerer::Module(index) => Some(index),
+            Answerer::NoTool => None,
+        };
         let mut seen = [false; 256];
         for &index in called.iter().chain(answerer.iter()) {
             let i = usize::from(index);
@@ -176,7 +192,7 @@ mod tests {
         let mut arms = Arms::new(2);
         for _ in 0..20 {
             // Module 0 is tried first, module 1 answers.
-            arms.record(&[0, 1, 1], true, None);
+            arms.record(&[0, 1, 1], true, Answerer::LastCall);
         }
         assert_eq!(arms.ranking_by(|i| i as u64), vec![1, 0]);
         assert!(arms.arms()[0].score() < 0.1);
@@ -186,7 +202,7 @@ mod tests {
     #[test]
     fn answered_by_overrides_the_last_call_and_failures_credit_nobody() {
         let mut arms = Arms::new(3);
-        arms.record(&[0, 1], true, Some(0));
+        arms.record(&[0, 1], true, Answerer::Module(0));
         assert_eq!(
             arms.arms()[0],
             Arm {
@@ -201,10 +217,10 @@ mod tests {
                 answered: 0.0
             }
         );
-        arms.record(&[2, 2, 2], false, None);
+        arms.record(&[2, 2, 2], false, Answerer::LastCall);
         assert_eq!(arms.arms()[2], Arm::default());
         // Answered without tools: nobody is pulled.
-        arms.record(&[], true, None);
+        arms.record(&[], true, Answerer::LastCall);
         assert_eq!(arms.arms()[2], Arm::default());
     }
 
@@ -212,7 +228,7 @@ mod tests {
     fn untried_modules_rank_between_answering_and_failing_ones() {
         let mut arms = Arms::new(3);
         for _ in 0..5 {
-            arms.record(&[0, 2], true, Some(2));
+            arms.record(&[0, 2], true, Answerer::Module(2));
         }
         assert_eq!(arms.ranking_by(|i| i as u64), vec![2, 1, 0]);
     }
@@ -226,7 +242,7 @@ mod tests {
     #[test]
     fn decay_forgets_until_untried() {
         let mut arms = Arms::new(1);
-        arms.record(&[0], true, None);
+        arms.record(&[0], true, Answerer::LastCall);
         for _ in 0..2000 {
             arms.decay(0.995);
         }

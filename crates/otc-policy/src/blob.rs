@@ -154,13 +154,14 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arms::Answerer;
     use crate::budget::{BudgetConfig, BudgetObservation};
     use proptest::prelude::*;
 
     #[test]
     fn round_trips() {
         let mut arms = Arms::new(3);
-        arms.record(&[0, 2], true, None);
+        arms.record(&[0, 2], true, Answerer::LastCall);
         let mut hist = CallHistogram::default();
         hist.add(2);
         hist.add(5);
@@ -171,6 +172,7 @@ mod tests {
                     served: Some(4),
                     calls,
                     correct: calls < 5,
+                    answered_at: None,
                 },
                 &BudgetConfig::default(),
                 0.995,
@@ -206,7 +208,7 @@ mod tests {
         #[test]
         fn corrupting_a_valid_blob_is_never_a_panic(at in 0usize..200, byte in any::<u8>()) {
             let mut arms = Arms::new(2);
-            arms.record(&[0, 1], true, Some(1));
+            arms.record(&[0, 1], true, Answerer::Module(1));
             let mut hist = CallHistogram::default();
             hist.add(2);
             let budget = BudgetState::starting_at(2);

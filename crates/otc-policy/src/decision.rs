@@ -268,6 +268,7 @@ pub fn borrow(asked: &[String], siblings: &[Sibling<'_>], config: &BudgetConfig)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::arms::Answerer;
 
     #[test]
     fn draws_are_a_function_of_the_id() {
@@ -284,8 +285,8 @@ mod tests {
         let mut arms = Arms::new(4);
         // Modules 1 and 2 tie at the top; 0 and 3 are worse.
         for _ in 0..10 {
-            arms.record(&[0, 1], true, Some(1));
-            arms.record(&[3, 2], true, Some(2));
+            arms.record(&[0, 1], true, Answerer::Module(1));
+            arms.record(&[3, 2], true, Answerer::Module(2));
         }
         let config = BudgetConfig {
             explore_up: 0.1,

@@ -2,7 +2,7 @@
 //! store's incremental ingest and its rebuild both call [`CombinationState::observe`] in
 //! trajectory-log order, which is why a rebuild reproduces the incremental checkpoint exactly.
 
-use crate::arms::Arms;
+use crate::arms::{Answerer, Arms};
 use crate::budget::{BudgetEvidence, BudgetObservation, BudgetState};
 use crate::config::PolicyConfig;
 use crate::estimate::CallHistogram;
@@ -52,6 +52,9 @@ pub struct Observation<'a> {
     pub policy_budget: Option<u32>,
     /// The module that answered, as the orchestrator reported it.
     pub answered_by: Option<u8>,
+    /// Which call's result answered (1-based; 0: no tool result), as the orchestrator
+    /// reported it.
+    pub answered_at: Option<u32>,
     /// Its decision explored the module order (and served one call more for it): evidence
     /// for the arms, not for the budget.
     pub order_explored: bool,
@@ -98,7 +101,16 @@ impl CombinationState {
         self.hist = hist;
         self.arms.decay(decay);
         let top_before = self.arms.strict_top();
-        self.arms.record(obs.calls, obs.correct, obs.answered_by);
+        let answerer = match (obs.answered_by, obs.answered_at) {
+            (Some(module), _) => Answerer::Module(module),
+            (None, Some(0)) => Answerer::NoTool,
+            (None, Some(at)) => obs
+                .calls
+                .get(at as usize - 1)
+                .map_or(Answerer::LastCall, |&module| Answerer::Module(module)),
+            (None, None) => Answerer::LastCall,
+        };
+        self.arms.record(obs.calls, obs.correct, answerer);
         let top_after = self.arms.strict_top();
         // A new module answers first where none did, or clearly overtook the old first (which
         // then does not answer, or answers far less often): budget evidence gathered
@@ -127,6 +139,7 @@ impl CombinationState {
                     served: obs.served,
                     calls,
                     correct: obs.correct,
+                    answered_at: obs.answered_at,
                 },
                 &config.budget,
                 decay,
@@ -277,6 +290,7 @@ mod tests {
             served: Some(4),
             policy_budget: Some(3),
             answered_by: Some(1),
+            answered_at: None,
             order_explored: true,
         };
         state.observe(&obs, &PolicyConfig::default()).unwrap();
@@ -336,7 +350,7 @@ mod tests {
             let mut state = CombinationState::new(4);
             let mut correct_counts = Vec::new();
             for (calls, correct, r_cost) in &steps {
-                let obs = Observation { calls, correct: *correct, r_cost: *r_cost, timestamp_ms: 1, served: Some(calls.len() as u32), policy_budget: None, answered_by: None, order_explored: false };
+                let obs = Observation { calls, correct: *correct, r_cost: *r_cost, timestamp_ms: 1, served: Some(calls.len() as u32), policy_budget: None, answered_by: None, answered_at: None, order_explored: false };
                 let score = state.observe(&obs, &config).unwrap();
                 prop_assert!(score.composite >= -config.reward.beta() - 1e-12);
                 prop_assert!(score.composite <= config.reward.alpha() + 1e-12);

@@ -137,6 +137,7 @@ impl World {
                     timestamp_ms: start_ms + k as i64,
                     decision_id: None,
                     answered_by: None,
+                    answered_at: None,
                 }
             })
             .collect()

@@ -50,6 +50,13 @@ pub struct Trajectory {
     /// [`crate::arms`]): send it when the agent calls other tools after it has the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
+    /// Which call's result the answer used, counted from 1 (0: the answer used no tool
+    /// result), if the orchestrator knows (e.g. the tool call the answer cites; ignored on an
+    /// incorrect trajectory). It shows that any budget of at least this many calls would have
+    /// answered, which is how an agent that uses every call it is given still reveals a lower
+    /// budget (see [`crate::budget`]). With `answered_by` it must name a call to that module.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at: Option<u32>,
 }
 
 /// Why a trajectory was rejected. Nothing is written for a rejected trajectory.
@@ -119,6 +126,21 @@ pub enum ValidationError {
         /// The module it names.
         module: String,
     },
+    /// `answered_at` counts past the trajectory's calls.
+    #[error("answered_at: {value} is beyond the {calls} calls made")]
+    AnsweredAtBeyondCalls {
+        /// The rejected index.
+        value: u32,
+        /// Calls in the trajectory.
+        calls: usize,
+    },
+    /// `answered_at` and `answered_by` disagree: the call at `answered_at` is not to the
+    /// module `answered_by` names (or `answered_at` is 0, no tool, while a module is named).
+    #[error("answered_at: the call it names is not to the module answered_by names")]
+    AnsweredAtDisagrees {
+        /// The index.
+        value: u32,
+    },
     /// The timestamp is negative or more than [`MAX_FUTURE_SKEW_MS`] ahead of the clock.
     #[error("timestamp_ms: {value} is negative or too far in the future (now {now_ms})")]
     BadTimestamp {
@@ -177,6 +199,9 @@ impl ValidationError {
             Self::CallOutsideSet { index, .. } => format!("calls/{index}"),
             Self::BadTimestamp { .. } => "timestamp_ms".to_owned(),
             Self::AnsweredByNotCalled { .. } => "answered_by".to_owned(),
+            Self::AnsweredAtBeyondCalls { .. } | Self::AnsweredAtDisagrees { .. } => {
+                "answered_at".to_owned()
+            }
             Self::UnknownDecision { .. }
             | Self::DecisionMismatch { .. }
             | Self::DecisionUsed { .. } => "decision_id".to_owned(),
@@ -214,6 +239,20 @@ impl Trajectory {
                 return Err(ValidationError::AnsweredByNotCalled {
                     module: module.clone(),
                 });
+            }
+        }
+        if let Some(at) = self.answered_at {
+            let index = usize::try_from(at).unwrap_or(usize::MAX);
+            if index > self.calls.len() {
+                return Err(ValidationError::AnsweredAtBeyondCalls {
+                    value: at,
+                    calls: self.calls.len(),
+                });
+            }
+            if let Some(module) = &self.answered_by {
+                if index == 0 || self.calls[index - 1] != *module {
+                    return Err(ValidationError::AnsweredAtDisagrees { value: at });
+                }
             }
         }
         check_number("run_units", self.run_units, MAX_RUN_UNITS)?;
@@ -271,6 +310,7 @@ mod tests {
             timestamp_ms: 1_700_000_000_000,
             decision_id: None,
             answered_by: None,
+            answered_at: None,
         }
     }
 
@@ -375,6 +415,24 @@ mod tests {
             }
         ));
         assert!(matches!(
+            with(|t| t.answered_at = Some(4)),
+            ValidationError::AnsweredAtBeyondCalls { value: 4, calls: 3 }
+        ));
+        assert!(matches!(
+            with(|t| {
+                t.answered_at = Some(2);
+                t.answered_by = Some("web".into());
+            }),
+            ValidationError::AnsweredAtDisagrees { value: 2 }
+        ));
+        assert!(matches!(
+            with(|t| {
+                t.answered_at = Some(0);
+                t.answered_by = Some("web".into());
+            }),
+            ValidationError::AnsweredAtDisagrees { value: 0 }
+        ));
+        assert!(matches!(
             with(|t| t.timestamp_ms = -1),
             ValidationError::BadTimestamp { .. }
         ));
@@ -382,6 +440,23 @@ mod tests {
             with(|t| t.timestamp_ms = 1_700_000_000_000 * 1000),
             ValidationError::BadTimestamp { .. }
         ));
+    }
+
+    #[test]
+    fn answered_at_may_name_any_call_or_none() {
+        for at in 0..=3 {
+            let mut t = sample();
+            t.answered_at = Some(at);
+            assert_eq!(t.validate(1_700_000_000_000), Ok(()), "{at}");
+        }
+        let mut t = sample();
+        t.answered_at = Some(3);
+        t.answered_by = Some("web".into());
+        assert_eq!(t.validate(1_700_000_000_000), Ok(()));
+        assert_eq!(
+            ValidationError::AnsweredAtDisagrees { value: 1 }.field_path(),
+            "answered_at"
+        );
     }
 
     #[test]

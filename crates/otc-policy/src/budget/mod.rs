@@ -19,10 +19,12 @@
 //!   Unbiased evidence for P(correct | budget `j`). A correct request that overran its budget
 //!   still counts at the budget it was served.
 //! * **paired / kept**, for levels below the served budget: of the requests that were correct at
-//!   `k`, how many stopped on their own within `j` calls. An agent that stops when it has the
-//!   answer shows for free that any budget `>= m` would have sufficed; a request that used its
-//!   whole budget shows nothing about lower ones and counts as *not kept* (conservative: an
-//!   over-calling agent never reveals a lower budget, only exploration does).
+//!   `k`, how many stopped on their own within `j` calls, or answered with the result of a call
+//!   within the first `j` (`answered_at`). An agent that stops when it has the answer shows for
+//!   free that any budget `>= m` would have sufficed, and so does an orchestrator that says
+//!   which call answered; a request that used its whole budget and says nothing more shows
+//!   nothing about lower ones and counts as *not kept* (conservative: a silent over-calling
+//!   agent never reveals a lower budget, only exploration does).
 //!
 //! Evidence at the budget itself also feeds a short **recent** window (decay
 //! [`BudgetConfig::recent_decay`]), which is what notices a budget that stopped working.
@@ -77,6 +79,8 @@ pub struct BudgetObservation {
     pub calls: u32,
     /// Whether it was correct.
     pub correct: bool,
+    /// Which call's result answered, if the orchestrator said (1-based, 0: none).
+    pub answered_at: Option<u32>,
 }
 
 /// Which way a decision explored.
@@ -119,8 +123,9 @@ pub struct BudgetState {
     pub recent_served: f64,
     /// Of them, correct ones.
     pub recent_succeeded: f64,
-    /// Recent correct requests that stopped before their budget: whether the agents of this
-    /// combination reveal lower budgets at all (decays like paired evidence).
+    /// Recent correct requests that stopped before their budget or said they answered with an
+    /// earlier call: whether the agents of this combination reveal lower budgets at all
+    /// (decays like paired evidence).
     pub early: f64,
     /// A probe of the level below is running (see [`BudgetConfig::probe_after`]).
     pub probing: bool,
@@ -235,24 +240,28 @@ impl BudgetState {
         let obs = self.as_served(obs, config);
         let served = obs.served.unwrap_or(obs.calls).min(top);
         let stopped_early = obs.calls < served;
+        // The calls the answer needed: the call it used if the orchestrator said, else every
+        // call made.
+        let needed = obs.answered_at.map_or(obs.calls, |at| at.min(obs.calls));
+        let revealed = needed < served;
         let level = self.level_mut(served);
         level.served += 1.0;
         if obs.correct {
             level.succeeded += 1.0;
         }
         if obs.correct {
-            if stopped_early {
+            if revealed {
                 self.early += 1.0;
             }
-            // Levels below `calls - 1` get no "not kept" weight: the descent stops at the first
+            // Levels below `needed - 1` get no "not kept" weight: the descent stops at the first
             // level without strong evidence, so they are never reached through this request.
-            let lowest = if stopped_early {
-                obs.calls.saturating_sub(1)
+            let lowest = if revealed {
+                needed.saturating_sub(1)
             } else {
                 served.saturating_sub(1)
             };
             for j in lowest..served {
-                let kept = stopped_early && obs.calls <= j;
+                let kept = revealed && needed <= j;
                 let level = self.level_mut(j);
                 level.paired += 1.0;
                 if kept {
@@ -292,10 +301,12 @@ impl BudgetState {
         match (obs.served, self.current) {
             (None, Some(k)) => {
                 let k = k.min(config.max_budget);
+                // The answer needed the calls up to the one it used, if the orchestrator said.
+                let needed = obs.answered_at.map_or(obs.calls, |at| at.min(obs.calls));
                 BudgetObservation {
                     served: Some(k),
-                    calls: obs.calls,
-                    correct: obs.correct && obs.calls <= k,
+                    correct: obs.correct && needed <= k,
+                    ..obs
                 }
             }
             (None, None) => BudgetObservation {

@@ -71,6 +71,7 @@ fn follow(
                 served: Some(served),
                 calls,
                 correct,
+                answered_at: None,
             },
             config,
             DECAY,
@@ -232,6 +233,7 @@ fn confidence_falls_when_the_budget_starts_failing() {
                 served: Some(2),
                 calls: 2,
                 correct: false,
+                answered_at: None,
             },
             &config,
             DECAY,
@@ -398,7 +400,7 @@ proptest! {
         let mut a = BudgetState::default();
         let mut b = BudgetState::default();
         for (i, &(served, calls, correct)) in steps.iter().enumerate() {
-            let obs = BudgetObservation { served, calls, correct };
+            let obs = BudgetObservation { served, calls, correct, answered_at: None };
             for state in [&mut a, &mut b] {
                 if regime_at == Some(i) {
                     state.new_regime();
@@ -437,6 +439,7 @@ fn unlogged_trajectories_move_the_budget_both_ways() {
                 served: None,
                 calls,
                 correct,
+                answered_at: None,
             },
             &config,
             DECAY,

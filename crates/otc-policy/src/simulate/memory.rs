@@ -163,6 +163,7 @@ impl Advisor for MemoryPolicy {
                 served: served.map(|s| s.0),
                 policy_budget: served.map(|s| s.1),
                 answered_by,
+                answered_at: trajectory.answered_at,
                 order_explored: served.is_some_and(|s| s.2),
             },
             &self.config,

@@ -116,6 +116,11 @@ pub fn run<A: Advisor + ?Sized>(
             } else {
                 None
             },
+            answered_at: if scenario.report_call {
+                played.answered_at
+            } else {
+                None
+            },
         })?;
         done[c] += 1;
         step += 1;

@@ -95,8 +95,11 @@ pub struct Scenario {
     pub outliers: f64,
     /// Probability that a request is answered correctly when it gets the calls it needs.
     pub solvable: f64,
-    /// Whether trajectories name the module that answered.
+    /// Whether trajectories name the module that answered (`answered_by`).
     pub report_answer: bool,
+    /// Whether trajectories say which call answered (`answered_at`): an orchestrator that knows
+    /// which tool result the answer used (e.g. the one it cites).
+    pub report_call: bool,
     /// The generous fixed budget the policy is compared with.
     pub fixed_budget: u32,
 }
@@ -123,6 +126,7 @@ impl Scenario {
             outliers: 0.05,
             solvable: 0.9,
             report_answer: false,
+            report_call: false,
             fixed_budget: 6,
         }
     }
@@ -209,6 +213,8 @@ pub struct Played {
     pub correct: bool,
     /// The module that answered (when correct thanks to a tool).
     pub answered_by: Option<String>,
+    /// Which call answered, 1-based (0: the answer used no tool result); `None` when wrong.
+    pub answered_at: Option<u32>,
 }
 
 /// Plays one request of `combo` with `optimal` = n*, given `budget` and the module `order`
@@ -248,17 +254,17 @@ pub fn play(
     let calls: Vec<String> = (0..made)
         .map(|i| call_at(combo, order, position, need, wanders, i as usize))
         .collect();
-    let answered_by = if !correct || calls.is_empty() || (optimal == 0 && !lucky) {
-        None
-    } else if lucky {
-        calls.last().cloned()
-    } else {
-        Some(combo.helpful.clone())
-    };
+    // The answer comes from the call that completed what it needed: the lucky one, or the
+    // last of the `need` calls (on the helpful module); none at all when it needed no tool.
+    let answered_at = correct.then_some(if lucky { lucky_at } else { need });
+    let answered_by = answered_at
+        .filter(|&at| at >= 1)
+        .and_then(|at| calls.get(at as usize - 1).cloned());
     Played {
         calls,
         correct,
         answered_by,
+        answered_at,
     }
 }
 
@@ -317,6 +323,9 @@ mod tests {
         assert_eq!(p.answered_by.as_deref(), Some("web"));
         let p = play(Agent::OverCaller, &c, 2, 6, &helpful_first, &PLAIN);
         assert_eq!((p.calls.len(), p.correct), (6, true));
+        // The over-caller's answer still came from the second call.
+        assert_eq!(p.answered_at, Some(2));
+        assert_eq!(p.answered_by.as_deref(), Some("web"));
     }
 
     #[test]
