@@ -24,7 +24,9 @@ pub enum ScenarioName {
     Drift,
     /// A second module set appears beside a learnt one and borrows from it.
     Siblings,
-    /// All three.
+    /// Requests need different call counts: success rises gradually with the budget.
+    Graded,
+    /// All four.
     All,
 }
 
@@ -166,6 +168,7 @@ fn scenarios(name: ScenarioName) -> Vec<ScenarioName> {
             ScenarioName::Steady,
             ScenarioName::Drift,
             ScenarioName::Siblings,
+            ScenarioName::Graded,
         ],
         one => vec![one],
     }
@@ -183,6 +186,7 @@ fn build(name: ScenarioName, agent: Agent, per: usize, args: &SimulateArgs) -> S
     let mut scenario = match name {
         ScenarioName::Drift => Scenario::drift(agent, per),
         ScenarioName::Siblings => Scenario::siblings(agent, per),
+        ScenarioName::Graded => Scenario::graded(agent, per),
         _ => Scenario::steady(agent, per),
     };
     scenario.report_answer = args.answered_by;

@@ -8,17 +8,21 @@
 //! carries its checkpoints' meaning), and the codec rebuilds states through constructors that
 //! check the policy's own invariants (`Arms::from_parts`, `BudgetState::from_parts`).
 //!
-//! Layout of version 2 (version 1, written before the closed-loop policy, is no longer read:
-//! SQLite's migration to schema 3 drops those rows and the store rebuilds them):
+//! Layout of version 3:
 //!
 //! ```text
-//! [2,
+//! [3,
 //!  [[pulls, answered], ...],                      one per module, canonical order
 //!  [[calls, weight], ...],                        OTC's histogram, sorted by calls
 //!  [current | -1, recent_served, recent_succeeded, early,
-//!   probing, failed_probes, since_probe,
+//!   probing, quick_probe, failed_probes, since_probe, led_by | -1,
 //!   [[level, served, succeeded, paired, kept], ...]]]   sorted by level
 //! ```
+//!
+//! Version 2 (before quick probes and the budget's path module) is still read: its probes
+//! are not quick and its path is the arms' current first module, so an upgraded checkpoint
+//! goes on as it was. Version 1, written before the closed-loop policy, is no longer read
+//! (SQLite's migration to schema 3 drops those rows and the store rebuilds them).
 //!
 //! Decoding never panics: malformed bytes, an unknown version or out-of-range numbers are a
 //! [`BlobError`], which a store reports as a corrupt checkpoint that `rebuild` repairs.
@@ -29,7 +33,10 @@ use crate::estimate::CallHistogram;
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
-pub const BLOB_VERSION: u8 = 2;
+pub const BLOB_VERSION: u8 = 3;
+
+/// The oldest version this build still reads.
+pub const OLDEST_READ_VERSION: u8 = 2;
 
 /// Why a BLOB could not be decoded.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -46,14 +53,26 @@ pub enum BlobError {
 }
 
 type LevelRecord = (u32, f64, f64, f64, f64);
-type BudgetRecord = (i64, f64, f64, f64, bool, u32, u32, Vec<LevelRecord>);
+type BudgetRecordV2 = (i64, f64, f64, f64, bool, u32, u32, Vec<LevelRecord>);
+type BudgetRecord = (
+    i64,
+    f64,
+    f64,
+    f64,
+    bool,
+    bool,
+    u32,
+    u32,
+    i64,
+    Vec<LevelRecord>,
+);
 
 #[derive(Serialize, Deserialize)]
-struct V2 {
+struct Record<B> {
     version: u8,
     arms: Vec<(f64, f64)>,
     hist: Vec<(u32, f64)>,
-    budget: BudgetRecord,
+    budget: B,
 }
 
 /// The parts of a checkpoint kept in its BLOB.
@@ -67,9 +86,34 @@ pub struct Decoded {
     pub budget: BudgetState,
 }
 
+/// Marks a path module not recorded (a version-2 BLOB); never written.
+const UNKNOWN_PATH: i64 = -2;
+
+/// A version-2 record in version 3's shape.
+fn upgrade(old: Record<BudgetRecordV2>) -> Record<BudgetRecord> {
+    let (current, served, succeeded, early, probing, failed, since, levels) = old.budget;
+    Record {
+        version: BLOB_VERSION,
+        arms: old.arms,
+        hist: old.hist,
+        budget: (
+            current,
+            served,
+            succeeded,
+            early,
+            probing,
+            false,
+            failed,
+            since,
+            UNKNOWN_PATH,
+            levels,
+        ),
+    }
+}
+
 /// Encodes arms, histogram and budget state.
 pub fn encode(arms: &Arms, hist: &CallHistogram, budget: &BudgetState) -> Vec<u8> {
-    let record = V2 {
+    let record: Record<BudgetRecord> = Record {
         version: BLOB_VERSION,
         arms: arms.arms().iter().map(|a| (a.pulls, a.answered)).collect(),
         hist: hist.bins().to_vec(),
@@ -79,8 +123,10 @@ pub fn encode(arms: &Arms, hist: &CallHistogram, budget: &BudgetState) -> Vec<u8
             budget.recent_succeeded,
             budget.early,
             budget.probing,
+            budget.quick_probe,
             budget.failed_probes,
             budget.since_probe,
+            budget.led_by.map_or(-1, i64::from),
             budget
                 .levels()
                 .iter()
@@ -96,15 +142,19 @@ pub fn encode(arms: &Arms, hist: &CallHistogram, budget: &BudgetState) -> Vec<u8
 pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
     // Every version is a msgpack array (fixarray, 0x90..=0x9f) whose first element is the
     // version as a positive fixint, so the tag can be read before the shape is known.
-    match bytes {
-        [0x90..=0x9f, version @ 0x00..=0x7f, ..] if *version == BLOB_VERSION => {}
-        [0x90..=0x9f, version @ 0x00..=0x7f, ..] => {
-            return Err(BlobError::UnknownVersion(*version));
-        }
+    let version = match bytes {
+        [0x90..=0x9f, version @ 0x00..=0x7f, ..] => *version,
         _ => return Err(BlobError::Malformed("no version tag".into())),
-    }
-    let record: V2 =
-        rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?;
+    };
+    let record: Record<BudgetRecord> = match version {
+        BLOB_VERSION => {
+            rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?
+        }
+        OLDEST_READ_VERSION => {
+            upgrade(rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?)
+        }
+        other => return Err(BlobError::UnknownVersion(other)),
+    };
     if record.arms.len() != modules {
         return Err(BlobError::Inconsistent(format!(
             "{} arms for {modules} modules",
@@ -120,11 +170,30 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
         .ok_or_else(|| BlobError::Inconsistent("negative or non-finite arm".into()))?;
     let hist = CallHistogram::from_bins(record.hist)
         .ok_or_else(|| BlobError::Inconsistent("bad call histogram".into()))?;
-    let (current, recent_served, recent_succeeded, early, probing, failed, since, levels) =
-        record.budget;
+    let (
+        current,
+        recent_served,
+        recent_succeeded,
+        early,
+        probing,
+        quick,
+        failed,
+        since,
+        led_by,
+        levels,
+    ) = record.budget;
     let current = match current {
         -1 => None,
         c => Some(u32::try_from(c).map_err(|_| BlobError::Inconsistent("bad budget".into()))?),
+    };
+    let led_by = match led_by {
+        // A version-2 BLOB: its path is the module first now.
+        UNKNOWN_PATH => arms.strict_top().and_then(|i| u8::try_from(i).ok()),
+        -1 => None,
+        m => match u8::try_from(m) {
+            Ok(m) if usize::from(m) < modules => Some(m),
+            _ => return Err(BlobError::Inconsistent("bad path module".into())),
+        },
     };
     let levels = levels
         .into_iter()
@@ -144,7 +213,8 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
         current,
         (recent_served, recent_succeeded),
         early,
-        (probing, failed, since),
+        (probing, quick, failed, since),
+        led_by,
         levels,
     )
     .ok_or_else(|| BlobError::Inconsistent("bad budget evidence".into()))?;
@@ -166,6 +236,7 @@ mod tests {
         hist.add(2);
         hist.add(5);
         let mut budget = BudgetState::default();
+        budget.new_regime(0, Some(2));
         for calls in [3, 1, 4, 1, 5] {
             budget.observe(
                 BudgetObservation {
@@ -182,6 +253,38 @@ mod tests {
         let decoded = decode(&bytes, 3).unwrap();
         assert_eq!(decoded, Decoded { arms, hist, budget });
         assert!(matches!(decode(&bytes, 4), Err(BlobError::Inconsistent(_))));
+    }
+
+    #[test]
+    fn a_version_2_blob_is_read_with_its_path_the_module_first_now() {
+        let levels: Vec<LevelRecord> = vec![(2, 10.0, 9.0, 0.0, 0.0)];
+        let budget: BudgetRecordV2 = (2, 1.0, 1.0, 0.0, true, 1, 7, levels);
+        let old = Record {
+            version: 2,
+            arms: vec![(4.0, 1.0), (5.0, 4.0)],
+            hist: vec![(2, 3.0)],
+            budget,
+        };
+        let bytes = rmp_serde::to_vec(&old).unwrap();
+        let decoded = decode(&bytes, 2).unwrap();
+        let budget = &decoded.budget;
+        assert_eq!(budget.current, Some(2));
+        assert_eq!((budget.probing, budget.quick_probe), (true, false));
+        assert_eq!((budget.failed_probes, budget.since_probe), (1, 7));
+        assert_eq!(budget.led_by, Some(1), "module 1 answers more often");
+        assert_eq!(budget.level(2).served, 10.0);
+        // Written again, it is a version-3 BLOB that reads back the same.
+        let again = encode(&decoded.arms, &decoded.hist, &decoded.budget);
+        assert_eq!(again[1], BLOB_VERSION);
+        assert_eq!(decode(&again, 2).unwrap(), decoded);
+    }
+
+    #[test]
+    fn a_path_module_outside_the_set_is_inconsistent() {
+        let mut budget = BudgetState::starting_at(1);
+        budget.led_by = Some(5);
+        let bytes = encode(&Arms::new(2), &CallHistogram::default(), &budget);
+        assert!(matches!(decode(&bytes, 2), Err(BlobError::Inconsistent(_))));
     }
 
     #[test]

@@ -295,7 +295,8 @@ mod tests {
             ..BudgetConfig::default()
         };
         let budget =
-            BudgetState::from_parts(Some(3), (0.0, 0.0), 0.0, (true, 0, 0), vec![]).unwrap();
+            BudgetState::from_parts(Some(3), (0.0, 0.0), 0.0, (true, false, 0, 0), None, vec![])
+                .unwrap();
         let mut counts = std::collections::BTreeMap::new();
         let mut stated = std::collections::BTreeMap::new();
         let trials = 200_000;

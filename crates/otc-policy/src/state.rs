@@ -100,7 +100,6 @@ impl CombinationState {
         )?;
         self.hist = hist;
         self.arms.decay(decay);
-        let top_before = self.arms.strict_top();
         let answerer = match (obs.answered_by, obs.answered_at) {
             (Some(module), _) => Answerer::Module(module),
             (None, Some(0)) => Answerer::NoTool,
@@ -112,12 +111,18 @@ impl CombinationState {
         };
         self.arms.record(obs.calls, obs.correct, answerer);
         let top_after = self.arms.strict_top();
-        // A new module answers first where none did, or clearly overtook the old first (which
-        // then does not answer, or answers far less often): budget evidence gathered
-        // before was about another path, and is forgotten before this trajectory (the first
-        // of the new path) is folded in. Two modules that answer about equally often may swap
-        // places without that.
-        let regime_changed = match (top_before, top_after) {
+        // A module answers first where none did, or clearly overtook the one that was first
+        // when the budget's evidence was gathered (which then does not answer, or answers far
+        // less often): budget evidence gathered before was about another path, and is
+        // forgotten before this trajectory (the first of the new path) is folded in. Two
+        // modules that answer about equally often may swap places without that; comparing
+        // with the path's module, not the previous top, also notices an overtake that
+        // happened in small steps.
+        let path = self.budget.led_by.map(usize::from);
+        // Only a module that answers can lead a path: one that never answered may come first
+        // merely by having been tried less.
+        let top_after = top_after.filter(|&t| self.arms.arms()[t].score() >= USELESS_BELOW);
+        let regime_changed = match (path, top_after) {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(a), Some(b)) => {
@@ -131,7 +136,18 @@ impl CombinationState {
             self.budget.current = obs.policy_budget;
         }
         if regime_changed {
-            self.budget.new_regime();
+            // Calls made before the first call to the new first module: not needed once it
+            // comes first (only read from a trajectory served the policy's own order).
+            let wasted = match top_after {
+                Some(top) if obs.correct && !obs.order_explored => obs
+                    .calls
+                    .iter()
+                    .position(|&c| usize::from(c) == top)
+                    .map_or(0, |p| p as u32),
+                _ => 0,
+            };
+            self.budget
+                .new_regime(wasted, top_after.and_then(|t| u8::try_from(t).ok()));
         }
         if !obs.order_explored {
             self.budget.observe(
@@ -276,6 +292,8 @@ mod tests {
         state.arms = Arms::from_parts(vec![arm(a), arm(b)]).unwrap();
         state.budget.current = Some(3);
         state.budget.since_probe = 7;
+        // The budget's path is the module first now (none while they are tied).
+        state.budget.led_by = state.arms.strict_top().map(|t| t as u8);
         state
     }
 

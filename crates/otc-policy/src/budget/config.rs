@@ -5,10 +5,17 @@ use serde::{Deserialize, Serialize};
 
 /// The wait before a probe doubles after each failed one, up to `probe_after << MAX_BACKOFF`
 /// observations (400 by default): a level that truly fails then costs about one failed request
-/// per 400 observations once the backoff is full, and a budget that became too generous for
-/// agents that use every call is found within that (agents that stop on their own show it
-/// sooner, through paired evidence).
+/// per 400 observations once the backoff is full. A budget that became too generous is found
+/// sooner through paired evidence when agents stop on their own or the orchestrator says which
+/// call answered (`answered_at`); for an agent that uses every call and says nothing more,
+/// only probes find it, and each probe of a level that does not work costs a request, so
+/// following such a drift within `w` observations costs about one request in `w` (see
+/// ARCHITECTURE.md).
 pub const MAX_BACKOFF: u32 = 4;
+
+/// The largest share of decisions that may explore (up, down during a probe, and the module
+/// order at once): at least a tenth keep serving the policy's own budget and order.
+pub const MAX_EXPLORATION: f64 = 0.9;
 
 /// The knobs of the budget decision and of its exploration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,11 +36,13 @@ pub struct BudgetConfig {
     /// Weight of requests served at a level (by exploration) before their success rate can move
     /// the budget.
     pub min_direct: f64,
-    /// How many times more likely "the other level works as well" must be than "it clearly
-    /// fails" (or the reverse) before evidence moves the budget or stops a probe; 19 is 95 %
-    /// with even prior odds. "Clearly fails" is a quarter of the budget's success rate for
-    /// requests served a level ([`FAILING_RATIO`]), and half the requests kept for paired
-    /// evidence.
+    /// How many times more likely one answer must be than the other before evidence moves the
+    /// budget; 19 is 95 % with even prior odds. The answers: "a level gains twice the
+    /// tolerance over another" or "as much" (requests served both, climbs and descents);
+    /// "works as well" or "clearly fails" (a quarter of the budget's success rate,
+    /// [`super::FAILING_RATIO`]; quick probes, and stopping any probe); "keeps nearly all
+    /// requests" or "half of them" (paired evidence). A probe also stops on half these odds
+    /// (in log) that the level below falls short of the tolerance: a probe is not a move.
     pub evidence_odds: f64,
     /// Weight of recent requests at the budget before a failing budget climbs.
     pub min_recent: f64,
@@ -45,6 +54,12 @@ pub struct BudgetConfig {
     pub reveal_decay: f64,
     /// Probability of serving one level above the budget, in `[0, 0.5]`.
     pub explore_up: f64,
+    /// Probability of serving one level above the budget while it is undecided whether that
+    /// level gains more than the tolerance (the budget leaves room for such a gain and the
+    /// requests served above neither show it nor rule it out), in `[0, 0.5]`; the larger of
+    /// this and `explore_up` applies. It finds budgets whose success rises gradually: an agent
+    /// that stops on its own pays the extra call only when it needs it.
+    pub explore_up_undecided: f64,
     /// Probability of serving one level below the budget during a probe (see
     /// [`BudgetConfig::probe_after`]), in `[0, 0.5]`.
     pub explore_down: f64,
@@ -71,6 +86,7 @@ impl Default for BudgetConfig {
             recent_decay: 0.9,
             reveal_decay: 0.95,
             explore_up: 0.05,
+            explore_up_undecided: 0.25,
             explore_down: 0.5,
             probe_after: 25,
             explore_order: 0.03,
@@ -99,8 +115,12 @@ impl BudgetConfig {
             && self.reveal_decay > 0.0
             && self.reveal_decay <= 1.0
             && probability(self.explore_up)
+            && probability(self.explore_up_undecided)
             && probability(self.explore_down)
             && probability(self.explore_order)
-            && self.explore_up + self.explore_down + self.explore_order <= 0.75
+            && self.explore_up.max(self.explore_up_undecided)
+                + self.explore_down
+                + self.explore_order
+                <= MAX_EXPLORATION
     }
 }

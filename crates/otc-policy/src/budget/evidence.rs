@@ -1,5 +1,8 @@
 //! The evidence about one budget level ([`Level`]) and the statistics the rule decides with:
-//! likelihood ratios between "works as well" and "clearly fails", and two-sample z scores.
+//! likelihood ratios between "works as well" and "clearly fails" (quick, for step-shaped
+//! success), between "within the tolerance" and "twice the tolerance short" (paired evidence),
+//! and the generalized likelihood ratio of "one level gains more than the tolerance over
+//! another" from the requests served both.
 
 use super::PRUNE_WEIGHT;
 use super::config::BudgetConfig;
@@ -35,35 +38,6 @@ impl Level {
     }
 }
 
-/// The z score a level above must beat the budget by before its requests alone make the budget
-/// climb. The test runs after every observation, so it must be strict: at 3.5 a fluke fires
-/// about once in 4000 independent checks.
-pub const BETTER_ABOVE_Z: f64 = 3.5;
-
-/// The z score at which probe evidence shows a lower level worse than the budget by more
-/// than the tolerance, which keeps the budget where it is.
-pub const WORSE_BEYOND_TOLERANCE_Z: f64 = 2.0;
-
-/// Two-proportion z score of `a`'s success rate exceeding `b`'s by more than `margin`
-/// (decayed weights as counts; unpooled variances, floored so a run of all successes still
-/// has a spread).
-pub(super) fn two_sample_z(a: &Level, b: &Level, margin: f64) -> f64 {
-    if a.served <= 0.0 || b.served <= 0.0 {
-        return 0.0;
-    }
-    let rate = |l: &Level| (l.succeeded / l.served).clamp(0.0, 1.0);
-    let spread = |l: &Level| {
-        let p = ((l.succeeded + 1.0) / (l.served + 2.0)).clamp(0.0, 1.0);
-        p * (1.0 - p) / l.served
-    };
-    let se = (spread(a) + spread(b)).sqrt();
-    if se <= 0.0 {
-        0.0
-    } else {
-        (rate(a) - rate(b) - margin) / se
-    }
-}
-
 /// Log-likelihood ratio of success probability `good` against `bad` for `successes` and
 /// `failures` (decayed weights).
 pub(super) fn log_odds(successes: f64, failures: f64, good: f64, bad: f64) -> f64 {
@@ -96,4 +70,51 @@ pub(super) fn paired_odds(level: &Level, config: &BudgetConfig) -> f64 {
         1.0 - config.tolerance / 2.0,
         0.5,
     )
+}
+
+/// Odds that a level keeps nearly all requests correct at a higher budget (all but half the
+/// tolerance) rather than losing twice the tolerance of them, from paired evidence: negative
+/// odds say the level falls short of the tolerance, even when it still keeps most requests
+/// (success that rises gradually with the budget).
+pub(super) fn paired_within_odds(level: &Level, config: &BudgetConfig) -> f64 {
+    log_odds(
+        level.kept,
+        level.paired - level.kept,
+        1.0 - config.tolerance / 2.0,
+        1.0 - 2.0 * config.tolerance,
+    )
+}
+
+/// Log of the generalized likelihood ratio that requests served `above` succeed more often
+/// than those served `here` by twice `tolerance` rather than equally often: positive favours
+/// the gain, negative its absence, and the boundary between the two is a gain of `tolerance`.
+///
+/// Both success rates are unknown (a level just reached has few requests, the level above may
+/// have many), so each hypothesis is fitted to both levels at once: under "no gain" one rate
+/// serves both, under "gain" the rates are `θ` and `θ + 2·tolerance` with `θ` fitted (the
+/// log-likelihood is concave in `θ`, so its derivative is bisected). Half a success and half a
+/// failure are added to each level, so that a level without failures is not certain.
+pub(super) fn gain_log_odds(here: &Level, above: &Level, tolerance: f64) -> f64 {
+    let gap = (2.0 * tolerance).clamp(0.0, 0.999);
+    let (s_h, f_h) = (here.succeeded + 0.5, here.served - here.succeeded + 0.5);
+    let (s_a, f_a) = (above.succeeded + 0.5, above.served - above.succeeded + 0.5);
+    let ll = |s: f64, f: f64, p: f64| {
+        let p = p.clamp(1e-9, 1.0 - 1e-9);
+        s * p.ln() + f * (1.0 - p).ln()
+    };
+    let pooled = (s_h + s_a) / (s_h + f_h + s_a + f_a);
+    let same = ll(s_h + s_a, f_h + f_a, pooled);
+    // d/dθ of the "gain" log-likelihood, decreasing in θ on (0, 1 − gap).
+    let slope = |t: f64| s_h / t - f_h / (1.0 - t) + s_a / (t + gap) - f_a / (1.0 - t - gap);
+    let (mut lo, mut hi) = (1e-9, 1.0 - gap - 1e-9);
+    for _ in 0..48 {
+        let mid = 0.5 * (lo + hi);
+        if slope(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let t = 0.5 * (lo + hi);
+    ll(s_h, f_h, t) + ll(s_a, f_a, t + gap) - same
 }

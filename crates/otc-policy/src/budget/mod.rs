@@ -31,39 +31,55 @@
 //!
 //! # The rule (applied after every observation, in log order, so a rebuild replays it exactly)
 //!
-//! * **Climb** one level when the recent success at the budget, as a Beta(1, 1) posterior mean,
-//!   is below [`BudgetConfig::climb_below`] with at least [`BudgetConfig::min_recent`] weight
-//!   (a failure that stopped before using its whole budget does not count against the budget:
-//!   the budget did not cause it), or
-//!   when requests explored one level up succeed more often by the tolerance and by a strict
-//!   two-sample test ([`BETTER_ABOVE_Z`]). Up-exploration is rare, so the second rule only
-//!   notices large gains; a budget that succeeds a little less often than one level more is
-//!   kept (the price of not chasing noise). Climbing forgets the evidence at and below the
-//!   level left: it is contradicted by what just happened.
-//! * **Descend** to the lowest level `j` shown, on *strong* evidence, to succeed within
-//!   [`BudgetConfig::tolerance`] of the budget (success only grows with the budget, so the
-//!   levels between do too), looking no further down than a level that clearly fails:
-//!   either paired evidence (posterior mean of kept / paired >= 1 − tolerance, with at least
-//!   [`BudgetConfig::min_evidence`] weight) or requests probed at that level (odds that they
-//!   succeed as often as at the budget rather than clearly less often, with at least
-//!   `min_direct` weight, unless the probes show the level worse than the budget by more than
-//!   the tolerance, [`WORSE_BEYOND_TOLERANCE_Z`]). A lucky
-//!   short answer is one kept request among many that are not, so it cannot pull the budget
-//!   down.
+//! The budget served is the smallest level whose success is within
+//! [`BudgetConfig::tolerance`] of what more calls achieve. Success may jump from nothing to
+//! nearly everything at one level (every request needs the same calls) or rise gradually
+//! (requests need different numbers of calls); the rule must not mistake the second for the
+//! first.
+//!
+//! * **Climb when failing**: one level up when the recent success at the budget, as a
+//!   Beta(1, 1) posterior mean, is below [`BudgetConfig::climb_below`] with at least
+//!   [`BudgetConfig::min_recent`] weight (a failure that stopped before using its whole budget
+//!   does not count against the budget: the budget did not cause it). Climbing so forgets the
+//!   evidence at and below the level left: it is contradicted by what just happened.
+//! * **Climb for a gain**: one level up when some level above (with at least
+//!   [`BudgetConfig::min_direct`] requests served) succeeds more often than the budget by more
+//!   than the tolerance, on the odds of [`BudgetConfig::evidence_odds`]: the generalized
+//!   likelihood ratio of "twice the tolerance more" against "as often", fitted to the requests
+//!   served both levels (so a level just reached, with few requests, is not taken as known).
+//!   This is what finds the budget where success rises gradually; it counts as a failed probe.
+//! * **Descend** to the lowest level `j` shown, on *strong* evidence, to succeed within the
+//!   tolerance of the budget (success only grows with the budget, so the levels between do
+//!   too), looking no further down than a level that clearly falls short:
+//!   * paired evidence: posterior mean of kept / paired >= 1 − tolerance, with at least
+//!     [`BudgetConfig::min_evidence`] weight and odds that it keeps nearly all requests rather
+//!     than half; a lucky short answer is one kept request among many that are not, so it
+//!     cannot pull the budget down;
+//!   * requests probed there (at least `min_direct`): the odds that `j` does *not* fall short
+//!     of the budget by more than the tolerance (the same likelihood ratio as the climb, the
+//!     other way), and no level above says otherwise. After the first module changed (a
+//!     **quick** probe, [`BudgetState::quick_probe`]) the calls the old first module took are
+//!     expected to be unneeded, and odds that `j` works rather than clearly fails
+//!     ([`FAILING_RATIO`]) are enough, until a probe fails.
+//! * **A new first module** ([`BudgetState::new_regime`]): the budget drops at once by the
+//!   calls that were made before the first call to it, and probes are quick.
 //!
 //! # Exploration
 //!
-//! With probability [`BudgetConfig::explore_up`] a decision serves one level above the budget,
-//! and with [`BudgetConfig::explore_down`] one level below, the latter only while the evidence
-//! still allows that the lower level works (serving a budget that is known to fail costs a
-//! request). See [`BudgetState::exploration`] and [`crate::decision`].
+//! With probability [`BudgetConfig::explore_up`] a decision serves one level above the budget
+//! ([`BudgetConfig::explore_up_undecided`] while it is open whether that level gains more than
+//! the tolerance: for an agent that stops on its own the extra call costs only the requests
+//! that need it), and during a probe with [`BudgetConfig::explore_down`] one level below, the
+//! latter only while the evidence still allows that the lower level works (serving a budget
+//! that is known to fail costs a request). See [`BudgetState::exploration`] and
+//! [`crate::decision`].
 
 mod config;
 mod evidence;
 mod rule;
 
-pub use config::{BudgetConfig, MAX_BACKOFF};
-pub use evidence::{BETTER_ABOVE_Z, FAILING_RATIO, Level, WORSE_BEYOND_TOLERANCE_Z};
+pub use config::{BudgetConfig, MAX_BACKOFF, MAX_EXPLORATION};
+pub use evidence::{FAILING_RATIO, Level};
 
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +145,14 @@ pub struct BudgetState {
     pub early: f64,
     /// A probe of the level below is running (see [`BudgetConfig::probe_after`]).
     pub probing: bool,
+    /// Probes are quick: the first module changed ([`BudgetState::new_regime`]) and no probe
+    /// failed since, so the calls the old first module took are expected to be unneeded and
+    /// the level below may pass on a few successes. Otherwise a probe needs strong odds that
+    /// the level is within the tolerance.
+    pub quick_probe: bool,
+    /// The module that came first when the evidence at and below the budget was gathered
+    /// (the path; see [`BudgetState::new_regime`]), as an index into the canonical set.
+    pub led_by: Option<u8>,
     /// Probes of the level below that failed since the budget last moved (the backoff
     /// exponent).
     pub failed_probes: u32,
@@ -145,7 +169,8 @@ impl BudgetState {
         current: Option<u32>,
         recent: (f64, f64),
         early: f64,
-        probe: (bool, u32, u32),
+        probe: (bool, bool, u32, u32),
+        led_by: Option<u8>,
         levels: Vec<(u32, Level)>,
     ) -> Option<Self> {
         let weight = |x: f64| x.is_finite() && x >= 0.0;
@@ -169,8 +194,10 @@ impl BudgetState {
             recent_succeeded: recent.1,
             early,
             probing: probe.0,
-            failed_probes: probe.1,
-            since_probe: probe.2,
+            quick_probe: probe.1,
+            led_by,
+            failed_probes: probe.2,
+            since_probe: probe.3,
             levels,
         })
     }
@@ -339,6 +366,13 @@ impl BudgetState {
         self.levels.retain(|(_, level)| !level.is_negligible());
     }
 
+    /// Whether it is open whether one call more than `k` gains more than the tolerance: the
+    /// requests served `k` and `k + 1` neither show it nor rule it out.
+    fn gain_undecided(&self, k: u32, config: &BudgetConfig) -> bool {
+        let odds = config.evidence_odds.ln();
+        self.gains_above(k, k + 1, config).abs() < odds
+    }
+
     /// The exploration open to a decision: one level down with probability `explore_down`
     /// (only while [`Self::lower_may_work`]), one level up with `explore_up` (below
     /// `max_budget`).
@@ -351,14 +385,18 @@ impl BudgetState {
             } else {
                 0.0
             },
-            up: if k < config.max_budget {
-                config.explore_up
-            } else {
+            up: if k >= config.max_budget {
                 0.0
+            } else if self.gain_undecided(k, config) {
+                config.explore_up.max(config.explore_up_undecided)
+            } else {
+                config.explore_up
             },
         }
     }
 }
 
+#[cfg(test)]
+mod gradual_tests;
 #[cfg(test)]
 mod tests;

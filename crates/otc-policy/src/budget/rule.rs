@@ -2,10 +2,8 @@
 //! level below in episodes with a backoff, and starting over when the path changes. The rule
 //! itself is described in the module docs of [`super`].
 
-use super::evidence::{direct_odds, paired_odds, two_sample_z};
-use super::{
-    BETTER_ABOVE_Z, BudgetConfig, BudgetState, Level, MAX_BACKOFF, WORSE_BEYOND_TOLERANCE_Z,
-};
+use super::evidence::{direct_odds, gain_log_odds, paired_odds, paired_within_odds};
+use super::{BudgetConfig, BudgetState, Level, MAX_BACKOFF};
 
 impl BudgetState {
     /// Moves the current budget by the rule of the module docs.
@@ -16,12 +14,8 @@ impl BudgetState {
         let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
         let failing =
             self.recent_served >= config.min_recent && recent_success < config.climb_below;
-        let above = self.level(k + 1);
-        let here = self.level(k);
-        let better_above = above.served >= config.min_direct
-            && above.success() >= here.success() + config.tolerance
-            && two_sample_z(&above, &here, 0.0) >= BETTER_ABOVE_Z;
-        if k < top && (failing || better_above) {
+        let better_above = self.gains_beyond(k, config) >= config.evidence_odds.ln();
+        if k < top && failing {
             self.move_to(k + 1);
             self.probing = false;
             self.failed_probes = 0;
@@ -34,6 +28,15 @@ impl BudgetState {
                 }
             }
             self.levels.retain(|(_, level)| !level.is_negligible());
+            return;
+        }
+        if k < top && better_above {
+            // The budget works, but one call more answers clearly more requests (success that
+            // rises gradually with the budget): climb, keeping what was learnt at this level.
+            // It usually means a probe took the budget a level too low, so it counts as a
+            // failed probe and the next one waits longer.
+            self.move_to(k + 1);
+            self.end_probe(true);
             return;
         }
         // Success can only grow with the budget: a level shown to do as well as the budget
@@ -61,7 +64,8 @@ impl BudgetState {
         // Agents that stop on their own and now keep stopping below the budget point at the
         // level below: probe it at once rather than wait for the paired evidence to pile up.
         let below = self.level(target.saturating_sub(1));
-        let pointed_at = below.paired >= config.min_direct && paired_odds(&below, config) > 0.0;
+        let pointed_at = below.paired >= config.min_direct
+            && paired_within_odds(&below, config) >= config.evidence_odds.ln() / 2.0;
         if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
             self.start_probe();
         }
@@ -73,7 +77,7 @@ impl BudgetState {
     /// Starts probing the level below the budget from fresh evidence: what an earlier probe
     /// found there is old news (another module order, another month) and must not decide
     /// this one.
-    fn start_probe(&mut self) {
+    pub(super) fn start_probe(&mut self) {
         let Some(k) = self.current.filter(|&k| k > 0) else {
             return;
         };
@@ -87,6 +91,9 @@ impl BudgetState {
     /// Ends a probe; `failed` doubles the wait before the next one.
     pub(super) fn end_probe(&mut self, failed: bool) {
         self.probing = false;
+        if failed {
+            self.quick_probe = false;
+        }
         self.since_probe = 0;
         if failed {
             self.failed_probes = self.failed_probes.saturating_add(1);
@@ -95,10 +102,19 @@ impl BudgetState {
 
     /// The module that answers first changed (see [`crate::state::CombinationState::observe`]):
     /// the evidence at and below the budget was gathered with another module first, so it is
-    /// forgotten (with the recent window), and the level below is probed at once. Without this an agent that uses its whole budget would keep the budget
-    /// it needed while a useless module was tried first.
-    pub fn new_regime(&mut self) {
+    /// forgotten (with the recent window). Without this an agent that uses its whole budget
+    /// would keep the budget it needed while a useless module was tried first.
+    ///
+    /// `wasted` is how many calls the trajectory that showed the new first module made before
+    /// its first call to it: with that module first they are not needed, so the budget drops
+    /// by as many at once (if that was too far, the failing rule climbs back within a few
+    /// requests). Without such calls the level below is probed.
+    pub fn new_regime(&mut self, wasted: u32, led_by: Option<u8>) {
+        self.led_by = led_by;
         let Some(k) = self.current else { return };
+        if wasted > 0 {
+            self.move_to(k.saturating_sub(wasted));
+        }
         for (level, evidence) in &mut self.levels {
             if *level <= k {
                 *evidence = Level::default();
@@ -109,13 +125,36 @@ impl BudgetState {
         self.recent_succeeded = 0.0;
         self.failed_probes = 0;
         self.since_probe = 0;
-        self.start_probe();
+        self.quick_probe = true;
+        if wasted == 0 {
+            self.start_probe();
+        } else {
+            self.probing = false;
+        }
     }
 
     fn move_to(&mut self, budget: u32) {
         self.current = Some(budget);
         self.recent_served = 0.0;
         self.recent_succeeded = 0.0;
+    }
+
+    /// The strongest log odds that some budget above `lower` (with at least `min_direct`
+    /// requests served) succeeds more often than `lower` by more than the tolerance: success
+    /// only grows with the budget, so any such level says one call more is worth trying, and
+    /// the level with the most evidence (often a former budget) says it soonest.
+    pub(super) fn gains_beyond(&self, lower: u32, config: &BudgetConfig) -> f64 {
+        self.levels
+            .iter()
+            .filter(|(l, level)| *l > lower && level.served >= config.min_direct)
+            .map(|&(l, _)| self.gains_above(lower, l, config))
+            .fold(f64::NEG_INFINITY, f64::max)
+    }
+
+    /// Log odds that budget `above` succeeds more often than budget `lower` by more than the
+    /// tolerance, from the requests served each ([`gain_log_odds`]).
+    pub(super) fn gains_above(&self, lower: u32, above: u32, config: &BudgetConfig) -> f64 {
+        gain_log_odds(&self.level(lower), &self.level(above), config.tolerance)
     }
 
     /// Strong evidence that budget `lower` succeeds within the tolerance of budget `k`: from
@@ -129,17 +168,18 @@ impl BudgetState {
         let paired = level.paired >= config.min_evidence
             && level.keep_rate() >= 1.0 - config.tolerance
             && paired_odds(&level, config) >= odds;
-        let here = self.level(k);
-        let at = here.success();
-        // Within the tolerance: the lower level's success, shrunk towards the budget's own
-        // (a prior worth two requests at `at`, so three successes in three can pass and a
-        // level that keeps missing cannot), is at most the tolerance below it; and the probes
-        // do not show it worse by more than the tolerance either.
-        let shrunk = (level.succeeded + 2.0 * at) / (level.served + 2.0);
-        let direct = level.served >= config.min_direct
-            && direct_odds(&level, at) >= odds
-            && shrunk >= at - config.tolerance
-            && two_sample_z(&here, &level, config.tolerance) < WORSE_BEYOND_TOLERANCE_Z;
+        // From requests served there: strong odds that the level does not fall short of `k`
+        // by more than the tolerance (a few lucky successes are not enough where success
+        // rises gradually with the budget), and no level above says otherwise. A quick probe
+        // (after the first module changed, when the level below is expected to work) needs
+        // only strong odds that the level works rather than clearly fails.
+        let within = if self.quick_probe && lower + 1 == k {
+            direct_odds(&level, self.level(k).success()) >= odds
+        } else {
+            self.gains_above(lower, k, config) <= -odds
+        };
+        let direct =
+            level.served >= config.min_direct && within && self.gains_beyond(lower, config) <= 0.0;
         paired || direct
     }
 
@@ -149,14 +189,15 @@ impl BudgetState {
         let level = self.level(lower);
         let odds = config.evidence_odds.ln();
         let served = level.served >= 1.0 && direct_odds(&level, self.level(k).success()) <= -odds;
-        let revealed = level.paired >= config.min_evidence && paired_odds(&level, config) <= -odds;
+        let revealed =
+            level.paired >= config.min_evidence && paired_within_odds(&level, config) <= -odds;
         served || revealed
     }
 
     /// Whether the evidence still allows that one level below `k` works: not when the odds
     /// say that requests served there clearly fail, nor when agents that stop on their own
     /// clearly needed `k` (paired evidence; only trusted when this combination's agents stop
-    /// on their own at all).
+    /// on their own at all), nor when `k` clearly gains more than the tolerance over it.
     pub(super) fn lower_may_work(&self, k: u32, config: &BudgetConfig) -> bool {
         if k == 0 {
             return false;
@@ -164,7 +205,10 @@ impl BudgetState {
         let lower = self.level(k - 1);
         let odds = config.evidence_odds.ln();
         let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
-        let revealed_need = self.early >= 0.5 && paired_odds(&lower, config) <= -odds;
-        !(failed_there || revealed_need)
+        let revealed_need = self.early >= 0.5 && paired_within_odds(&lower, config) <= -odds;
+        // A probe is not a move: it may stop on half the odds that the level below falls
+        // short of the tolerance (it still answers many requests, just clearly fewer).
+        let falls_short = self.gains_above(k - 1, k, config) >= odds / 2.0;
+        !(failed_there || revealed_need || falls_short)
     }
 }

@@ -350,11 +350,26 @@ fn each_knob_out_of_range_is_refused() {
             },
         ),
         (
+            "explore_up_undecided",
+            BudgetConfig {
+                explore_up_undecided: 0.7,
+                ..ok
+            },
+        ),
+        (
             "sum",
             BudgetConfig {
                 explore_up: 0.3,
-                explore_down: 0.4,
-                explore_order: 0.1,
+                explore_down: 0.5,
+                explore_order: 0.15,
+                ..ok
+            },
+        ),
+        (
+            "sum with the undecided rate",
+            BudgetConfig {
+                explore_up_undecided: 0.4,
+                explore_order: 0.05,
                 ..ok
             },
         ),
@@ -378,8 +393,14 @@ fn each_knob_out_of_range_is_refused() {
         },
         BudgetConfig {
             explore_up: 0.0,
+            explore_up_undecided: 0.0,
             explore_down: 0.0,
             explore_order: 0.0,
+            ..ok
+        },
+        BudgetConfig {
+            explore_up_undecided: 0.35,
+            explore_order: 0.05,
             ..ok
         },
     ] {
@@ -403,7 +424,7 @@ proptest! {
             let obs = BudgetObservation { served, calls, correct, answered_at: None };
             for state in [&mut a, &mut b] {
                 if regime_at == Some(i) {
-                    state.new_regime();
+                    state.new_regime(0, None);
                 }
                 state.observe(obs, &config, DECAY);
             }
@@ -422,7 +443,8 @@ proptest! {
             a.current,
             (a.recent_served, a.recent_succeeded),
             a.early,
-            (a.probing, a.failed_probes, a.since_probe),
+            (a.probing, a.quick_probe, a.failed_probes, a.since_probe),
+            a.led_by,
             levels,
         );
         prop_assert_eq!(rebuilt.as_ref(), Some(&a));

@@ -9,7 +9,9 @@
 //! `position of the helpful module + n*` calls (0 when `n* = 0`: answer without tools).
 //! Per request, with the scenario's rates:
 //!
-//! * **solvable** (most requests): correct if it gets the calls it needs;
+//! * **solvable** (most requests): correct if it gets the calls it needs; in a **graded**
+//!   combination ([`Combo::curve`]) requests differ in how many calls on the helpful module
+//!   they need, so success rises gradually with the budget instead of in one step;
 //! * **lucky**: correct after fewer calls than it needs (a uniformly drawn count below the need),
 //!   if the budget lets it get there;
 //! * **outlier**: keeps calling other modules 3 to 8 times after it has the answer (the extra
@@ -66,6 +68,21 @@ pub struct Combo {
     /// Global step before which this combination gets no requests (a module set that appears
     /// later, e.g. beside a sibling that was learnt first).
     pub starts_at: usize,
+    /// A graded combination: `curve[j]` is the share of requests answerable within `j` calls
+    /// on the helpful module (non-decreasing); the rest cannot be answered. `None`: every
+    /// solvable request needs exactly `n*`. `optimal` is then the smallest `j` within the
+    /// policy's tolerance of the best share ([`graded_optimal`]).
+    pub curve: Option<Vec<f64>>,
+}
+
+/// The `n*` of a graded combination: the fewest calls whose share of answerable requests is
+/// within `tolerance` of the largest share.
+pub fn graded_optimal(curve: &[f64], tolerance: f64) -> u32 {
+    let best = curve.iter().copied().fold(0.0, f64::max);
+    curve
+        .iter()
+        .position(|&share| share >= best - tolerance)
+        .map_or(0, |j| j as u32)
 }
 
 impl Combo {
@@ -112,6 +129,15 @@ fn combo(intent: &str, modules: &[&str], helpful: &str, optimal: u32) -> Combo {
         optimal,
         drift: None,
         starts_at: 0,
+        curve: None,
+    }
+}
+
+fn graded(intent: &str, modules: &[&str], helpful: &str, curve: &[f64]) -> Combo {
+    Combo {
+        optimal: graded_optimal(curve, 0.1),
+        curve: Some(curve.to_vec()),
+        ..combo(intent, modules, helpful, 0)
     }
 }
 
@@ -178,6 +204,37 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Four graded combinations: requests need different numbers of calls, so success rises
+    /// with the budget step by step (e.g. 30/55/70/90/93 % at 1..5 calls) and `n*` is the
+    /// fewest calls within the tolerance (0.1) of the best. A budget one level short of `n*`
+    /// still answers most requests, which is what makes a few lucky probes look like enough.
+    pub fn graded(agent: Agent, per_combo: usize) -> Self {
+        let combos = vec![
+            graded(
+                "support",
+                &["kb", "tickets", "web"],
+                "kb",
+                &[0.0, 0.30, 0.55, 0.70, 0.90, 0.93],
+            ),
+            graded(
+                "analysis",
+                &["charts", "sql"],
+                "sql",
+                &[0.0, 0.5, 0.88, 0.93, 0.95],
+            ),
+            graded(
+                "planning",
+                &["calendar", "maps", "weather"],
+                "maps",
+                &[0.0, 0.2, 0.4, 0.6, 0.75, 0.9, 0.92],
+            ),
+            graded("lookup", &["dict", "web"], "web", &[0.3, 0.85, 0.9, 0.92]),
+        ];
+        Self::base("graded", agent, combos, per_combo)
+    }
+}
+
 /// The random draws of one request, fixed by (seed, combination, index).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RequestDraws {
@@ -186,6 +243,8 @@ pub struct RequestDraws {
     outlier: bool,
     extra: u32,
     solvable: bool,
+    /// Where the request falls on a graded combination's curve.
+    grade: f64,
 }
 
 impl RequestDraws {
@@ -200,6 +259,7 @@ impl RequestDraws {
             outlier: rng.unit() < scenario.outliers,
             extra: 3 + rng.below(6) as u32,
             solvable: rng.unit() < scenario.solvable,
+            grade: rng.unit(),
         }
     }
 }
@@ -231,16 +291,20 @@ pub fn play(
         .iter()
         .position(|m| *m == combo.helpful)
         .unwrap_or(order.len());
-    let need = if optimal == 0 {
-        0
-    } else {
-        position as u32 + optimal
+    // Calls this request needs on the helpful module, and whether it can be answered at all.
+    let (own, solvable) = match &combo.curve {
+        Some(curve) => match curve.iter().position(|&share| draws.grade < share) {
+            Some(j) => (j as u32, true),
+            None => (curve.len().saturating_sub(1) as u32, false),
+        },
+        None => (optimal, draws.solvable),
     };
+    let need = if own == 0 { 0 } else { position as u32 + own };
     let usable = if order.is_empty() { 0 } else { budget };
     let lucky_at = (draws.lucky_at * f64::from(need)) as u32;
     let lucky = draws.lucky && need > 0 && lucky_at <= usable;
     let reached = need <= usable && (need == 0 || position < order.len());
-    let correct = lucky || (draws.solvable && reached);
+    let correct = lucky || (solvable && reached);
     let planned = if lucky {
         lucky_at
     } else {
@@ -307,6 +371,7 @@ mod tests {
         outlier: false,
         extra: 4,
         solvable: true,
+        grade: 0.5,
     };
 
     #[test]
@@ -354,5 +419,29 @@ mod tests {
         let zero = combo("c", &["a", "b"], "b", 0);
         let p = play(Agent::OverCaller, &zero, 0, 0, &[], &PLAIN);
         assert_eq!((p.calls.len(), p.correct), (0, true));
+    }
+
+    #[test]
+    fn graded_requests_need_different_counts_and_n_star_is_within_the_tolerance() {
+        assert_eq!(graded_optimal(&[0.0, 0.30, 0.55, 0.70, 0.90, 0.93], 0.1), 4);
+        assert_eq!(graded_optimal(&[0.3, 0.85, 0.9, 0.92], 0.1), 1);
+        let c = graded("g", &["a", "b"], "b", &[0.0, 0.5, 0.9]);
+        assert_eq!(c.optimal, 2);
+        let order = names(&["b", "a"]);
+        let at = |grade: f64, budget: u32| {
+            let draws = RequestDraws { grade, ..PLAIN };
+            let p = play(Agent::Efficient, &c, c.optimal, budget, &order, &draws);
+            (p.calls.len(), p.correct)
+        };
+        assert_eq!(at(0.2, 6), (1, true), "an easy request needs one call");
+        assert_eq!(at(0.7, 6), (2, true));
+        assert_eq!(at(0.7, 1), (1, false), "a harder one fails one call short");
+        assert!(!at(0.95, 6).1, "beyond the curve nothing answers");
+        let share = |budget: u32| {
+            (0..1000)
+                .filter(|&k| at((f64::from(k) + 0.5) / 1000.0, budget).1)
+                .count()
+        };
+        assert_eq!((share(0), share(1), share(2), share(6)), (0, 500, 900, 900));
     }
 }
