@@ -41,8 +41,8 @@ pub struct BudgetConfig {
     /// tolerance over another" or "as much" (requests served both, climbs and descents);
     /// "works as well" or "clearly fails" (a quarter of the budget's success rate,
     /// [`super::FAILING_RATIO`]; quick probes, and stopping any probe); "keeps nearly all
-    /// requests" or "half of them" (paired evidence). A probe also stops on half these odds
-    /// (in log) that the level below falls short of the tolerance: a probe is not a move.
+    /// requests" or "half of them" (paired evidence). A probe also stops on these odds that
+    /// the level below falls short of the tolerance.
     pub evidence_odds: f64,
     /// Weight of recent requests at the budget before a failing budget climbs.
     pub min_recent: f64,

@@ -366,11 +366,15 @@ impl BudgetState {
         self.levels.retain(|(_, level)| !level.is_negligible());
     }
 
-    /// Whether it is open whether one call more than `k` gains more than the tolerance: the
-    /// requests served `k` and `k + 1` neither show it nor rule it out.
+    /// Whether it is open whether one call more than `k` gains more than the tolerance: `k`
+    /// works at least in part, and the requests served `k` and `k + 1` neither show the gain
+    /// nor rule it out.
     fn gain_undecided(&self, k: u32, config: &BudgetConfig) -> bool {
+        // A budget that fails outright climbs by the failing rule sooner than exploration
+        // could show a gain: only a budget that works in part explores more.
         let odds = config.evidence_odds.ln();
-        self.gains_above(k, k + 1, config).abs() < odds
+        self.level(k).success() >= config.climb_below
+            && self.gains_above(k, k + 1, config).abs() < odds
     }
 
     /// The exploration open to a decision: one level down with probability `explore_down`

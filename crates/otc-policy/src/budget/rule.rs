@@ -55,8 +55,11 @@ impl BudgetState {
             self.failed_probes = 0;
             self.since_probe = 0;
             if self.probing {
-                // The probe goes on one level further down, from fresh evidence.
+                // The probe goes on one level further down, from fresh evidence, and quick: a
+                // level that was needed no longer is (the world changed), so the next one
+                // may well not be either.
                 self.start_probe();
+                self.quick_probe = true;
             }
         }
         let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
@@ -92,12 +95,14 @@ impl BudgetState {
     pub(super) fn end_probe(&mut self, failed: bool) {
         self.probing = false;
         if failed {
-            self.quick_probe = false;
+            self.failed_probes = self.failed_probes.saturating_add(1);
+            // One failed quick probe may be bad luck (a request in ten fails at any budget);
+            // the second says the level below does not work after all.
+            if self.failed_probes >= 2 {
+                self.quick_probe = false;
+            }
         }
         self.since_probe = 0;
-        if failed {
-            self.failed_probes = self.failed_probes.saturating_add(1);
-        }
     }
 
     /// The module that answers first changed (see [`crate::state::CombinationState::observe`]):
@@ -113,7 +118,7 @@ impl BudgetState {
         self.led_by = led_by;
         let Some(k) = self.current else { return };
         if wasted > 0 {
-            self.move_to(k.saturating_sub(wasted));
+            self.move_to(k.saturating_sub(wasted).max(1));
         }
         for (level, evidence) in &mut self.levels {
             if *level <= k {
@@ -206,9 +211,9 @@ impl BudgetState {
         let odds = config.evidence_odds.ln();
         let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
         let revealed_need = self.early >= 0.5 && paired_within_odds(&lower, config) <= -odds;
-        // A probe is not a move: it may stop on half the odds that the level below falls
-        // short of the tolerance (it still answers many requests, just clearly fewer).
-        let falls_short = self.gains_above(k - 1, k, config) >= odds / 2.0;
+        // Or when the odds say the level below falls short of the tolerance (it still answers
+        // many requests, just clearly fewer).
+        let falls_short = self.gains_above(k - 1, k, config) >= odds;
         !(failed_there || revealed_need || falls_short)
     }
 }

@@ -101,7 +101,7 @@ pub struct ComboReport {
     /// never (or when no module is served: `n*` = 0).
     pub helpful_first_at: Option<usize>,
     /// Fraction of the last 100 non-exploration decisions with a module order that put the
-    /// helpful module first.
+    /// helpful module first (`None` when `n*` is 0: no module is needed).
     pub top_right_last_100: Option<f64>,
     /// Fraction of decisions that served a budget below the policy's.
     pub explored_down: f64,
@@ -177,7 +177,8 @@ impl ComboReport {
         };
         let plain_ordered: Vec<&DecisionRecord> = ordered.iter().filter(|r| !r.explore).collect();
         let last: Vec<&&DecisionRecord> = plain_ordered.iter().rev().take(100).collect();
-        let top_right_last_100 = (!last.is_empty())
+        // With n* = 0 no module is needed: which one an exploration put first says nothing.
+        let top_right_last_100 = (combo.optimal > 0 && !last.is_empty())
             .then(|| last.iter().filter(|r| helpful_first(r)).count() as f64 / last.len() as f64);
         let count = |f: &dyn Fn(&DecisionRecord) -> bool| {
             records.iter().filter(|r| f(r)).count() as f64 / len.max(1) as f64
