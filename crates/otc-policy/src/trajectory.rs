@@ -249,10 +249,10 @@ impl Trajectory {
                     calls: self.calls.len(),
                 });
             }
-            if let Some(module) = &self.answered_by {
-                if index == 0 || self.calls[index - 1] != *module {
-                    return Err(ValidationError::AnsweredAtDisagrees { value: at });
-                }
+            if let Some(module) = &self.answered_by
+                && (index == 0 || self.calls[index - 1] != *module)
+            {
+                return Err(ValidationError::AnsweredAtDisagrees { value: at });
             }
         }
         check_number("run_units", self.run_units, MAX_RUN_UNITS)?;
