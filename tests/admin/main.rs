@@ -10,6 +10,7 @@ mod metrics;
 mod modules;
 mod openapi;
 mod otc;
+mod otc_answered_at;
 mod otc_decisions;
 mod regression;
 mod restart;

@@ -87,6 +87,7 @@ pub(crate) const KEYS: &[&str] = &[
     "to_version",
     "decision_id",
     "answered_by",
+    "answered_at",
 ];
 
 pub(crate) fn encode(text: &str) -> String {

@@ -24,6 +24,7 @@ fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
         timestamp_ms: T0,
         decision_id: None,
         answered_by: None,
+        answered_at: None,
     }
 }
 
@@ -74,6 +75,7 @@ fn policy_json_shapes() {
     let mut decided = traj("r3", &["calc"], true);
     decided.decision_id = Some(1);
     decided.answered_by = Some("calc".into());
+    decided.answered_at = Some(1);
     let decided_outcome = store.ingest(&decided).unwrap();
     let invalid = match store.ingest_batch(&[traj("ok", &[], true), traj("", &["ftp"], true)]) {
         Err(PolicyError::InvalidBatch(items)) => items,
@@ -106,12 +108,12 @@ fn policy_json_shapes() {
 /// upgrade to schema 3 rebuilds those checkpoints from the log.
 #[test]
 fn policy_blob_layout_is_stable() {
-    use otc_policy::arms::Arms;
+    use otc_policy::arms::{Answerer, Arms};
     use otc_policy::blob::{BlobError, encode as encode_blob};
     use otc_policy::budget::{BudgetConfig, BudgetObservation, BudgetState};
     use otc_policy::estimate::CallHistogram;
     let mut arms = Arms::new(2);
-    arms.record(&[0, 1], true, Some(1));
+    arms.record(&[0, 1], true, Answerer::Module(1));
     let mut hist = CallHistogram::default();
     hist.add(2);
     let mut budget = BudgetState::default();
@@ -120,6 +122,7 @@ fn policy_blob_layout_is_stable() {
             served: Some(3),
             calls: 2,
             correct: true,
+            answered_at: None,
         },
         &BudgetConfig::default(),
         0.995,

@@ -311,8 +311,9 @@ fn path_detail(kind: &ErrorKind) -> String {
 }
 
 /// A serde message as a client should read it: string values masked ([`mask_quoted`]) and
-/// Rust type names ("expected i64") said in JSON's words.
-fn client_words(text: &str) -> String {
+/// Rust type names ("expected i64") said in JSON's words. Also the trajectory parser's, whose
+/// members include unsigned integers (`decision_id`, `answered_at`).
+pub(crate) fn client_words(text: &str) -> String {
     let mut text = mask_quoted(text);
     for (rust, json) in [
         ("f64", "a number"),

@@ -2,7 +2,8 @@
 //! number, the rest imported), recommend, checkpoints as table and JSON, rebuild, export that
 //! re-imports as all duplicates, the database path from `--db`, `OTC_DB` and the default, and
 //! the review's CLI findings (missing run_units, conflicts, blank lines, mistyped --db, spaces
-//! in --modules, negative numbers, partial configs, errors printed once).
+//! in --modules, negative numbers, partial configs, errors printed once), and `answered_at`
+//! through import and export.
 
 use otc_policy::Trajectory;
 use otc_policy::synthetic::World;
@@ -172,6 +173,62 @@ fn line(id: &str, intent: &str, correct: bool, run_units: Option<f64>) -> String
         t["run_units"] = units.into();
     }
     t.to_string()
+}
+
+/// `answered_at` goes through import and export as through the HTTP API: kept as written,
+/// checked (a line naming a call that was not made is rejected by number), and compared on a
+/// re-import (another value for a stored request id is a conflict).
+#[test]
+fn import_and_export_carry_answered_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |id: &str, answered_at: Option<u32>| {
+        let mut t: serde_json::Value =
+            serde_json::from_str(&line(id, "lookup", true, Some(1.0))).unwrap();
+        if let Some(at) = answered_at {
+            t["answered_at"] = at.into();
+        }
+        t.to_string()
+    };
+    let lines = [
+        with("a", Some(1)),
+        with("b", Some(0)),
+        with("c", None),
+        with("d", Some(2)),
+        with("a", Some(0)),
+    ];
+    std::fs::write(dir.path().join("in.jsonl"), lines.join("\n") + "\n").unwrap();
+    let out = otc(
+        dir.path(),
+        &["import", "in.jsonl", "--db", "p.db", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 4: rejected: answered_at: 2 is beyond the 1 calls made"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 5: rejected (conflict)")
+            && stderr.contains("(differs in: answered_at)"),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary,
+        serde_json::json!({"lines": 5, "accepted": 3, "duplicate": 0, "rejected": 2, "skipped": 0})
+    );
+    let export = otc(dir.path(), &["export", "--db", "p.db"]);
+    let exported: Vec<Trajectory> = text(&export.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        exported
+            .iter()
+            .map(|t| (t.request_id.as_str(), t.answered_at))
+            .collect::<Vec<_>>(),
+        [("a", Some(1)), ("b", Some(0)), ("c", None)]
+    );
 }
 
 /// Regression: a line without `run_units` (valid over HTTP) failed with serde's bare "missing

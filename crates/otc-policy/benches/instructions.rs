@@ -136,6 +136,7 @@ fn learnt_state() -> CombinationState {
             served: Some(3 + i % 2),
             policy_budget: Some(3),
             answered_by: correct.then_some(calls[calls.len() - 1]),
+            answered_at: None,
             order_explored: i % 17 == 0,
         };
         state
@@ -222,6 +223,7 @@ fn state_observe() {
                 served: Some(3),
                 policy_budget: Some(3),
                 answered_by: Some(calls[(i % 3) as usize]),
+                answered_at: None,
                 order_explored: false,
             };
             let _ = black_box(state.observe(black_box(&obs), &config));

@@ -283,7 +283,7 @@ pub(crate) fn export(
         for_each_row(
             tx,
             "SELECT t.request_id, i.name, m.modules, t.calls, t.run_units, t.correct,
-                    t.latency_ms, t.timestamp_ms, t.decision_id, t.answered
+                    t.latency_ms, t.timestamp_ms, t.decision_id, t.answered, t.answered_at
              FROM trajectory_log t
              JOIN intent_classes i ON i.id = t.intent_id
              JOIN module_sets m ON m.id = t.module_set_id
@@ -298,8 +298,8 @@ pub(crate) fn export(
     })
 }
 
-/// One exported row as the trajectory it stores (an `answered` index outside the set is
-/// dropped, as the SQLite backend does).
+/// One exported row as the trajectory it stores (an `answered` index outside the set, or an
+/// `answered_at` out of `u32`'s range, is dropped, as the SQLite backend does).
 fn trajectory(row: &postgres::Row) -> Result<Trajectory, PolicyError> {
     let request_id: String = row.get(0);
     let set = ModuleSet::from_canonical(row.get(2));
@@ -324,6 +324,9 @@ fn trajectory(row: &postgres::Row) -> Result<Trajectory, PolicyError> {
             .get::<_, Option<i16>>(9)
             .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| set.names().get(i).cloned()),
+        answered_at: row
+            .get::<_, Option<i64>>(10)
+            .and_then(|at| u32::try_from(at).ok()),
         request_id,
     })
 }

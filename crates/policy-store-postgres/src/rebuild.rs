@@ -28,7 +28,7 @@ pub(crate) fn rebuild(store: &PostgresPolicyStore) -> Result<RebuildReport, Fail
         for_each_row(
             tx,
             "SELECT request_id, intent_id, module_set_id, calls, run_units, correct,
-                    timestamp_ms, served, policy_budget, order_explored, answered
+                    timestamp_ms, served, policy_budget, order_explored, answered, answered_at
              FROM trajectory_log ORDER BY id",
             |row| {
                 let intent_id: i64 = row.get(1);
@@ -56,6 +56,15 @@ pub(crate) fn rebuild(store: &PostgresPolicyStore) -> Result<RebuildReport, Fail
                 {
                     return Err(corrupt("a module index is outside its module set").into());
                 }
+                // Ingest stores only positions within the calls (validation); anything else was
+                // written by hand, and folding it would give a checkpoint no ingest could.
+                let answered_at = match row.get::<_, Option<i64>>(11) {
+                    None => None,
+                    Some(at) => match u32::try_from(at) {
+                        Ok(at) if at as usize <= calls.len() => Some(at),
+                        _ => return Err(corrupt("answered_at is beyond its calls").into()),
+                    },
+                };
                 let budget = |i: usize| -> Result<Option<u32>, Fail> {
                     row.get::<_, Option<i64>>(i)
                         .map(u32::try_from)
@@ -76,6 +85,7 @@ pub(crate) fn rebuild(store: &PostgresPolicyStore) -> Result<RebuildReport, Fail
                         policy_budget: budget(8)?,
                         order_explored: row.get::<_, Option<bool>>(9).unwrap_or(false),
                         answered_by: answered,
+                        answered_at,
                     },
                     &store.config,
                 )?;

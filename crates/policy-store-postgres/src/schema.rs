@@ -3,7 +3,7 @@
 //!
 //! A new migration is one appended entry with the next version number; never edit an entry
 //! that has shipped (databases in the field already recorded its version). The tables are
-//! those of the SQLite backend at its schema 3 (`policy-store-sqlite/src/schema.rs`, which
+//! those of the SQLite backend at its schema 4 (`policy-store-sqlite/src/schema.rs`, which
 //! explains each column), in PostgreSQL's types; what differs, and why, is said beside it.
 
 use postgres_kit::Migration;
@@ -112,5 +112,13 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
             FOR EACH ROW EXECUTE FUNCTION refuse_change();
         "#,
+    },
+    // v2: the SQLite backend's schema 4, `trajectory_log.answered_at`: which call's result the
+    // answer used (counted from 1; 0: no tool result), when the orchestrator said. BIGINT like
+    // the budgets (the driver maps `u32` to `oid`). Rows written before have NULL, "not said",
+    // which the policy folds exactly as it did, so their checkpoints stay valid.
+    Migration {
+        version: 2,
+        sql: "ALTER TABLE trajectory_log ADD COLUMN answered_at BIGINT;",
     },
 ];

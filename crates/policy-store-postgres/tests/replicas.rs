@@ -51,6 +51,7 @@ fn traj(id: &str) -> Trajectory {
         timestamp_ms: T0,
         decision_id: None,
         answered_by: None,
+        answered_at: None,
     }
 }
 

@@ -185,8 +185,8 @@ fn ingest_one(
         .prepare_cached(
             "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls, run_units,
                  correct, latency_ms, timestamp_ms, decision_id, served, policy_budget,
-                 order_explored, answered)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 order_explored, answered, answered_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (request_id) DO NOTHING",
         )?
         .execute(params![
@@ -203,6 +203,7 @@ fn ingest_one(
             served.map(|s| s.policy_budget),
             served.map(|s| s.order_explored),
             answered,
+            item.answered_at,
         ])?;
     if inserted == 0 {
         let differs = differing_fields(tx, item, intent_id, set_id, &calls, answered)?;
@@ -231,6 +232,7 @@ fn ingest_one(
             served: served.map(|s| s.budget),
             policy_budget: served.map(|s| s.policy_budget),
             answered_by: answered,
+            answered_at: item.answered_at,
             order_explored: served.is_some_and(|s| s.order_explored),
         },
         &store.config,
@@ -276,11 +278,12 @@ fn differing_fields(
         i64,
         Option<i64>,
         Option<u8>,
+        Option<i64>,
     );
     let stored: Stored = tx
         .prepare_cached(
             "SELECT intent_id, module_set_id, calls, run_units, correct, latency_ms, timestamp_ms,
-                    decision_id, answered
+                    decision_id, answered, answered_at
              FROM trajectory_log WHERE request_id = ?1",
         )?
         .query_row([&item.request_id], |row| {
@@ -294,10 +297,21 @@ fn differing_fields(
                 row.get(6)?,
                 row.get(7)?,
                 row.get(8)?,
+                row.get(9)?,
             ))
         })?;
-    let (s_intent, s_set, s_calls, s_units, s_correct, s_latency, s_ts, s_decision, s_answered) =
-        stored;
+    let (
+        s_intent,
+        s_set,
+        s_calls,
+        s_units,
+        s_correct,
+        s_latency,
+        s_ts,
+        s_decision,
+        s_answered,
+        s_answered_at,
+    ) = stored;
     // Calls are indices into their module set: within one set the bytes compare; across sets
     // the stored calls are decoded to names first.
     let same_calls = if s_set == set_id {
@@ -321,6 +335,11 @@ fn differing_fields(
             s_decision == item.decision_id.and_then(|d| i64::try_from(d).ok()),
         ),
         ("answered_by", s_set != set_id || s_answered == answered),
+        // A position in the calls, not an index into the set: it compares across sets too.
+        (
+            "answered_at",
+            s_answered_at == item.answered_at.map(i64::from),
+        ),
     ]
     .into_iter()
     .filter_map(|(field, same)| (!same).then_some(field))

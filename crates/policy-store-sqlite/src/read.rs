@@ -275,7 +275,7 @@ pub(super) fn export(
     let conn = store.reader();
     let mut stmt = conn.prepare(
         "SELECT t.request_id, i.name, m.modules, t.calls, t.run_units, t.correct, t.latency_ms,
-                t.timestamp_ms, t.decision_id, t.answered
+                t.timestamp_ms, t.decision_id, t.answered, t.answered_at
          FROM trajectory_log t
          JOIN intent_classes i ON i.id = t.intent_id
          JOIN module_sets m ON m.id = t.module_set_id
@@ -308,6 +308,9 @@ pub(super) fn export(
             answered_by: row
                 .get::<_, Option<u8>>(9)?
                 .and_then(|i| set.names().get(usize::from(i)).cloned()),
+            answered_at: row
+                .get::<_, Option<i64>>(10)?
+                .and_then(|at| u32::try_from(at).ok()),
         };
         visit(&trajectory)?;
         count += 1;

@@ -27,7 +27,7 @@ pub(super) fn rebuild(store: &SqlitePolicyStore) -> Result<RebuildReport, Fail> 
         let mut trajectories = 0u64;
         let mut stmt = tx.prepare(
             "SELECT request_id, intent_id, module_set_id, calls, run_units, correct, timestamp_ms,
-                    served, policy_budget, order_explored, answered
+                    served, policy_budget, order_explored, answered, answered_at
              FROM trajectory_log ORDER BY id",
         )?;
         let mut rows = stmt.query([])?;
@@ -53,6 +53,15 @@ pub(super) fn rebuild(store: &SqlitePolicyStore) -> Result<RebuildReport, Fail> 
             {
                 return Err(corrupt("a module index is outside its module set")?.into());
             }
+            // Ingest stores only positions within the calls (validation); anything else was
+            // written by hand, and folding it would give a checkpoint no ingest could.
+            let answered_at = match row.get::<_, Option<i64>>(11)? {
+                None => None,
+                Some(at) => match u32::try_from(at) {
+                    Ok(at) if at as usize <= calls.len() => Some(at),
+                    _ => return Err(corrupt("answered_at is beyond its calls")?.into()),
+                },
+            };
             let state = states
                 .entry((intent_id, set_id))
                 .or_insert_with(|| CombinationState::new(size));
@@ -67,6 +76,7 @@ pub(super) fn rebuild(store: &SqlitePolicyStore) -> Result<RebuildReport, Fail> 
                     policy_budget: row.get(8)?,
                     order_explored: row.get::<_, Option<bool>>(9)?.unwrap_or(false),
                     answered_by: answered,
+                    answered_at,
                 },
                 &store.config,
             )?;

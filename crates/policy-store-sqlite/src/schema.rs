@@ -113,6 +113,14 @@ CREATE UNIQUE INDEX trajectory_log_decision ON trajectory_log(decision_id)
 DELETE FROM policy_checkpoints;
 ";
 
+/// Version 4: `trajectory_log.answered_at`, which call's result the answer used (counted from
+/// 1; 0: the answer used no tool result), when the orchestrator said. A row written before has
+/// NULL, "not said", which the policy folds exactly as it did, so the checkpoints stay valid
+/// and nothing is rebuilt.
+const V4: &str = "
+ALTER TABLE trajectory_log ADD COLUMN answered_at INTEGER;
+";
+
 /// Every schema step, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -126,5 +134,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: V3,
+    },
+    Migration {
+        version: 4,
+        sql: V4,
     },
 ];

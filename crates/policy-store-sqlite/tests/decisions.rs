@@ -32,6 +32,7 @@ fn traj(id: &str, decision: Option<u64>, calls: &[&str], correct: bool) -> Traje
         timestamp_ms: T0,
         decision_id: decision,
         answered_by: None,
+        answered_at: None,
     }
 }
 

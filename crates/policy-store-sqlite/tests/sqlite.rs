@@ -1,12 +1,12 @@
 //! What only the SQLite backend can show, on a real file: the store is shareable, a rebuild
 //! reproduces the checkpoint BLOBs byte for byte, the logs are append-only in the database
-//! itself (triggers), a schema upgrade from an older build, and SQLite's errors mapped to the
-//! backend-neutral ones. Behaviour every backend shares is `policy_store::conformance`
+//! itself (triggers), schema upgrades from older builds, a hand-edited row refused by rebuild,
+//! and SQLite's errors mapped to the backend-neutral ones. Behaviour every backend shares is `policy_store::conformance`
 //! (`tests/conformance.rs`).
 
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
-use policy_store::{PolicyBackend, PolicyError};
+use policy_store::{IngestOutcome, PolicyBackend, PolicyError};
 use policy_store_sqlite::SqlitePolicyStore;
 use std::path::Path;
 
@@ -24,6 +24,7 @@ fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
         timestamp_ms: T0,
         decision_id: None,
         answered_by: None,
+        answered_at: None,
     }
 }
 
@@ -63,15 +64,26 @@ fn the_store_is_send_and_sync() {
     assert_shareable::<std::sync::Arc<dyn PolicyBackend>>();
 }
 
+/// Says which call answered on three trajectories in four (the last, the first, none) and
+/// nothing on the fourth, as the conformance suite's mixed log does.
+fn say_which_call_answered(log: &mut [Trajectory]) {
+    for (i, t) in log.iter_mut().enumerate() {
+        let calls = t.calls.len() as u32;
+        t.answered_at = [Some(calls), Some(calls.min(1)), Some(0), None][i % 4];
+    }
+}
+
 /// The trait-level half is `conformance::rebuild_equals_the_incremental_result`; here the rows
-/// themselves, BLOB bytes included.
+/// themselves, BLOB bytes included, with a log in which some trajectories say which call
+/// answered (`answered_at`) and others do not.
 #[test]
 fn rebuild_reproduces_the_checkpoint_rows_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policy.db");
     let store = SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap();
     let world = World::standard(4);
-    let all = world.trajectories(3000, 11, "r", T0);
+    let mut all = world.trajectories(3000, 11, "r", T0);
+    say_which_call_answered(&mut all);
     for t in &all[..200] {
         store.ingest(t).unwrap();
     }
@@ -108,6 +120,119 @@ fn a_database_from_the_first_schema_version_opens_and_upgrades() {
     store.ingest(&traj("r1", &["web"], true)).unwrap();
     let err = conn.execute("DELETE FROM trajectory_log", []).unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+/// A file the previous build wrote (schema 3: its tables, holding the rows a store wrote,
+/// checkpoints included) opens at schema 4: the checkpoints are kept byte for byte (no rebuild
+/// is needed, a row without `answered_at` folds as before), the old rows read back with
+/// `answered_at` unset, and a trajectory that says which call answered is stored and compared.
+#[test]
+fn a_schema_three_file_upgrades_keeping_its_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (current, old) = (dir.path().join("current.db"), dir.path().join("old.db"));
+    let log = [
+        traj("r1", &["web", "calc"], true),
+        Trajectory {
+            answered_by: Some("web".into()),
+            ..traj("r2", &["web", "calc"], true)
+        },
+        traj("r3", &["mail"], false),
+    ];
+    let store = SqlitePolicyStore::open(&current, PolicyConfig::default()).unwrap();
+    store.ingest_batch(&log).unwrap();
+    let exported = |store: &SqlitePolicyStore| {
+        let mut out = Vec::new();
+        store
+            .export(&mut |t| {
+                out.push(t.clone());
+                Ok(())
+            })
+            .unwrap();
+        out
+    };
+    let log_then = exported(&store);
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        sqlite_kit::migrate(&conn, &policy_store_sqlite::MIGRATIONS[..3]).unwrap();
+        conn.execute("ATTACH DATABASE ?1 AS current", [current.to_str().unwrap()])
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO intent_classes SELECT * FROM current.intent_classes;
+             INSERT INTO module_sets SELECT * FROM current.module_sets;
+             INSERT INTO reward_configs SELECT * FROM current.reward_configs;
+             INSERT INTO trajectory_log (id, request_id, intent_id, module_set_id, calls,
+                 run_units, correct, latency_ms, timestamp_ms, decision_id, served,
+                 policy_budget, order_explored, answered)
+             SELECT id, request_id, intent_id, module_set_id, calls, run_units, correct,
+                 latency_ms, timestamp_ms, decision_id, served, policy_budget, order_explored,
+                 answered
+             FROM current.trajectory_log;
+             INSERT INTO reward_events SELECT * FROM current.reward_events;
+             INSERT INTO policy_checkpoints SELECT * FROM current.policy_checkpoints;",
+        )
+        .unwrap();
+    }
+    let checkpoints = raw_checkpoints(&current);
+    assert_eq!(raw_checkpoints(&old), checkpoints);
+
+    let store = SqlitePolicyStore::open(&old, PolicyConfig::default()).unwrap();
+    let version: i64 = rusqlite::Connection::open(&old)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(raw_checkpoints(&old), checkpoints, "kept by the upgrade");
+    assert_eq!(exported(&store), log_then);
+    assert!(log_then.iter().all(|t| t.answered_at.is_none()));
+    store.rebuild().unwrap();
+    assert_eq!(
+        raw_checkpoints(&old),
+        checkpoints,
+        "an old row folds as one that does not say which call answered"
+    );
+    let new = Trajectory {
+        answered_at: Some(1),
+        ..traj("r4", &["web", "calc"], true)
+    };
+    assert!(matches!(
+        store.ingest(&new).unwrap(),
+        IngestOutcome::Accepted { .. }
+    ));
+    let mut sorted = new.clone();
+    sorted.modules.sort();
+    assert_eq!(exported(&store).last(), Some(&sorted));
+    let said_now = Trajectory {
+        answered_at: Some(1),
+        ..log[0].clone()
+    };
+    assert!(matches!(
+        store.ingest(&said_now),
+        Err(PolicyError::Conflict(item)) if item.fields == ["answered_at"]
+    ));
+}
+
+/// A stored `answered_at` past its row's calls (written by hand: ingest validates it) is a
+/// corrupt trajectory to rebuild, not a checkpoint no ingest could have produced.
+#[test]
+fn rebuild_refuses_a_hand_written_answered_at_beyond_the_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    store.ingest(&traj("r1", &["web"], true)).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER trajectory_log_no_update;
+         UPDATE trajectory_log SET answered_at = 2 WHERE request_id = 'r1';",
+    )
+    .unwrap();
+    match store.rebuild() {
+        Err(PolicyError::CorruptTrajectory { request_id, reason }) => {
+            assert_eq!(request_id, "r1");
+            assert!(reason.contains("answered_at"), "{reason}");
+        }
+        other => panic!("expected CorruptTrajectory, got {other:?}"),
+    }
 }
 
 fn sqlite_kit_open_v1(path: &Path) -> rusqlite::Connection {

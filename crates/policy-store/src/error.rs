@@ -41,7 +41,7 @@ pub struct ConflictItem {
     pub request_id: String,
     /// The fields whose values differ from the stored ones, in declaration order
     /// (`intent`, `modules`, `calls`, `run_units`, `correct`, `latency_ms`, `timestamp_ms`,
-    /// `decision_id`, `answered_by`).
+    /// `decision_id`, `answered_by`, `answered_at`).
     pub fields: Vec<&'static str>,
 }
 

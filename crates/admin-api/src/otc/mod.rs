@@ -6,7 +6,7 @@
 pub mod schema;
 
 use crate::error::{AppError, Problem, ProblemItem};
-use crate::extract::{Json, Query, mask_quoted};
+use crate::extract::{Json, Query, client_words};
 use crate::state::{AppState, Inner};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,7 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The members of a trajectory, the only member names an error may repeat.
-const TRAJECTORY_FIELDS: [&str; 10] = [
+const TRAJECTORY_FIELDS: [&str; 11] = [
     "request_id",
     "intent",
     "modules",
@@ -34,6 +34,7 @@ const TRAJECTORY_FIELDS: [&str; 10] = [
     "timestamp_ms",
     "decision_id",
     "answered_by",
+    "answered_at",
 ];
 
 /// Most trajectories one batch may hold.
@@ -115,19 +116,13 @@ fn read_item(item: serde_json::Value) -> Result<TrajectoryIn, (Option<String>, S
             .filter(|name| {
                 TRAJECTORY_FIELDS.contains(&name.as_str()) || crate::extract::plain_name(name)
             });
-        let text = json_types(&mask_quoted(&e.to_string()));
+        let text = client_words(&e.to_string());
         let detail = match &member {
             Some(name) if !text.contains(&format!("`{name}`")) => format!("{name}: {text}"),
             _ => text,
         };
         (member, detail)
     })
-}
-
-/// serde names Rust types in its messages ("expected f64"); a client thinks in JSON types.
-fn json_types(text: &str) -> String {
-    text.replace("expected f64", "expected a number")
-        .replace("expected i64", "expected an integer")
 }
 
 /// The RFC 6901 pointer to item `index` of a batch, or to `member` inside it.

@@ -50,6 +50,15 @@ pub struct TrajectoryIn {
     #[serde(default)]
     #[schema(value_type = Option<crate::openapi::PolicyName>)]
     pub answered_by: Option<String>,
+    /// Which call's result the answer used, counted from 1 (1 is the first of `calls`; 0: the
+    /// answer used no tool result), if the orchestrator knows (e.g. the call the answer cites;
+    /// ignored on an incorrect trajectory). At most the number of `calls`; with `answered_by`
+    /// it must be a call to that module, and not 0. It shows that a budget of this many calls
+    /// would have answered: an agent that uses every call it is given then still shows that
+    /// fewer calls would have answered.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1024)]
+    pub answered_at: Option<u32>,
 }
 
 impl TrajectoryIn {
@@ -66,6 +75,7 @@ impl TrajectoryIn {
             timestamp_ms: self.timestamp_ms,
             decision_id: self.decision_id,
             answered_by: self.answered_by,
+            answered_at: self.answered_at,
         }
     }
 }
@@ -179,7 +189,8 @@ pub struct ArmView {
     pub score: f64,
     /// Decayed number of correct requests that called it.
     pub pulls: f64,
-    /// Of them, those it answered (as `answered_by` said, or by its last call).
+    /// Of them, those it answered: it was the module `answered_by` named, else the module of
+    /// the call `answered_at` named, else the module of the last call.
     pub answered: f64,
     /// Whether another module has exactly the same score (decisions break ties at random;
     /// this list shows tied modules in canonical order).

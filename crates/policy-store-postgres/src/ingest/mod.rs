@@ -135,6 +135,7 @@ fn in_transaction(
                 served: served.map(|s| s.budget),
                 policy_budget: served.map(|s| s.policy_budget),
                 answered_by: answered,
+                answered_at: item.answered_at,
                 order_explored: served.is_some_and(|s| s.order_explored),
             },
             &store.config,
@@ -157,6 +158,7 @@ fn in_transaction(
                 timestamp_ms: item.timestamp_ms,
                 decision_id,
                 answered: answered.map(i16::from),
+                answered_at: item.answered_at.map(i64::from),
             },
         );
         new_rows.id.push(next_id);
@@ -177,6 +179,7 @@ fn in_transaction(
             .order_explored
             .push(served.map(|s| s.order_explored));
         new_rows.answered.push(answered.map(i16::from));
+        new_rows.answered_at.push(item.answered_at.map(i64::from));
         new_rows.n_used.push(score.optimal);
         new_rows.r_tool.push(score.r_tool);
         new_rows.r_correctness.push(score.r_correctness);
@@ -260,6 +263,11 @@ fn differing_fields(
         (
             "answered_by",
             stored.set_id != set_id || stored.answered == answered.map(i16::from),
+        ),
+        // A position in the calls, not an index into the set: it compares across sets too.
+        (
+            "answered_at",
+            stored.answered_at == item.answered_at.map(i64::from),
         ),
     ]
     .into_iter()

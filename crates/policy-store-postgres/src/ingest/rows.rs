@@ -50,6 +50,7 @@ pub(super) struct Stored {
     pub timestamp_ms: i64,
     pub decision_id: Option<i64>,
     pub answered: Option<i16>,
+    pub answered_at: Option<i64>,
 }
 
 /// The new rows of the batch, one vector per column, ready for `unnest`.
@@ -69,6 +70,7 @@ pub(super) struct NewRows<'a> {
     pub policy_budget: Vec<Option<i64>>,
     pub order_explored: Vec<Option<bool>>,
     pub answered: Vec<Option<i16>>,
+    pub answered_at: Vec<Option<i64>>,
     // reward_events
     pub n_used: Vec<Option<f64>>,
     pub r_tool: Vec<Option<f64>>,
@@ -90,7 +92,8 @@ pub(super) fn stored_rows(
         .collect();
     let rows = tx.query(
         "SELECT t.request_id, t.intent_id, t.module_set_id, m.modules, t.calls, t.run_units,
-                t.correct, t.latency_ms, t.timestamp_ms, t.decision_id, t.answered
+                t.correct, t.latency_ms, t.timestamp_ms, t.decision_id, t.answered,
+                t.answered_at
          FROM trajectory_log t JOIN module_sets m ON m.id = t.module_set_id
          WHERE t.request_id = ANY($1)",
         &[&request_ids],
@@ -111,6 +114,7 @@ pub(super) fn stored_rows(
                     timestamp_ms: row.get(8),
                     decision_id: row.get(9),
                     answered: row.get(10),
+                    answered_at: row.get(11),
                 },
             )
         })
@@ -218,10 +222,10 @@ pub(super) fn insert_rows(
     tx.execute(
         "INSERT INTO trajectory_log (id, request_id, intent_id, module_set_id, calls, run_units,
              correct, latency_ms, timestamp_ms, decision_id, served, policy_budget,
-             order_explored, answered)
+             order_explored, answered, answered_at)
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
              $5::bytea[], $6::float8[], $7::bool[], $8::float8[], $9::bigint[], $10::bigint[],
-             $11::bigint[], $12::bigint[], $13::bool[], $14::smallint[])",
+             $11::bigint[], $12::bigint[], $13::bool[], $14::smallint[], $15::bigint[])",
         &[
             &rows.id,
             &rows.request_id,
@@ -237,6 +241,7 @@ pub(super) fn insert_rows(
             &rows.policy_budget,
             &rows.order_explored,
             &rows.answered,
+            &rows.answered_at,
         ],
     )?;
     tx.execute(

@@ -56,6 +56,7 @@ pub fn a_conflicting_duplicate_is_refused_and_writes_nothing(open: Open<'_>) {
         ("modules", |t| t.modules.push("ftp".into())),
         ("latency_ms", |t| t.latency_ms += 1.0),
         ("timestamp_ms", |t| t.timestamp_ms += 1),
+        ("answered_at", |t| t.answered_at = Some(1)),
     ];
     for (field, change) in changes {
         let mut t = traj("r1", &["web", "calc"], true);
@@ -155,6 +156,18 @@ pub fn each_bad_input_is_a_typed_error_and_writes_nothing(open: Open<'_>) {
             with(|t| t.modules = (0..65).map(|i| format!("m{i}")).collect()),
         ),
         ("bad intent", with(|t| t.intent = "a/b".into())),
+        (
+            "answered_at beyond the calls",
+            with(|t| t.answered_at = Some(1)),
+        ),
+        (
+            "answered_at not a call to answered_by",
+            Trajectory {
+                answered_by: Some("web".into()),
+                answered_at: Some(2),
+                ..traj("a", &["web", "calc"], true)
+            },
+        ),
     ];
     for (what, t) in cases {
         let err = store.ingest(&t).unwrap_err();
@@ -181,9 +194,15 @@ pub fn the_log_is_append_only_and_exports_what_was_stored(open: Open<'_>) {
         ..t
     };
     let first = [
-        sorted(traj("a", &["web"], true)),
+        Trajectory {
+            answered_at: Some(1),
+            ..sorted(traj("a", &["web"], true))
+        },
         sorted(traj("b", &["calc", "web"], false)),
-        sorted(traj("c", &[], true)),
+        Trajectory {
+            answered_at: Some(0),
+            ..sorted(traj("c", &[], true))
+        },
     ];
     store.ingest_batch(&first[..2]).unwrap();
     store.ingest(&first[2]).unwrap();
@@ -217,6 +236,7 @@ pub fn the_backend_story(open: Open<'_>) {
         timestamp_ms: T0,
         decision_id: None,
         answered_by: None,
+        answered_at: None,
     };
     // Idempotent ingest; the same request id with other content is a conflict.
     let first = backend.ingest(&traj("c1", &["web", "web"], true)).unwrap();

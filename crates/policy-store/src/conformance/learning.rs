@@ -2,7 +2,7 @@
 //! reproduces the incremental checkpoints, the recommend fallback, checkpoint pages, concurrent
 //! writers on two handles, reopen, and corrupt checkpoints (through the backend's own hook).
 
-use super::{Corrupt, Open, T0, exported, names, traj};
+use super::{Corrupt, Open, T0, exported, names, say_which_call_answered, traj};
 use crate::{BackendAdvisor, BatchReport, IngestOutcome, PolicyBackend, PolicyError};
 use otc_policy::simulate::{self, Agent, MemoryPolicy, Scenario};
 use otc_policy::synthetic::World;
@@ -74,11 +74,14 @@ pub fn recommend_falls_back_and_never_errors_for_the_unseen(open: Open<'_>) {
     );
 }
 
-/// Single ingests, batches and re-sent duplicates, then a rebuild: the same checkpoints.
+/// Single ingests, batches and re-sent duplicates, then a rebuild: the same checkpoints. Some
+/// trajectories say which call answered (`answered_at`), which ingest and rebuild must both
+/// fold.
 pub fn rebuild_equals_the_incremental_result(open: Open<'_>) {
     let store = open();
     let world = World::standard(4);
-    let all = world.trajectories(3000, 11, "r", T0);
+    let mut all = world.trajectories(3000, 11, "r", T0);
+    say_which_call_answered(&mut all);
     for t in &all[..200] {
         store.ingest(t).unwrap();
     }

@@ -13,10 +13,12 @@
 //! Checks panic with a message on failure, like `assert!`. [`ALL`] names every check, so a
 //! backend's test file can prove it runs them all.
 
+mod answered_at;
 mod decisions;
 mod ingest;
 mod learning;
 
+pub use answered_at::*;
 pub use decisions::*;
 pub use ingest::*;
 pub use learning::*;
@@ -44,6 +46,9 @@ pub const ALL: &[&str] = &[
     "a_decision_is_numbered_and_serves_one_request",
     "a_decision_that_cannot_be_the_requests_own_is_refused_and_nothing_is_written",
     "answered_by_must_name_a_called_module",
+    "answered_at_is_stored_read_back_and_compared_on_a_retry",
+    "an_invalid_answered_at_is_refused_and_nothing_is_written",
+    "backend_and_memory_decide_alike_when_trajectories_say_which_call_answered",
     "orphan_decisions_are_pruned_and_ids_never_reused",
     "at_most_one_probe_is_in_flight_per_combination",
     "a_new_module_set_keeps_its_borrowed_ranking_until_it_has_its_own",
@@ -96,6 +101,22 @@ pub(crate) fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
         timestamp_ms: T0,
         decision_id: None,
         answered_by: None,
+        answered_at: None,
+    }
+}
+
+/// Says which call answered (`answered_at`) on some trajectories of a log and not on others:
+/// the last call, the first, none (0) or nothing said, in turn, so a log exercises every way
+/// the policy reads it.
+pub(crate) fn say_which_call_answered(log: &mut [Trajectory]) {
+    for (i, t) in log.iter_mut().enumerate() {
+        let calls = t.calls.len() as u32;
+        t.answered_at = match i % 4 {
+            0 => Some(calls),
+            1 => Some(calls.min(1)),
+            2 => Some(0),
+            _ => None,
+        };
     }
 }
 
