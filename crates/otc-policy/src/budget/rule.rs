@@ -20,6 +20,9 @@ impl BudgetState {
             self.probing = false;
             self.failed_probes = 0;
             self.since_probe = 0;
+            // A streak of ordinary failures also looks like this: the level left may well work,
+            // so probes of it are quick (two failed probes say the world did change).
+            self.quick_probe = true;
             // Whatever was known at the level left and below it is contradicted by what just
             // happened (the world may have changed); probes will learn it again.
             for (l, level) in &mut self.levels {

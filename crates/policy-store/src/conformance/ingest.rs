@@ -260,7 +260,8 @@ pub fn the_backend_story(open: Open<'_>) {
     ));
     let report = backend
         .ingest_batch(&[
-            traj("c2", &["web", "calc"], true),
+            // web answers again (the last call), so the path and the budget of 2 hold.
+            traj("c2", &["calc", "web"], true),
             traj("c1", &["web", "web"], true),
         ])
         .unwrap();
