@@ -85,6 +85,19 @@ pub(super) fn paired_within_odds(level: &Level, config: &BudgetConfig) -> f64 {
     )
 }
 
+/// Whether requests served `above` did better than those served `here` at all (the rates
+/// [`gain_log_odds`] fits, with its half success and half failure). When they did not,
+/// [`gain_log_odds`] is at most 0: the profile likelihood of the gap is concave and peaks at
+/// the observed gap, so "as often" (a gap of 0) fits at least as well as "twice the
+/// tolerance more".
+pub(super) fn may_gain(here: &Level, above: &Level) -> bool {
+    let rate = |l: &Level| (l.succeeded + 0.5) / (l.served + 1.0);
+    rate(above) > rate(here)
+}
+
+/// Most steps of the fit in [`gain_log_odds`]; it needs about ten.
+const MAX_FIT_STEPS: usize = 60;
+
 /// Log of the generalized likelihood ratio that requests served `above` succeed more often
 /// than those served `here` by twice `tolerance` rather than equally often: positive favours
 /// the gain, negative its absence, and the boundary between the two is a gain of `tolerance`.
@@ -92,7 +105,7 @@ pub(super) fn paired_within_odds(level: &Level, config: &BudgetConfig) -> f64 {
 /// Both success rates are unknown (a level just reached has few requests, the level above may
 /// have many), so each hypothesis is fitted to both levels at once: under "no gain" one rate
 /// serves both, under "gain" the rates are `θ` and `θ + 2·tolerance` with `θ` fitted (the
-/// log-likelihood is concave in `θ`, so its derivative is bisected). Half a success and half a
+/// log-likelihood is concave in `θ`, so its slope has one root to find). Half a success and half a
 /// failure are added to each level, so that a level without failures is not certain.
 pub(super) fn gain_log_odds(here: &Level, above: &Level, tolerance: f64) -> f64 {
     let gap = (2.0 * tolerance).clamp(0.0, 0.999);
@@ -102,19 +115,114 @@ pub(super) fn gain_log_odds(here: &Level, above: &Level, tolerance: f64) -> f64 
         let p = p.clamp(1e-9, 1.0 - 1e-9);
         s * p.ln() + f * (1.0 - p).ln()
     };
+    if gap <= 0.0 {
+        // "Twice the tolerance more" is "as often": no odds either way.
+        return 0.0;
+    }
     let pooled = (s_h + s_a) / (s_h + f_h + s_a + f_a);
     let same = ll(s_h + s_a, f_h + f_a, pooled);
-    // d/dθ of the "gain" log-likelihood, decreasing in θ on (0, 1 − gap).
-    let slope = |t: f64| s_h / t - f_h / (1.0 - t) + s_a / (t + gap) - f_a / (1.0 - t - gap);
-    let (mut lo, mut hi) = (1e-9, 1.0 - gap - 1e-9);
-    for _ in 0..48 {
-        let mid = 0.5 * (lo + hi);
-        if slope(mid) > 0.0 {
-            lo = mid;
+    // Fit θ: the "gain" log-likelihood is concave on (0, 1 − gap), so its slope falls through
+    // zero once. The slope has poles at both ends, where Newton's method crawls; multiplied by
+    // θ(1 − θ − gap) it keeps its sign and is smooth on the closed interval, positive at 0 and
+    // negative at 1 − gap, and regula falsi (the Illinois variant) finds its root in about
+    // ten steps. This runs after every observation, in every rebuild.
+    let end = 1.0 - gap;
+    let smooth_slope = |t: f64| {
+        let u = end - t;
+        let left = if 1.0 - t > 0.0 { u / (1.0 - t) } else { 1.0 };
+        let right = if t + gap > 0.0 { t / (t + gap) } else { 1.0 };
+        s_h * u - f_h * t * left + s_a * u * right - f_a * t
+    };
+    let (mut a, mut b) = (0.0, end);
+    let (mut h_a, mut h_b) = (smooth_slope(a), smooth_slope(b));
+    for _ in 0..MAX_FIT_STEPS {
+        let c = b - h_b * (b - a) / (h_b - h_a);
+        let h_c = smooth_slope(c);
+        if h_c == 0.0 {
+            b = c;
+            break;
+        }
+        if h_c * h_b < 0.0 {
+            (a, h_a) = (b, h_b);
         } else {
-            hi = mid;
+            h_a /= 2.0;
+        }
+        (b, h_b) = (c, h_c);
+        if (b - a).abs() < 1e-11 {
+            break;
         }
     }
-    let t = 0.5 * (lo + hi);
+    let t = b.clamp(1e-12, end - 1e-12);
     ll(s_h, f_h, t) + ll(s_a, f_a, t + gap) - same
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn level(served: f64, succeeded: f64) -> Level {
+        Level {
+            served,
+            succeeded,
+            ..Level::default()
+        }
+    }
+
+    /// The same ratio with θ found by a fine grid: the reference the fitted one must match.
+    fn by_grid(here: &Level, above: &Level, tolerance: f64) -> f64 {
+        let gap = 2.0 * tolerance;
+        let (s_h, f_h) = (here.succeeded + 0.5, here.served - here.succeeded + 0.5);
+        let (s_a, f_a) = (above.succeeded + 0.5, above.served - above.succeeded + 0.5);
+        let ll = |s: f64, f: f64, p: f64| s * p.ln() + f * (1.0 - p).ln();
+        let pooled = (s_h + s_a) / (s_h + f_h + s_a + f_a);
+        let best = (1..200_000)
+            .map(|i| f64::from(i) / 200_000.0 * (1.0 - gap))
+            .map(|t| ll(s_h, f_h, t) + ll(s_a, f_a, t + gap))
+            .fold(f64::NEG_INFINITY, f64::max);
+        best - ll(s_h + s_a, f_h + f_a, pooled)
+    }
+
+    proptest! {
+        /// The shortcut callers take: no observed gain, no odds for one.
+        #[test]
+        fn without_an_observed_gain_the_odds_never_favour_one(
+            n_h in 0.0f64..300.0, p_h in 0.0f64..=1.0,
+            n_a in 0.0f64..300.0, p_a in 0.0f64..=1.0,
+            tolerance in 0.0f64..0.4,
+        ) {
+            let (here, above) = (level(n_h, n_h * p_h), level(n_a, n_a * p_a));
+            if !may_gain(&here, &above) {
+                prop_assert!(gain_log_odds(&here, &above, tolerance) <= 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn the_gain_test_tells_a_gain_from_none() {
+        // 50 requests at 0.7 below, 60 at 0.9 above: a gain of twice the tolerance.
+        assert!(gain_log_odds(&level(50.0, 35.0), &level(60.0, 54.0), 0.1) > 19f64.ln());
+        // Both at 0.9: no gain.
+        assert!(gain_log_odds(&level(50.0, 45.0), &level(60.0, 54.0), 0.1) < -(19f64.ln()));
+        // Three lucky successes at a level just reached say little either way.
+        assert!(gain_log_odds(&level(3.0, 3.0), &level(60.0, 54.0), 0.1).abs() < 19f64.ln());
+    }
+
+    proptest! {
+        #[test]
+        fn the_fitted_ratio_is_the_maximum_likelihood_one(
+            n_h in 0.0f64..300.0, p_h in 0.0f64..=1.0,
+            n_a in 0.0f64..300.0, p_a in 0.0f64..=1.0,
+            tolerance in 0.0f64..0.4,
+        ) {
+            let (here, above) = (level(n_h, n_h * p_h), level(n_a, n_a * p_a));
+            let fitted = gain_log_odds(&here, &above, tolerance);
+            let reference = by_grid(&here, &above, tolerance);
+            prop_assert!(fitted.is_finite());
+            // The fit is at least as good as the grid's best point, and not better by more
+            // than the grid's resolution allows.
+            prop_assert!(fitted >= reference - 1e-6, "{fitted} < {reference}");
+            prop_assert!(fitted <= reference + 1e-3 * (1.0 + reference.abs()), "{fitted} > {reference}");
+        }
+    }
 }

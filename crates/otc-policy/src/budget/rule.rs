@@ -2,7 +2,7 @@
 //! level below in episodes with a backoff, and starting over when the path changes. The rule
 //! itself is described in the module docs of [`super`].
 
-use super::evidence::{direct_odds, gain_log_odds, paired_odds, paired_within_odds};
+use super::evidence::{direct_odds, gain_log_odds, may_gain, paired_odds, paired_within_odds};
 use super::{BudgetConfig, BudgetState, Level, MAX_BACKOFF};
 
 impl BudgetState {
@@ -152,9 +152,22 @@ impl BudgetState {
     /// only grows with the budget, so any such level says one call more is worth trying, and
     /// the level with the most evidence (often a former budget) says it soonest.
     pub(super) fn gains_beyond(&self, lower: u32, config: &BudgetConfig) -> f64 {
+        self.gains_beyond_but(lower, None, config)
+    }
+
+    /// [`Self::gains_beyond`] without level `skip` (one whose odds the caller has).
+    fn gains_beyond_but(&self, lower: u32, skip: Option<u32>, config: &BudgetConfig) -> f64 {
+        // A level that does no better than `lower` cannot favour a gain (the likelihood is
+        // concave in the gap, so a gap at or below zero is closer to "as often"): skip the fit.
+        let below = self.level(lower);
         self.levels
             .iter()
-            .filter(|(l, level)| *l > lower && level.served >= config.min_direct)
+            .filter(|(l, level)| {
+                *l > lower
+                    && Some(*l) != skip
+                    && level.served >= config.min_direct
+                    && may_gain(&below, level)
+            })
             .map(|&(l, _)| self.gains_above(lower, l, config))
             .fold(f64::NEG_INFINITY, f64::max)
     }
@@ -181,14 +194,20 @@ impl BudgetState {
         // rises gradually with the budget), and no level above says otherwise. A quick probe
         // (after the first module changed, when the level below is expected to work) needs
         // only strong odds that the level works rather than clearly fails.
+        if paired {
+            return true;
+        }
+        if level.served < config.min_direct {
+            return false;
+        }
         let within = if self.quick_probe && lower + 1 == k {
             direct_odds(&level, self.level(k).success()) >= odds
+                && self.gains_above(lower, k, config) <= 0.0
         } else {
             self.gains_above(lower, k, config) <= -odds
         };
-        let direct =
-            level.served >= config.min_direct && within && self.gains_beyond(lower, config) <= 0.0;
-        paired || direct
+        // `k`'s own odds are in `within`.
+        within && self.gains_beyond_but(lower, Some(k), config) <= 0.0
     }
 
     /// Strong evidence that budget `lower` does clearly worse than budget `k`: requests served
