@@ -168,10 +168,12 @@ fn closed_loop_drift_is_followed() {
         .iter()
         .map(|run| run.combos[1].followed_drift_in.unwrap_or(usize::MAX))
         .collect();
+    // What this build gives: 3 of 100 seeds (2 of the first 40) do not follow within the 1000
+    // trajectories left; the test holds it there.
     let missed = down.iter().filter(|&&t| t == usize::MAX).count();
     assert!(
-        missed * 10 <= down.len(),
-        "drift down followed on 90% of seeds: {down:?}"
+        missed <= (down.len() * 3 / 100).max(2),
+        "drift down followed on 97% of seeds: {down:?}"
     );
 }
 

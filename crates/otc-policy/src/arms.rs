@@ -150,6 +150,16 @@ impl Arms {
         }
     }
 
+    /// The module that leads a path of the budget (see [`crate::state`]): the strict top,
+    /// if it has answered at all and scores at least [`crate::state::USELESS_BELOW`]. One that
+    /// never answered may be first merely by having been tried less (untried scores 0.5).
+    pub fn leader(&self) -> Option<usize> {
+        self.strict_top().filter(|&t| {
+            let arm = self.arms[t];
+            arm.answered >= 0.5 && arm.score() >= crate::state::USELESS_BELOW
+        })
+    }
+
     /// The module ranked first when one is strictly ahead of all others.
     pub fn strict_top(&self) -> Option<usize> {
         let mut best: Option<(usize, f64)> = None;

@@ -20,8 +20,10 @@
 //! ```
 //!
 //! Version 2 (before quick probes and the budget's path module) is still read: its probes
-//! are not quick and its path is the arms' current first module, so an upgraded checkpoint
-//! goes on as it was. Version 1, written before the closed-loop policy, is no longer read
+//! are not quick and its path is the module that leads now ([`Arms::leader`]), so an upgraded
+//! store goes on serving without a rebuild. Such a checkpoint was learnt under the previous
+//! budget rule, so it equals a rebuild from the log again only after one (`otc rebuild`),
+//! which is worth running once after upgrading. Version 1, written before the closed-loop policy, is no longer read
 //! (SQLite's migration to schema 3 drops those rows and the store rebuilds them).
 //!
 //! Decoding never panics: malformed bytes, an unknown version or out-of-range numbers are a
@@ -188,7 +190,7 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
     };
     let led_by = match led_by {
         // A version-2 BLOB: its path is the module first now.
-        UNKNOWN_PATH => arms.strict_top().and_then(|i| u8::try_from(i).ok()),
+        UNKNOWN_PATH => arms.leader().and_then(|i| u8::try_from(i).ok()),
         -1 => None,
         m => match u8::try_from(m) {
             Ok(m) if usize::from(m) < modules => Some(m),

@@ -110,7 +110,7 @@ impl CombinationState {
             (None, None) => Answerer::LastCall,
         };
         self.arms.record(obs.calls, obs.correct, answerer);
-        let top_after = self.arms.strict_top();
+        let top_after = self.arms.leader();
         // A module answers first where none did, or clearly overtook the one that was first
         // when the budget's evidence was gathered (which then does not answer, or answers far
         // less often): budget evidence gathered before was about another path, and is
@@ -119,9 +119,6 @@ impl CombinationState {
         // with the path's module, not the previous top, also notices an overtake that
         // happened in small steps.
         let path = self.budget.led_by.map(usize::from);
-        // Only a module that answers can lead a path: one that never answered may come first
-        // merely by having been tried less.
-        let top_after = top_after.filter(|&t| self.arms.arms()[t].score() >= USELESS_BELOW);
         let regime_changed = match (path, top_after) {
             (_, None) => false,
             (None, Some(_)) => true,

@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 /// ARCHITECTURE.md).
 pub const MAX_BACKOFF: u32 = 4;
 
+/// Requests served the level below (decayed weight) after which a probe that reached no
+/// verdict ends as failed: near the tolerance the odds move slowly, and a probe serves one call
+/// short to half the decisions while it runs.
+pub const MAX_PROBE_WEIGHT: f64 = 60.0;
+
 /// The largest share of decisions that may explore (up, down during a probe, and the module
 /// order at once): at least a tenth keep serving the policy's own budget and order.
 pub const MAX_EXPLORATION: f64 = 0.9;
@@ -29,7 +34,8 @@ pub struct BudgetConfig {
     /// call they are given (a generous start would never come down for them).
     pub cold_start: u32,
     /// How much success a lower budget may give up against the current one and still be
-    /// preferred, in `[0, 1)`.
+    /// preferred, in `(0, 0.5)`: at 0 no evidence could ever show a lower level as good (the
+    /// budget would never come down), and the tests compare against twice the tolerance.
     pub tolerance: f64,
     /// Paired weight a level needs before paired evidence can move the budget down to it.
     pub min_evidence: f64,
@@ -64,9 +70,11 @@ pub struct BudgetConfig {
     /// [`BudgetConfig::probe_after`]), in `[0, 0.5]`.
     pub explore_down: f64,
     /// Observations at a budget before the level below it is probed; doubled after every probe
-    /// that failed but the first, up to 16 times ([`MAX_BACKOFF`]), reset when the budget
-    /// moves. A probe ends at its first failure (when nothing succeeded yet), when the odds
-    /// say the level fails, or when the budget moves down (it then goes on a level further).
+    /// that failed but the first (a climb for a gain counts as one), up to 16 times
+    /// ([`MAX_BACKOFF`]), reset when the budget moves down or climbs because it fails. A probe
+    /// ends at its first failure (when nothing succeeded yet), when the odds say the level
+    /// fails or falls short of the tolerance, after [`MAX_PROBE_WEIGHT`] requests without a
+    /// verdict, or when the budget moves down (it then goes on a level further).
     pub probe_after: u32,
     /// Probability of putting another module first than the best-ranked one, in `[0, 0.5]`.
     pub explore_order: f64,
@@ -103,7 +111,8 @@ impl BudgetConfig {
         self.max_budget <= crate::trajectory::MAX_CALLS as u32
             && self.cold_start <= self.max_budget
             && self.tolerance.is_finite()
-            && (0.0..1.0).contains(&self.tolerance)
+            && self.tolerance > 0.0
+            && self.tolerance < 0.5
             && weight(self.min_evidence)
             && weight(self.min_direct)
             && weight(self.min_recent)

@@ -17,7 +17,8 @@ pub struct Level {
     pub succeeded: f64,
     /// Requests correct at a higher served budget.
     pub paired: f64,
-    /// Of them, those that stopped on their own within this many calls.
+    /// Of them, those that stopped on their own within this many calls, or said the answer
+    /// came from a call within them (`answered_at`).
     pub kept: f64,
 }
 

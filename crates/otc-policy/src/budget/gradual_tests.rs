@@ -246,3 +246,125 @@ fn a_new_first_module_makes_probes_quick_and_drops_the_wasted_calls() {
     assert_eq!((dropped.current, dropped.probing), (Some(2), false));
     assert!(dropped.quick_probe);
 }
+
+/// A state at `budget` with plenty of requests served it, all correct.
+fn settled_at(budget: u32, config: &BudgetConfig) -> BudgetState {
+    let mut state = BudgetState::starting_at(budget);
+    for _ in 0..30 {
+        state.observe(
+            BudgetObservation {
+                served: Some(budget),
+                calls: budget,
+                correct: true,
+                answered_at: None,
+            },
+            config,
+            DECAY,
+        );
+    }
+    state
+}
+
+fn at_level(served: u32, correct: bool) -> BudgetObservation {
+    BudgetObservation {
+        served: Some(served),
+        calls: served,
+        correct,
+        answered_at: None,
+    }
+}
+
+/// Quick probes survive one failed probe (one request in ten fails at any budget) and end
+/// with the second.
+#[test]
+fn quick_probes_end_with_the_second_failed_probe() {
+    let config = BudgetConfig::default();
+    let mut state = settled_at(3, &config);
+    state.new_regime(0, Some(0));
+    assert!(state.probing && state.quick_probe);
+    state.observe(at_level(2, false), &config, DECAY);
+    assert!(
+        !state.probing && state.quick_probe,
+        "one failed probe: {state:?}"
+    );
+    while !state.probing {
+        state.observe(at_level(3, true), &config, DECAY);
+    }
+    state.observe(at_level(2, false), &config, DECAY);
+    assert!(
+        !state.probing && !state.quick_probe,
+        "two failed probes: {state:?}"
+    );
+}
+
+/// A probe that took the budget down goes on a level further, quick: the world changed.
+#[test]
+fn a_probe_that_moved_the_budget_down_goes_on_quick() {
+    let config = BudgetConfig::default();
+    let mut state = settled_at(3, &config);
+    state.start_probe();
+    assert!(!state.quick_probe);
+    let mut steps = 0;
+    while state.current == Some(3) {
+        state.observe(at_level(2, true), &config, DECAY);
+        steps += 1;
+        assert!(steps < 100, "the strict probe never passed: {state:?}");
+    }
+    assert_eq!(state.current, Some(2));
+    assert!(state.probing && state.quick_probe, "{state:?}");
+}
+
+/// A budget that climbs because it fails may have met a streak of ordinary failures: the level
+/// it left is probed quick.
+#[test]
+fn a_failing_climb_makes_the_next_probe_quick() {
+    let config = BudgetConfig::default();
+    let mut state = settled_at(2, &config);
+    assert!(!state.quick_probe);
+    while state.current == Some(2) {
+        state.observe(at_level(2, false), &config, DECAY);
+    }
+    assert_eq!(state.current, Some(3));
+    assert!(state.quick_probe);
+}
+
+/// A probe at the edge of the tolerance, where the odds move slowly, ends after
+/// [`MAX_PROBE_WEIGHT`] requests without a verdict.
+#[test]
+fn a_probe_without_a_verdict_ends() {
+    let config = BudgetConfig::default();
+    let mut state = settled_at(3, &config);
+    state.start_probe();
+    // Level 3 answers 90 % of requests, level 2 80 %: exactly the tolerance of 0.1 short.
+    let (mut probed, mut at_three) = (0u32, 0u32);
+    for i in 0..600u32 {
+        if !state.probing {
+            break;
+        }
+        let exploration = state.exploration(&config);
+        let u = Draws::for_decision(u64::from(i)).budget();
+        if u < exploration.down {
+            probed += 1;
+            state.observe(at_level(2, probed % 5 != 0), &config, DECAY);
+        } else {
+            at_three += 1;
+            state.observe(at_level(3, at_three % 10 != 1), &config, DECAY);
+        }
+    }
+    assert_eq!(state.current, Some(3), "{state:?}");
+    assert!(!state.probing, "still probing after 600: {state:?}");
+    assert!(
+        f64::from(probed) <= MAX_PROBE_WEIGHT * 1.5,
+        "{probed} requests probed"
+    );
+}
+
+/// A new first module never raises the budget, even when the calls before it outnumber it.
+#[test]
+fn a_new_first_module_never_raises_the_budget() {
+    for budget in [0, 1] {
+        let mut state = BudgetState::starting_at(budget);
+        state.new_regime(3, Some(0));
+        assert_eq!(state.current, Some(budget));
+    }
+}

@@ -60,7 +60,8 @@
 //!     other way), and no level above says otherwise. After the first module changed (a
 //!     **quick** probe, [`BudgetState::quick_probe`]) the calls the old first module took are
 //!     expected to be unneeded, and odds that `j` works rather than clearly fails
-//!     ([`FAILING_RATIO`]) are enough, until a probe fails.
+//!     ([`FAILING_RATIO`]) are enough: after the first module changed, after a failing climb and
+//!     after a probe's own descent, until two probes have failed.
 //! * **A new first module** ([`BudgetState::new_regime`]): the budget drops at once by the
 //!   calls that were made before the first call to it, and probes are quick.
 //!
@@ -78,7 +79,7 @@ mod config;
 mod evidence;
 mod rule;
 
-pub use config::{BudgetConfig, MAX_BACKOFF, MAX_EXPLORATION};
+pub use config::{BudgetConfig, MAX_BACKOFF, MAX_EXPLORATION, MAX_PROBE_WEIGHT};
 pub use evidence::{FAILING_RATIO, Level};
 
 use serde::{Deserialize, Serialize};
@@ -145,16 +146,17 @@ pub struct BudgetState {
     pub early: f64,
     /// A probe of the level below is running (see [`BudgetConfig::probe_after`]).
     pub probing: bool,
-    /// Probes are quick: the first module changed ([`BudgetState::new_regime`]) and no probe
-    /// failed since, so the calls the old first module took are expected to be unneeded and
-    /// the level below may pass on a few successes. Otherwise a probe needs strong odds that
-    /// the level is within the tolerance.
+    /// Probes are quick: the level below is expected to work (the first module changed,
+    /// [`BudgetState::new_regime`]; the budget climbed because it failed, which a streak of
+    /// ordinary failures also does; or a probe just took the budget down), so it may pass on
+    /// a few successes. Two failed probes end it. Otherwise a probe needs strong odds that the
+    /// level is within the tolerance.
     pub quick_probe: bool,
     /// The module that came first when the evidence at and below the budget was gathered
     /// (the path; see [`BudgetState::new_regime`]), as an index into the canonical set.
     pub led_by: Option<u8>,
-    /// Probes of the level below that failed since the budget last moved (the backoff
-    /// exponent).
+    /// Probes of the level below that failed (a climb for a gain counts as one) since the
+    /// budget last moved down or climbed because it failed (the backoff exponent).
     pub failed_probes: u32,
     /// Observations since the budget moved or the last probe ended.
     pub since_probe: u32,

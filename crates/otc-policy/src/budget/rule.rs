@@ -3,7 +3,7 @@
 //! itself is described in the module docs of [`super`].
 
 use super::evidence::{direct_odds, gain_log_odds, may_gain, paired_odds, paired_within_odds};
-use super::{BudgetConfig, BudgetState, Level, MAX_BACKOFF};
+use super::{BudgetConfig, BudgetState, Level, MAX_BACKOFF, MAX_PROBE_WEIGHT};
 
 impl BudgetState {
     /// Moves the current budget by the rule of the module docs.
@@ -72,6 +72,8 @@ impl BudgetState {
         let below = self.level(target.saturating_sub(1));
         let pointed_at = below.paired >= config.min_direct
             && paired_within_odds(&below, config) >= config.evidence_odds.ln() / 2.0;
+        // Pointing starts a probe at once only until one has failed: then the backoff rules.
+        let pointed_at = pointed_at && self.failed_probes == 0;
         if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
             self.start_probe();
         }
@@ -121,7 +123,7 @@ impl BudgetState {
         self.led_by = led_by;
         let Some(k) = self.current else { return };
         if wasted > 0 {
-            self.move_to(k.saturating_sub(wasted).max(1));
+            self.move_to(k.saturating_sub(wasted).max(1).min(k));
         }
         for (level, evidence) in &mut self.levels {
             if *level <= k {
@@ -224,7 +226,8 @@ impl BudgetState {
     /// Whether the evidence still allows that one level below `k` works: not when the odds
     /// say that requests served there clearly fail, nor when agents that stop on their own
     /// clearly needed `k` (paired evidence; only trusted when this combination's agents stop
-    /// on their own at all), nor when `k` clearly gains more than the tolerance over it.
+    /// on their own at all), nor when `k` clearly gains more than the tolerance over it, nor
+    /// after [`MAX_PROBE_WEIGHT`] requests served there without a verdict.
     pub(super) fn lower_may_work(&self, k: u32, config: &BudgetConfig) -> bool {
         if k == 0 {
             return false;
@@ -236,6 +239,9 @@ impl BudgetState {
         // Or when the odds say the level below falls short of the tolerance (it still answers
         // many requests, just clearly fewer).
         let falls_short = self.gains_above(k - 1, k, config) >= odds;
-        !(failed_there || revealed_need || falls_short)
+        // No verdict after this many requests: the level is at the edge of the tolerance,
+        // where serving it half the time costs more than it can save.
+        let undecided = lower.served >= MAX_PROBE_WEIGHT;
+        !(failed_there || revealed_need || falls_short || undecided)
     }
 }

@@ -273,6 +273,20 @@ fn each_knob_out_of_range_is_refused() {
             },
         ),
         (
+            "tolerance 0: nothing could show a lower level as good",
+            BudgetConfig {
+                tolerance: 0.0,
+                ..ok
+            },
+        ),
+        (
+            "tolerance 0.5: twice it is every request",
+            BudgetConfig {
+                tolerance: 0.5,
+                ..ok
+            },
+        ),
+        (
             "tolerance NaN",
             BudgetConfig {
                 tolerance: f64::NAN,
@@ -384,7 +398,7 @@ fn each_knob_out_of_range_is_refused() {
             ..ok
         },
         BudgetConfig {
-            tolerance: 0.0,
+            tolerance: 0.49,
             ..ok
         },
         BudgetConfig {
