@@ -3,6 +3,7 @@
 //! and a partly working budget must still climb; and the evidence that makes descents quick
 //! or strict (a new first module, `answered_at`).
 
+use super::tests::serve;
 use super::*;
 use crate::decision::Draws;
 
@@ -36,16 +37,8 @@ fn follow(
     let mut budgets = Vec::new();
     let mut correct_answers = 0;
     for id in 0..steps {
-        let exploration = state.exploration(config);
-        budgets.push(exploration.policy_budget);
-        let u = Draws::for_decision(seed * 1_000_000 + id).budget();
-        let served = if u < exploration.down {
-            exploration.policy_budget - 1
-        } else if u < exploration.down + exploration.up {
-            exploration.policy_budget + 1
-        } else {
-            exploration.policy_budget
-        };
+        let (policy, served) = serve(state, config, seed * 1_000_000 + id);
+        budgets.push(policy);
         let grade = rng.unit();
         let need = curve.iter().position(|&share| grade < share);
         let correct = need.is_some_and(|n| n as u32 <= served);

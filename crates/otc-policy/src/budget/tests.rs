@@ -31,6 +31,22 @@ struct Agent {
     lucky: f64,
 }
 
+/// The policy's budget and the budget decision `id` serves (exploring as a real decision
+/// would, with the decision's own draw).
+pub(super) fn serve(state: &BudgetState, config: &BudgetConfig, id: u64) -> (u32, u32) {
+    let exploration = state.exploration(config);
+    let k = exploration.policy_budget;
+    let u = Draws::for_decision(id).budget();
+    let served = if u < exploration.down {
+        k - 1
+    } else if u < exploration.down + exploration.up {
+        k + 1
+    } else {
+        k
+    };
+    (k, served)
+}
+
 /// Serves `steps` decisions (with exploration, as a real decision would) to `agent`. Returns
 /// the policy budget before each decision.
 fn follow(
@@ -49,16 +65,8 @@ fn follow(
     let mut coins = Coins::new(seed);
     let mut budgets = Vec::new();
     for id in 0..steps {
-        let exploration = state.exploration(config);
-        budgets.push(exploration.policy_budget);
-        let u = Draws::for_decision(seed * 1_000_000 + id).budget();
-        let served = if u < exploration.down {
-            exploration.policy_budget - 1
-        } else if u < exploration.down + exploration.up {
-            exploration.policy_budget + 1
-        } else {
-            exploration.policy_budget
-        };
+        let (policy, served) = serve(state, config, seed * 1_000_000 + id);
+        budgets.push(policy);
         let is_lucky = need > 0 && coins.flip(lucky);
         let correct = is_lucky || (need <= served && coins.flip(solvable));
         let calls = match (over_caller, is_lucky) {
