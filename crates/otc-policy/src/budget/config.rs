@@ -133,3 +133,184 @@ impl BudgetConfig {
                 <= MAX_EXPLORATION
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_knob_out_of_range_is_refused() {
+        let ok = BudgetConfig::default();
+        assert!(ok.is_valid());
+        let bad: Vec<(&str, BudgetConfig)> = vec![
+            (
+                "max_budget",
+                BudgetConfig {
+                    max_budget: 5000,
+                    ..ok
+                },
+            ),
+            (
+                "cold_start",
+                BudgetConfig {
+                    cold_start: 17,
+                    ..ok
+                },
+            ),
+            (
+                "tolerance",
+                BudgetConfig {
+                    tolerance: 1.0,
+                    ..ok
+                },
+            ),
+            (
+                "tolerance 0: nothing could show a lower level as good",
+                BudgetConfig {
+                    tolerance: 0.0,
+                    ..ok
+                },
+            ),
+            (
+                "tolerance 0.5: twice it is every request",
+                BudgetConfig {
+                    tolerance: 0.5,
+                    ..ok
+                },
+            ),
+            (
+                "tolerance NaN",
+                BudgetConfig {
+                    tolerance: f64::NAN,
+                    ..ok
+                },
+            ),
+            (
+                "min_evidence",
+                BudgetConfig {
+                    min_evidence: -1.0,
+                    ..ok
+                },
+            ),
+            (
+                "min_direct",
+                BudgetConfig {
+                    min_direct: f64::INFINITY,
+                    ..ok
+                },
+            ),
+            (
+                "min_recent",
+                BudgetConfig {
+                    min_recent: -0.5,
+                    ..ok
+                },
+            ),
+            (
+                "evidence_odds",
+                BudgetConfig {
+                    evidence_odds: 0.5,
+                    ..ok
+                },
+            ),
+            (
+                "climb_below",
+                BudgetConfig {
+                    climb_below: 1.0,
+                    ..ok
+                },
+            ),
+            (
+                "recent_decay",
+                BudgetConfig {
+                    recent_decay: 0.0,
+                    ..ok
+                },
+            ),
+            (
+                "reveal_decay",
+                BudgetConfig {
+                    reveal_decay: 1.5,
+                    ..ok
+                },
+            ),
+            (
+                "explore_up",
+                BudgetConfig {
+                    explore_up: 0.6,
+                    ..ok
+                },
+            ),
+            (
+                "explore_down",
+                BudgetConfig {
+                    explore_down: -0.1,
+                    ..ok
+                },
+            ),
+            (
+                "explore_order",
+                BudgetConfig {
+                    explore_order: f64::NAN,
+                    ..ok
+                },
+            ),
+            (
+                "explore_up_undecided",
+                BudgetConfig {
+                    explore_up_undecided: 0.7,
+                    ..ok
+                },
+            ),
+            (
+                "sum",
+                BudgetConfig {
+                    explore_up: 0.3,
+                    explore_down: 0.5,
+                    explore_order: 0.15,
+                    ..ok
+                },
+            ),
+            (
+                "sum with the undecided rate",
+                BudgetConfig {
+                    explore_up_undecided: 0.4,
+                    explore_order: 0.05,
+                    ..ok
+                },
+            ),
+        ];
+        for (name, config) in bad {
+            assert!(!config.is_valid(), "{name} accepted");
+        }
+        // The boundaries themselves are in range.
+        for config in [
+            BudgetConfig {
+                reveal_decay: 1.0,
+                ..ok
+            },
+            BudgetConfig {
+                tolerance: 0.49,
+                ..ok
+            },
+            BudgetConfig {
+                cold_start: 16,
+                ..ok
+            },
+            BudgetConfig {
+                explore_up: 0.0,
+                explore_up_undecided: 0.0,
+                explore_down: 0.0,
+                explore_order: 0.0,
+                ..ok
+            },
+            BudgetConfig {
+                explore_up_undecided: 0.35,
+                explore_order: 0.05,
+                ..ok
+            },
+        ] {
+            assert!(config.is_valid(), "{config:?}");
+        }
+    }
+}
