@@ -14,7 +14,6 @@ impl BudgetState {
         let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
         let failing =
             self.recent_served >= config.min_recent && recent_success < config.climb_below;
-        let better_above = self.gains_beyond(k, config) >= config.evidence_odds.ln();
         if k < top && failing {
             self.move_to(k + 1);
             self.probing = false;
@@ -33,7 +32,8 @@ impl BudgetState {
             self.levels.retain(|(_, level)| !level.is_negligible());
             return;
         }
-        if k < top && better_above {
+        // The fit behind this test is the dearest step of the rule: only once not failing.
+        if k < top && self.gains_beyond(k, config) >= config.evidence_odds.ln() {
             // The budget works, but one call more answers clearly more requests (success that
             // rises gradually with the budget): climb, keeping what was learnt at this level.
             // It usually means a probe took the budget a level too low, so it counts as a
@@ -69,11 +69,11 @@ impl BudgetState {
         let due = config.probe_after.saturating_mul(1 << backoff);
         // Agents that stop on their own and now keep stopping below the budget point at the
         // level below: probe it at once rather than wait for the paired evidence to pile up.
-        let below = self.level(target.saturating_sub(1));
-        let pointed_at = below.paired >= config.min_direct
-            && paired_within_odds(&below, config) >= config.evidence_odds.ln() / 2.0;
         // Pointing starts a probe at once only until one has failed: then the backoff rules.
-        let pointed_at = pointed_at && self.failed_probes == 0;
+        let below = self.level(target.saturating_sub(1));
+        let pointed_at = self.failed_probes == 0
+            && below.paired >= config.min_direct
+            && paired_within_odds(&below, config) >= config.evidence_odds.ln() / 2.0;
         if !self.probing && target > 0 && (self.since_probe >= due || pointed_at) {
             self.start_probe();
         }
@@ -194,8 +194,9 @@ impl BudgetState {
         // From requests served there: strong odds that the level does not fall short of `k`
         // by more than the tolerance (a few lucky successes are not enough where success
         // rises gradually with the budget), and no level above says otherwise. A quick probe
-        // (after the first module changed, when the level below is expected to work) needs
-        // only strong odds that the level works rather than clearly fails.
+        // (the level below is expected to work: see `BudgetState::quick_probe`) needs only
+        // strong odds that the level works rather than clearly fails, and no odds at all that
+        // it falls short.
         if paired {
             return true;
         }
