@@ -7,11 +7,12 @@
 //! cold-start budget with every module untried.
 
 use crate::arms::Arms;
-use crate::budget::{BudgetEvidence, BudgetState, Direction};
+use crate::budget::{BudgetEvidence, BudgetState, Direction, ExplorationFacts};
 use crate::config::PolicyConfig;
-use crate::decision::{Draws, Explored, Loan, Sibling, borrow, choose};
+use crate::decision::{Action, Draws, Explored, Loan, Sibling, borrow, choose, distribution_at};
 use crate::state::{CombinationState, Recommendation, RecommendationSource, rank_arms};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// What the policy knows that applies to one asked (intent, module set).
 #[derive(Debug, Clone)]
@@ -71,52 +72,153 @@ struct Basis {
     source: RecommendationSource,
     confidence: f64,
     evidence: BudgetEvidence,
-    reason: String,
+    why: Why,
+}
+
+/// What the reason sentence says; written out only where a reason is returned (the off-policy
+/// replay asks for a million bases and reads no reason).
+enum Why {
+    Learnt(u32),
+    Borrowed { lenders: usize, best_overlap: f64 },
+    ColdStart(u32),
+}
+
+impl Basis {
+    fn reason(&self) -> String {
+        match self.why {
+            Why::Learnt(budget) => learnt_reason(budget, &self.evidence),
+            Why::Borrowed {
+                lenders,
+                best_overlap,
+            } => loan_reason(lenders, best_overlap),
+            Why::ColdStart(start) => format!(
+                "cold start: nothing learnt applies to this intent and module set; the budget \
+                 starts at {start} and climbs when requests fail"
+            ),
+        }
+    }
+}
+
+/// Where a combination's advice comes from (module docs), before anything is computed from
+/// it: the off-policy replay asks for a million of these and needs no reason, confidence or
+/// copy of the state.
+#[derive(Debug)]
+pub enum Grounds<'a> {
+    /// The combination's own state, with what its siblings lend its arms while they are
+    /// young (see [`LOAN_ARMS_UNTIL`]).
+    Exact(&'a CombinationState, Option<Loan>),
+    /// A loan from sibling module sets.
+    Borrowed(Loan),
+    /// Nothing applies.
+    ColdStart(usize),
+}
+
+impl<'a> Grounds<'a> {
+    /// The grounds of `ctx`.
+    pub fn of(ctx: &Context<'a>, config: &PolicyConfig) -> Self {
+        let budget_config = &config.budget;
+        if let Some(state) = ctx.exact.filter(|s| s.budget.current.is_some()) {
+            // Until its own arms hold some evidence, a set ranks its modules with what its
+            // siblings lent as well (one failed request, which credits nobody, must not undo
+            // it).
+            let loan = if state.arms.total_pulls() < LOAN_ARMS_UNTIL {
+                borrow(ctx.modules, &ctx.siblings, budget_config)
+            } else {
+                None
+            };
+            return Self::Exact(state, loan);
+        }
+        match borrow(ctx.modules, &ctx.siblings, budget_config) {
+            Some(loan) => Self::Borrowed(loan),
+            None => Self::ColdStart(ctx.modules.len()),
+        }
+    }
+
+    /// The budget state and arms a decision is taken from.
+    fn parts(&self) -> (Cow<'_, BudgetState>, Cow<'_, Arms>) {
+        match self {
+            Self::Exact(state, None) => (Cow::Borrowed(&state.budget), Cow::Borrowed(&state.arms)),
+            Self::Exact(state, Some(loan)) => (
+                Cow::Borrowed(&state.budget),
+                Cow::Owned(state.arms.with_prior(&loan.arms)),
+            ),
+            Self::Borrowed(loan) => (
+                Cow::Owned(BudgetState::starting_at(loan.budget)),
+                Cow::Borrowed(&loan.arms),
+            ),
+            Self::ColdStart(modules) => (
+                Cow::Owned(BudgetState::default()),
+                Cow::Owned(Arms::new(*modules)),
+            ),
+        }
+    }
+
+    /// Every action a decision on these grounds could take under `config`, with its
+    /// probability: what [`decide`] serves, as a distribution instead of one draw.
+    /// `probe_pending` as for [`decide`].
+    pub fn actions(&self, config: &PolicyConfig, probe_pending: bool) -> Vec<Action> {
+        let (budget, arms) = self.parts();
+        let facts = Self::facts(&budget, config, probe_pending);
+        distribution_at(facts.exploration(&config.budget), &arms, &config.budget)
+    }
+
+    /// [`Self::actions`] under two configs that differ only in their exploration knobs (see
+    /// [`BudgetState::exploration_facts`]), for the price of one.
+    pub fn actions_pair(
+        &self,
+        config: &PolicyConfig,
+        other: &PolicyConfig,
+        probe_pending: bool,
+    ) -> (Vec<Action>, Vec<Action>) {
+        let (budget, arms) = self.parts();
+        let facts = Self::facts(&budget, config, probe_pending);
+        (
+            distribution_at(facts.exploration(&config.budget), &arms, &config.budget),
+            distribution_at(facts.exploration(&other.budget), &arms, &other.budget),
+        )
+    }
+
+    fn facts(budget: &BudgetState, config: &PolicyConfig, probe_pending: bool) -> ExplorationFacts {
+        let mut facts = budget.exploration_facts(&config.budget);
+        // A probe in flight holds back the next (see `decide`).
+        facts.may_probe &= !probe_pending;
+        facts
+    }
 }
 
 fn basis(ctx: &Context<'_>, config: &PolicyConfig) -> Basis {
     let budget_config = &config.budget;
-    if let Some(state) = ctx.exact.filter(|s| s.budget.current.is_some()) {
-        let evidence = state.budget.evidence(budget_config);
-        let budget = state.budget.policy_budget(budget_config);
-        // Until its own arms hold some evidence, a set ranks its modules with what its
-        // siblings lent as well (one failed request, which credits nobody, must not undo it).
-        let arms = match borrow(ctx.modules, &ctx.siblings, budget_config) {
-            Some(loan) if state.arms.total_pulls() < LOAN_ARMS_UNTIL => {
-                state.arms.with_prior(&loan.arms)
-            }
-            _ => state.arms.clone(),
-        };
-        return Basis {
-            reason: learnt_reason(budget, &evidence),
-            budget: state.budget.clone(),
-            arms,
-            source: RecommendationSource::Exact,
-            confidence: state.confidence(config),
-            evidence,
-        };
-    }
+    let grounds = Grounds::of(ctx, config);
     let none = BudgetEvidence {
         samples: 0.0,
         success_rate: None,
     };
-    match borrow(ctx.modules, &ctx.siblings, budget_config) {
-        Some(loan) => Basis {
-            reason: loan_reason(&loan),
-            budget: BudgetState::starting_at(loan.budget),
-            arms: loan.arms,
+    let (budget, arms) = grounds.parts();
+    let (budget, arms) = (budget.into_owned(), arms.into_owned());
+    match grounds {
+        Grounds::Exact(state, _) => Basis {
+            why: Why::Learnt(state.budget.policy_budget(budget_config)),
+            budget,
+            arms,
+            source: RecommendationSource::Exact,
+            confidence: state.confidence(config),
+            evidence: state.budget.evidence(budget_config),
+        },
+        Grounds::Borrowed(loan) => Basis {
+            why: Why::Borrowed {
+                lenders: loan.lenders,
+                best_overlap: loan.best_overlap,
+            },
+            budget,
+            arms,
             source: RecommendationSource::IntentFallback,
             confidence: loan.confidence,
             evidence: none,
         },
-        None => Basis {
-            reason: format!(
-                "cold start: nothing learnt applies to this intent and module set; the budget \
-                 starts at {} and climbs when requests fail",
-                budget_config.cold_start
-            ),
-            budget: BudgetState::default(),
-            arms: Arms::new(ctx.modules.len()),
+        Grounds::ColdStart(_) => Basis {
+            why: Why::ColdStart(budget_config.cold_start),
+            budget,
+            arms,
             source: RecommendationSource::Unseen,
             confidence: 0.0,
             evidence: none,
@@ -141,13 +243,12 @@ fn learnt_reason(budget: u32, evidence: &BudgetEvidence) -> String {
     }
 }
 
-fn loan_reason(loan: &Loan) -> String {
+fn loan_reason(lenders: usize, best_overlap: f64) -> String {
     format!(
-        "borrowed from {} module set{} of this intent sharing modules with this one (largest \
-         overlap {:.0}%), until this combination has evidence of its own",
-        loan.lenders,
-        if loan.lenders == 1 { "" } else { "s" },
-        loan.best_overlap * 100.0
+        "borrowed from {lenders} module set{} of this intent sharing modules with this one \
+         (largest overlap {:.0}%), until this combination has evidence of its own",
+        if lenders == 1 { "" } else { "s" },
+        best_overlap * 100.0
     )
 }
 
@@ -166,7 +267,7 @@ pub fn recommend(intent: &str, ctx: &Context<'_>, config: &PolicyConfig) -> Reco
         budget,
         confidence: basis.confidence,
         source: basis.source,
-        reason: basis.reason,
+        reason: basis.reason(),
         evidence: basis.evidence,
         optimal_n: ctx.exact.and_then(|s| s.optimal_n(config)),
         ranked,
@@ -197,7 +298,7 @@ pub fn decide(
         &config.budget,
         &Draws::for_decision(decision_id),
     );
-    let mut reason = basis.reason;
+    let mut reason = basis.reason();
     match choice.explored.budget {
         Some(Direction::Up) => reason.push_str("; exploring one call more"),
         Some(Direction::Down) => reason.push_str("; exploring one call less"),

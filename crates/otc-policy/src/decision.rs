@@ -30,7 +30,7 @@
 //! it.
 
 use crate::arms::{Arm, Arms};
-use crate::budget::{BudgetConfig, BudgetState, Direction};
+use crate::budget::{BudgetConfig, BudgetState, Direction, Exploration};
 use crate::synthetic::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -107,19 +107,127 @@ impl Draws {
     }
 }
 
+/// The policy's budget and the probabilities of the four kinds of decision (module docs).
+struct Kinds {
+    k: u32,
+    n: usize,
+    p_down: f64,
+    p_up: f64,
+    p_order: f64,
+    p_stay: f64,
+}
+
+impl Kinds {
+    fn of(budget: &BudgetState, arms: &Arms, config: &BudgetConfig) -> Self {
+        Self::at(budget.exploration(config), arms, config)
+    }
+
+    fn at(exploration: Exploration, arms: &Arms, config: &BudgetConfig) -> Self {
+        let k = exploration.policy_budget;
+        let n = arms.arms().len();
+        let p_order = if n >= 2 && k < config.max_budget {
+            config.explore_order
+        } else {
+            0.0
+        };
+        let (p_down, p_up) = (exploration.down, exploration.up);
+        Self {
+            k,
+            n,
+            p_down,
+            p_up,
+            p_order,
+            p_stay: 1.0 - p_down - p_up - p_order,
+        }
+    }
+}
+
+/// One action a decision can take, as off-policy evaluation sees it: the served budget and
+/// the module served first (`None` for a budget of 0), with its probability.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Action {
+    /// The budget served.
+    pub budget: u32,
+    /// The module served first, as its canonical index; `None` when the budget is 0.
+    pub first: Option<usize>,
+    /// The probability of serving exactly this (budget, first module).
+    pub probability: f64,
+}
+
+/// Every (budget, first module) [`choose`] can serve with these inputs, with the probability
+/// it has of serving it (its propensity), actions of probability 0 left out. The
+/// probabilities sum to 1.
+pub fn distribution(budget: &BudgetState, arms: &Arms, config: &BudgetConfig) -> Vec<Action> {
+    distribution_at(budget.exploration(config), arms, config)
+}
+
+/// [`distribution`] with the budget's exploration already worked out.
+pub fn distribution_at(
+    exploration: Exploration,
+    arms: &Arms,
+    config: &BudgetConfig,
+) -> Vec<Action> {
+    let Kinds {
+        k,
+        n,
+        p_down,
+        p_up,
+        p_order,
+        p_stay,
+    } = Kinds::at(exploration, arms, config);
+    let top = arms
+        .arms()
+        .iter()
+        .map(|a| a.score())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let in_top: Vec<bool> = arms.arms().iter().map(|a| a.score() == top).collect();
+    let tied = in_top.iter().filter(|&&t| t).count().max(1) as f64;
+    let mut actions = Vec::with_capacity(2 * n + 1);
+    let mut push = |budget: u32, first: Option<usize>, probability: f64| {
+        if probability > 0.0 {
+            actions.push(Action {
+                budget,
+                first,
+                probability,
+            });
+        }
+    };
+    // Budgets k - 1 and k: the policy's order, its first uniform over the tied top.
+    for (budget, p) in [(k.checked_sub(1), p_down), (Some(k), p_stay)] {
+        match budget {
+            Some(0) => push(0, None, p),
+            Some(b) => {
+                for (i, _) in in_top.iter().enumerate().filter(|(_, t)| **t) {
+                    push(b, Some(i), p / tied);
+                }
+            }
+            None => {}
+        }
+    }
+    // Budget k + 1: up (the policy's first) or order (a uniform other module first).
+    let others = (n.max(2) - 1) as f64;
+    for (i, &top) in in_top.iter().enumerate() {
+        let p = if top {
+            p_up / tied + p_order * (tied - 1.0) / (tied * others)
+        } else {
+            p_order / others
+        };
+        push(k + 1, Some(i), p);
+    }
+    actions
+}
+
 /// Chooses budget and module order for a combination with budget state `budget` and arms
 /// `arms`, under `config`, with the decision's draws.
 pub fn choose(budget: &BudgetState, arms: &Arms, config: &BudgetConfig, draws: &Draws) -> Choice {
-    let exploration = budget.exploration(config);
-    let k = exploration.policy_budget;
-    let n = arms.arms().len();
-    let p_order = if n >= 2 && k < config.max_budget {
-        config.explore_order
-    } else {
-        0.0
-    };
-    let (p_down, p_up) = (exploration.down, exploration.up);
-    let p_stay = 1.0 - p_down - p_up - p_order;
+    let Kinds {
+        k,
+        n,
+        p_down,
+        p_up,
+        p_order,
+        p_stay,
+    } = Kinds::of(budget, arms, config);
     let u = draws.budget();
     let (served, kind) = if u < p_down {
         (k - 1, Some(Direction::Down))
@@ -266,90 +374,5 @@ pub fn borrow(asked: &[String], siblings: &[Sibling<'_>], config: &BudgetConfig)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::arms::Answerer;
-
-    #[test]
-    fn draws_are_a_function_of_the_id() {
-        let a = Draws::for_decision(42);
-        assert_eq!(a, Draws::for_decision(42));
-        assert_ne!(a.budget(), Draws::for_decision(43).budget());
-        assert!((0.0..1.0).contains(&a.budget()));
-    }
-
-    /// The stated propensities are exact: over many decisions the frequency of every
-    /// (budget, first module) pair matches the probability stated for it, and they sum to 1.
-    #[test]
-    fn propensities_match_frequencies() {
-        let mut arms = Arms::new(4);
-        // Modules 1 and 2 tie at the top; 0 and 3 are worse.
-        for _ in 0..10 {
-            arms.record(&[0, 1], true, Answerer::Module(1));
-            arms.record(&[3, 2], true, Answerer::Module(2));
-        }
-        let config = BudgetConfig {
-            explore_up: 0.1,
-            explore_down: 0.05,
-            explore_order: 0.2,
-            ..BudgetConfig::default()
-        };
-        let budget =
-            BudgetState::from_parts(Some(3), (0.0, 0.0), 0.0, (true, false, 0, 0), None, vec![])
-                .unwrap();
-        let mut counts = std::collections::BTreeMap::new();
-        let mut stated = std::collections::BTreeMap::new();
-        let trials = 200_000;
-        for id in 0..trials {
-            let c = choose(&budget, &arms, &config, &Draws::for_decision(id));
-            let key = (c.budget, c.order[0]);
-            *counts.entry(key).or_insert(0usize) += 1;
-            stated.insert(key, c.propensity);
-        }
-        let total: f64 = stated.values().sum();
-        assert!((total - 1.0).abs() < 1e-12, "{stated:?}");
-        for (key, p) in &stated {
-            let freq = counts[key] as f64 / trials as f64;
-            assert!((freq - p).abs() < 0.004, "{key:?}: {freq} vs {p}");
-        }
-        // Budgets 2 and 3 only with a top module first; budget 4 with any module first.
-        assert_eq!(stated.keys().filter(|k| k.0 == 4).count(), 4);
-        assert_eq!(stated.keys().filter(|k| k.0 == 2).count(), 2);
-    }
-
-    #[test]
-    fn siblings_lend_in_proportion_to_what_they_share() {
-        let config = BudgetConfig::default();
-        let with_budget = BudgetState::starting_at;
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let asked = names(&["a", "b", "c"]);
-        let close = names(&["a", "b", "c", "d"]);
-        let far = names(&["c", "x", "y", "z"]);
-        let unrelated = names(&["q"]);
-        let (b2, b6, b9) = (with_budget(2), with_budget(6), with_budget(9));
-        let arms4 = Arms::new(4);
-        let arms1 = Arms::new(1);
-        let siblings = [
-            Sibling {
-                modules: &close,
-                budget: &b2,
-                arms: &arms4,
-            },
-            Sibling {
-                modules: &far,
-                budget: &b6,
-                arms: &arms4,
-            },
-            Sibling {
-                modules: &unrelated,
-                budget: &b9,
-                arms: &arms1,
-            },
-        ];
-        let loan = borrow(&asked, &siblings, &config).unwrap();
-        // Overlaps 3/4 and 1/6: (0.75·2 + 0.1667·6) / 0.9167 = 2.73, rounded up.
-        assert_eq!(loan.budget, 3);
-        assert_eq!(loan.lenders, 2);
-        assert!(borrow(&asked, &siblings[2..], &config).is_none());
-    }
-}
+#[path = "decision_tests.rs"]
+mod tests;

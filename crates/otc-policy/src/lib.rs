@@ -23,6 +23,7 @@ pub mod config;
 pub mod cost;
 pub mod decision;
 pub mod estimate;
+pub mod evaluate;
 pub mod json_input;
 pub mod module_set;
 pub mod offpolicy;

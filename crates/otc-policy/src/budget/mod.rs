@@ -383,17 +383,51 @@ impl BudgetState {
     /// (only while [`Self::lower_may_work`]), one level up with `explore_up` (below
     /// `max_budget`).
     pub fn exploration(&self, config: &BudgetConfig) -> Exploration {
+        self.exploration_facts(config).exploration(config)
+    }
+
+    /// What the exploration open to a decision depends on in the state; the exploration knobs
+    /// then set the probabilities ([`ExplorationFacts::exploration`]). Two configs that differ
+    /// only in those knobs share the facts.
+    pub fn exploration_facts(&self, config: &BudgetConfig) -> ExplorationFacts {
         let k = self.policy_budget(config);
-        Exploration {
+        let below_max = k < config.max_budget;
+        ExplorationFacts {
             policy_budget: k,
-            down: if self.probing && self.lower_may_work(k, config) {
+            may_probe: self.probing && self.lower_may_work(k, config),
+            below_max,
+            gain_undecided: below_max && self.gain_undecided(k, config),
+        }
+    }
+}
+
+/// What the exploration open to a decision depends on in the budget state
+/// ([`BudgetState::exploration_facts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExplorationFacts {
+    /// The policy's budget.
+    pub policy_budget: u32,
+    /// A probe is open and the level below may work.
+    pub may_probe: bool,
+    /// The budget is below `max_budget`.
+    pub below_max: bool,
+    /// It is open whether one call more gains more than the tolerance.
+    pub gain_undecided: bool,
+}
+
+impl ExplorationFacts {
+    /// The exploration these facts open under `config`'s exploration knobs.
+    pub fn exploration(&self, config: &BudgetConfig) -> Exploration {
+        Exploration {
+            policy_budget: self.policy_budget,
+            down: if self.may_probe {
                 config.explore_down
             } else {
                 0.0
             },
-            up: if k >= config.max_budget {
+            up: if !self.below_max {
                 0.0
-            } else if self.gain_undecided(k, config) {
+            } else if self.gain_undecided {
                 config.explore_up.max(config.explore_up_undecided)
             } else {
                 config.explore_up

@@ -9,6 +9,7 @@ use crate::advice::{Context, Decision, decide};
 use crate::config::PolicyConfig;
 use crate::cost::CostError;
 use crate::decision::Sibling;
+use crate::evaluate::{LoggedDecision, LoggedTrajectory, MemoryLog};
 use crate::reward::RewardError;
 use crate::state::{CombinationState, Observation};
 use crate::trajectory::{ModuleSet, Trajectory, ValidationError};
@@ -57,6 +58,8 @@ pub struct MemoryPolicy {
     pending_probes: HashMap<(String, String), HashMap<u64, i64>>,
     next_decision: u64,
     now_ms: i64,
+    /// Every decision and trajectory, when recording (for off-policy evaluation).
+    log: Option<MemoryLog>,
 }
 
 impl MemoryPolicy {
@@ -69,7 +72,22 @@ impl MemoryPolicy {
             pending_probes: HashMap::new(),
             next_decision: 1,
             now_ms: 0,
+            log: None,
         }
+    }
+
+    /// An empty policy under `config` that keeps a log of its decisions and trajectories,
+    /// for [`crate::evaluate`].
+    pub fn recording(config: PolicyConfig) -> Self {
+        Self {
+            log: Some(MemoryLog::default()),
+            ..Self::new(config)
+        }
+    }
+
+    /// The log kept, if recording.
+    pub fn log(&self) -> Option<&MemoryLog> {
+        self.log.as_ref()
     }
 
     /// The state of (intent, module set), if any trajectory of it was observed.
@@ -118,6 +136,20 @@ impl Advisor for MemoryPolicy {
                 .or_default()
                 .insert(id, self.now_ms);
         }
+        if let Some(log) = &mut self.log {
+            let combination = log.combination(intent, set.names());
+            log.decision(LoggedDecision {
+                decision_id: id,
+                combination,
+                budget: decision.budget,
+                policy_budget: decision.policy_budget,
+                explored_down: decision.explored.budget == Some(crate::budget::Direction::Down),
+                first_module: decision.order.first().and_then(|m| set.index_of(m)),
+                propensity: decision.propensity,
+                decided_ms: decision.decided_ms,
+                config: 0,
+            });
+        }
         self.decisions.insert(
             id,
             Served {
@@ -150,11 +182,15 @@ impl Advisor for MemoryPolicy {
             .r_cost(&trajectory.intent, trajectory.run_units)?;
         self.now_ms = self.now_ms.max(trajectory.timestamp_ms);
         let modules = set.names().len();
+        let combination = self
+            .log
+            .as_mut()
+            .map(|log| log.combination(&trajectory.intent, set.names()));
         let (_, state) = self
             .states
             .entry((trajectory.intent.clone(), set.canonical()))
             .or_insert_with(|| (set, CombinationState::new(modules)));
-        state.observe(
+        let score = state.observe(
             &Observation {
                 calls: &calls,
                 correct: trajectory.correct,
@@ -168,6 +204,23 @@ impl Advisor for MemoryPolicy {
             },
             &self.config,
         )?;
+        if let (Some(log), Some(combination)) = (&mut self.log, combination) {
+            log.trajectory(&LoggedTrajectory {
+                combination,
+                calls: &calls,
+                correct: trajectory.correct,
+                run_units: trajectory.run_units,
+                timestamp_ms: trajectory.timestamp_ms,
+                decision_id: trajectory.decision_id.filter(|_| served.is_some()),
+                served: served.map(|s| s.0),
+                policy_budget: served.map(|s| s.1),
+                order_explored: served.is_some_and(|s| s.2),
+                answered_by,
+                answered_at: trajectory.answered_at,
+                composite: score.composite,
+                config: 0,
+            });
+        }
         Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! or [`MemoryPolicy`] (fast, for many seeds).
 
 pub mod memory;
+pub mod offline;
 pub mod report;
 pub mod summary;
 mod svg;

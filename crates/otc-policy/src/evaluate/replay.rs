@@ -1,0 +1,330 @@
+//! [`Replay`]: folds the log under the logging configs and the candidate, and turns each logged
+//! decision whose trajectory arrived into a round (see the module docs of [`super`]).
+
+use super::model::Model;
+use super::report::{Round, report};
+use super::{EvaluateError, EvaluationReport, LoggedDecision, LoggedTrajectory, Scope};
+use crate::advice::{Context, Grounds, PROBE_PENDING_MS};
+use crate::config::PolicyConfig;
+use crate::decision::{Action, Sibling};
+use crate::state::{CombinationState, Observation};
+use crate::trajectory::ModuleSet;
+use std::collections::HashMap;
+
+/// One (intent, module set) of the log.
+#[derive(Debug)]
+struct Combination {
+    intent: String,
+    set: ModuleSet,
+    canonical: String,
+}
+
+/// A decision in scope waiting for its trajectory.
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    logged_propensity: f64,
+    target_probability: f64,
+    unsupported: f64,
+    model_logged: [f64; 3],
+    model_target: [f64; 3],
+}
+
+/// The replay of one log for one candidate. Feed every combination, decision and trajectory
+/// in the order the logging policy saw them (a decision after every trajectory logged before
+/// it was taken and before every one logged after), then [`Replay::finish`].
+#[derive(Debug)]
+pub struct Replay {
+    candidate: PolicyConfig,
+    logging: Vec<PolicyConfig>,
+    scope: Scope,
+    scope_set: Option<String>,
+    combinations: Vec<Combination>,
+    index: HashMap<(String, String), usize>,
+    /// Each intent's combinations, ordered by canonical module set (as a store reads siblings).
+    by_intent: HashMap<String, Vec<usize>>,
+    logged_states: Vec<Option<CombinationState>>,
+    /// Unused when [`Self::shared_fold`].
+    candidate_states: Vec<Option<CombinationState>>,
+    /// The candidate folds the log exactly as every logging config does (they differ in
+    /// exploration alone, which no fold reads): one fold serves both, at half the cost.
+    shared_fold: bool,
+    /// Probes (decisions that explored one call less) without their trajectory yet, per
+    /// combination: id and when decided.
+    probes: Vec<Vec<(u64, i64)>>,
+    open: HashMap<u64, Open>,
+    model: Model,
+    rounds: Vec<Round>,
+    decisions: u64,
+    mismatches: u64,
+}
+
+impl Replay {
+    /// A replay of `candidate` on a log decided and scored under `logging` (indexed by the
+    /// events' `config`), evaluating the decisions in `scope`.
+    pub fn new(
+        candidate: PolicyConfig,
+        logging: Vec<PolicyConfig>,
+        scope: Scope,
+    ) -> Result<Self, EvaluateError> {
+        if let Some(problem) = candidate.problem() {
+            return Err(EvaluateError::InvalidConfig(problem));
+        }
+        let scope_set = match &scope.modules {
+            Some(modules) => Some(
+                ModuleSet::new(modules)
+                    .map_err(|e| EvaluateError::InvalidConfig(format!("scope modules: {e}")))?
+                    .canonical(),
+            ),
+            None => None,
+        };
+        let shared_fold = logging.iter().all(|config| same_fold(config, &candidate));
+        Ok(Self {
+            shared_fold,
+            candidate,
+            logging,
+            scope,
+            scope_set,
+            combinations: Vec::new(),
+            index: HashMap::new(),
+            by_intent: HashMap::new(),
+            logged_states: Vec::new(),
+            candidate_states: Vec::new(),
+            probes: Vec::new(),
+            open: HashMap::new(),
+            model: Model::default(),
+            rounds: Vec::new(),
+            decisions: 0,
+            mismatches: 0,
+        })
+    }
+
+    /// The index of (intent, module set) in this replay, registering it the first time.
+    pub fn combination(
+        &mut self,
+        intent: &str,
+        modules: &[String],
+    ) -> Result<usize, EvaluateError> {
+        let set = ModuleSet::new(modules)
+            .map_err(|e| EvaluateError::Inconsistent(format!("module set {modules:?}: {e}")))?;
+        let canonical = set.canonical();
+        let key = (intent.to_owned(), canonical.clone());
+        if let Some(&index) = self.index.get(&key) {
+            return Ok(index);
+        }
+        let index = self.combinations.len();
+        let siblings = self.by_intent.entry(intent.to_owned()).or_default();
+        let combinations = &self.combinations;
+        let at = siblings
+            .partition_point(|&other| combinations[other].canonical.as_str() < canonical.as_str());
+        siblings.insert(at, index);
+        self.combinations.push(Combination {
+            intent: intent.to_owned(),
+            set,
+            canonical,
+        });
+        self.index.insert(key, index);
+        self.logged_states.push(None);
+        self.candidate_states.push(None);
+        self.probes.push(Vec::new());
+        Ok(index)
+    }
+
+    fn check(&self, combination: usize, config: usize) -> Result<(), EvaluateError> {
+        if combination >= self.combinations.len() {
+            return Err(EvaluateError::Inconsistent(format!(
+                "combination {combination} was never registered"
+            )));
+        }
+        if config >= self.logging.len() {
+            return Err(EvaluateError::Inconsistent(format!(
+                "logging config {config} was not given"
+            )));
+        }
+        Ok(())
+    }
+
+    fn in_scope(&self, decision: &LoggedDecision) -> bool {
+        let combination = &self.combinations[decision.combination];
+        let scope = &self.scope;
+        scope
+            .intent
+            .as_ref()
+            .is_none_or(|i| *i == combination.intent)
+            && self
+                .scope_set
+                .as_ref()
+                .is_none_or(|s| *s == combination.canonical)
+            && scope.since_ms.is_none_or(|t| decision.decided_ms >= t)
+            && scope.until_ms.is_none_or(|t| decision.decided_ms < t)
+    }
+
+    /// Replays one logged decision.
+    pub fn decision(&mut self, decision: &LoggedDecision) -> Result<(), EvaluateError> {
+        self.check(decision.combination, decision.config)?;
+        let c = decision.combination;
+        let since = decision.decided_ms - PROBE_PENDING_MS;
+        self.probes[c].retain(|&(_, at)| at >= since);
+        let probe_pending = !self.probes[c].is_empty();
+        if decision.explored_down {
+            self.probes[c].push((decision.decision_id, decision.decided_ms));
+        }
+        if !self.in_scope(decision) {
+            return Ok(());
+        }
+        self.decisions += 1;
+        let logging = &self.logging[decision.config];
+        let logged_grounds = Grounds::of(&self.context(&self.logged_states, c), logging);
+        let (logged, candidate) = if self.shared_fold {
+            logged_grounds.actions_pair(logging, &self.candidate, probe_pending)
+        } else {
+            (
+                logged_grounds.actions(logging, probe_pending),
+                Grounds::of(&self.context(&self.candidate_states, c), &self.candidate)
+                    .actions(&self.candidate, probe_pending),
+            )
+        };
+        let first = if decision.budget == 0 {
+            None
+        } else {
+            decision.first_module
+        };
+        let taken = |a: &Action| a.budget == decision.budget && a.first == first;
+        let replayed = logged
+            .iter()
+            .find(|a| taken(a))
+            .map_or(0.0, |a| a.probability);
+        if (replayed - decision.propensity).abs() > 1e-9 {
+            self.mismatches += 1;
+        }
+        let supported = |a: &Action| {
+            taken(a)
+                || logged
+                    .iter()
+                    .any(|l| l.budget == a.budget && l.first == a.first)
+        };
+        let state = self.logged_states[c].as_ref().map(|s| &s.budget);
+        let mut model_target = [0.0; 3];
+        let mut unsupported = 0.0;
+        for action in &candidate {
+            let predicted = self.model.predict(c, action.budget, state);
+            for (total, value) in model_target.iter_mut().zip(predicted) {
+                *total += action.probability * value;
+            }
+            if !supported(action) {
+                unsupported += action.probability;
+            }
+        }
+        self.open.insert(
+            decision.decision_id,
+            Open {
+                logged_propensity: decision.propensity,
+                target_probability: candidate
+                    .iter()
+                    .find(|a| taken(a))
+                    .map_or(0.0, |a| a.probability),
+                unsupported,
+                model_logged: self.model.predict(c, decision.budget, state),
+                model_target,
+            },
+        );
+        Ok(())
+    }
+
+    /// Replays one logged trajectory.
+    pub fn trajectory(&mut self, trajectory: &LoggedTrajectory<'_>) -> Result<(), EvaluateError> {
+        self.check(trajectory.combination, trajectory.config)?;
+        let c = trajectory.combination;
+        let calls = trajectory.calls.len() as f64;
+        if let Some(id) = trajectory.decision_id {
+            self.probes[c].retain(|&(probe, _)| probe != id);
+            if let Some(open) = self.open.remove(&id) {
+                self.rounds.push(Round {
+                    logged_propensity: open.logged_propensity,
+                    target_probability: open.target_probability,
+                    unsupported: open.unsupported,
+                    outcome: [
+                        trajectory.composite,
+                        f64::from(u8::from(trajectory.correct)),
+                        calls,
+                    ],
+                    model_logged: open.model_logged,
+                    model_target: open.model_target,
+                });
+            }
+        }
+        let modules = self.combinations[c].set.names().len();
+        let intent = &self.combinations[c].intent;
+        let folds = [
+            (&mut self.logged_states, &self.logging[trajectory.config]),
+            (&mut self.candidate_states, &self.candidate),
+        ];
+        let count = if self.shared_fold { 1 } else { 2 };
+        for (states, config) in folds.into_iter().take(count) {
+            let r_cost = config
+                .cost
+                .r_cost(intent, trajectory.run_units)
+                .map_err(|e| EvaluateError::Fold(e.to_string()))?;
+            states[c]
+                .get_or_insert_with(|| CombinationState::new(modules))
+                .observe(&observation(trajectory, r_cost), config)
+                .map_err(|e| EvaluateError::Fold(e.to_string()))?;
+        }
+        let served = trajectory
+            .served
+            .unwrap_or(u32::try_from(trajectory.calls.len()).unwrap_or(u32::MAX));
+        self.model
+            .learn(c, served, trajectory.correct, trajectory.composite, calls);
+        Ok(())
+    }
+
+    /// The report, or why no number can be given.
+    pub fn finish(self) -> Result<EvaluationReport, EvaluateError> {
+        report(&self.rounds, self.decisions, self.mismatches)
+    }
+
+    fn context<'a>(&'a self, states: &'a [Option<CombinationState>], c: usize) -> Context<'a> {
+        let combination = &self.combinations[c];
+        let siblings = self.by_intent[&combination.intent]
+            .iter()
+            .filter(|&&s| s != c)
+            .filter_map(|&s| {
+                states[s].as_ref().map(|state| Sibling {
+                    modules: self.combinations[s].set.names(),
+                    budget: &state.budget,
+                    arms: &state.arms,
+                })
+            })
+            .collect();
+        Context {
+            modules: combination.set.names(),
+            exact: states[c].as_ref(),
+            siblings,
+        }
+    }
+}
+
+/// Whether two configs fold a log into the same states: equal but for the exploration
+/// knobs, which only decisions read ([`crate::budget::BudgetState::exploration`] and
+/// [`crate::decision::choose`]).
+fn same_fold(a: &PolicyConfig, b: &PolicyConfig) -> bool {
+    let mut b = b.clone();
+    b.budget.explore_up = a.budget.explore_up;
+    b.budget.explore_up_undecided = a.budget.explore_up_undecided;
+    b.budget.explore_down = a.budget.explore_down;
+    b.budget.explore_order = a.budget.explore_order;
+    *a == b
+}
+
+fn observation<'a>(trajectory: &LoggedTrajectory<'a>, r_cost: f64) -> Observation<'a> {
+    Observation {
+        calls: trajectory.calls,
+        correct: trajectory.correct,
+        r_cost,
+        timestamp_ms: trajectory.timestamp_ms,
+        served: trajectory.served,
+        policy_budget: trajectory.policy_budget,
+        answered_by: trajectory.answered_by,
+        answered_at: trajectory.answered_at,
+        order_explored: trajectory.order_explored,
+    }
+}

@@ -1,0 +1,175 @@
+//! The evaluation report: the candidate's estimated composite reward, accuracy and calls per
+//! request (IPS, SNIPS and doubly robust, 95 % intervals) beside the logging policy's observed
+//! values, or why no number can be given.
+//!
+//! Support: a candidate that puts probability on actions the log could not have taken (see
+//! the module docs of [`super`]) is refused when that mass averages more than
+//! [`MAX_UNSUPPORTED`] per round. Below, the estimates cover the supported part and every
+//! interval is widened on both sides by the mean unsupported mass times the outcome's observed
+//! range: the most the unseen actions could move the value (a worst-case bound, not a guess).
+
+use super::EvaluateError;
+use crate::offpolicy::{self, Estimate, Evaluation, LoggedRound, OffPolicyError};
+use serde::{Deserialize, Serialize};
+
+/// Mean unsupported probability per round above which an evaluation is refused.
+pub const MAX_UNSUPPORTED: f64 = 0.01;
+
+/// Effective sample size below which the report says its intervals are not to be trusted.
+pub const RELIABLE_ESS: f64 = 200.0;
+
+/// One completed round, for every outcome at once: reward, accuracy (0/1), calls.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Round {
+    pub(super) logged_propensity: f64,
+    pub(super) target_probability: f64,
+    pub(super) unsupported: f64,
+    pub(super) outcome: [f64; 3],
+    pub(super) model_logged: [f64; 3],
+    pub(super) model_target: [f64; 3],
+}
+
+/// One outcome: the logging policy's observed mean and the candidate's estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    /// The mean observed under the logging policy, with its 95 % interval.
+    pub logged: Estimate,
+    /// The candidate's estimates (IPS, SNIPS, doubly robust) with their 95 % intervals.
+    pub candidate: Evaluation,
+}
+
+/// The three outcomes of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Outcomes {
+    /// Composite reward (the logged OTC reward).
+    pub reward: Metric,
+    /// Share of correct requests.
+    pub accuracy: Metric,
+    /// Tool calls per request.
+    pub calls: Metric,
+}
+
+/// What a candidate would have done on the logged traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationReport {
+    /// Logged decisions in scope.
+    pub decisions: u64,
+    /// Of them, those whose trajectory arrived: the rounds evaluated on.
+    pub rounds: u64,
+    /// Decisions in scope that never got a trajectory (left out).
+    pub unanswered: u64,
+    /// Decisions whose logged propensity the replay of the logging policy did not reproduce
+    /// (0 when the log was produced the way it is replayed).
+    pub replay_mismatches: u64,
+    /// `(Σw)² / Σw²`: how many rounds the weighted estimates are worth.
+    pub effective_sample_size: f64,
+    /// The largest importance weight.
+    pub max_weight: f64,
+    /// Mean probability per round the candidate puts on actions the log could not have taken.
+    pub unsupported_mass: f64,
+    /// The estimates.
+    pub outcomes: Outcomes,
+    /// What to keep in mind when reading the numbers.
+    pub notes: Vec<String>,
+}
+
+fn widen(estimate: Estimate, by: f64) -> Estimate {
+    Estimate {
+        value: estimate.value,
+        ci_low: estimate.ci_low - by,
+        ci_high: estimate.ci_high + by,
+    }
+}
+
+fn metric(rounds: &[Round], outcome: usize, unsupported: f64) -> Result<Metric, OffPolicyError> {
+    let logged: Vec<LoggedRound> = rounds
+        .iter()
+        .map(|r| LoggedRound {
+            logged_propensity: r.logged_propensity,
+            target_probability: r.target_probability,
+            reward: r.outcome[outcome],
+            model_logged: r.model_logged[outcome],
+            model_target: r.model_target[outcome],
+            // Bounded below instead (module docs).
+            unsupported_mass: 0.0,
+        })
+        .collect();
+    let mut candidate = offpolicy::evaluate(&logged)?;
+    let (low, high) = rounds
+        .iter()
+        .flat_map(|r| [r.outcome[outcome], r.model_logged[outcome]])
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        });
+    let by = unsupported * (high - low);
+    candidate.ips = widen(candidate.ips, by);
+    candidate.snips = widen(candidate.snips, by);
+    candidate.doubly_robust = widen(candidate.doubly_robust, by);
+    Ok(Metric {
+        logged: offpolicy::logged_value(&logged)?,
+        candidate,
+    })
+}
+
+/// The report on `rounds`, or why there is none.
+pub(super) fn report(
+    rounds: &[Round],
+    decisions: u64,
+    replay_mismatches: u64,
+) -> Result<EvaluationReport, EvaluateError> {
+    if rounds.is_empty() {
+        return Err(OffPolicyError::Empty.into());
+    }
+    let n = rounds.len() as f64;
+    let unsupported = rounds.iter().map(|r| r.unsupported).sum::<f64>() / n;
+    if unsupported > MAX_UNSUPPORTED {
+        let unsupported_rounds = rounds
+            .iter()
+            .filter(|r| r.unsupported > offpolicy::SUPPORT_TOLERANCE)
+            .count();
+        return Err(OffPolicyError::Unsupported {
+            rounds: unsupported_rounds,
+            max_mass: rounds.iter().map(|r| r.unsupported).fold(0.0, f64::max),
+        }
+        .into());
+    }
+    let outcomes = Outcomes {
+        reward: metric(rounds, 0, unsupported)?,
+        accuracy: metric(rounds, 1, unsupported)?,
+        calls: metric(rounds, 2, unsupported)?,
+    };
+    let ess = outcomes.reward.candidate.effective_sample_size;
+    let mut notes = Vec::new();
+    if ess < RELIABLE_ESS {
+        notes.push(format!(
+            "the effective sample size is {ess:.0}: below {RELIABLE_ESS:.0} the intervals are \
+             unreliable; log more decisions, or evaluate a candidate closer to the current \
+             config"
+        ));
+    }
+    if unsupported > 0.0 {
+        notes.push(format!(
+            "the candidate puts {:.2}% of its probability on actions the log never took; the \
+             intervals are widened by the most those could change the value",
+            unsupported * 100.0
+        ));
+    }
+    if replay_mismatches > 0 {
+        notes.push(format!(
+            "{replay_mismatches} logged propensities were not reproduced by replaying the log \
+             (the checkpoints were rebuilt under another config, or the log was edited): the \
+             logged propensities are used, the support check may be off"
+        ));
+    }
+    Ok(EvaluationReport {
+        decisions,
+        rounds: rounds.len() as u64,
+        unanswered: decisions - rounds.len() as u64,
+        replay_mismatches,
+        effective_sample_size: ess,
+        max_weight: outcomes.reward.candidate.max_weight,
+        unsupported_mass: unsupported,
+        outcomes,
+        notes,
+    })
+}
