@@ -81,8 +81,10 @@ pub(crate) fn decide(
         tx.execute(
             "WITH counted AS (UPDATE decision_counter SET last_id = $1)
              INSERT INTO decisions (id, intent_id, module_set_id, budget, policy_budget,
-                 explored, first_module, propensity, source, config_id, decided_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 explored, first_module, propensity, source, config_id, decided_ms,
+                 log_position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                     (SELECT COALESCE(MAX(id), 0) FROM trajectory_log))",
             &[
                 &id,
                 &intent_id,

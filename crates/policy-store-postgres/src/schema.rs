@@ -121,4 +121,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: "ALTER TABLE trajectory_log ADD COLUMN answered_at BIGINT;",
     },
+    // v3: the SQLite backend's schema 5, `decisions.log_position`: the last trajectory id in
+    // the log when the decision was taken (read under the writer lock), so that an off-policy
+    // evaluation replays each decision from the state it was taken from. Decisions logged
+    // before have NULL and are replayed just before their own trajectory.
+    Migration {
+        version: 3,
+        sql: "ALTER TABLE decisions ADD COLUMN log_position BIGINT;",
+    },
 ];

@@ -103,7 +103,9 @@ checks!(
     checkpoints_page_in_order_with_a_total,
     stored_run_units_and_readiness,
     concurrent_writers_on_two_handles_lose_nothing_and_double_nothing,
-    everything_survives_a_reopen;
+    everything_survives_a_reopen,
+    evaluation_replays_the_stored_log_as_the_memory_policy_does,
+    evaluation_scopes_and_refusals_are_typed_and_write_nothing;
     corrupting:
     a_corrupt_checkpoint_is_a_typed_error_and_rebuild_repairs_it,
     the_fallback_skips_a_corrupt_sibling_checkpoint,

@@ -82,10 +82,14 @@ pub(super) fn decide(
             RecommendationSource::IntentFallback => 1,
             RecommendationSource::Unseen => 2,
         };
+        // The log this decision was taken from ends here (see schema version 5).
+        let log_position: i64 = tx
+            .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM trajectory_log")?
+            .query_row([], |row| row.get(0))?;
         tx.prepare_cached(
             "INSERT INTO decisions (id, intent_id, module_set_id, budget, policy_budget,
-                 explored, first_module, propensity, source, config_id, decided_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 explored, first_module, propensity, source, config_id, decided_ms, log_position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?
         .execute(params![
             id,
@@ -99,6 +103,7 @@ pub(super) fn decide(
             source,
             store.config_id,
             decision.decided_ms,
+            log_position,
         ])?;
         Ok::<_, Fail>(decision)
     })?;

@@ -22,6 +22,7 @@ mod decide;
 mod ingest;
 mod read;
 mod rebuild;
+mod replay;
 pub mod schema;
 
 pub use schema::MIGRATIONS;
@@ -85,7 +86,8 @@ fail_from!(
     PolicyError,
     otc_policy::ValidationError,
     otc_policy::RewardError,
-    otc_policy::CostError
+    otc_policy::CostError,
+    otc_policy::evaluate::EvaluateError
 );
 
 impl From<Fail> for PolicyError {
@@ -317,6 +319,14 @@ impl PolicyBackend for SqlitePolicyStore {
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
     ) -> Result<u64, PolicyError> {
         Ok(read::export(self, visit)?)
+    }
+
+    fn replay_log(
+        &self,
+        replay: &mut otc_policy::evaluate::Replay,
+        until_ms: Option<i64>,
+    ) -> Result<(), PolicyError> {
+        Ok(replay::replay_log(self, replay, until_ms)?)
     }
 
     fn check_ready(&self) -> Result<(), PolicyError> {

@@ -121,6 +121,14 @@ const V4: &str = "
 ALTER TABLE trajectory_log ADD COLUMN answered_at INTEGER;
 ";
 
+/// Version 5: `decisions.log_position`, the last trajectory id in the log when the decision
+/// was taken (read under the same write lock), so that an off-policy evaluation replays each
+/// decision from exactly the state it was taken from. Decisions logged before have NULL and
+/// are replayed just before their own trajectory (approximately where they were).
+const V5: &str = "
+ALTER TABLE decisions ADD COLUMN log_position INTEGER;
+";
+
 /// Every schema step, in order.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -138,5 +146,9 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 4,
         sql: V4,
+    },
+    Migration {
+        version: 5,
+        sql: V5,
     },
 ];

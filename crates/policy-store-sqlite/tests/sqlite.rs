@@ -181,7 +181,7 @@ fn a_schema_three_file_upgrades_keeping_its_checkpoints() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, policy_store_sqlite::MIGRATIONS.len() as i64);
     assert_eq!(raw_checkpoints(&old), checkpoints, "kept by the upgrade");
     assert_eq!(exported(&store), log_then);
     assert!(log_then.iter().all(|t| t.answered_at.is_none()));
@@ -233,6 +233,50 @@ fn rebuild_refuses_a_hand_written_answered_at_beyond_the_calls() {
         }
         other => panic!("expected CorruptTrajectory, got {other:?}"),
     }
+}
+
+/// Decisions logged before schema 5 have no `log_position`: each is replayed just before its
+/// own trajectory, which for an orchestrator that reports before it asks again is exactly
+/// where it was (the replay reproduces every logged propensity); one that never got a
+/// trajectory is left out.
+#[test]
+fn decisions_from_before_schema_five_replay_before_their_own_trajectory() {
+    use otc_policy::evaluate::Scope;
+    use otc_policy::simulate::{self, Agent, Scenario};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let store = SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap();
+    let scenario = Scenario::steady(Agent::Efficient, 40);
+    simulate::run(&scenario, 2, &mut policy_store::BackendAdvisor(&store)).unwrap();
+    store.decide("orphan", &["web".to_owned()]).unwrap();
+    let current = store
+        .evaluate(&PolicyConfig::default(), &Scope::default())
+        .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let nulled = conn
+        .execute_batch(
+            "DROP TRIGGER decisions_no_update;
+             UPDATE decisions SET log_position = NULL;",
+        )
+        .and_then(|()| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM decisions WHERE log_position IS NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .unwrap();
+    assert_eq!(nulled as u64, current.decisions);
+    assert_eq!(current.unanswered, 1, "the orphan");
+    let legacy = store
+        .evaluate(&PolicyConfig::default(), &Scope::default())
+        .unwrap();
+    assert_eq!(legacy.replay_mismatches, 0);
+    assert_eq!(
+        (legacy.decisions, legacy.unanswered),
+        (current.decisions - 1, 0)
+    );
+    assert_eq!(legacy.outcomes, current.outcomes);
 }
 
 fn sqlite_kit_open_v1(path: &Path) -> rusqlite::Connection {

@@ -4,6 +4,7 @@
 //! conformance suite ([`crate::conformance`], feature `conformance`).
 
 use crate::error::PolicyError;
+use otc_policy::evaluate::{EvaluationReport, Replay, Scope};
 use otc_policy::simulate::Advisor;
 use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Score, Trajectory};
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,26 @@ pub trait PolicyBackend: Send + Sync + std::fmt::Debug {
     /// A cheap read that proves the storage answers, for readiness probes: no scan, nothing
     /// written. `StorageFull` or `Storage` when it does not.
     fn check_ready(&self) -> Result<(), PolicyError>;
+
+    /// Feeds the whole decision and trajectory log to `replay` in the order the policy saw it
+    /// (see [`otc_policy::evaluate::Replay`]), from one consistent snapshot: every logging config
+    /// first, then each decision after the trajectories logged before it was taken. Decisions
+    /// taken after `until_ms` (Unix milliseconds) may be left out.
+    fn replay_log(&self, replay: &mut Replay, until_ms: Option<i64>) -> Result<(), PolicyError>;
+
+    /// What `candidate` would have done on the logged decisions in `scope`: its composite
+    /// reward, accuracy and calls per request estimated off-policy next to the logged values
+    /// ([`otc_policy::evaluate`]), or why no number can be given
+    /// ([`PolicyError::Evaluation`]). Read-only.
+    fn evaluate(
+        &self,
+        candidate: &PolicyConfig,
+        scope: &Scope,
+    ) -> Result<EvaluationReport, PolicyError> {
+        let mut replay = Replay::new(candidate.clone(), scope.clone())?;
+        self.replay_log(&mut replay, scope.until_ms)?;
+        Ok(replay.finish()?)
+    }
 }
 
 /// Any backend as the simulator's policy ([`otc_policy::simulate::run`]): decisions and reports

@@ -114,6 +114,10 @@ pub enum PolicyError {
         /// The set being stored.
         new: String,
     },
+    /// An off-policy evaluation was refused (no decision in scope, a log that does not support
+    /// the candidate), its candidate config is out of range, or the log could not be replayed.
+    #[error(transparent)]
+    Evaluation(#[from] otc_policy::evaluate::EvaluateError),
     /// The reward could not be computed (an input escaped validation).
     #[error(transparent)]
     Reward(#[from] otc_policy::RewardError),

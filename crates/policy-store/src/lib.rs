@@ -14,6 +14,7 @@ mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
+pub mod replay;
 
 pub use backend::{
     BackendAdvisor, BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, RebuildReport,

@@ -89,7 +89,8 @@ impl MemoryLog {
         logging: &PolicyConfig,
         scope: &Scope,
     ) -> Result<EvaluationReport, EvaluateError> {
-        let mut replay = Replay::new(candidate.clone(), vec![logging.clone()], scope.clone())?;
+        let mut replay = Replay::new(candidate.clone(), scope.clone())?;
+        replay.logging_config(logging.clone())?;
         for (intent, modules) in &self.combinations {
             replay.combination(intent, modules)?;
         }

@@ -122,6 +122,10 @@ pub enum EvaluateError {
     /// The candidate config is out of range.
     #[error("invalid candidate config: {0}")]
     InvalidConfig(String),
+    /// The scope names an intent or module set no request could have (a name too long, a
+    /// module listed twice, an empty set).
+    #[error("invalid scope: {0}")]
+    InvalidScope(String),
     /// An event names a combination or config index the replay was not given.
     #[error("the log is inconsistent: {0}")]
     Inconsistent(String),

@@ -8,7 +8,7 @@ use crate::advice::{Context, Grounds, PROBE_PENDING_MS};
 use crate::config::PolicyConfig;
 use crate::decision::{Action, Sibling};
 use crate::state::{CombinationState, Observation};
-use crate::trajectory::ModuleSet;
+use crate::trajectory::{ModuleSet, ValidationError, check_intent, check_names};
 use std::collections::HashMap;
 
 /// One (intent, module set) of the log.
@@ -56,32 +56,33 @@ pub struct Replay {
     rounds: Vec<Round>,
     decisions: u64,
     mismatches: u64,
+    /// An event was replayed: no more logging configs.
+    started: bool,
 }
 
 impl Replay {
-    /// A replay of `candidate` on a log decided and scored under `logging` (indexed by the
-    /// events' `config`), evaluating the decisions in `scope`.
-    pub fn new(
-        candidate: PolicyConfig,
-        logging: Vec<PolicyConfig>,
-        scope: Scope,
-    ) -> Result<Self, EvaluateError> {
+    /// A replay of `candidate` evaluating the decisions in `scope`. Register the logging
+    /// configs ([`Self::logging_config`]) before the first event.
+    pub fn new(candidate: PolicyConfig, scope: Scope) -> Result<Self, EvaluateError> {
         if let Some(problem) = candidate.problem() {
             return Err(EvaluateError::InvalidConfig(problem));
         }
+        let invalid = |e: ValidationError| EvaluateError::InvalidScope(e.to_string());
+        if let Some(intent) = &scope.intent {
+            check_intent(intent).map_err(invalid)?;
+        }
         let scope_set = match &scope.modules {
-            Some(modules) => Some(
-                ModuleSet::new(modules)
-                    .map_err(|e| EvaluateError::InvalidConfig(format!("scope modules: {e}")))?
-                    .canonical(),
-            ),
+            Some(modules) => {
+                // The names' limits are a trajectory's (any intent stands in when none is set).
+                check_names(scope.intent.as_deref().unwrap_or("any"), modules).map_err(invalid)?;
+                Some(ModuleSet::new(modules).map_err(invalid)?.canonical())
+            }
             None => None,
         };
-        let shared_fold = logging.iter().all(|config| same_fold(config, &candidate));
         Ok(Self {
-            shared_fold,
+            shared_fold: true,
             candidate,
-            logging,
+            logging: Vec::new(),
             scope,
             scope_set,
             combinations: Vec::new(),
@@ -95,7 +96,21 @@ impl Replay {
             rounds: Vec::new(),
             decisions: 0,
             mismatches: 0,
+            started: false,
         })
+    }
+
+    /// Registers a config the log was decided or scored under; events name it by the index
+    /// returned. Every config must be registered before the first event.
+    pub fn logging_config(&mut self, config: PolicyConfig) -> Result<usize, EvaluateError> {
+        if self.started {
+            return Err(EvaluateError::Inconsistent(
+                "a logging config was registered after the log started".to_owned(),
+            ));
+        }
+        self.shared_fold &= same_fold(&config, &self.candidate);
+        self.logging.push(config);
+        Ok(self.logging.len() - 1)
     }
 
     /// The index of (intent, module set) in this replay, registering it the first time.
@@ -129,7 +144,8 @@ impl Replay {
         Ok(index)
     }
 
-    fn check(&self, combination: usize, config: usize) -> Result<(), EvaluateError> {
+    fn check(&mut self, combination: usize, config: usize) -> Result<(), EvaluateError> {
+        self.started = true;
         if combination >= self.combinations.len() {
             return Err(EvaluateError::Inconsistent(format!(
                 "combination {combination} was never registered"

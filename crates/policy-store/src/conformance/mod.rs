@@ -15,11 +15,13 @@
 
 mod answered_at;
 mod decisions;
+mod evaluate;
 mod ingest;
 mod learning;
 
 pub use answered_at::*;
 pub use decisions::*;
+pub use evaluate::*;
 pub use ingest::*;
 pub use learning::*;
 
@@ -59,6 +61,8 @@ pub const ALL: &[&str] = &[
     "stored_run_units_and_readiness",
     "concurrent_writers_on_two_handles_lose_nothing_and_double_nothing",
     "everything_survives_a_reopen",
+    "evaluation_replays_the_stored_log_as_the_memory_policy_does",
+    "evaluation_scopes_and_refusals_are_typed_and_write_nothing",
 ];
 
 /// Every check that also takes a [`Corrupt`] hook, by name.
