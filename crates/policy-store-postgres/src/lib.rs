@@ -290,7 +290,7 @@ impl PolicyBackend for PostgresPolicyStore {
         replay: &mut otc_policy::evaluate::Replay,
         until_ms: Option<i64>,
     ) -> Result<(), PolicyError> {
-        Ok(replay::replay_log(self, replay, until_ms)?)
+        policy_store::replay::run(replay, |emit| Ok(replay::read_log(self, until_ms, emit)?))
     }
 
     fn check_ready(&self) -> Result<(), PolicyError> {

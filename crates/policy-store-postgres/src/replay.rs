@@ -1,39 +1,37 @@
-//! The log replayed for off-policy evaluation ([`PolicyBackend::replay_log`]): the stored
-//! configs, then decisions and trajectories merged in the order the policy saw them
-//! ([`policy_store::replay::merge_log`]), through two portals of one read-only snapshot,
-//! [`FETCH_ROWS`] rows at a time.
+//! The log read for off-policy evaluation ([`PolicyBackend::replay_log`]): the stored configs
+//! and names, then decisions and trajectories merged in the order the policy saw them
+//! ([`policy_store::replay`]), through two portals of one read-only snapshot, [`FETCH_ROWS`]
+//! rows at a time.
 //!
 //! A decision goes after the trajectory its `log_position` names (migration 3); one logged
 //! before goes just before its own trajectory, and one that never got a trajectory is left
 //! out (it would not be a round, and its place is unknown). With several replicas a
-//! decision's position is the log as its replica's snapshot saw it, which is what it was
-//! decided from.
+//! decision's position is the log as its replica saw it under the writer lock, which is what
+//! it was decided from.
 //!
 //! [`PolicyBackend::replay_log`]: policy_store::PolicyBackend::replay_log
 
 use crate::read::FETCH_ROWS;
 use crate::{Fail, PostgresPolicyStore};
-use otc_policy::evaluate::{EvaluateError, LoggedDecision, Replay};
+use otc_policy::evaluate::LoggedDecision;
 use otc_policy::{ModuleSet, PolicyConfig};
 use policy_store::PolicyError;
-use policy_store::replay::{LogCursor, TrajectoryRow, merge_log};
+use policy_store::replay::{DecisionRow, LogEvent, TrajectoryRow, inconsistent, merge};
 use postgres::{Portal, Row, Transaction};
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 
 /// Bit of `decisions.explored` for a decision that explored one call less (see `decide.rs`).
 const EXPLORED_DOWN: i16 = 2;
 
-fn inconsistent(what: String) -> PolicyError {
-    PolicyError::Evaluation(EvaluateError::Inconsistent(what))
-}
-
-pub(crate) fn replay_log(
+/// Emits the log's events in order (see [`policy_store::replay::run`]).
+pub(crate) fn read_log(
     store: &PostgresPolicyStore,
-    replay: &mut Replay,
     until_ms: Option<i64>,
+    emit: &mut dyn FnMut(LogEvent) -> bool,
 ) -> Result<(), Fail> {
     store.read(|tx| {
-        let mut configs = HashMap::new();
+        let mut configs = Vec::new();
         for row in tx.query(
             "SELECT id, config_json FROM reward_configs ORDER BY id",
             &[],
@@ -41,7 +39,7 @@ pub(crate) fn replay_log(
             let id: i64 = row.get(0);
             let config: PolicyConfig = serde_json::from_str(row.get(1))
                 .map_err(|e| inconsistent(format!("stored config {id} does not parse: {e}")))?;
-            configs.insert(id, replay.logging_config(config)?);
+            configs.push((id, config));
         }
         let intents = tx
             .query("SELECT id, name FROM intent_classes", &[])?
@@ -53,34 +51,45 @@ pub(crate) fn replay_log(
             .iter()
             .map(|row| (row.get(0), ModuleSet::from_canonical(row.get(1))))
             .collect();
+        if !emit(LogEvent::Configs(configs)) || !emit(LogEvent::Names { intents, sets }) {
+            return Ok(());
+        }
         let decisions = tx.bind(
-            "SELECT d.id, d.intent_id, d.module_set_id, d.budget, d.policy_budget, d.explored,
-                    d.first_module, d.propensity, d.config_id, d.decided_ms,
-                    COALESCE(d.log_position,
-                             (SELECT t.id - 1 FROM trajectory_log t WHERE t.decision_id = d.id))
-             FROM decisions d
-             WHERE $1::BIGINT IS NULL OR d.decided_ms < $1
-             ORDER BY d.id",
+            "SELECT * FROM (
+                 SELECT d.id, d.intent_id, d.module_set_id, d.budget, d.policy_budget,
+                        d.explored, d.first_module, d.propensity, d.config_id, d.decided_ms,
+                        COALESCE(d.log_position,
+                                 (SELECT t.id - 1 FROM trajectory_log t
+                                  WHERE t.decision_id = d.id)) AS position
+                 FROM decisions d
+                 WHERE $1::BIGINT IS NULL OR d.decided_ms < $1) placed
+             WHERE position IS NOT NULL
+             ORDER BY id",
             &[&until_ms],
         )?;
         let trajectories = tx.bind(
             "SELECT t.id, t.intent_id, t.module_set_id, t.calls, t.run_units, t.correct,
                     t.timestamp_ms, t.decision_id, t.served, t.policy_budget, t.order_explored,
-                    t.answered, t.answered_at, r.composite, r.config_id, t.request_id
+                    t.answered, t.answered_at, r.composite, r.config_id
              FROM trajectory_log t JOIN reward_events r ON r.trajectory_id = t.id
              ORDER BY t.id",
             &[],
         )?;
-        let mut cursor = Cursor {
-            tx,
-            decisions: Pages::new(decisions),
-            trajectories: Pages::new(trajectories),
-            intents,
-            sets,
-            combinations: HashMap::new(),
-            configs,
-        };
-        Ok(merge_log(&mut cursor, replay)?)
+        // Both cursors page through the one transaction.
+        let tx = RefCell::new(tx);
+        let mut decisions = Pages::new(decisions);
+        let mut trajectories = Pages::new(trajectories);
+        Ok(merge(
+            || match decisions.next(&mut tx.borrow_mut())? {
+                Some(row) => decision(&row).map(Some),
+                None => Ok(None),
+            },
+            || match trajectories.next(&mut tx.borrow_mut())? {
+                Some(row) => trajectory(&row).map(Some),
+                None => Ok(None),
+            },
+            emit,
+        )?)
     })
 }
 
@@ -112,143 +121,63 @@ impl Pages {
     }
 }
 
-/// The two portals over this database's log, and the names they refer to.
-struct Cursor<'a, 't> {
-    tx: &'a mut Transaction<'t>,
-    decisions: Pages,
-    trajectories: Pages,
-    intents: HashMap<i64, String>,
-    sets: HashMap<i64, ModuleSet>,
-    combinations: HashMap<(i64, i64), usize>,
-    configs: HashMap<i64, usize>,
+/// A stored count as the policy's `u32`.
+fn count(value: i64, what: &str) -> Result<u32, PolicyError> {
+    u32::try_from(value).map_err(|_| inconsistent(format!("{what} {value} is out of range")))
 }
 
-impl Cursor<'_, '_> {
-    fn combination(
-        &mut self,
-        replay: &mut Replay,
-        intent_id: i64,
-        set_id: i64,
-    ) -> Result<(usize, usize), PolicyError> {
-        let size = self.sets.get(&set_id).map_or(0, |s| s.names().len());
-        if let Some(&index) = self.combinations.get(&(intent_id, set_id)) {
-            return Ok((index, size));
-        }
-        let (Some(intent), Some(set)) = (self.intents.get(&intent_id), self.sets.get(&set_id))
-        else {
-            return Err(inconsistent(format!(
-                "intent {intent_id} or module set {set_id} is not stored"
-            )));
-        };
-        let index = replay.combination(intent, set.names())?;
-        self.combinations.insert((intent_id, set_id), index);
-        Ok((index, size))
-    }
-
-    fn config(&self, id: i64) -> Result<usize, PolicyError> {
-        self.configs
-            .get(&id)
-            .copied()
-            .ok_or_else(|| inconsistent(format!("config {id} is not stored")))
-    }
+/// A decision row (the query leaves out those without a known place in the log).
+fn decision(row: &Row) -> Result<DecisionRow, PolicyError> {
+    let id: i64 = row.get(0);
+    let explored: i16 = row.get(5);
+    Ok(DecisionRow {
+        position: row.get(10),
+        intent_id: row.get(1),
+        set_id: row.get(2),
+        config_id: row.get(8),
+        decision: LoggedDecision {
+            decision_id: u64::try_from(id)
+                .map_err(|_| inconsistent(format!("decision id {id}")))?,
+            combination: 0,
+            budget: count(row.get(3), "a decision's budget")?,
+            policy_budget: count(row.get(4), "a decision's policy budget")?,
+            explored_down: explored & EXPLORED_DOWN != 0,
+            first_module: row
+                .get::<_, Option<i16>>(6)
+                .and_then(|i| usize::try_from(i).ok()),
+            propensity: row.get(7),
+            decided_ms: row.get(9),
+            config: 0,
+        },
+    })
 }
 
-/// A stored budget as the policy's `u32`.
-fn budget(row: &Row, column: usize, what: &str) -> Result<u32, PolicyError> {
-    u32::try_from(row.get::<_, i64>(column))
-        .map_err(|_| inconsistent(format!("{what} is out of range")))
-}
-
-impl LogCursor for Cursor<'_, '_> {
-    fn next_decision(
-        &mut self,
-        replay: &mut Replay,
-    ) -> Result<Option<(i64, LoggedDecision)>, PolicyError> {
-        while let Some(row) = self.decisions.next(self.tx)? {
-            let Some(position) = row.get::<_, Option<i64>>(10) else {
-                continue;
-            };
-            let (combination, _) = self.combination(replay, row.get(1), row.get(2))?;
-            let id: i64 = row.get(0);
-            let explored: i16 = row.get(5);
-            return Ok(Some((
-                position,
-                LoggedDecision {
-                    decision_id: u64::try_from(id)
-                        .map_err(|_| inconsistent(format!("decision id {id}")))?,
-                    combination,
-                    budget: budget(&row, 3, "a decision's budget")?,
-                    policy_budget: budget(&row, 4, "a decision's policy budget")?,
-                    explored_down: explored & EXPLORED_DOWN != 0,
-                    first_module: row
-                        .get::<_, Option<i16>>(6)
-                        .and_then(|i| usize::try_from(i).ok()),
-                    propensity: row.get(7),
-                    decided_ms: row.get(9),
-                    config: self.config(row.get(8))?,
-                },
-            )));
-        }
-        Ok(None)
-    }
-
-    fn next_trajectory(
-        &mut self,
-        replay: &mut Replay,
-        ahead: &mut TrajectoryRow,
-    ) -> Result<bool, PolicyError> {
-        let Some(row) = self.trajectories.next(self.tx)? else {
-            return Ok(false);
-        };
-        let corrupt = |reason: &str| PolicyError::CorruptTrajectory {
-            request_id: row.get(15),
-            reason: reason.to_owned(),
-        };
-        let (combination, size) = self.combination(replay, row.get(1), row.get(2))?;
-        let calls: &[u8] = row.get(3);
-        let answered_by = match row.get::<_, Option<i16>>(11) {
-            None => None,
-            Some(i) => Some(
-                u8::try_from(i).map_err(|_| corrupt("a module index is outside its module set"))?,
-            ),
-        };
-        if calls
-            .iter()
-            .chain(answered_by.iter())
-            .any(|&i| usize::from(i) >= size)
-        {
-            return Err(corrupt("a module index is outside its module set"));
-        }
-        let answered_at = match row.get::<_, Option<i64>>(12) {
-            None => None,
-            Some(at) => match u32::try_from(at) {
-                Ok(at) if at as usize <= calls.len() => Some(at),
-                _ => return Err(corrupt("answered_at is beyond its calls")),
-            },
-        };
-        let optional_budget = |i: usize| -> Result<Option<u32>, PolicyError> {
-            row.get::<_, Option<i64>>(i)
-                .map(u32::try_from)
-                .transpose()
-                .map_err(|_| corrupt("its served budget is out of range"))
-        };
-        ahead.calls.clear();
-        ahead.calls.extend_from_slice(calls);
-        ahead.position = row.get(0);
-        ahead.combination = combination;
-        ahead.run_units = row.get(4);
-        ahead.correct = row.get(5);
-        ahead.timestamp_ms = row.get(6);
-        ahead.decision_id = row
+fn trajectory(row: &Row) -> Result<TrajectoryRow, PolicyError> {
+    let optional = |i: usize, what: &str| -> Result<Option<u32>, PolicyError> {
+        row.get::<_, Option<i64>>(i)
+            .map(|v| count(v, what))
+            .transpose()
+    };
+    Ok(TrajectoryRow {
+        position: row.get(0),
+        intent_id: row.get(1),
+        set_id: row.get(2),
+        calls: row.get::<_, &[u8]>(3).to_vec(),
+        run_units: row.get(4),
+        correct: row.get(5),
+        timestamp_ms: row.get(6),
+        decision_id: row
             .get::<_, Option<i64>>(7)
-            .and_then(|d| u64::try_from(d).ok());
-        ahead.served = optional_budget(8)?;
-        ahead.policy_budget = optional_budget(9)?;
-        ahead.order_explored = row.get::<_, Option<bool>>(10).unwrap_or(false);
-        ahead.answered_by = answered_by;
-        ahead.answered_at = answered_at;
-        ahead.composite = row.get(13);
-        ahead.config = self.config(row.get(14))?;
-        Ok(true)
-    }
+            .and_then(|d| u64::try_from(d).ok()),
+        served: optional(8, "a served budget")?,
+        policy_budget: optional(9, "a policy budget")?,
+        order_explored: row.get::<_, Option<bool>>(10).unwrap_or(false),
+        answered_by: row
+            .get::<_, Option<i16>>(11)
+            .map(|i| u8::try_from(i).map_err(|_| inconsistent(format!("module index {i}"))))
+            .transpose()?,
+        answered_at: optional(12, "answered_at")?,
+        composite: row.get(13),
+        config_id: row.get(14),
+    })
 }

@@ -4,12 +4,16 @@
 //!   `trajectory_log` in one transaction (goal: >= 100k trajectories/s and >= 20 % of raw);
 //! * `recommend`: in-process recommend vs a raw primary-key SELECT of the checkpoint row
 //!   (goal: median under 5 µs);
-//! * `rebuild`: rebuild of 1M trajectories vs a raw scan of the same rows (goal: under 2 s).
+//! * `rebuild`: rebuild of 1M trajectories vs a raw scan of the same rows (goal: under 2 s);
+//! * `evaluate`: off-policy evaluation of a candidate on 1M logged decisions and their
+//!   trajectories vs a raw scan of the same rows (goal: under 2 s).
 //!
 //! It also prints the bytes per row of each table at 100k trajectories (SQLite `dbstat`,
 //! indexes included), to compare with the seed's targets.
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
+use otc_policy::evaluate::Scope;
+use otc_policy::simulate::{self, Agent, Scenario};
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
 use policy_store::PolicyBackend;
@@ -337,5 +341,112 @@ fn sizes(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, ingest, recommend, rebuild, sizes);
+/// A store whose log holds `REBUILD_ROWS` decisions, each answered by its trajectory: 1000
+/// served by the store to a simulated orchestrator, then replicated in SQL (ids, positions
+/// and request ids shifted block by block).
+fn big_decision_log(dir: &Path) -> SqlitePolicyStore {
+    let store = fresh_store(dir);
+    let scenario = Scenario::siblings(Agent::Efficient, 250);
+    simulate::run(&scenario, 9, &mut policy_store::BackendAdvisor(&store)).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("policy.db")).unwrap();
+    conn.execute_batch(&format!(
+        "DROP TABLE IF EXISTS temp.k;
+         CREATE TEMP TABLE k AS WITH RECURSIVE k(n) AS
+             (SELECT 1 UNION ALL SELECT n + 1 FROM k WHERE n < {copies}) SELECT n FROM k;
+         INSERT INTO decisions (id, intent_id, module_set_id, budget, policy_budget, explored,
+             first_module, propensity, source, config_id, decided_ms, log_position)
+         SELECT d.id + k.n * 1000, d.intent_id, d.module_set_id, d.budget, d.policy_budget,
+                d.explored, d.first_module, d.propensity, d.source, d.config_id,
+                d.decided_ms + k.n, d.log_position + k.n * 1000
+         FROM k, (SELECT * FROM decisions ORDER BY id) d;
+         INSERT INTO trajectory_log (id, request_id, intent_id, module_set_id, calls, run_units,
+             correct, latency_ms, timestamp_ms, decision_id, served, policy_budget,
+             order_explored, answered, answered_at)
+         SELECT t.id + k.n * 1000, t.request_id || '-' || k.n, t.intent_id, t.module_set_id,
+                t.calls, t.run_units, t.correct, t.latency_ms, t.timestamp_ms + k.n,
+                t.decision_id + k.n * 1000, t.served, t.policy_budget, t.order_explored,
+                t.answered, t.answered_at
+         FROM k, (SELECT * FROM trajectory_log ORDER BY id) t;
+         INSERT INTO reward_events (trajectory_id, config_id, n_used, r_tool, r_correctness,
+             r_cost, composite)
+         SELECT r.trajectory_id + k.n * 1000, r.config_id, r.n_used, r.r_tool,
+                r.r_correctness, r.r_cost, r.composite
+         FROM k, (SELECT * FROM reward_events ORDER BY trajectory_id) r;",
+        copies = REBUILD_ROWS / 1000 - 1
+    ))
+    .unwrap();
+    store
+}
+
+fn evaluate(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = big_decision_log(dir.path());
+    let conn = rusqlite::Connection::open(dir.path().join("policy.db")).unwrap();
+    let mut candidate = PolicyConfig::default();
+    candidate.budget.explore_up = 0.1;
+    let mut group = c.benchmark_group("evaluate");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(5));
+    let ours = Arc::new(Mutex::new(Vec::new()));
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    group.bench_function("evaluate_1m", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let report = store.evaluate(&candidate, &Scope::default()).unwrap();
+                assert_eq!(report.rounds, REBUILD_ROWS as u64);
+            }
+            let took = start.elapsed();
+            ours.lock().unwrap().push(took / iters as u32);
+            took
+        })
+    });
+    group.bench_function("raw_scan_1m_baseline", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                let mut sum = 0.0;
+                let mut decisions = conn
+                    .prepare_cached(
+                        "SELECT id, intent_id, module_set_id, budget, first_module, propensity,
+                                log_position FROM decisions ORDER BY id",
+                    )
+                    .unwrap();
+                let mut rows = decisions.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    sum += row.get::<_, f64>(5).unwrap();
+                }
+                let mut trajectories = conn
+                    .prepare_cached(
+                        "SELECT t.intent_id, t.module_set_id, t.calls, t.run_units, t.correct,
+                                t.decision_id, r.composite
+                         FROM trajectory_log t JOIN reward_events r ON r.trajectory_id = t.id
+                         ORDER BY t.id",
+                    )
+                    .unwrap();
+                let mut rows = trajectories.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    sum += row.get::<_, f64>(6).unwrap()
+                        + row.get_ref(2).unwrap().as_blob().unwrap().len() as f64;
+                }
+                black_box(sum);
+            }
+            let took = start.elapsed();
+            raw.lock().unwrap().push(took / iters as u32);
+            took
+        })
+    });
+    group.finish();
+    let (ours, raw) = (median(&ours), median(&raw));
+    eprintln!(
+        "evaluate: 1M logged decisions in {ours:?} (median), raw scan {raw:?}; ratio {:.1}x \
+         (goal: < 2 s)",
+        ours.as_secs_f64() / raw.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, ingest, recommend, rebuild, evaluate, sizes);
 criterion_main!(benches);

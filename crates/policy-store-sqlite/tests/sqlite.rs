@@ -233,6 +233,16 @@ fn rebuild_refuses_a_hand_written_answered_at_beyond_the_calls() {
         }
         other => panic!("expected CorruptTrajectory, got {other:?}"),
     }
+    // An evaluation replays the log the same way, and refuses it the same way.
+    match store.evaluate(
+        &PolicyConfig::default(),
+        &otc_policy::evaluate::Scope::default(),
+    ) {
+        Err(PolicyError::Evaluation(otc_policy::evaluate::EvaluateError::Inconsistent(why))) => {
+            assert!(why.contains("beyond its calls"), "{why}");
+        }
+        other => panic!("expected an inconsistent log, got {other:?}"),
+    }
 }
 
 /// Decisions logged before schema 5 have no `log_position`: each is replayed just before its

@@ -4,7 +4,7 @@
 use super::model::Model;
 use super::report::{Round, report};
 use super::{EvaluateError, EvaluationReport, LoggedDecision, LoggedTrajectory, Scope};
-use crate::advice::{Context, Grounds, PROBE_PENDING_MS};
+use crate::advice::{Context, Grounds, LOAN_ARMS_UNTIL, PROBE_PENDING_MS};
 use crate::config::PolicyConfig;
 use crate::decision::{Action, Sibling};
 use crate::state::{CombinationState, Observation};
@@ -300,20 +300,29 @@ impl Replay {
 
     fn context<'a>(&'a self, states: &'a [Option<CombinationState>], c: usize) -> Context<'a> {
         let combination = &self.combinations[c];
-        let siblings = self.by_intent[&combination.intent]
-            .iter()
-            .filter(|&&s| s != c)
-            .filter_map(|&s| {
-                states[s].as_ref().map(|state| Sibling {
-                    modules: self.combinations[s].set.names(),
-                    budget: &state.budget,
-                    arms: &state.arms,
+        let exact = states[c].as_ref();
+        // Siblings only matter to a combination without a budget of its own or with young
+        // arms (see `Grounds::of`); most decisions need none, and skip collecting them.
+        let settled = exact
+            .is_some_and(|s| s.budget.current.is_some() && s.arms.total_pulls() >= LOAN_ARMS_UNTIL);
+        let siblings = if settled {
+            Vec::new()
+        } else {
+            self.by_intent[&combination.intent]
+                .iter()
+                .filter(|&&s| s != c)
+                .filter_map(|&s| {
+                    states[s].as_ref().map(|state| Sibling {
+                        modules: self.combinations[s].set.names(),
+                        budget: &state.budget,
+                        arms: &state.arms,
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         Context {
             modules: combination.set.names(),
-            exact: states[c].as_ref(),
+            exact,
             siblings,
         }
     }
