@@ -39,29 +39,34 @@ pub enum OfflineError {
     Truth(EvaluateError),
 }
 
-/// Logs `scenario` under `logging` with `seed`, evaluates `candidate` on the log, and runs
-/// `candidate` in closed loop on the same requests.
+/// Logs `scenario` under `logging` with `seed`, evaluates each candidate on the log, and runs
+/// each candidate in closed loop on the same requests; one check per candidate, in order.
 pub fn check(
     scenario: &Scenario,
     seed: u64,
     logging: &PolicyConfig,
-    candidate: &PolicyConfig,
-) -> Result<OfflineCheck, OfflineError> {
+    candidates: &[PolicyConfig],
+) -> Result<Vec<OfflineCheck>, OfflineError> {
     let log = logged_run(scenario, seed, logging)?;
-    let estimate = log.evaluate(candidate, logging, &Scope::default());
-    let own = logged_run(scenario, seed, candidate)?;
-    // The candidate on its own log: the logged means are its closed-loop means.
-    let mine = own
-        .evaluate(candidate, candidate, &Scope::default())
-        .map_err(OfflineError::Truth)?;
-    Ok(OfflineCheck {
-        estimate,
-        truth: Truth {
-            reward: mine.outcomes.reward.logged.value,
-            accuracy: mine.outcomes.accuracy.logged.value,
-            calls: mine.outcomes.calls.logged.value,
-        },
-    })
+    candidates
+        .iter()
+        .map(|candidate| {
+            let estimate = log.evaluate(candidate, logging, &Scope::default());
+            let own = logged_run(scenario, seed, candidate)?;
+            // The candidate on its own log: the logged means are its closed-loop means.
+            let mine = own
+                .evaluate(candidate, candidate, &Scope::default())
+                .map_err(OfflineError::Truth)?;
+            Ok(OfflineCheck {
+                estimate,
+                truth: Truth {
+                    reward: mine.outcomes.reward.logged.value,
+                    accuracy: mine.outcomes.accuracy.logged.value,
+                    calls: mine.outcomes.calls.logged.value,
+                },
+            })
+        })
+        .collect()
 }
 
 /// The log of `scenario` run under `config` with `seed`.
