@@ -7,9 +7,8 @@
 //! [`PolicyBackend::replay_log`]: crate::PolicyBackend::replay_log
 
 use crate::PolicyError;
-use otc_policy::evaluate::{EvaluateError, LoggedDecision, LoggedTrajectory, Replay};
+use otc_policy::evaluate::{EvaluateError, IdMap, LoggedDecision, LoggedTrajectory, Replay};
 use otc_policy::{ModuleSet, PolicyConfig};
-use std::collections::HashMap;
 use std::sync::mpsc;
 
 /// Events sent to the replaying thread at a time.
@@ -157,10 +156,10 @@ pub fn run(
 /// The backend's ids resolved to the replay's indices.
 #[derive(Default)]
 struct Feed {
-    configs: HashMap<i64, usize>,
-    intents: HashMap<i64, String>,
-    sets: HashMap<i64, ModuleSet>,
-    combinations: HashMap<(i64, i64), (usize, usize)>,
+    configs: IdMap<i64, usize>,
+    intents: IdMap<i64, String>,
+    sets: IdMap<i64, ModuleSet>,
+    combinations: IdMap<(i64, i64), (usize, usize)>,
 }
 
 /// The error of a log that cannot be replayed as stored.

@@ -34,11 +34,13 @@
 //! two values are comparable. Accuracy is the share of correct requests and calls the mean
 //! tool calls per request.
 
+mod ids;
 mod log;
 mod model;
 mod replay;
 mod report;
 
+pub use ids::{IdHasher, IdMap};
 pub use log::MemoryLog;
 pub use replay::Replay;
 pub use report::{EvaluationReport, MAX_UNSUPPORTED, Metric, Outcomes, RELIABLE_ESS};

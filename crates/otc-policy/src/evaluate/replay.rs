@@ -3,7 +3,7 @@
 
 use super::model::Model;
 use super::report::{Round, report};
-use super::{EvaluateError, EvaluationReport, LoggedDecision, LoggedTrajectory, Scope};
+use super::{EvaluateError, EvaluationReport, IdMap, LoggedDecision, LoggedTrajectory, Scope};
 use crate::advice::{Context, Grounds, LOAN_ARMS_UNTIL, PROBE_PENDING_MS};
 use crate::config::PolicyConfig;
 use crate::decision::{Action, Sibling};
@@ -51,7 +51,7 @@ pub struct Replay {
     /// Probes (decisions that explored one call less) without their trajectory yet, per
     /// combination: id and when decided.
     probes: Vec<Vec<(u64, i64)>>,
-    open: HashMap<u64, Open>,
+    open: IdMap<u64, Open>,
     model: Model,
     rounds: Vec<Round>,
     decisions: u64,
@@ -91,7 +91,7 @@ impl Replay {
             logged_states: Vec::new(),
             candidate_states: Vec::new(),
             probes: Vec::new(),
-            open: HashMap::new(),
+            open: IdMap::default(),
             model: Model::default(),
             rounds: Vec::new(),
             decisions: 0,
