@@ -12,6 +12,7 @@ mod openapi;
 mod otc;
 mod otc_answered_at;
 mod otc_decisions;
+mod otc_evaluate;
 mod regression;
 mod restart;
 mod robustness;

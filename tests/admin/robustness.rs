@@ -34,6 +34,7 @@ pub(crate) const ENDPOINTS: &[(&str, &str)] = &[
     ("POST", "/admin/routing/reload"),
     ("DELETE", "/admin/billing/quota"),
     ("POST", "/admin/otc/rebuild"),
+    ("POST", "/admin/otc/evaluate"),
     // Dev-mode: arbitrary ids, and draft 1 / a catalogue module so that bodies reach the
     // validation behind the lookup (the POSTs above create draft 1 early in a run).
     ("GET", "/admin/dev/drafts"),
@@ -88,6 +89,8 @@ pub(crate) const KEYS: &[&str] = &[
     "decision_id",
     "answered_by",
     "answered_at",
+    "candidate",
+    "scope",
 ];
 
 pub(crate) fn encode(text: &str) -> String {

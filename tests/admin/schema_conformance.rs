@@ -350,6 +350,17 @@ fn documented(operation: &Value, reply: &Reply, what: &str) -> Result<(), String
     }
 }
 
+/// Whether `reply` refuses for what the server holds rather than for the request's shape: an
+/// evaluation with nothing in scope to evaluate on (`evaluation-refused`, documented as a 422
+/// of its own type) says nothing about the body.
+fn refused_for_state(reply: &Reply) -> bool {
+    reply.status == 422
+        && serde_json::from_str::<Value>(&reply.body)
+            .ok()
+            .and_then(|doc| doc["type"].as_str().map(str::to_owned))
+            .is_some_and(|kind| kind.ends_with("/evaluation-refused"))
+}
+
 #[test]
 fn requests_generated_from_the_document_are_answered_as_it_says() {
     let dir = temp_dir();
@@ -406,7 +417,7 @@ fn requests_generated_from_the_document_are_answered_as_it_says() {
             let what = format!("{method} {path}");
             let reply = valid.send(&client);
             sent += 1;
-            if matches!(reply.status, 400 | 422) {
+            if matches!(reply.status, 400 | 422) && !refused_for_state(&reply) {
                 problems.push(format!(
                     "{what}: a request valid by the document was refused {}: {}",
                     reply.status, reply.body
@@ -449,7 +460,7 @@ fn requests_generated_from_the_document_are_answered_as_it_says() {
                     let reply = request.send(&client);
                     sent += 1;
                     let what = format!("{what} with body {why}");
-                    if matches!(reply.status, 400 | 413 | 422) {
+                    if matches!(reply.status, 400 | 413 | 422) && !refused_for_state(&reply) {
                         problems.push(format!(
                             "{what}: allowed by the document, refused {}: {}",
                             reply.status, reply.body

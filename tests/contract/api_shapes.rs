@@ -196,6 +196,25 @@ fn admin_api_response_shapes() {
     );
     check("checkpoints", c.get("/admin/otc/checkpoints"));
     check("rebuild", c.post_empty("/admin/otc/rebuild"));
+    // One decision was answered (req-6): one round; the others named none.
+    check(
+        "evaluate",
+        c.post("/admin/otc/evaluate", &json!({"candidate": {}})),
+    );
+    check(
+        "evaluate_refused",
+        c.post(
+            "/admin/otc/evaluate",
+            &json!({"candidate": {}, "scope": {"intent": "other"}}),
+        ),
+    );
+    check(
+        "evaluate_invalid",
+        c.post(
+            "/admin/otc/evaluate",
+            &json!({"candidate": {"budget": {"tolerance": 0.9}}}),
+        ),
+    );
     check("unauthorized", server.anonymous().get("/admin/modules"));
     check("not_found", c.get("/admin/nope"));
     check("method_not_allowed", c.delete("/admin/modules"));

@@ -152,6 +152,16 @@ pub enum AppError {
     /// A real server fault (500). The cause is logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// An off-policy evaluation gives no estimate (422, problem type `evaluation-refused`):
+    /// nothing in scope to evaluate on, or a log that cannot support the candidate. The
+    /// request was well-formed; more logged (or explored) traffic can change the answer.
+    #[error("{0}")]
+    EvaluationRefused(String),
+    /// The stored log could not be replayed for an evaluation (500, problem type
+    /// `evaluation-failed`): damaged or inconsistent data. The detail is the replay's message
+    /// (positions and ids in the log, never a file, SQL or a secret); it is logged too.
+    #[error("the stored decision log could not be replayed: {0}")]
+    EvaluationFailed(String),
     /// A stored policy checkpoint cannot be decoded (500, problem type `corrupt-checkpoint`):
     /// a server-side data fault with a known repair, so the detail names the combination and
     /// the repair; the decoder's reason is logged, never sent.
@@ -256,6 +266,16 @@ impl AppError {
                 "internal",
                 "Internal server error",
             ),
+            Self::EvaluationRefused(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "evaluation-refused",
+                "Evaluation refused",
+            ),
+            Self::EvaluationFailed(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "evaluation-failed",
+                "Evaluation failed",
+            ),
             Self::CorruptCheckpoint { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "corrupt-checkpoint",
@@ -331,6 +351,9 @@ impl IntoResponse for AppError {
         match &self {
             Self::Internal(cause) | Self::Unavailable(cause) => {
                 tracing::error!(%cause, "request failed with a server fault");
+            }
+            Self::EvaluationFailed(cause) => {
+                tracing::error!(%cause, "the stored log could not be replayed for an evaluation");
             }
             _ => {}
         }

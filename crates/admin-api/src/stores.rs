@@ -1,9 +1,10 @@
 //! The boundary to the stores: readiness checks and the one place where their typed errors
 //! become [`AppError`]s.
 
-use crate::error::{AppError, error_chain};
+use crate::error::{AppError, ProblemItem, error_chain};
 use crate::state::Inner;
 use admin_store::AdminError;
+use otc_policy::evaluate::EvaluateError;
 use policy_store::PolicyError;
 use usage_store::UsageError;
 
@@ -90,12 +91,37 @@ impl From<PolicyError> for AppError {
                 tracing::error!(%intent, %modules, %reason, "a policy checkpoint does not decode");
                 Self::CorruptCheckpoint { intent, modules }
             }
+            PolicyError::Evaluation(err) => evaluation(err),
             PolicyError::StorageFull(_) => Self::StorageFull,
             // The cause is logged (never sent), so it carries the backend's error chain.
             PolicyError::Storage(_) => Self::internal(error_chain(&err)),
             // Everything else is a server-side fault: a corrupt row, a bad config.
             // The cause is logged, never sent.
             other => Self::internal(other),
+        }
+    }
+}
+
+/// An evaluation's error: a refusal and an invalid candidate are the client's (422), a log
+/// that cannot be replayed is the server's (500).
+fn evaluation(err: EvaluateError) -> AppError {
+    match err {
+        EvaluateError::Refused(reason) => AppError::EvaluationRefused(reason.to_string()),
+        // The endpoint checks the candidate first and points at the members to blame; this
+        // is the store's own check of the same rule.
+        EvaluateError::InvalidConfig(problem) => AppError::InvalidItems(vec![ProblemItem {
+            pointer: "/candidate".to_owned(),
+            detail: format!("invalid candidate config: {problem}"),
+        }]),
+        // Also checked by the endpoint first, member by member.
+        EvaluateError::InvalidScope(_) => AppError::InvalidItems(vec![ProblemItem {
+            pointer: "/scope".to_owned(),
+            detail: err.to_string(),
+        }]),
+        // Stored configs are the server's data, but a message that quotes one is masked
+        // like a client's, to be sure.
+        EvaluateError::Inconsistent(_) | EvaluateError::Fold(_) => {
+            AppError::EvaluationFailed(crate::extract::mask_quoted(&err.to_string()))
         }
     }
 }
@@ -124,5 +150,30 @@ mod tests {
             panic!("a storage failure is internal");
         };
         assert_eq!(cause, "policy storage failed: file is not a database");
+    }
+
+    #[test]
+    fn evaluation_errors_are_the_clients_or_the_servers() {
+        use otc_policy::offpolicy::OffPolicyError;
+        let refused = PolicyError::from(EvaluateError::Refused(OffPolicyError::Empty));
+        let AppError::EvaluationRefused(detail) = AppError::from(refused) else {
+            panic!("a refusal is the client's");
+        };
+        assert_eq!(detail, "the log holds no decision to evaluate on");
+        let invalid = PolicyError::from(EvaluateError::InvalidConfig("tolerance".into()));
+        let AppError::InvalidItems(items) = AppError::from(invalid) else {
+            panic!("an invalid candidate is the client's");
+        };
+        assert_eq!(items[0].pointer, "/candidate");
+        let damaged = PolicyError::from(EvaluateError::Inconsistent(
+            "stored config 2 does not parse: invalid type: string \"x\"".into(),
+        ));
+        let error = AppError::from(damaged);
+        assert_eq!(error.parts().0.as_u16(), 500);
+        assert_eq!(
+            error.problem().detail,
+            "the stored decision log could not be replayed: the log is inconsistent: stored \
+             config 2 does not parse: invalid type: string \"…\""
+        );
     }
 }

@@ -47,13 +47,7 @@ impl DbArgs {
     /// Opens the store, which must exist: reading or rebuilding a store that was never written
     /// is a mistyped path, and creating it would hide the typo behind empty answers.
     pub fn open_existing(&self) -> anyhow::Result<SqlitePolicyStore> {
-        if !self.db.is_file() {
-            anyhow::bail!(
-                "no policy database at {} (check --db or OTC_DB; `otc import` creates one)",
-                self.db.display()
-            );
-        }
-        self.open()
+        open_existing(&self.db, load_config(self.config.as_deref())?)
     }
 
     /// Opens the store, creating it and its parent directory if missing.
@@ -66,10 +60,23 @@ impl DbArgs {
     }
 
     fn open(&self) -> anyhow::Result<SqlitePolicyStore> {
-        let config = load_config(self.config.as_deref())?;
-        SqlitePolicyStore::open(&self.db, config)
-            .with_context(|| format!("opening {}", self.db.display()))
+        open(&self.db, load_config(self.config.as_deref())?)
     }
+}
+
+/// Opens the store at `db` with `config`; it must exist (see [`DbArgs::open_existing`]).
+pub fn open_existing(db: &Path, config: PolicyConfig) -> anyhow::Result<SqlitePolicyStore> {
+    if !db.is_file() {
+        anyhow::bail!(
+            "no policy database at {} (check --db or OTC_DB; `otc import` creates one)",
+            db.display()
+        );
+    }
+    open(db, config)
+}
+
+fn open(db: &Path, config: PolicyConfig) -> anyhow::Result<SqlitePolicyStore> {
+    SqlitePolicyStore::open(db, config).with_context(|| format!("opening {}", db.display()))
 }
 
 /// Reads a PolicyConfig file; the defaults without one. Out-of-range values are refused here

@@ -1,8 +1,10 @@
 //! The OTC tool-call policy through the policy store (`PolicyBackend`, whichever backend
 //! `state.rs` opened): decide for a request (logged, with exploration), ingest trajectories (one
 //! or a batch, idempotent on `request_id`), the read-only policy view for (intent, modules),
-//! list checkpoints (paged by the store), rebuild.
+//! list checkpoints (paged by the store), rebuild; and evaluate a candidate config on the
+//! logged decisions ([`evaluate`]).
 
+pub mod evaluate;
 pub mod schema;
 
 use crate::error::{AppError, Problem, ProblemItem};
@@ -48,6 +50,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_policy))
         .routes(routes!(get_checkpoints))
         .routes(routes!(post_rebuild))
+        .merge(evaluate::router())
 }
 
 enum Posted {

@@ -1,0 +1,177 @@
+//! `otc evaluate` run as a user would, on a SQLite file written through the store by the
+//! closed-loop simulator (decisions logged, trajectories naming them): the table and the JSON
+//! of a candidate, a refusal (exit 1, the reason on stderr), and a bad candidate file (exit 2,
+//! naming the file and the JSON problem).
+
+use otc_policy::PolicyConfig;
+use otc_policy::simulate::{self, Agent, Scenario};
+use policy_store::BackendAdvisor;
+use policy_store_sqlite::SqlitePolicyStore;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn otc(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_otc"))
+        .current_dir(cwd)
+        .env_remove("OTC_DB")
+        .env_remove("OTC_POLICY_CONFIG")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A log of `per_combo` requests per combination of the steady world, in `dir/policy.db`.
+fn logged_store(dir: &Path, per_combo: usize) -> usize {
+    let store = SqlitePolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap();
+    let scenario = Scenario::steady(Agent::Efficient, per_combo);
+    simulate::run(&scenario, 5, &mut BackendAdvisor(&store)).unwrap();
+    scenario.combos.len() * per_combo
+}
+
+#[test]
+fn a_candidate_is_evaluated_as_a_table_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let decisions = logged_store(dir.path(), 30);
+    std::fs::write(
+        dir.path().join("candidate.json"),
+        r#"{"budget": {"explore_up": 0.02, "explore_order": 0.01}}"#,
+    )
+    .unwrap();
+    let args = [
+        "evaluate",
+        "--db",
+        "policy.db",
+        "--config",
+        "candidate.json",
+    ];
+    let out = otc(dir.path(), &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    for (line, start) in [(0, ""), (1, "reward "), (2, "accuracy "), (3, "calls ")] {
+        assert!(lines[line].starts_with(start), "{table}");
+    }
+    for header in [
+        "logged [95% CI]",
+        "SNIPS [95% CI]",
+        "DR [95% CI]",
+        "IPS [95% CI]",
+    ] {
+        assert!(lines[0].contains(header), "{table}");
+    }
+    for fact in [
+        format!("rounds                 {decisions}"),
+        format!("decisions              {decisions}"),
+        "unanswered             0".to_owned(),
+        "replay mismatches      0".to_owned(),
+    ] {
+        assert!(lines.contains(&fact.as_str()), "{fact:?} in\n{table}");
+    }
+    assert!(table.contains("effective sample size  "), "{table}");
+
+    let out = otc(
+        dir.path(),
+        &[&args[..], &["--json", "--intent", "math"]].concat(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["decisions"], 30, "{report}");
+    assert_eq!(report["rounds"], 30, "{report}");
+    let snips = report["outcomes"]["reward"]["candidate"]["snips"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(snips.is_finite(), "{report}");
+}
+
+#[test]
+fn a_refusal_and_a_bad_candidate_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    logged_store(dir.path(), 30);
+    std::fs::write(
+        dir.path().join("capped.json"),
+        r#"{"budget": {"max_budget": 1}}"#,
+    )
+    .unwrap();
+    let out = otc(
+        dir.path(),
+        &["evaluate", "--db", "policy.db", "--config", "capped.json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "otc evaluate: no estimate for capped.json: the log does not support the candidate"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one sentence, no debug dump: {stderr}"
+    );
+
+    let out = otc(
+        dir.path(),
+        &[
+            "evaluate",
+            "--db",
+            "policy.db",
+            "--config",
+            "capped.json",
+            "--intent",
+            "nobody",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("the log holds no decision to evaluate on"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        dir.path().join("typo.json"),
+        r#"{"budget": {"tolerence": 0.2}}"#,
+    )
+    .unwrap();
+    let out = otc(
+        dir.path(),
+        &["evaluate", "--db", "policy.db", "--config", "typo.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("typo.json") && stderr.contains("unknown field `tolerence`"),
+        "{stderr}"
+    );
+    std::fs::write(
+        dir.path().join("wide.json"),
+        r#"{"budget": {"tolerance": 0.9}}"#,
+    )
+    .unwrap();
+    let out = otc(
+        dir.path(),
+        &["evaluate", "--db", "policy.db", "--config", "wide.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("wide.json: invalid policy config"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = otc(
+        dir.path(),
+        &["evaluate", "--db", "policy.db", "--config", "missing.json"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("reading missing.json"),
+        "{}",
+        text(&out.stderr)
+    );
+}
