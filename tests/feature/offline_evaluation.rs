@@ -26,7 +26,10 @@ fn candidates() -> Vec<(&'static str, PolicyConfig)> {
     };
     vec![
         ("explore_up 0.2", with(|c| c.budget.explore_up = 0.2)),
-        ("explore_order 0.15", with(|c| c.budget.explore_order = 0.15)),
+        (
+            "explore_order 0.15",
+            with(|c| c.budget.explore_order = 0.15),
+        ),
         ("explore_order 0", with(|c| c.budget.explore_order = 0.0)),
         ("tolerance 0.05", with(|c| c.budget.tolerance = 0.05)),
         ("tolerance 0.25", with(|c| c.budget.tolerance = 0.25)),
@@ -95,8 +98,12 @@ fn judge(scenario: &Scenario) -> World {
                     let dr = |m: &otc_policy::evaluate::Metric| m.candidate.doubly_robust;
                     accuracy.add(&dr(&report.outcomes.accuracy), check.truth.accuracy);
                     calls.add(&dr(&report.outcomes.calls), check.truth.calls);
-                    world.accuracy.add(&dr(&report.outcomes.accuracy), check.truth.accuracy);
-                    world.calls.add(&dr(&report.outcomes.calls), check.truth.calls);
+                    world
+                        .accuracy
+                        .add(&dr(&report.outcomes.accuracy), check.truth.accuracy);
+                    world
+                        .calls
+                        .add(&dr(&report.outcomes.calls), check.truth.calls);
                 }
             }
         }
@@ -114,10 +121,26 @@ fn judge(scenario: &Scenario) -> World {
 fn reported_intervals_hold_the_closed_loop_truth() {
     let mut table = Vec::new();
     for (name, scenario, asserted) in [
-        ("steady", Scenario::steady(Agent::Efficient, PER_COMBO), true),
-        ("siblings", Scenario::siblings(Agent::Efficient, PER_COMBO), true),
-        ("drift, over-caller", Scenario::drift(Agent::OverCaller, PER_COMBO), false),
-        ("graded", Scenario::graded(Agent::Efficient, PER_COMBO), false),
+        (
+            "steady",
+            Scenario::steady(Agent::Efficient, PER_COMBO),
+            true,
+        ),
+        (
+            "siblings",
+            Scenario::siblings(Agent::Efficient, PER_COMBO),
+            true,
+        ),
+        (
+            "drift, over-caller",
+            Scenario::drift(Agent::OverCaller, PER_COMBO),
+            false,
+        ),
+        (
+            "graded",
+            Scenario::graded(Agent::Efficient, PER_COMBO),
+            false,
+        ),
     ] {
         let world = judge(&scenario);
         table.push(format!(
@@ -131,10 +154,22 @@ fn reported_intervals_hold_the_closed_loop_truth() {
         table.extend(world.rows.iter().map(|row| format!("  {row}")));
         if asserted {
             assert!(world.accuracy.counted >= 100, "{name}: too few checks");
-            assert!(world.accuracy.coverage() >= 0.9, "{name}: {}", table.join("\n"));
-            assert!(world.calls.coverage() >= 0.9, "{name}: {}", table.join("\n"));
+            assert!(
+                world.accuracy.coverage() >= 0.9,
+                "{name}: {}",
+                table.join("\n")
+            );
+            assert!(
+                world.calls.coverage() >= 0.9,
+                "{name}: {}",
+                table.join("\n")
+            );
             // A candidate capped below what the world needs is refused, never estimated.
-            assert!(world.refused >= SEEDS as usize, "{name}: {}", table.join("\n"));
+            assert!(
+                world.refused >= SEEDS as usize,
+                "{name}: {}",
+                table.join("\n")
+            );
         }
     }
     insta::assert_snapshot!(table.join("\n"));
