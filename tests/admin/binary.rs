@@ -89,13 +89,15 @@ fn the_log_never_holds_the_token_or_a_secret() {
     );
 }
 
+/// The request is written by hand on a raw socket so that it is provably in flight when the
+/// signal lands: headers and half the body before `SIGTERM`, the rest after. (A pooled client
+/// raced the signal: had the request not reached the server yet, graceful shutdown rightly
+/// closed the idle connection and the client's retry was refused.)
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
+    use std::io::{Read, Write};
     let dir = temp_dir();
     let server = TestServer::binary(dir.path(), &["--body-limit", "20000000"]);
-    let client = server.client();
-    // Warm the pooled connection so the big request is accepted before the signal lands.
-    assert_eq!(client.get("/admin/modules").status, 200);
     let now = suites::now_ms();
     let batch: Vec<_> = (0..8000)
         .map(|i| {
@@ -104,23 +106,33 @@ fn sigterm_lets_an_in_flight_request_finish() {
                 "latency_ms": 5.0, "timestamp_ms": now - 1000})
         })
         .collect();
-    let body = serde_json::Value::Array(batch);
-    let started = std::time::Instant::now();
-    let request = std::thread::spawn(move || {
-        let reply = client.post("/admin/otc/trajectories", &body);
-        (reply, started.elapsed())
-    });
-    std::thread::sleep(std::time::Duration::from_millis(60));
+    let body = serde_json::Value::Array(batch).to_string();
+    let address = server.url("");
+    let mut socket = std::net::TcpStream::connect(address.trim_start_matches("http://"))
+        .expect("connect to admin-api");
+    let head = format!(
+        "POST /admin/otc/trajectories HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {TEST_TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    socket.write_all(head.as_bytes()).unwrap();
+    socket.write_all(first).unwrap();
+    // The server parses the headers as soon as they arrive; give an idle machine ample time.
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let pid = server.pid().expect("binary server");
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
-    let (reply, took) = request.join().expect("the request thread");
-    eprintln!("in-flight request took {took:?}");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    assert_eq!(reply.json()["accepted"], 8000);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    socket.write_all(rest).unwrap();
+    let mut reply = String::new();
+    socket.read_to_string(&mut reply).expect("read the reply");
+    let status_line = reply.lines().next().unwrap_or_default();
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"accepted\":8000"), "{reply}");
     assert!(
         server.wait_exit_success(),
         "admin-api exits 0 after finishing the request"
