@@ -3,7 +3,7 @@
 //! assigned under the write lock and two processes sharing the file never give the same id.
 
 use crate::ingest::{NewIds, intent_id, set_id};
-use crate::{Fail, SqlitePolicyStore, read};
+use crate::{Fail, Store, read};
 use otc_policy::advice::{Decision, decide as choose};
 use otc_policy::state::RecommendationSource;
 use otc_policy::trajectory::ModuleSet;
@@ -14,11 +14,7 @@ use rusqlite::params;
 const EXPLORED_UP: i64 = 1;
 const EXPLORED_DOWN: i64 = 2;
 
-pub(super) fn decide(
-    store: &SqlitePolicyStore,
-    intent: &str,
-    modules: &[String],
-) -> Result<Decision, Fail> {
+pub(super) fn decide(store: &Store, intent: &str, modules: &[String]) -> Result<Decision, Fail> {
     otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
     let mut new_ids = NewIds::default();
@@ -114,7 +110,7 @@ pub(super) fn decide(
 
 /// Deletes decisions decided before `before_ms` that no trajectory refers to (requests that
 /// never reported back); returns how many.
-pub(super) fn prune(store: &SqlitePolicyStore, before_ms: i64) -> Result<u64, Fail> {
+pub(super) fn prune(store: &Store, before_ms: i64) -> Result<u64, Fail> {
     let mut conn = store.writer();
     let deleted = sqlite_kit::write_tx(&mut conn, |tx| {
         tx.execute(

@@ -1,5 +1,8 @@
 //! Ingest: validate everything first, then in one `BEGIN IMMEDIATE` transaction append each new
-//! trajectory and its reward event, and upsert every touched checkpoint once at the end.
+//! trajectory and its reward event, and upsert every touched checkpoint once at the end. A
+//! single trajectory goes through the group writer instead: its transaction may hold other
+//! callers' single ingests, each in its own savepoint, each loading the checkpoints the ones
+//! before it saved.
 //!
 //! # Decisions
 //!
@@ -19,14 +22,15 @@
 //! version stays. A conflict anywhere in a batch rolls the whole batch back and every
 //! conflicting item is listed, like invalid items.
 
-use crate::{Fail, SqlitePolicyStore};
+use crate::{Fail, Store};
 use otc_policy::blob;
 use otc_policy::state::{CombinationState, Observation};
 use otc_policy::trajectory::{ModuleSet, Trajectory, ValidationError};
 use policy_store::{BatchReport, IngestOutcome};
 use policy_store::{ConflictItem, InvalidItem, PolicyError};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Ids created inside the open transaction; they join the shared cache only after commit.
 #[derive(Default)]
@@ -35,10 +39,43 @@ pub(super) struct NewIds {
     pub sets: HashMap<i64, i64>,
 }
 
-pub(super) fn ingest_batch(
-    store: &SqlitePolicyStore,
-    items: &[Trajectory],
-) -> Result<BatchReport, Fail> {
+pub(super) fn ingest_batch(store: &Store, items: &[Trajectory]) -> Result<BatchReport, Fail> {
+    let sets = validated_sets(items)?;
+    let mut new_ids = NewIds::default();
+    let mut conn = store.writer();
+    let report = sqlite_kit::write_tx(&mut conn, |tx| {
+        ingest_in(store, tx, items, sets, &mut new_ids)
+    })?;
+    drop(conn);
+    store.remember(new_ids.intents, new_ids.sets);
+    Ok(report)
+}
+
+/// One trajectory, through the group writer: concurrent single ingests share a commit, each
+/// all-or-nothing in its own savepoint.
+pub(super) fn ingest_single(store: &Arc<Store>, item: &Trajectory) -> Result<BatchReport, Fail> {
+    let sets = validated_sets(std::slice::from_ref(item))?;
+    // The job may run on another caller's thread, so it owns what it needs.
+    let shared = Arc::clone(store);
+    let item = item.clone();
+    let (report, new_ids) = store.writer.submit(move |conn| {
+        let mut new_ids = NewIds::default();
+        let report = ingest_in(
+            &shared,
+            conn,
+            std::slice::from_ref(&item),
+            sets.clone(),
+            &mut new_ids,
+        )?;
+        Ok::<_, Fail>((report, new_ids))
+    })?;
+    // Only now committed: the ids may join the shared cache.
+    store.remember(new_ids.intents, new_ids.sets);
+    Ok(report)
+}
+
+/// Every item's module set, or every invalid item.
+fn validated_sets(items: &[Trajectory]) -> Result<Vec<ModuleSet>, Fail> {
     let now = jiff::Timestamp::now().as_millisecond();
     let mut sets = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
@@ -51,50 +88,55 @@ pub(super) fn ingest_batch(
     if !invalid.is_empty() {
         return Err(PolicyError::InvalidBatch(invalid).into());
     }
-    let mut new_ids = NewIds::default();
-    let mut conn = store.writer();
-    let report = sqlite_kit::write_tx(&mut conn, |tx| {
-        let mut open: HashMap<(i64, i64), CombinationState> = HashMap::new();
-        let mut report = BatchReport {
-            accepted: 0,
-            duplicates: 0,
-            items: Vec::with_capacity(items.len()),
-        };
-        let mut conflicts = Vec::new();
-        let mut invalid = Vec::new();
-        for (index, (item, set)) in items.iter().zip(sets).enumerate() {
-            // After a conflict the batch will roll back, but the remaining items are still
-            // checked so that the error lists every conflicting one.
-            match ingest_one(store, tx, &mut open, &mut new_ids, item, set)? {
-                Ingested::Invalid(error) => invalid.push(InvalidItem::new(index, error)),
-                Ingested::Outcome(outcome) => {
-                    match outcome {
-                        IngestOutcome::Accepted { .. } => report.accepted += 1,
-                        IngestOutcome::Duplicate { .. } => report.duplicates += 1,
-                    }
-                    report.items.push(outcome);
+    Ok(sets)
+}
+
+/// Appends `items` inside the open write transaction; an error means the caller must roll
+/// back.
+fn ingest_in(
+    store: &Store,
+    tx: &Connection,
+    items: &[Trajectory],
+    sets: Vec<ModuleSet>,
+    new_ids: &mut NewIds,
+) -> Result<BatchReport, Fail> {
+    let mut open: HashMap<(i64, i64), CombinationState> = HashMap::new();
+    let mut report = BatchReport {
+        accepted: 0,
+        duplicates: 0,
+        items: Vec::with_capacity(items.len()),
+    };
+    let mut conflicts = Vec::new();
+    let mut invalid = Vec::new();
+    for (index, (item, set)) in items.iter().zip(sets).enumerate() {
+        // After a conflict the batch will roll back, but the remaining items are still
+        // checked so that the error lists every conflicting one.
+        match ingest_one(store, tx, &mut open, new_ids, item, set)? {
+            Ingested::Invalid(error) => invalid.push(InvalidItem::new(index, error)),
+            Ingested::Outcome(outcome) => {
+                match outcome {
+                    IngestOutcome::Accepted { .. } => report.accepted += 1,
+                    IngestOutcome::Duplicate { .. } => report.duplicates += 1,
                 }
-                Ingested::Conflict(fields) => conflicts.push(ConflictItem {
-                    index,
-                    request_id: item.request_id.clone(),
-                    fields,
-                }),
+                report.items.push(outcome);
             }
+            Ingested::Conflict(fields) => conflicts.push(ConflictItem {
+                index,
+                request_id: item.request_id.clone(),
+                fields,
+            }),
         }
-        // Returning an error rolls the transaction back: nothing of the batch is written.
-        if !invalid.is_empty() {
-            return Err(PolicyError::InvalidBatch(invalid).into());
-        }
-        if !conflicts.is_empty() {
-            return Err(PolicyError::ConflictBatch(conflicts).into());
-        }
-        for ((intent_id, set_id), state) in &open {
-            save_checkpoint(store, tx, *intent_id, *set_id, state)?;
-        }
-        Ok::<_, Fail>(report)
-    })?;
-    drop(conn);
-    store.remember(new_ids.intents, new_ids.sets);
+    }
+    // Returning an error rolls the transaction back: nothing of the batch is written.
+    if !invalid.is_empty() {
+        return Err(PolicyError::InvalidBatch(invalid).into());
+    }
+    if !conflicts.is_empty() {
+        return Err(PolicyError::ConflictBatch(conflicts).into());
+    }
+    for ((intent_id, set_id), state) in &open {
+        save_checkpoint(store, tx, *intent_id, *set_id, state)?;
+    }
     Ok(report)
 }
 
@@ -121,7 +163,7 @@ pub(super) const EXPLORED_ORDER: i64 = 4;
 
 /// Checks the decision a trajectory names; `Ok(Err(_))` when it cannot be this request's.
 fn decision_for(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     item: &Trajectory,
     intent_id: i64,
     set_id: i64,
@@ -162,8 +204,8 @@ fn decision_for(
 }
 
 fn ingest_one(
-    store: &SqlitePolicyStore,
-    tx: &Transaction<'_>,
+    store: &Store,
+    tx: &Connection,
     open: &mut HashMap<(i64, i64), CombinationState>,
     new_ids: &mut NewIds,
     item: &Trajectory,
@@ -261,7 +303,7 @@ fn ingest_one(
 /// on the stored encoding: the same module set in another order is the same set (same id), and
 /// numbers compare as the `f64`s SQLite returns, which are exactly the ones stored.
 fn differing_fields(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     item: &Trajectory,
     intent_id: i64,
     set_id: i64,
@@ -347,8 +389,8 @@ fn differing_fields(
 }
 
 pub(super) fn intent_id(
-    store: &SqlitePolicyStore,
-    tx: &Transaction<'_>,
+    store: &Store,
+    tx: &Connection,
     new_ids: &mut NewIds,
     name: &str,
 ) -> Result<i64, Fail> {
@@ -368,8 +410,8 @@ pub(super) fn intent_id(
 }
 
 pub(super) fn set_id(
-    store: &SqlitePolicyStore,
-    tx: &Transaction<'_>,
+    store: &Store,
+    tx: &Connection,
     new_ids: &mut NewIds,
     set: &ModuleSet,
 ) -> Result<i64, Fail> {
@@ -398,7 +440,7 @@ pub(super) fn set_id(
 }
 
 fn load_checkpoint(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     intent_id: i64,
     set_id: i64,
     intent: &str,
@@ -434,8 +476,8 @@ fn load_checkpoint(
 
 /// Upserts one checkpoint row (also used by rebuild).
 pub(super) fn save_checkpoint(
-    store: &SqlitePolicyStore,
-    tx: &Transaction<'_>,
+    store: &Store,
+    tx: &Connection,
     intent_id: i64,
     set_id: i64,
     state: &CombinationState,

@@ -7,9 +7,12 @@
 //!
 //! # Connections
 //!
-//! One writer connection behind a `Mutex` (SQLite has one writer at a time anyway; queueing
-//! in-process avoids lock ping-pong) and a small pool of reader connections, each behind its own
-//! `Mutex`; WAL lets the readers run while the writer commits. All connections are opened by
+//! One writer connection in a `sqlite_kit::GroupWriter` (SQLite has one writer at a time
+//! anyway; queueing in-process avoids lock ping-pong) and a small pool of reader connections,
+//! each behind its own `Mutex`; WAL lets the readers run while the writer commits. Single
+//! trajectories ingested concurrently share one transaction (group commit: each in its own
+//! savepoint, acknowledged only after the shared commit); batches, decisions, pruning and
+//! rebuilds take a transaction of their own. All connections are opened by
 //! `sqlite_kit::open`, the one place that states the settings (WAL, `synchronous = NORMAL`,
 //! `busy_timeout`, foreign keys). `synchronous = NORMAL` is the durability choice: in WAL mode a
 //! transaction whose commit returned survives a crash or `SIGKILL` of the process; only an OS
@@ -36,7 +39,7 @@ use rusqlite::{Connection, OptionalExtension};
 use sqlite_kit::KitError;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, MutexGuard, RwLock};
 
 /// A SQLite failure as the store's error: a full disk is `StorageFull`, everything else
 /// `Storage`; the SQLite error stays the `source()`.
@@ -110,18 +113,19 @@ struct IdCache {
 /// The SQLite policy store. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
 pub struct SqlitePolicyStore {
+    /// Shared with the group writer's jobs, which may run on another caller's thread.
+    store: Arc<Store>,
+}
+
+/// The store's connections, config and id cache.
+#[derive(Debug)]
+struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: sqlite_kit::GroupWriter,
     readers: sqlite_kit::ReaderPool,
     config: PolicyConfig,
     config_id: i64,
     ids: RwLock<IdCache>,
-}
-
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    // A panic while holding a connection leaves no open transaction behind (it rolls back on
-    // drop), so the connection is still usable.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl SqlitePolicyStore {
@@ -152,12 +156,14 @@ impl SqlitePolicyStore {
         })?;
         let readers = sqlite_kit::ReaderPool::open(path, MIGRATIONS, READERS)?;
         let store = Self {
-            path: path.to_owned(),
-            writer: Mutex::new(writer),
-            readers,
-            config,
-            config_id,
-            ids: RwLock::new(IdCache::default()),
+            store: Arc::new(Store {
+                path: path.to_owned(),
+                writer: sqlite_kit::GroupWriter::new(writer),
+                readers,
+                config,
+                config_id,
+                ids: RwLock::new(IdCache::default()),
+            }),
         };
         store.rebuild_if_upgraded()?;
         Ok(store)
@@ -166,7 +172,7 @@ impl SqlitePolicyStore {
     /// The upgrade to schema 3 drops checkpoints written in the old BLOB format; rebuild them
     /// from the log once (a no-op for a new file or one whose checkpoints are there).
     fn rebuild_if_upgraded(&self) -> Result<(), Fail> {
-        let conn = self.reader();
+        let conn = self.store.reader();
         let needs: bool = conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM trajectory_log)
                 AND NOT EXISTS (SELECT 1 FROM policy_checkpoints)",
@@ -175,23 +181,60 @@ impl SqlitePolicyStore {
         )?;
         drop(conn);
         if needs {
-            rebuild::rebuild(self)?;
+            rebuild::rebuild(&self.store)?;
         }
         Ok(())
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.store.path
     }
 
     /// The configuration scores and checkpoints are computed with.
     pub fn config(&self) -> &PolicyConfig {
-        &self.config
+        &self.store.config
     }
 
+    /// How well concurrent single ingests were grouped into shared commits.
+    pub fn group_stats(&self) -> sqlite_kit::GroupStats {
+        self.store.writer.stats()
+    }
+
+    /// `PRAGMA integrity_check` of the file: `Ok("ok")` when healthy.
+    pub fn integrity_check(&self) -> Result<String, PolicyError> {
+        let conn = self.store.reader();
+        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .map_err(storage)
+    }
+
+    /// Rows per table, for inspection and tests.
+    pub fn table_counts(&self) -> Result<Vec<(String, u64)>, PolicyError> {
+        let conn = self.store.reader();
+        let mut counts = Vec::new();
+        for table in [
+            "intent_classes",
+            "module_sets",
+            "reward_configs",
+            "trajectory_log",
+            "reward_events",
+            "policy_checkpoints",
+            "decisions",
+        ] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .map_err(storage)?;
+            counts.push((table.to_owned(), u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(counts)
+    }
+}
+
+impl Store {
+    /// The write connection for a transaction of its own (single ingests go through
+    /// [`sqlite_kit::GroupWriter::submit`] instead).
     fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.writer)
+        self.writer.connection()
     }
 
     /// A free reader if there is one, else waits for the next in turn.
@@ -226,39 +269,11 @@ impl SqlitePolicyStore {
         ids.intents.extend(intents);
         ids.sets.extend(sets);
     }
-
-    /// `PRAGMA integrity_check` of the file: `Ok("ok")` when healthy.
-    pub fn integrity_check(&self) -> Result<String, PolicyError> {
-        let conn = self.reader();
-        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
-            .map_err(storage)
-    }
-
-    /// Rows per table, for inspection and tests.
-    pub fn table_counts(&self) -> Result<Vec<(String, u64)>, PolicyError> {
-        let conn = self.reader();
-        let mut counts = Vec::new();
-        for table in [
-            "intent_classes",
-            "module_sets",
-            "reward_configs",
-            "trajectory_log",
-            "reward_events",
-            "policy_checkpoints",
-            "decisions",
-        ] {
-            let n: i64 = conn
-                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-                .map_err(storage)?;
-            counts.push((table.to_owned(), u64::try_from(n).unwrap_or(0)));
-        }
-        Ok(counts)
-    }
 }
 
 impl PolicyBackend for SqlitePolicyStore {
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError> {
-        match self.ingest_batch(std::slice::from_ref(trajectory)) {
+        match ingest::ingest_single(&self.store, trajectory).map_err(PolicyError::from) {
             Ok(mut report) => Ok(report.items.remove(0)),
             Err(PolicyError::InvalidBatch(mut errors)) => {
                 Err(PolicyError::Invalid(errors.remove(0).error))
@@ -271,27 +286,27 @@ impl PolicyBackend for SqlitePolicyStore {
     }
 
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError> {
-        Ok(ingest::ingest_batch(self, trajectories)?)
+        Ok(ingest::ingest_batch(&self.store, trajectories)?)
     }
 
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError> {
-        Ok(read::recommend(self, intent, modules)?)
+        Ok(read::recommend(&self.store, intent, modules)?)
     }
 
     fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
-        Ok(decide::decide(self, intent, modules)?)
+        Ok(decide::decide(&self.store, intent, modules)?)
     }
 
     fn prune_decisions(&self, before_ms: i64) -> Result<u64, PolicyError> {
-        Ok(decide::prune(self, before_ms)?)
+        Ok(decide::prune(&self.store, before_ms)?)
     }
 
     fn reward_event(&self, request_id: &str) -> Result<Option<RewardEvent>, PolicyError> {
-        Ok(read::reward_event(self, request_id)?)
+        Ok(read::reward_event(&self.store, request_id)?)
     }
 
     fn stored_run_units(&self, request_id: &str) -> Result<Option<f64>, PolicyError> {
-        let conn = self.reader();
+        let conn = self.store.reader();
         conn.prepare_cached("SELECT run_units FROM trajectory_log WHERE request_id = ?1")
             .and_then(|mut stmt| stmt.query_row([request_id], |row| row.get(0)).optional())
             .map_err(storage)
@@ -303,22 +318,22 @@ impl PolicyBackend for SqlitePolicyStore {
         offset: u64,
         limit: u64,
     ) -> Result<CheckpointPage, PolicyError> {
-        Ok(read::checkpoint_page(self, intent, offset, limit)?)
+        Ok(read::checkpoint_page(&self.store, intent, offset, limit)?)
     }
 
     fn checkpoints(&self) -> Result<Vec<Checkpoint>, PolicyError> {
-        Ok(read::checkpoint_page(self, None, 0, u64::MAX)?.checkpoints)
+        Ok(read::checkpoint_page(&self.store, None, 0, u64::MAX)?.checkpoints)
     }
 
     fn rebuild(&self) -> Result<RebuildReport, PolicyError> {
-        Ok(rebuild::rebuild(self)?)
+        Ok(rebuild::rebuild(&self.store)?)
     }
 
     fn export(
         &self,
         visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
     ) -> Result<u64, PolicyError> {
-        Ok(read::export(self, visit)?)
+        Ok(read::export(&self.store, visit)?)
     }
 
     fn replay_log(
@@ -326,13 +341,15 @@ impl PolicyBackend for SqlitePolicyStore {
         replay: &mut otc_policy::evaluate::Replay,
         until_ms: Option<i64>,
     ) -> Result<(), PolicyError> {
-        policy_store::replay::run(replay, |emit| Ok(replay::read_log(self, until_ms, emit)?))
+        policy_store::replay::run(replay, |emit| {
+            Ok(replay::read_log(&self.store, until_ms, emit)?)
+        })
     }
 
     fn check_ready(&self) -> Result<(), PolicyError> {
         // On a reader, so a long batch holding the writer does not delay the probe; the schema
         // version is one page read, however large the log.
-        let conn = self.reader();
+        let conn = self.store.reader();
         sqlite_kit::schema_version(&conn).map(drop).map_err(storage)
     }
 }

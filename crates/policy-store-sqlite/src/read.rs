@@ -18,7 +18,7 @@
 //! checkpoints and none of them is readable does the fallback fail, since answering from the
 //! cold start would then be false.
 
-use crate::{Fail, SqlitePolicyStore};
+use crate::{Fail, Store};
 use otc_policy::advice::Context;
 use otc_policy::blob;
 use otc_policy::config::PolicyConfig;
@@ -121,7 +121,7 @@ pub(super) fn as_context<'a>(
 }
 
 pub(super) fn recommend(
-    store: &SqlitePolicyStore,
+    store: &Store,
     intent: &str,
     modules: &[String],
 ) -> Result<Recommendation, Fail> {
@@ -163,10 +163,7 @@ fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, Fail> {
     }
 }
 
-pub(super) fn reward_event(
-    store: &SqlitePolicyStore,
-    request_id: &str,
-) -> Result<Option<RewardEvent>, Fail> {
+pub(super) fn reward_event(store: &Store, request_id: &str) -> Result<Option<RewardEvent>, Fail> {
     let conn = store.reader();
     let row = conn
         .prepare_cached(
@@ -215,7 +212,7 @@ pub(super) fn reward_event(
 /// A page of checkpoints, ordered by intent then canonical module set: `LIMIT`/`OFFSET` in SQL,
 /// so only the page is read and decoded; the total is one `COUNT` over the primary key.
 pub(super) fn checkpoint_page(
-    store: &SqlitePolicyStore,
+    store: &Store,
     intent: Option<&str>,
     offset: u64,
     limit: u64,
@@ -269,7 +266,7 @@ fn checkpoint_view(intent: String, row: &Row, config: &PolicyConfig) -> Checkpoi
 }
 
 pub(super) fn export(
-    store: &SqlitePolicyStore,
+    store: &Store,
     visit: &mut dyn FnMut(&Trajectory) -> Result<(), PolicyError>,
 ) -> Result<u64, Fail> {
     let conn = store.reader();

@@ -3,13 +3,13 @@
 //! BLOBs and applies a changed config. Reward events stay as they are (append-only history of
 //! what each trajectory was scored at ingest time).
 
-use crate::{Fail, SqlitePolicyStore, ingest::save_checkpoint};
+use crate::{Fail, Store, ingest::save_checkpoint};
 use otc_policy::state::{CombinationState, Observation};
 use policy_store::PolicyError;
 use policy_store::RebuildReport;
 use std::collections::HashMap;
 
-pub(super) fn rebuild(store: &SqlitePolicyStore) -> Result<RebuildReport, Fail> {
+pub(super) fn rebuild(store: &Store) -> Result<RebuildReport, Fail> {
     let mut conn = store.writer();
     sqlite_kit::write_tx(&mut conn, |tx| {
         let intents: HashMap<i64, String> = tx

@@ -9,7 +9,7 @@
 //!
 //! [`PolicyBackend::replay_log`]: policy_store::PolicyBackend::replay_log
 
-use crate::{Fail, SqlitePolicyStore};
+use crate::{Fail, Store};
 use otc_policy::evaluate::LoggedDecision;
 use otc_policy::{ModuleSet, PolicyConfig};
 use policy_store::replay::{DecisionRow, LogEvent, TrajectoryRow, merge};
@@ -19,7 +19,7 @@ const EXPLORED_DOWN: i64 = 2;
 
 /// Emits the log's events in order (see [`policy_store::replay::run`]).
 pub(super) fn read_log(
-    store: &SqlitePolicyStore,
+    store: &Store,
     until_ms: Option<i64>,
     emit: &mut dyn FnMut(LogEvent) -> bool,
 ) -> Result<(), Fail> {

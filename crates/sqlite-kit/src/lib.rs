@@ -2,9 +2,14 @@
 //!
 //! Everything about *how* a database is opened lives here, once: the connection settings
 //! ([`open`]), ordered embedded migrations versioned through `PRAGMA user_version`
-//! ([`Migration`]), and write transactions that take the write lock up front ([`write_tx`]).
+//! ([`Migration`]), write transactions that take the write lock up front ([`write_tx`]), and
+//! the write connection that commits concurrent single writes together ([`GroupWriter`]).
 //! Knows nothing of the stores' tables.
 #![deny(missing_docs)]
+
+mod group;
+
+pub use group::{GroupStats, GroupWriter};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;

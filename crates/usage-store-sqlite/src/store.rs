@@ -1,24 +1,27 @@
 //! The SQLite implementation of [`UsageBackend`].
 //!
-//! Concurrency: one write connection behind a `Mutex`, and a small pool of read connections.
-//! Every write runs in `sqlite_kit::write_tx` (`BEGIN IMMEDIATE`), which takes SQLite's write
-//! lock before the first read, so the mutex serialises this process's writers without
-//! contention on SQLite's lock, and the lock serialises writers of other processes (or other
-//! `SqliteUsageStore`s on the same file). In WAL mode readers see the last committed state and
-//! never wait for the writer, so history and usage queries are not slowed by metering.
+//! Concurrency: one write connection in a `sqlite_kit::GroupWriter`, and a small pool of read
+//! connections. Every write runs in a `BEGIN IMMEDIATE` transaction, which takes SQLite's write
+//! lock before the first read, so this process's writers queue in-process without contention
+//! on SQLite's lock, and the lock serialises writers of other processes (or other
+//! `SqliteUsageStore`s on the same file). Single events metered concurrently share one
+//! transaction (group commit: each in its own savepoint, acknowledged after the shared commit),
+//! so the quota and idempotency checks are exactly as with one transaction per event; batches
+//! and quota changes take a transaction of their own. In WAL mode readers see the last
+//! committed state and never wait for the writer, so history and usage queries are not slowed
+//! by metering.
 
 use crate::error::{Fail, storage};
 use crate::schema::MIGRATIONS;
 use crate::{query, write};
 use rusqlite::Connection;
-use sqlite_kit::ReaderPool;
+use sqlite_kit::{GroupStats, GroupWriter, ReaderPool};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use usage_store::model::check_name;
 use usage_store::{
     DEFAULT_MAX_FUTURE_SKEW_MS, HistoryPage, HistoryQuery, MAX_BATCH_EVENTS, MeterEvent,
-    MeterOutcome, Quota, RequestUsage, Usage, UsageBackend, UsageError,
+    MeterOutcome, Quota, RequestUsage, Usage, UsageBackend, UsageError, ValidEvent,
 };
 
 /// Tunables of a [`SqliteUsageStore`].
@@ -44,14 +47,8 @@ impl Default for SqliteOptions {
 pub struct SqliteUsageStore {
     path: PathBuf,
     options: SqliteOptions,
-    writer: Mutex<Connection>,
+    writer: GroupWriter,
     readers: ReaderPool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave a transaction half-applied (rusqlite rolls
-    // back an unfinished transaction when it is dropped), so a poisoned lock is safe to reuse.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SqliteUsageStore {
@@ -69,7 +66,7 @@ impl SqliteUsageStore {
         Ok(Self {
             path,
             options,
-            writer: Mutex::new(writer),
+            writer: GroupWriter::new(writer),
             readers,
         })
     }
@@ -81,7 +78,12 @@ impl SqliteUsageStore {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64, UsageError> {
-        sqlite_kit::schema_version(&lock(&self.writer)).map_err(storage)
+        sqlite_kit::schema_version(&self.readers.get()).map_err(storage)
+    }
+
+    /// How well concurrent single events were grouped into shared commits.
+    pub fn group_stats(&self) -> GroupStats {
+        self.writer.stats()
     }
 
     fn read<T>(&self, body: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, UsageError> {
@@ -92,15 +94,23 @@ impl SqliteUsageStore {
         &self,
         body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, Fail>,
     ) -> Result<T, UsageError> {
-        Ok(sqlite_kit::write_tx(&mut lock(&self.writer), body)?)
+        Ok(self.writer.write_tx(body)?)
     }
 }
 
 impl UsageBackend for SqliteUsageStore {
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
         let now = jiff::Timestamp::now().as_millisecond();
-        let valid = event.validate(now, self.options.max_future_skew_ms)?;
-        self.write(|tx| write::meter_one(tx, &valid, now))
+        let micros = event.validate(now, self.options.max_future_skew_ms)?.micros;
+        // The job may run on another caller's thread, so it owns its event.
+        let event = event.clone();
+        Ok(self.writer.submit(move |conn| {
+            let valid = ValidEvent {
+                event: &event,
+                micros,
+            };
+            write::meter_one(conn, &valid, now)
+        })?)
     }
 
     fn meter_batch(&self, events: &[MeterEvent]) -> Result<Vec<MeterOutcome>, UsageError> {

@@ -98,3 +98,99 @@ fn a_reopened_file_keeps_its_schema_version() {
     assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
     store.check_ready().unwrap();
 }
+
+/// Group commit keeps every guarantee of one transaction per event: sixteen threads meter
+/// single events on one handle, each key sent by two threads at once, against a hard quota.
+/// Events share commits, each key is recorded once (its twin is a duplicate of the same row),
+/// the quota holds to the micro-unit and is filled, and the roll-ups equal the log.
+#[test]
+fn concurrent_single_events_share_commits_and_keep_every_guarantee() {
+    use usage_store::period::QuotaPeriod;
+    use usage_store::{MeterOutcome, Quota, QuotaKind, UsageError};
+    let (_dir, path) = fresh();
+    let store = Arc::new(SqliteUsageStore::open(&path).unwrap());
+    let limit_micros: i64 = 150_000_000;
+    store
+        .set_quota(
+            "acme",
+            &Quota {
+                limit: limit_micros as f64 / 1e6,
+                period: QuotaPeriod::Month,
+                kind: QuotaKind::Hard,
+            },
+        )
+        .unwrap();
+    let ts = utc_midnight_ms(2026, 3, 10);
+    let event = move |key: usize| MeterEvent {
+        tenant: "acme".into(),
+        request_id: format!("req-{key}"),
+        module: format!("module-{}", key % 3),
+        tool: "tool".into(),
+        // Not exact in binary, and not dividing the limit.
+        run_units: 0.1 + (key % 5) as f64 * 0.3,
+        timestamp_ms: ts + key as i64,
+        idempotency_key: format!("key-{key}"),
+    };
+    // Thread t sends keys t*40.. and its twin (t^1) sends the same keys: each key races.
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (store, event) = (Arc::clone(&store), event);
+            std::thread::spawn(move || {
+                (0..80)
+                    .map(|i| {
+                        let key = (t / 2) * 80 + i;
+                        (key, store.meter(&event(key)))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let outcomes: Vec<Vec<(usize, Result<MeterOutcome, UsageError>)>> =
+        threads.into_iter().map(|h| h.join().unwrap()).collect();
+    let grouped = store.group_stats();
+    assert!(
+        grouped.jobs > grouped.commits,
+        "concurrent single events shared commits: {grouped:?}"
+    );
+
+    let mut recorded = std::collections::HashMap::new();
+    let mut refused = std::collections::HashSet::new();
+    let mut duplicates = Vec::new();
+    for (key, outcome) in outcomes.into_iter().flatten() {
+        match outcome {
+            Ok(MeterOutcome::Recorded { event_id, .. }) => {
+                assert!(
+                    recorded.insert(key, event_id).is_none(),
+                    "key {key} recorded twice"
+                );
+            }
+            Ok(MeterOutcome::Duplicate { event_id }) => duplicates.push((key, event_id)),
+            Err(UsageError::QuotaExhausted { .. }) => {
+                refused.insert(key);
+            }
+            Err(other) => panic!("unexpected error {other}"),
+        }
+    }
+    for (key, event_id) in duplicates {
+        assert_eq!(
+            recorded.get(&key),
+            Some(&event_id),
+            "duplicate of key {key}"
+        );
+    }
+    assert!(!refused.is_empty(), "the quota was reached");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let sum = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let raw = sum("SELECT SUM(micro_units) FROM meter_events");
+    assert!(raw <= limit_micros, "{raw} micro-units over {limit_micros}");
+    assert!(limit_micros - raw < 1_300_000, "filled to within one event");
+    assert_eq!(
+        sum("SELECT COUNT(*) FROM meter_events"),
+        recorded.len() as i64
+    );
+    assert_eq!(sum("SELECT SUM(micro_units) FROM usage_hourly"), raw);
+    assert_eq!(
+        sum("SELECT SUM(events) FROM usage_daily"),
+        recorded.len() as i64
+    );
+}

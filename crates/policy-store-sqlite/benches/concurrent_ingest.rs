@@ -1,0 +1,91 @@
+//! Criterion bench of group commit for single ingests: 16 threads each posting single
+//! trajectories against one thread doing the same, on one store (goal: 16 writers reach at
+//! least 5x the trajectories/s of one). Every trajectory is its own `ingest` call, as when
+//! request handlers post each finished request; concurrent calls share commits
+//! (`sqlite_kit::GroupWriter`).
+//!
+//! Prints the ratio of the medians and the mean number of trajectories per commit.
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use otc_policy::synthetic::World;
+use otc_policy::{PolicyConfig, Trajectory};
+use policy_store::PolicyBackend;
+use policy_store_sqlite::SqlitePolicyStore;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const WRITERS: [u64; 2] = [1, 16];
+
+/// Seconds per trajectory of each sample (a sample ingests `iters` across `writers` threads).
+fn run(
+    store: &SqlitePolicyStore,
+    shapes: &[Trajectory],
+    next: &AtomicU64,
+    writers: u64,
+    iters: u64,
+) -> Duration {
+    let began = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            scope.spawn(|| {
+                for _ in 0..iters.div_ceil(writers) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let mut t = shapes[i as usize % shapes.len()].clone();
+                    t.request_id = format!("{i:08x}-0000-4000-8000-000000000000");
+                    store.ingest(&t).expect("ingest");
+                }
+            });
+        }
+    });
+    began.elapsed() / (iters.div_ceil(writers) * writers) as u32 * iters as u32
+}
+
+fn concurrent_ingest(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlitePolicyStore::open(&dir.path().join("policy.db"), PolicyConfig::default())
+        .expect("open");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let shapes = World::standard(20).trajectories(256, 3, "x", now - 3_600_000);
+    let next = AtomicU64::new(0);
+    let mut group = c.benchmark_group("ingest_concurrent");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    let mut per_item = Vec::new();
+    for writers in WRITERS {
+        let samples = Mutex::new(Vec::new());
+        let before = store.group_stats();
+        group.bench_function(format!("writers_{writers}"), |b| {
+            b.iter_custom(|iters| {
+                let took = run(&store, &shapes, &next, writers, iters);
+                samples
+                    .lock()
+                    .unwrap()
+                    .push(took.as_secs_f64() / iters as f64);
+                took
+            })
+        });
+        let after = store.group_stats();
+        let mut samples = samples.into_inner().unwrap();
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
+        eprintln!(
+            "ingest_concurrent: {writers:>2} writers: {:.0} trajectories/s, {:.1} per commit",
+            1.0 / median,
+            (after.jobs - before.jobs) as f64 / (after.commits - before.commits).max(1) as f64
+        );
+        per_item.push(median);
+    }
+    group.finish();
+    eprintln!(
+        "ingest_concurrent: 16 writers / 1 writer = {:.2}x (goal: >= 5x)",
+        per_item[0] / per_item[1]
+    );
+}
+
+criterion_group!(benches, concurrent_ingest);
+criterion_main!(benches);

@@ -1,0 +1,90 @@
+//! Criterion bench of group commit for metering: 16 threads each metering single events
+//! against one thread doing the same, on one store (goal: 16 writers reach at least 5x the
+//! events/s of one). Every event is its own `meter` call, as when request handlers meter
+//! tool calls one by one; concurrent calls share commits (`sqlite_kit::GroupWriter`).
+//!
+//! Prints the ratio of the medians and the mean number of events per commit.
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use usage_store::{MeterEvent, UsageBackend};
+use usage_store_sqlite::SqliteUsageStore;
+
+const WRITERS: [u64; 2] = [1, 16];
+
+fn event(i: u64, now_ms: i64) -> MeterEvent {
+    MeterEvent {
+        tenant: format!("tenant-{}", i % 10),
+        request_id: format!("req-{}", i / 4),
+        module: format!("module-{}", i % 8),
+        tool: "tool".into(),
+        run_units: 0.25 + (i % 7) as f64 * 0.5,
+        timestamp_ms: now_ms - 60_000,
+        idempotency_key: format!("key-{i}"),
+    }
+}
+
+/// Seconds per event of each sample (a sample meters `iters` events across `writers` threads).
+fn run(store: &SqliteUsageStore, next: &AtomicU64, writers: u64, iters: u64) -> Duration {
+    let now_ms = jiff::Timestamp::now().as_millisecond();
+    let began = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..writers {
+            scope.spawn(|| {
+                for _ in 0..iters.div_ceil(writers) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    store.meter(&event(i, now_ms)).expect("meter");
+                }
+            });
+        }
+    });
+    began.elapsed() / (iters.div_ceil(writers) * writers) as u32 * iters as u32
+}
+
+fn concurrent_meter(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteUsageStore::open(dir.path().join("usage.db")).expect("open");
+    let next = AtomicU64::new(0);
+    let mut group = c.benchmark_group("meter_concurrent");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(1));
+    let mut per_event = Vec::new();
+    for writers in WRITERS {
+        let samples = Mutex::new(Vec::new());
+        let before = store.group_stats();
+        group.bench_function(format!("writers_{writers}"), |b| {
+            b.iter_custom(|iters| {
+                let took = run(&store, &next, writers, iters);
+                samples
+                    .lock()
+                    .unwrap()
+                    .push(took.as_secs_f64() / iters as f64);
+                took
+            })
+        });
+        let after = store.group_stats();
+        let mut samples = samples.into_inner().unwrap();
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
+        eprintln!(
+            "meter_concurrent: {writers:>2} writers: {:.0} events/s, {:.1} events per commit",
+            1.0 / median,
+            (after.jobs - before.jobs) as f64 / (after.commits - before.commits).max(1) as f64
+        );
+        per_event.push(median);
+    }
+    group.finish();
+    eprintln!(
+        "meter_concurrent: 16 writers / 1 writer = {:.2}x (goal: >= 5x)",
+        per_event[0] / per_event[1]
+    );
+}
+
+criterion_group!(benches, concurrent_meter);
+criterion_main!(benches);
