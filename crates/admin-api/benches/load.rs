@@ -1,0 +1,189 @@
+//! HTTP under concurrency: a load generator with 16 keep-alive connections (one `ureq` agent and
+//! one thread each) against an in-process server on loopback, as an orchestrator's request
+//! handlers would load it. For each endpoint it counts the requests completed in a fixed window,
+//! rounds taken round-robin so drift hits all alike, and prints the median throughput of each
+//! as a ratio of `GET /admin/health` throughput at the same concurrency, measured in the same
+//! run. Goals: reads (`GET /admin/otc/policy`) at least 70 %, single writes (`POST
+//! /admin/billing/meter`, single `POST /admin/otc/trajectories`) at least 40 %.
+//!
+//! Writes are real: every metered call and trajectory is new, so they exercise the stores'
+//! group commit (concurrent single writes share transactions). Every answer's status is
+//! checked; a request that fails stops the bench.
+//!
+//! `cargo bench -p admin-api --bench load`; `LOAD_SECONDS` sets the window per round (default
+//! 2) and `LOAD_ROUNDS` the rounds (default 3).
+
+use admin_api::{AppState, ServerConfig};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+const CONNECTIONS: usize = 16;
+const POLICY: &str = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
+
+/// A unique suffix for every write of the run (ids and idempotency keys).
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+fn unique() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn trajectory(id: &str) -> String {
+    format!(
+        r#"{{"request_id":"{id}","intent":"lookup","modules":["web-search","code-exec"],"calls":["web-search"],"run_units":1.0,"correct":true,"latency_ms":50.0,"timestamp_ms":{}}}"#,
+        now_ms() - 1000
+    )
+}
+
+/// One connection's client.
+struct Connection {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Connection {
+    fn get(&self, path: &str) -> u16 {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .call()
+            .expect("request");
+        let _ = response.body_mut().read_to_vec();
+        response.status().as_u16()
+    }
+
+    fn post(&self, path: &str, body: &str) -> u16 {
+        let mut response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .send(body)
+            .expect("request");
+        let _ = response.body_mut().read_to_vec();
+        response.status().as_u16()
+    }
+}
+
+/// An endpoint under load: its name, one request, the status it must answer, and its goal as a
+/// fraction of liveness throughput (none for the baseline).
+type Endpoint = (&'static str, fn(&Connection) -> u16, u16, Option<f64>);
+
+const ENDPOINTS: [Endpoint; 4] = [
+    ("GET /admin/health", |c| c.get("/admin/health"), 200, None),
+    ("GET /admin/otc/policy", |c| c.get(POLICY), 200, Some(0.70)),
+    (
+        "POST /admin/billing/meter",
+        |c| {
+            let n = unique();
+            let body = format!(
+                r#"{{"tenant":"load","request_id":"load-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"load-{n}"}}"#,
+                now_ms()
+            );
+            c.post("/admin/billing/meter", &body)
+        },
+        201,
+        Some(0.40),
+    ),
+    (
+        "POST /admin/otc/trajectories (single)",
+        |c| c.post("/admin/otc/trajectories", &trajectory(&unique())),
+        201,
+        Some(0.40),
+    ),
+];
+
+/// Requests per second of `request` over `window`, sent on every connection at once.
+fn throughput(connections: &[Connection], endpoint: &Endpoint, window: Duration) -> f64 {
+    let (name, request, expected, _) = *endpoint;
+    let began = Instant::now();
+    let deadline = began + window;
+    let done: u64 = std::thread::scope(|scope| {
+        let threads: Vec<_> = connections
+            .iter()
+            .map(|connection| {
+                scope.spawn(move || {
+                    let mut sent = 0u64;
+                    while Instant::now() < deadline {
+                        let status = request(connection);
+                        assert_eq!(status, expected, "{name}");
+                        sent += 1;
+                    }
+                    sent
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    done as f64 / began.elapsed().as_secs_f64()
+}
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let window = Duration::from_secs(setting("LOAD_SECONDS", 2));
+    let rounds = setting("LOAD_ROUNDS", 3) as usize;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig::for_data_dir(dir.path());
+    config.token = Some(TOKEN.into());
+    config.secret_key = Some("42".repeat(32));
+    let state = AppState::open(&config).expect("state opens");
+    let server = admin_api::server::Background::spawn(state, "127.0.0.1:0".parse().unwrap(), 2)
+        .expect("server starts");
+    let base = format!("http://{}", server.addr());
+    let connections: Vec<Connection> = (0..CONNECTIONS)
+        .map(|_| Connection {
+            base: base.clone(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_idle_connections_per_host(1)
+                .build()
+                .new_agent(),
+        })
+        .collect();
+    // A learnt checkpoint, so the policy lookup is an exact hit; and warm connections.
+    let seed: Vec<String> = (0..50).map(|_| trajectory(&unique())).collect();
+    let status = connections[0].post("/admin/otc/trajectories", &format!("[{}]", seed.join(",")));
+    assert_eq!(status, 200, "seeding the policy store");
+    for endpoint in &ENDPOINTS {
+        throughput(&connections, endpoint, Duration::from_millis(200));
+    }
+
+    let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); ENDPOINTS.len()];
+    for _ in 0..rounds {
+        for (i, endpoint) in ENDPOINTS.iter().enumerate() {
+            rates[i].push(throughput(&connections, endpoint, window));
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let baseline = median(&mut rates[0]);
+    println!("load: {CONNECTIONS} keep-alive connections, {rounds} rounds of {window:?}, medians");
+    for (i, (name, _, _, goal)) in ENDPOINTS.iter().enumerate() {
+        let rate = median(&mut rates[i]);
+        match goal {
+            None => println!("load: {name:<38} {rate:>8.0} req/s (baseline)"),
+            Some(goal) => println!(
+                "load: {name:<38} {rate:>8.0} req/s = {:>5.1} % of health (goal >= {:.0} %)",
+                100.0 * rate / baseline,
+                100.0 * goal
+            ),
+        }
+    }
+}
