@@ -39,6 +39,7 @@
 //! (batches, rebuilds, configuration) take the connection for a transaction of their own with
 //! [`GroupWriter::write_tx`]; jobs queued meanwhile run in the next group.
 
+use crate::checkpoint::Checkpointer;
 use rusqlite::Connection;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -49,6 +50,8 @@ use std::thread::Thread;
 /// The write connection of a store, shared by every thread, with group commit.
 pub struct GroupWriter {
     conn: Mutex<Connection>,
+    /// Copies committed pages into the database file off the write path (`None` in memory).
+    checkpointer: Option<Checkpointer>,
     queue: Mutex<Queue>,
     /// Groups committed, and the jobs they held (for [`GroupWriter::stats`]).
     groups: AtomicU64,
@@ -73,6 +76,15 @@ pub struct GroupStats {
     pub commits: u64,
     /// Jobs those commits held: `jobs / commits` is the mean group size.
     pub jobs: u64,
+    /// Checkpoints of the WAL run from the checkpointer's thread (`crate::checkpoint`).
+    pub checkpoints: u64,
+}
+
+impl GroupStats {
+    /// `(commits, jobs)`.
+    pub fn commits_and_jobs(&self) -> (u64, u64) {
+        (self.commits, self.jobs)
+    }
 }
 
 impl std::fmt::Debug for GroupWriter {
@@ -171,6 +183,7 @@ impl GroupWriter {
     /// Wraps the store's write connection (opened by [`crate::open`]).
     pub fn new(conn: Connection) -> Self {
         Self {
+            checkpointer: Checkpointer::start(&conn),
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             groups: AtomicU64::new(0),
@@ -183,6 +196,7 @@ impl GroupWriter {
         GroupStats {
             commits: self.groups.load(Ordering::Relaxed),
             jobs: self.grouped.load(Ordering::Relaxed),
+            checkpoints: self.checkpointer.as_ref().map_or(0, Checkpointer::done),
         }
     }
 
@@ -233,7 +247,7 @@ impl GroupWriter {
     /// by the time it begins, until none is left or [`GROUPS_PER_LEAD`] ran.
     fn lead(&self) {
         let _leading = Leading(self);
-        let mut conn = self.connection();
+        let mut conn = self.take_connection();
         for _ in 0..GROUPS_PER_LEAD {
             let jobs = std::mem::take(&mut lock(&self.queue).jobs);
             if jobs.is_empty() {
@@ -242,8 +256,22 @@ impl GroupWriter {
             if let Some(committed) = run_group(&mut conn, jobs) {
                 self.groups.fetch_add(1, Ordering::Relaxed);
                 self.grouped.fetch_add(committed as u64, Ordering::Relaxed);
+                self.committed();
             }
         }
+    }
+
+    /// Tells the checkpointer a transaction committed.
+    fn committed(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.committed();
+        }
+    }
+
+    fn take_connection(&self) -> MutexGuard<'_, Connection> {
+        let conn = lock(&self.conn);
+        close_abandoned(&conn);
+        conn
     }
 
     /// Runs `body` in a transaction of its own (`BEGIN IMMEDIATE`, see [`crate::write_tx`]):
@@ -255,14 +283,20 @@ impl GroupWriter {
     where
         E: From<rusqlite::Error>,
     {
-        crate::write_tx(&mut self.connection(), body)
+        let result = crate::write_tx(&mut self.take_connection(), body);
+        if result.is_ok() {
+            self.committed();
+        }
+        result
     }
 
     /// The connection itself, for work that is not one transaction (e.g. a rebuild committing
-    /// in steps). Queued jobs wait until it is released.
+    /// in steps). Queued jobs wait until it is released. The checkpointer is told now, and
+    /// copies what is committed [`crate::checkpoint::INTERVAL`] later; what a long holder
+    /// commits after that waits for the next write, or the backstop.
     pub fn connection(&self) -> MutexGuard<'_, Connection> {
-        let conn = lock(&self.conn);
-        close_abandoned(&conn);
+        let conn = self.take_connection();
+        self.committed();
         conn
     }
 }
