@@ -51,16 +51,14 @@ struct State {
 }
 
 impl Checkpointer {
-    /// Starts checkpointing `writer`'s database from a new thread and raises `writer`'s own
+    /// Starts checkpointing `writer`'s database from a new thread, then raises `writer`'s own
     /// automatic checkpoint to the backstop. `None` (and `writer` unchanged) for an in-memory
-    /// database, or if the thread's connection cannot be opened.
+    /// database, or if the thread or its connection cannot be made; if only the backstop
+    /// cannot be set, SQLite's default stays (more checkpoints on the write path, no harm).
     pub(crate) fn start(writer: &Connection) -> Option<Self> {
         let path = writer.path().filter(|p| !p.is_empty())?;
         let conn = Connection::open(path).ok()?;
         conn.busy_timeout(crate::BUSY_TIMEOUT).ok()?;
-        writer
-            .pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)
-            .ok()?;
         let shared = Arc::new(Shared::default());
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -69,6 +67,7 @@ impl Checkpointer {
                 move || run(&conn, &shared)
             })
             .ok()?;
+        let _ = writer.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES);
         Some(Self {
             shared,
             thread: Some(thread),

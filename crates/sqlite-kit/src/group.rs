@@ -12,20 +12,21 @@
 //! What each caller keeps, whatever else is in its group:
 //!
 //! * **Its own all-or-nothing.** Each job runs inside a savepoint; a job that fails (a quota
-//!   refusal, a conflict, a storage error) is rolled back to it alone and gets its error, and
-//!   the other jobs' writes commit.
+//!   refusal, a conflict, a storage error) is rolled back to it alone, and the other jobs'
+//!   writes commit. A failure that only the `COMMIT` finds (a deferred constraint, a full
+//!   disk) fails the whole group, as it would have failed a transaction of one.
 //! * **Order.** Jobs run one after another on one connection, each seeing the writes of the
 //!   jobs before it: a quota check, an idempotency check or a log position is as exact as with
 //!   one transaction per write.
-//! * **Acknowledged means committed.** A job's result is published to its caller only after
-//!   its group's `COMMIT` returned; if the commit fails, every job of the group gets that error
-//!   instead of its result (a job that failed on its own gets its own error at once: it wrote
-//!   nothing). So an acknowledged write
-//!   survives `SIGKILL` as any committed transaction does (see [`crate::open`]).
+//! * **Acknowledged means committed.** Every answer, a refusal too, is given only after the
+//!   group's `COMMIT` returned, since a refusal may rest on the writes of the jobs before it
+//!   (a quota they filled). If the commit fails, every job of the group gets that error
+//!   instead. So an acknowledged write survives `SIGKILL` as any committed transaction does
+//!   (see [`crate::open`]), and no refusal stands on writes that never committed.
 //! * **Nothing lost to a broken transaction.** If a failing statement made SQLite roll the
 //!   whole transaction back (an I/O error, say), the failing job keeps its error and the jobs
 //!   before it, whose writes went with it, run again in a new transaction; their bodies are
-//!   `FnMut` for that reason.
+//!   `FnMut` for that reason. A body must not end the transaction itself.
 //! * **Panics stay with their caller.** A job that panics is rolled back to its savepoint and
 //!   the panic resumes on the thread that submitted it, not on the leader.
 //!
@@ -98,10 +99,11 @@ trait Job: Send {
     /// Runs the write inside the open transaction; `false` if it failed (its writes must be
     /// undone). The outcome is kept until [`Job::publish`].
     fn run(&mut self, conn: &Connection) -> bool;
-    /// Hands the outcome of its last run to its caller: after the commit that holds its
-    /// writes, or at once if it failed (then it wrote nothing), and wakes the caller.
+    /// Hands the outcome of its last run to its caller, and wakes the caller: after the
+    /// commit of its group, also if it failed (its refusal may rest on the writes of jobs
+    /// before it in the group, so it stands only if they committed).
     fn publish(self: Box<Self>);
-    /// The transaction holding its writes did not commit: its caller gets `err`.
+    /// Its group did not commit: its caller gets `err` (or its own panic).
     fn abort(self: Box<Self>, err: rusqlite::Error);
     /// The caller's thread, to wake when the lead is handed to it.
     fn waiter(&self) -> &Thread;
@@ -115,6 +117,30 @@ struct Queued<F, T, E> {
     outcome: Option<std::thread::Result<Result<T, E>>>,
     slot: Slot<T, E>,
     waiter: Thread,
+    /// The result (or an error) reached the slot.
+    delivered: bool,
+    /// Fills the slot with an error, for a job dropped undelivered (see `Drop`).
+    lost: fn(&Slot<T, E>),
+}
+
+/// What a caller gets if its job is dropped undelivered: only if its leader unwound outside
+/// the jobs' own `catch_unwind` (which nothing in this file should do). The write may have
+/// committed, as after a lost connection; a retry with the same idempotency key is safe.
+fn lost<T, E: From<rusqlite::Error>>(slot: &Slot<T, E>) {
+    *lock(slot) = Some(Ok(Err(E::from(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+        Some("the group holding this write failed before it could answer".into()),
+    )))));
+}
+
+impl<F, T, E> Drop for Queued<F, T, E> {
+    fn drop(&mut self) {
+        // Never leave a caller parked forever.
+        if !self.delivered {
+            (self.lost)(&self.slot);
+            self.waiter.unpark();
+        }
+    }
 }
 
 impl<F, T, E> Job for Queued<F, T, E>
@@ -130,13 +156,20 @@ where
         ok
     }
 
-    fn publish(self: Box<Self>) {
-        *lock(&self.slot) = self.outcome;
+    fn publish(mut self: Box<Self>) {
+        *lock(&self.slot) = self.outcome.take();
+        self.delivered = true;
         self.waiter.unpark();
     }
 
-    fn abort(self: Box<Self>, err: rusqlite::Error) {
-        *lock(&self.slot) = Some(Ok(Err(E::from(err))));
+    fn abort(mut self: Box<Self>, err: rusqlite::Error) {
+        // A panic stays a panic: the caller must see it, whatever became of the transaction.
+        let outcome = match self.outcome.take() {
+            Some(Err(panic)) => Err(panic),
+            _ => Ok(Err(E::from(err))),
+        };
+        *lock(&self.slot) = Some(outcome);
+        self.delivered = true;
         self.waiter.unpark();
     }
 
@@ -203,7 +236,8 @@ impl GroupWriter {
     /// Runs `body` as one write, in a transaction it may share with concurrent writes, and
     /// returns its result once that transaction committed (module docs). `body` may run on
     /// another caller's thread, hence `'static`, and more than once if its first transaction
-    /// broke before it ran (only its last run's writes are ever committed).
+    /// broke before it ran (only its last run's writes are ever committed). It must not
+    /// commit, roll back or release what it did not open.
     pub fn submit<T, E>(
         &self,
         body: impl FnMut(&Connection) -> Result<T, E> + Send + 'static,
@@ -219,6 +253,8 @@ impl GroupWriter {
             outcome: None,
             slot: Arc::clone(&slot),
             waiter: std::thread::current(),
+            delivered: false,
+            lost: lost::<T, E>,
         }));
         let outcome = loop {
             if let Some(outcome) = lock(&slot).take() {
@@ -320,66 +356,99 @@ fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Option<usize> {
             }
             return None;
         }
-        match run_in_transaction(conn, std::mem::take(&mut pending)) {
-            Ran::Committable(kept) if kept.is_empty() => close_abandoned(conn),
-            Ran::Committable(kept) => {
-                if let Err(err) = conn.execute_batch("COMMIT") {
-                    close_abandoned(conn);
-                    for job in kept {
-                        job.abort(copy(&err));
-                    }
-                    return None;
-                }
-                let committed = kept.len();
-                // Each caller is woken directly. (Woken as a chain, each caller the next, the
-                // leader pays one wake-up per group, but the last callers of a group wake one
-                // context switch per caller later, so fewer are queued when the next group
-                // begins: with 16 metering threads on 2 cores, groups of 4 and 10.4k events/s
-                // chained against groups of 8 and 12k events/s direct.)
-                for job in kept {
-                    job.publish();
-                }
-                return Some(committed);
+        let ran = match run_in_transaction(conn, std::mem::take(&mut pending)) {
+            Ran::Committable(ran) => ran,
+            Ran::Broken(again) => {
+                pending = again;
+                continue;
             }
-            Ran::Broken(again) => pending = again,
+        };
+        let committed = ran.iter().filter(|(ok, _)| *ok).count();
+        if committed == 0 {
+            close_abandoned(conn);
+            for (_, job) in ran {
+                job.publish();
+            }
+            return None;
         }
+        if let Err(err) = commit(conn) {
+            close_abandoned(conn);
+            // Every job gets the commit's error, a failed one too: its refusal may rest on
+            // writes that did not commit.
+            for (_, job) in ran {
+                job.abort(copy(&err));
+            }
+            return None;
+        }
+        // Each caller is woken directly. (Woken as a chain, each caller the next, the leader
+        // pays one wake-up per group, but the last callers of a group wake one context switch
+        // per caller later, so fewer are queued when the next group begins: with 16 metering
+        // threads on 2 cores, groups of 4 and 10.4k events/s chained against groups of 8 and
+        // 12k events/s direct.)
+        for (_, job) in ran {
+            job.publish();
+        }
+        return Some(committed);
     }
     None
 }
 
+/// `COMMIT`, refusing to report success for a transaction that is no longer open (a
+/// `COMMIT` with none open fails anyway; this says why).
+fn commit(conn: &Connection) -> rusqlite::Result<()> {
+    if conn.is_autocommit() {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("the group's transaction ended before its commit".into()),
+        ));
+    }
+    conn.execute_batch("COMMIT")
+}
+
 /// What became of a group's transaction.
 enum Ran {
-    /// Every job ran; these succeeded and their writes are in the open transaction (the
-    /// failed ones have their errors).
-    Committable(Vec<Box<dyn Job>>),
-    /// SQLite rolled the transaction back under a failing job (which has its error): these
-    /// jobs lost their writes and must run again.
+    /// Every job ran, in order, each with whether it succeeded; the successes' writes are in
+    /// the open transaction. Nobody has been answered yet.
+    Committable(Vec<(bool, Box<dyn Job>)>),
+    /// The transaction ended under a failing job (which has its answer): these jobs, in
+    /// order, lost their writes or the ground of their refusal, and must run again.
     Broken(Vec<Box<dyn Job>>),
+}
+
+impl Ran {
+    fn broken(ran: Vec<(bool, Box<dyn Job>)>, rest: impl Iterator<Item = Box<dyn Job>>) -> Self {
+        Ran::Broken(ran.into_iter().map(|(_, job)| job).chain(rest).collect())
+    }
 }
 
 fn run_in_transaction(conn: &Connection, jobs: Vec<Box<dyn Job>>) -> Ran {
     // A group of one needs no savepoint: if it fails, the whole transaction is its own.
     let savepoints = jobs.len() > 1;
-    let mut kept: Vec<Box<dyn Job>> = Vec::with_capacity(jobs.len());
+    let mut ran: Vec<(bool, Box<dyn Job>)> = Vec::with_capacity(jobs.len());
     let mut jobs = jobs.into_iter();
     while let Some(mut job) = jobs.next() {
         if savepoints && let Err(err) = exec_cached(conn, "SAVEPOINT group_job") {
             job.abort(err);
+            if conn.is_autocommit() {
+                // The failure ended the transaction: the writes before went with it.
+                return Ran::broken(ran, jobs);
+            }
             continue;
         }
         let ok = job.run(conn);
         if conn.is_autocommit() {
             if ok {
-                // It succeeded, yet the transaction is gone: its writes went too.
+                // It succeeded, yet the transaction is gone: its writes went too. (A body must
+                // not end the transaction itself.)
                 job.abort(rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
                     Some("the transaction ended while the write ran".into()),
                 ));
             } else {
+                // Its own error ended the transaction.
                 job.publish();
             }
-            kept.extend(jobs);
-            return Ran::Broken(kept);
+            return Ran::broken(ran, jobs);
         }
         let undone = if !savepoints {
             ok || conn.execute_batch("ROLLBACK").is_ok()
@@ -401,16 +470,11 @@ fn run_in_transaction(conn: &Connection, jobs: Vec<Box<dyn Job>>) -> Ran {
             } else {
                 job.publish();
             }
-            kept.extend(jobs);
-            return Ran::Broken(kept);
+            return Ran::broken(ran, jobs);
         }
-        if ok {
-            kept.push(job);
-        } else {
-            job.publish();
-        }
+        ran.push((ok, job));
     }
-    Ran::Committable(kept)
+    Ran::Committable(ran)
 }
 
 /// Runs a statement prepared once per connection: a group runs two per job.

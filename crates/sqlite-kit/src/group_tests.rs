@@ -145,10 +145,20 @@ fn a_failed_commit_fails_every_write_of_its_group() {
     let orphan: WriterJob<rusqlite::Result<usize>> = Box::new(|w: &GroupWriter| {
         w.submit(|conn| conn.execute("INSERT INTO child (parent) VALUES (42)", []))
     });
-    let results = in_one_group(&writer, vec![insert_job("a"), orphan, insert_job("b")]);
+    // A refusal (here unconditional) may rest on the group's writes: it must not stand when
+    // they did not commit.
+    let refusal: WriterJob<rusqlite::Result<usize>> = Box::new(|w: &GroupWriter| {
+        w.submit(|_| Err::<usize, _>(rusqlite::Error::QueryReturnedNoRows))
+    });
+    let results = in_one_group(
+        &writer,
+        vec![insert_job("a"), orphan, insert_job("b"), refusal],
+    );
     assert!(
-        results.iter().all(Result::is_err),
-        "no write is acknowledged from a group that did not commit: {results:?}"
+        results
+            .iter()
+            .all(|r| matches!(r, Err(rusqlite::Error::SqliteFailure(..)))),
+        "every write, the refused one too, gets the commit's error: {results:?}"
     );
     assert!(keys(&other).is_empty());
     assert_eq!(writer.stats().commits, 0);
@@ -332,4 +342,25 @@ fn the_wal_stays_bounded_under_sustained_writes() {
         largest <= bound,
         "the WAL reached {largest} bytes (bound {bound})"
     );
+}
+
+/// A job dropped before its group answered it (only if a leader unwound outside the jobs'
+/// `catch_unwind`) answers its caller with an error and wakes it, instead of leaving it parked.
+#[test]
+fn a_job_dropped_unanswered_answers_with_an_error() {
+    let slot: Slot<usize, rusqlite::Error> = Arc::new(Mutex::new(None));
+    let job = Queued {
+        body: |_: &Connection| Ok::<usize, rusqlite::Error>(1),
+        outcome: None,
+        slot: Arc::clone(&slot),
+        waiter: std::thread::current(),
+        delivered: false,
+        lost: lost::<usize, rusqlite::Error>,
+    };
+    drop(job);
+    let answer = lock(&slot).take().expect("answered");
+    assert!(matches!(
+        answer,
+        Ok(Err(rusqlite::Error::SqliteFailure(..)))
+    ));
 }
