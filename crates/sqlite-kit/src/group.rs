@@ -40,7 +40,6 @@
 //! (batches, rebuilds, configuration) take the connection for a transaction of their own with
 //! [`GroupWriter::write_tx`]; jobs queued meanwhile run in the next group.
 
-use crate::checkpoint::Checkpointer;
 use rusqlite::Connection;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -51,8 +50,6 @@ use std::thread::Thread;
 /// The write connection of a store, shared by every thread, with group commit.
 pub struct GroupWriter {
     conn: Mutex<Connection>,
-    /// Copies committed pages into the database file off the write path (`None` in memory).
-    checkpointer: Option<Checkpointer>,
     queue: Mutex<Queue>,
     /// Groups committed, and the jobs they held (for [`GroupWriter::stats`]).
     groups: AtomicU64,
@@ -77,8 +74,6 @@ pub struct GroupStats {
     pub commits: u64,
     /// Jobs those commits held: `jobs / commits` is the mean group size.
     pub jobs: u64,
-    /// Checkpoints of the WAL run from the checkpointer's thread (`crate::checkpoint`).
-    pub checkpoints: u64,
 }
 
 impl GroupStats {
@@ -216,7 +211,6 @@ impl GroupWriter {
     /// Wraps the store's write connection (opened by [`crate::open`]).
     pub fn new(conn: Connection) -> Self {
         Self {
-            checkpointer: Checkpointer::start(&conn),
             conn: Mutex::new(conn),
             queue: Mutex::new(Queue::default()),
             groups: AtomicU64::new(0),
@@ -229,7 +223,6 @@ impl GroupWriter {
         GroupStats {
             commits: self.groups.load(Ordering::Relaxed),
             jobs: self.grouped.load(Ordering::Relaxed),
-            checkpoints: self.checkpointer.as_ref().map_or(0, Checkpointer::done),
         }
     }
 
@@ -292,15 +285,7 @@ impl GroupWriter {
             if let Some(committed) = run_group(&mut conn, jobs) {
                 self.groups.fetch_add(1, Ordering::Relaxed);
                 self.grouped.fetch_add(committed as u64, Ordering::Relaxed);
-                self.committed();
             }
-        }
-    }
-
-    /// Tells the checkpointer a transaction committed.
-    fn committed(&self) {
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.committed();
         }
     }
 
@@ -319,21 +304,13 @@ impl GroupWriter {
     where
         E: From<rusqlite::Error>,
     {
-        let result = crate::write_tx(&mut self.take_connection(), body);
-        if result.is_ok() {
-            self.committed();
-        }
-        result
+        crate::write_tx(&mut self.take_connection(), body)
     }
 
     /// The connection itself, for work that is not one transaction (e.g. a rebuild committing
-    /// in steps). Queued jobs wait until it is released. The checkpointer is told now, and
-    /// copies what is committed [`crate::checkpoint::INTERVAL`] later; what a long holder
-    /// commits after that waits for the next write, or the backstop.
+    /// in steps). Queued jobs wait until it is released.
     pub fn connection(&self) -> MutexGuard<'_, Connection> {
-        let conn = self.take_connection();
-        self.committed();
-        conn
+        self.take_connection()
     }
 }
 

@@ -286,64 +286,6 @@ fn many_free_running_writers_each_get_their_own_result() {
     );
 }
 
-/// Commits are checkpointed from the checkpointer's thread: after a write, the WAL's pages are
-/// all copied into the database file within moments, with no write to trigger it.
-#[test]
-fn commits_are_checkpointed_in_the_background() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, other) = writer(&dir);
-    for key in ["a", "b", "c"] {
-        writer.submit(move |conn| insert(conn, key)).unwrap();
-    }
-    writer.write_tx(|tx| insert(tx, "d")).unwrap();
-    let began = Instant::now();
-    while writer.stats().checkpoints == 0 {
-        assert!(
-            began.elapsed() < Duration::from_secs(10),
-            "no checkpoint ran"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // (busy, pages in the WAL, pages copied): nothing is left to copy.
-    let (busy, logged, copied): (i64, i64, i64) = other
-        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
-    assert_eq!((busy, copied), (0, logged), "every page was copied");
-    assert!(logged > 0);
-    assert_eq!(keys(&other), ["a", "b", "c", "d"]);
-}
-
-/// The WAL stays bounded under a long run of writes with no pause, whatever the checkpointer
-/// manages: the write connection's own checkpoint at the backstop starts the log over.
-#[test]
-fn the_wal_stays_bounded_under_sustained_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let (writer, _other) = writer(&dir);
-    let page_size: u64 = writer
-        .connection()
-        .query_row("PRAGMA page_size", [], |r| r.get(0))
-        .unwrap();
-    let wal = dir.path().join("group.db-wal");
-    let mut largest = 0;
-    // Each commit appends at least one page: more commits than the backstop's pages.
-    for i in 0..crate::checkpoint::BACKSTOP_PAGES + 2_000 {
-        let key = format!("{i:06}");
-        writer.submit(move |conn| insert(conn, &key)).unwrap();
-        if i % 500 == 0 {
-            largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
-        }
-    }
-    // A little past the backstop: a backstop checkpoint that finds the checkpointer at work
-    // skips, and the next commit tries again (measured: 4 % past).
-    let bound = u64::from(crate::checkpoint::BACKSTOP_PAGES) * 11 / 10 * (page_size + 24);
-    assert!(
-        largest <= bound,
-        "the WAL reached {largest} bytes (bound {bound})"
-    );
-}
-
 /// A job dropped before its group answered it (only if a leader unwound outside the jobs'
 /// `catch_unwind`) answers its caller with an error and wakes it, instead of leaving it parked.
 #[test]

@@ -3,12 +3,10 @@
 //! Everything about *how* a database is opened lives here, once: the connection settings
 //! ([`open`]), ordered embedded migrations versioned through `PRAGMA user_version`
 //! ([`Migration`]), write transactions that take the write lock up front ([`write_tx`]), and
-//! the write connection that commits concurrent single writes together ([`GroupWriter`]), and
-//! checkpoints its WAL from a thread of its own ([`checkpoint`]).
+//! the write connection that commits concurrent single writes together ([`GroupWriter`]).
 //! Knows nothing of the stores' tables.
 #![deny(missing_docs)]
 
-pub mod checkpoint;
 mod group;
 
 pub use group::{GroupStats, GroupWriter};
