@@ -19,8 +19,11 @@
 //! crash or power loss may drop the last commits, never corrupt the file. Another process
 //! writing the same file (e.g. the `otc` CLI beside the server) waits in the busy handler, so
 //! `SQLITE_BUSY` does not reach callers. Every write runs in a `BEGIN IMMEDIATE` transaction.
+//! `recommend` is answered from memory while the file has not changed since it was computed
+//! (a connection of its own watches `PRAGMA data_version`; see `advice_cache`).
 #![deny(missing_docs)]
 
+mod advice_cache;
 mod decide;
 mod ingest;
 mod read;
@@ -28,6 +31,7 @@ mod rebuild;
 mod replay;
 pub mod schema;
 
+pub use advice_cache::{AdviceCacheStats, CAPACITY as ADVICE_CACHE_CAPACITY};
 pub use schema::MIGRATIONS;
 
 use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Trajectory};
@@ -123,6 +127,8 @@ struct Store {
     path: PathBuf,
     writer: sqlite_kit::GroupWriter,
     readers: sqlite_kit::ReaderPool,
+    /// Recommendations computed since the file last changed (see `advice_cache`).
+    advice: advice_cache::AdviceCache,
     config: PolicyConfig,
     config_id: i64,
     ids: RwLock<IdCache>,
@@ -155,11 +161,13 @@ impl SqlitePolicyStore {
             )
         })?;
         let readers = sqlite_kit::ReaderPool::open(path, MIGRATIONS, READERS)?;
+        let advice = advice_cache::AdviceCache::open(path, MIGRATIONS)?;
         let store = Self {
             store: Arc::new(Store {
                 path: path.to_owned(),
                 writer: sqlite_kit::GroupWriter::new(writer),
                 readers,
+                advice,
                 config,
                 config_id,
                 ids: RwLock::new(IdCache::default()),
@@ -199,6 +207,11 @@ impl SqlitePolicyStore {
     /// How well concurrent single ingests were grouped into shared commits.
     pub fn group_stats(&self) -> sqlite_kit::GroupStats {
         self.store.writer.stats()
+    }
+
+    /// How often `recommend` was answered from memory and how often it read the file.
+    pub fn advice_cache_stats(&self) -> AdviceCacheStats {
+        self.store.advice.stats()
     }
 
     /// `PRAGMA integrity_check` of the file: `Ok("ok")` when healthy.

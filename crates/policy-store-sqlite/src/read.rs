@@ -127,14 +127,22 @@ pub(super) fn recommend(
 ) -> Result<Recommendation, Fail> {
     otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
+    // The version is asked before the checkpoints are read, so a write committed in between
+    // keeps this answer out of the cache (see `advice_cache`).
+    let lookup = store.advice.lookup(intent, set.names())?;
+    if let Some(recommendation) = lookup.hit {
+        return Ok(recommendation);
+    }
     let conn = store.reader();
     let (exact, siblings) = context(&conn, intent, &set)?;
     drop(conn);
-    Ok(otc_policy::advice::recommend(
+    let recommendation = otc_policy::advice::recommend(
         intent,
         &as_context(&set, exact.as_ref(), &siblings),
         &store.config,
-    ))
+    );
+    store.advice.keep(lookup.version, &recommendation);
+    Ok(recommendation)
 }
 
 /// The intent's readable checkpoints (see "Corrupt checkpoints" above).

@@ -3,13 +3,16 @@
 //! Everything about *how* a database is opened lives here, once: the connection settings
 //! ([`open`]), ordered embedded migrations versioned through `PRAGMA user_version`
 //! ([`Migration`]), write transactions that take the write lock up front ([`write_tx`]), and
-//! the write connection that commits concurrent single writes together ([`GroupWriter`]).
+//! the write connection that commits concurrent single writes together ([`GroupWriter`]), and
+//! the watch that tells an in-memory cache when the file changed ([`ChangeWatch`]).
 //! Knows nothing of the stores' tables.
 #![deny(missing_docs)]
 
 mod group;
+mod watch;
 
 pub use group::{GroupStats, GroupWriter};
+pub use watch::ChangeWatch;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;
