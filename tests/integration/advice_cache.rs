@@ -9,7 +9,8 @@ use policy_store::PolicyBackend;
 use policy_store_sqlite::SqlitePolicyStore;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 const T0: i64 = 1_700_000_000_000;
 /// Set in the child process: the database it ingests into.
@@ -59,11 +60,22 @@ fn another_process_ingest_shows_in_the_next_recommend() {
         .env(CHILD_DB_ENV, &path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut to_child = child.stdin.take().unwrap();
-    let mut from_child = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Lines from the child through a channel, so a stuck child fails the test instead of
+    // hanging it.
+    let (lines, from_child) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut child = KillOnDrop(child);
     let mut changed = 0;
     for k in 0..WRITES {
         let before: Vec<_> = world
@@ -82,7 +94,9 @@ fn another_process_ingest_shows_in_the_next_recommend() {
         writeln!(to_child, "next").unwrap();
         to_child.flush().unwrap();
         let line = loop {
-            let line = from_child.next().expect("the child ended early").unwrap();
+            let line = from_child
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the child answers within a minute");
             // libtest's own "test ... " may start the child's first line.
             if let Some(at) = line.find("ingested ") {
                 break line[at..].to_owned();
@@ -97,10 +111,20 @@ fn another_process_ingest_shows_in_the_next_recommend() {
         }
     }
     drop(to_child);
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
     assert!(
         changed >= WRITES / 2,
         "the child's writes changed the advice: {changed}"
     );
     assert!(server.advice_cache_stats().hits >= WRITES as u64);
+}
+
+/// Kills the child when the test fails before it ended.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

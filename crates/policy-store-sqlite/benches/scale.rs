@@ -6,9 +6,12 @@
 //! at a random place of the `request_id` index) or, with `--ordered-ids`, time-ordered (v7:
 //! inserts land at the index's end). At each size it reports, measured in the same run:
 //! * the batch ingest rate over the last [`WINDOW`] trajectories before that size, and the
-//!   rate of raw prepared INSERTs of the same rows into a twin file grown alongside;
+//!   rate of raw prepared INSERTs of the same rows into a twin file grown alongside (log rows
+//!   only: no reward events, no checkpoints, which the store writes as well);
 //! * recommend: the median from memory, and the median of the first recommend after a commit
-//!   (read from the file);
+//!   (read from the file). A control: it reads checkpoints, which do not grow with the log;
+//! * a reward event looked up by request id (`GET /admin/otc/rewards/{id}`), the read that does
+//!   go through the log's indexes: the median over random ingested ids;
 //! * bytes per trajectory: the log and its reward events with their indexes (`dbstat`), and
 //!   the whole file.
 //!
@@ -49,31 +52,35 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Batch `b` of the log: the world's trajectories with UUID-shaped request ids, random or
-/// led by the trajectory's number (as v7 ids are led by their time).
+/// Trajectory `k`'s UUID-shaped request id: random, or led by `k` (as v7 ids are led by their
+/// time).
+fn request_id(k: u64, ordered: bool) -> String {
+    let h = splitmix(k);
+    if ordered {
+        format!(
+            "{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}",
+            k >> 16,
+            k & 0xffff,
+            h & 0xfff,
+            (h >> 12) & 0xfff,
+            h >> 16
+        )
+    } else {
+        format!(
+            "{:08x}-{:04x}-4{:03x}-8{:03x}-{k:012x}",
+            h >> 32,
+            (h >> 16) & 0xffff,
+            h & 0xfff,
+            (h >> 20) & 0xfff
+        )
+    }
+}
+
+/// Batch `b` of the log: the world's trajectories with their request ids.
 fn batch(world: &World, b: usize, ordered: bool) -> Vec<Trajectory> {
     let mut rows = world.trajectories(BATCH, b as u64 + 1, "s", T0 + b as i64 * 1000);
     for (i, t) in rows.iter_mut().enumerate() {
-        let k = (b * BATCH + i) as u64;
-        let h = splitmix(k);
-        t.request_id = if ordered {
-            format!(
-                "{:08x}-{:04x}-7{:03x}-8{:03x}-{:012x}",
-                k >> 16,
-                k & 0xffff,
-                h & 0xfff,
-                (h >> 12) & 0xfff,
-                h >> 16
-            )
-        } else {
-            format!(
-                "{:08x}-{:04x}-4{:03x}-8{:03x}-{k:012x}",
-                h >> 32,
-                (h >> 16) & 0xffff,
-                h & 0xfff,
-                (h >> 20) & 0xfff
-            )
-        };
+        t.request_id = request_id((b * BATCH + i) as u64, ordered);
     }
     rows
 }
@@ -162,6 +169,27 @@ fn recommend_latency(
     (hot, after_commit)
 }
 
+/// The median lookup of the reward event of a random ingested trajectory.
+fn reward_lookup_latency(store: &SqlitePolicyStore, ingested: usize) -> Duration {
+    let ids: Vec<String> = (0..2_000u64)
+        .map(|i| {
+            request_id(
+                splitmix(i ^ ingested as u64) % ingested as u64,
+                ordered_ids(),
+            )
+        })
+        .collect();
+    median(
+        ids.iter()
+            .map(|id| {
+                let start = Instant::now();
+                assert!(black_box(store.reward_event(id).unwrap()).is_some());
+                start.elapsed()
+            })
+            .collect(),
+    )
+}
+
 /// Bytes on pages (tables with their indexes) per trajectory: the log with its reward events,
 /// and the whole file.
 fn bytes_per_trajectory(path: &Path, rows: usize) -> (f64, f64) {
@@ -191,6 +219,7 @@ struct Row {
     raw_rate: f64,
     hot: Duration,
     after_commit: Duration,
+    reward: Duration,
     log_bytes: f64,
     file_bytes: f64,
 }
@@ -226,6 +255,7 @@ fn main() {
             }
         }
         let (hot, after_commit) = recommend_latency(&store, &path, &world);
+        let reward = reward_lookup_latency(&store, size);
         let (log_bytes, file_bytes) = bytes_per_trajectory(&path, size);
         let row = Row {
             size,
@@ -233,19 +263,21 @@ fn main() {
             raw_rate: WINDOW as f64 / theirs.as_secs_f64(),
             hot,
             after_commit,
+            reward,
             log_bytes,
             file_bytes,
         };
         eprintln!(
             "scale: {:>10} trajectories: ingest {:.0}/s ({:.0} % of raw INSERT {:.0}/s), \
-             recommend {:?} from memory, {:?} after a commit; {:.0} B/trajectory in the log, \
-             {:.0} B in the file ({:.0} s so far)",
+             recommend {:?} from memory, {:?} after a commit, reward event by request id \
+             {:?}; {:.0} B/trajectory in the log, {:.0} B in the file ({:.0} s so far)",
             row.size,
             row.rate,
             100.0 * row.rate / row.raw_rate,
             row.raw_rate,
             row.hot,
             row.after_commit,
+            row.reward,
             row.log_bytes,
             row.file_bytes,
             began.elapsed().as_secs_f64()
@@ -259,7 +291,8 @@ fn main() {
     eprintln!(
         "scale ({ids} request ids): {} -> {}: ingest rate {:.0} % (goal >= 70 %), batch vs raw {:.0} % at the \
          largest (goal >= 50 %), recommend from memory {:.2}x and after a commit {:.2}x \
-         (goal within 1.5x), log bytes per trajectory {:.2}x (goal flat)",
+         (goal within 1.5x; a control), reward event by request id {:.2}x, log bytes per \
+         trajectory {:.2}x (goal flat)",
         first.size,
         last.size,
         100.0 * ratio(last.rate, first.rate),
@@ -269,6 +302,7 @@ fn main() {
             last.after_commit.as_secs_f64(),
             first.after_commit.as_secs_f64()
         ),
+        ratio(last.reward.as_secs_f64(), first.reward.as_secs_f64()),
         ratio(last.log_bytes, first.log_bytes),
     );
 }

@@ -1,7 +1,8 @@
 //! Recommendations served from memory while the file has not changed.
 //!
-//! `recommend` is on the orchestrator's request path and reads the same few checkpoints again
-//! and again between writes. [`AdviceCache`] keeps the recommendations it computed, keyed by
+//! `recommend` (`GET /admin/otc/policy`, the read-only view of the policy that dashboards poll
+//! and that an orchestrator which does not log decisions asks before each request) reads the
+//! same few checkpoints again and again between writes. [`AdviceCache`] keeps the recommendations it computed, keyed by
 //! intent and canonical module set, and drops all of them as soon as anything was committed to
 //! the file, by this process's writer or by any other process (the `otc` CLI importing beside
 //! the server, a second server on the same file): [`sqlite_kit::ChangeWatch`] tells.
@@ -13,10 +14,13 @@
 //! returns that version; a commit that returned before a lookup began changes the version that
 //! lookup sees. So a recommendation never predates a write that was acknowledged before it was
 //! asked for, in this process or another. The price is that every commit empties the cache
-//! (SQLite's `data_version` says *that* the file changed, not which rows): under a steady
-//! stream of writes most lookups read the file as before, plus the version check; between
-//! writes they are served from memory. Only successful recommendations are kept: an error (a
-//! corrupt checkpoint) is found again on every call until `rebuild` repairs it.
+//! (SQLite's `data_version` says *that* the file changed, not which rows), a decision's too
+//! (`POST /admin/otc/decisions` logs each decision in its own commit): under a steady stream
+//! of writes most lookups read the file as before, plus the version check (about a
+//! primary-key `SELECT`); between writes they are answered from memory. Only successful
+//! recommendations are kept: an error (a corrupt checkpoint) is found again on every call
+//! until `rebuild` repairs it. If the watch itself fails, the recommendation is read from the
+//! file and not kept: the cache may not answer, but it never stops `recommend` from answering.
 //!
 //! The cache holds at most [`CAPACITY`] recommendations and is emptied when full.
 
@@ -56,9 +60,10 @@ struct Entries {
     len: usize,
 }
 
-/// What a lookup found: the version to tag a fresh read with, and the cached answer if valid.
+/// What a lookup found: the version to tag a fresh read with (none when the watch failed:
+/// the answer is then not kept), and the cached answer if valid.
 pub(crate) struct Lookup {
-    pub version: i64,
+    pub version: Option<i64>,
     pub hit: Option<Recommendation>,
 }
 
@@ -79,8 +84,14 @@ impl AdviceCache {
 
     /// The cached recommendation for (intent, canonical names) if the file has not changed
     /// since it was read; else none, and the cache is emptied if the file changed.
-    pub(crate) fn lookup(&self, intent: &str, names: &[String]) -> Result<Lookup, KitError> {
-        let version = self.watch.version()?;
+    pub(crate) fn lookup(&self, intent: &str, names: &[String]) -> Lookup {
+        let Ok(version) = self.watch.version() else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            return Lookup {
+                version: None,
+                hit: None,
+            };
+        };
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.version != version {
             *entries = Entries {
@@ -100,12 +111,16 @@ impl AdviceCache {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        Ok(Lookup { version, hit })
+        Lookup {
+            version: Some(version),
+            hit,
+        }
     }
 
     /// Keeps `recommendation`, read after the lookup that returned `version`, unless the file
     /// changed since (then it may already be out of date, and the next lookup reads again).
-    pub(crate) fn keep(&self, version: i64, recommendation: &Recommendation) {
+    pub(crate) fn keep(&self, version: Option<i64>, recommendation: &Recommendation) {
+        let Some(version) = version else { return };
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.version != version {
             return;

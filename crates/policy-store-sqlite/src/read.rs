@@ -129,7 +129,7 @@ pub(super) fn recommend(
     let set = ModuleSet::new(modules)?;
     // The version is asked before the checkpoints are read, so a write committed in between
     // keeps this answer out of the cache (see `advice_cache`).
-    let lookup = store.advice.lookup(intent, set.names())?;
+    let lookup = store.advice.lookup(intent, set.names());
     if let Some(recommendation) = lookup.hit {
         return Ok(recommendation);
     }

@@ -96,11 +96,16 @@ fn a_checkpoint_corrupted_by_hand_after_it_was_cached_is_reported() {
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute("UPDATE policy_checkpoints SET arm_weights = x'c1ffee'", [])
         .unwrap();
-    assert!(matches!(
-        store.recommend("search", &asked),
-        Err(PolicyError::CorruptCheckpoint { .. })
-    ));
-    // Errors are not kept: the repair is seen at once.
+    // Errors are not kept: each ask with no write between reads the file again.
+    let before = store.advice_cache_stats();
+    for _ in 0..2 {
+        assert!(matches!(
+            store.recommend("search", &asked),
+            Err(PolicyError::CorruptCheckpoint { .. })
+        ));
+    }
+    let after = store.advice_cache_stats();
+    assert_eq!((after.hits, after.misses), (before.hits, before.misses + 2));
     store.rebuild().unwrap();
     assert_eq!(
         store.recommend("search", &asked).unwrap().source,
@@ -151,7 +156,7 @@ fn interleaved_writers_never_make_a_recommendation_stale() {
 /// reference store on another file).
 #[test]
 fn concurrent_asks_never_see_less_than_the_acknowledged_writes() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let world = World::standard(1);
     let spec = &world.intents[0];
     let modules = spec.module_names();
@@ -172,8 +177,17 @@ fn concurrent_asks_never_see_less_than_the_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir.path().join("policy.db"));
     let acknowledged = AtomicUsize::new(0);
+    // Set when the writer ends, by a panic too, so the readers never spin forever.
+    let writer_done = AtomicBool::new(false);
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
     std::thread::scope(|scope| {
         scope.spawn(|| {
+            let _done = Done(&writer_done);
             for (k, trajectory) in log.iter().enumerate() {
                 store.ingest(trajectory).unwrap();
                 acknowledged.store(k + 1, Ordering::SeqCst);
@@ -190,7 +204,7 @@ fn concurrent_asks_never_see_less_than_the_acknowledged_writes() {
                         "ask {asks}: an answer older than the {floor} acknowledged ingests"
                     );
                     asks += 1;
-                    if floor == log.len() {
+                    if floor == log.len() || writer_done.load(Ordering::SeqCst) {
                         break;
                     }
                 }

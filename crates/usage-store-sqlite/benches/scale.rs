@@ -176,7 +176,8 @@ fn main() {
             day,
             hour,
             month,
-            bytes: bytes_per_event(&path, next),
+            // The single meters are in the file too.
+            bytes: bytes_per_event(&path, next + (single_next - (1 << 40))),
         };
         eprintln!(
             "scale: {:>10} events: metering {:.0}/s in batches, single meter {:?}; history \
