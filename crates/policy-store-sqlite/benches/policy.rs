@@ -12,6 +12,9 @@
 //! It also prints the bytes per row of each table at 100k trajectories (SQLite `dbstat`,
 //! indexes included), to compare with the seed's targets.
 
+#[path = "support/raw_log.rs"]
+mod raw_log;
+
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use otc_policy::evaluate::Scope;
 use otc_policy::simulate::{self, Agent, Scenario};
@@ -49,38 +52,9 @@ fn fresh_store(dir: &Path) -> SqlitePolicyStore {
 
 /// Raw baseline: the same rows as plain prepared INSERTs into `trajectory_log`, one transaction.
 fn raw_insert(path: &Path, rows: &[Trajectory]) -> Duration {
-    let mut conn = rusqlite::Connection::open(path).unwrap();
-    sqlite_kit::configure(&conn).unwrap();
-    sqlite_kit::migrate(&conn, policy_store_sqlite::MIGRATIONS).unwrap();
-    conn.execute_batch(
-        "INSERT INTO intent_classes (id, name) VALUES (1, 'i');
-         INSERT INTO module_sets (id, fingerprint, modules) VALUES (1, 1, 'a,b,c,d');",
-    )
-    .unwrap();
+    let mut conn = raw_log::open(path);
     let start = Instant::now();
-    let tx = conn.transaction().unwrap();
-    {
-        let mut stmt = tx
-            .prepare(
-                "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls,
-                     run_units, correct, latency_ms, timestamp_ms)
-                 VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .unwrap();
-        for t in rows {
-            let calls = vec![0u8; t.calls.len()];
-            stmt.execute(rusqlite::params![
-                t.request_id,
-                calls,
-                t.run_units,
-                t.correct,
-                t.latency_ms,
-                t.timestamp_ms
-            ])
-            .unwrap();
-        }
-    }
-    tx.commit().unwrap();
+    raw_log::insert(&mut conn, rows);
     start.elapsed()
 }
 

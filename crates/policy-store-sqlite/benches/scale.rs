@@ -18,6 +18,9 @@
 //! Goals (issue 15): ingest rate at the largest size at least 70 % of the rate at 100k, batch
 //! ingest at least 50 % of raw INSERTs, recommend flat within 1.5x, bytes per row flat.
 
+#[path = "support/raw_log.rs"]
+mod raw_log;
+
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
 use policy_store::PolicyBackend;
@@ -83,49 +86,6 @@ fn batch(world: &World, b: usize, ordered: bool) -> Vec<Trajectory> {
         t.request_id = request_id((b * BATCH + i) as u64, ordered);
     }
     rows
-}
-
-/// The raw twin: the same rows as prepared INSERTs into `trajectory_log`, one transaction a
-/// batch.
-struct Raw {
-    conn: rusqlite::Connection,
-}
-
-impl Raw {
-    fn open(path: &Path) -> Self {
-        let conn = sqlite_kit::open(path, policy_store_sqlite::MIGRATIONS).unwrap();
-        conn.execute_batch(
-            "INSERT INTO intent_classes (id, name) VALUES (1, 'i');
-             INSERT INTO module_sets (id, fingerprint, modules) VALUES (1, 1, 'a,b,c,d');",
-        )
-        .unwrap();
-        Self { conn }
-    }
-
-    fn insert(&mut self, rows: &[Trajectory]) {
-        let tx = self.conn.transaction().unwrap();
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO trajectory_log (request_id, intent_id, module_set_id, calls,
-                         run_units, correct, latency_ms, timestamp_ms)
-                     VALUES (?1, 1, 1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .unwrap();
-            for t in rows {
-                stmt.execute(rusqlite::params![
-                    t.request_id,
-                    vec![0u8; t.calls.len()],
-                    t.run_units,
-                    t.correct,
-                    t.latency_ms,
-                    t.timestamp_ms
-                ])
-                .unwrap();
-            }
-        }
-        tx.commit().unwrap();
-    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -233,7 +193,7 @@ fn main() {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let path = dir.path().join("policy.db");
     let store = SqlitePolicyStore::open(&path, PolicyConfig::default()).unwrap();
-    let mut raw = Raw::open(&dir.path().join("raw.db"));
+    let mut raw = raw_log::open(&dir.path().join("raw.db"));
     let world = World::standard(20);
     let began = Instant::now();
     let mut rows = Vec::new();
@@ -246,7 +206,7 @@ fn main() {
             store.ingest_batch(&chunk).unwrap();
             let took = start.elapsed();
             let start = Instant::now();
-            raw.insert(&chunk);
+            raw_log::insert(&mut raw, &chunk);
             let raw_took = start.elapsed();
             ingested += chunk.len();
             if ingested > size - WINDOW {
