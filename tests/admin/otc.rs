@@ -167,6 +167,8 @@ fn the_policy_learns_and_recommends() {
         "the cold start: answer without tools"
     );
     assert_eq!(unseen.json()["ranked"], json!([]));
+    // Asked again: the answer kept in memory, the same; the batch below must replace it.
+    assert_eq!(client.get(url).json(), unseen.json());
     let batch: Vec<Value> = (0..6)
         .map(|i| trajectory(&format!("l{i}"), &["web-search", "web-search"], true))
         .collect();

@@ -117,6 +117,26 @@ impl AdviceCache {
         }
     }
 
+    /// The cached recommendation if valid, counted as a hit; a miss is not counted (the
+    /// caller goes on to `recommend`, whose lookup counts it).
+    pub(crate) fn peek(&self, intent: &str, names: &[String]) -> Option<Recommendation> {
+        let version = self.watch.version().ok()?;
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.version != version {
+            return None;
+        }
+        let hit = entries
+            .by_intent
+            .get(intent)
+            .and_then(|sets| sets.get(names))
+            .cloned();
+        drop(entries);
+        if hit.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
     /// Keeps `recommendation`, read after the lookup that returned `version`, unless the file
     /// changed since (then it may already be out of date, and the next lookup reads again).
     pub(crate) fn keep(&self, version: Option<i64>, recommendation: &Recommendation) {

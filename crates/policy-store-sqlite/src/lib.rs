@@ -306,6 +306,10 @@ impl PolicyBackend for SqlitePolicyStore {
         Ok(read::recommend(&self.store, intent, modules)?)
     }
 
+    fn recommend_from_memory(&self, intent: &str, modules: &[String]) -> Option<Recommendation> {
+        read::recommend_from_memory(&self.store, intent, modules)
+    }
+
     fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {
         Ok(decide::decide(&self.store, intent, modules)?)
     }

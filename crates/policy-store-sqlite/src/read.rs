@@ -145,6 +145,19 @@ pub(super) fn recommend(
     Ok(recommendation)
 }
 
+/// The kept answer for (intent, modules) if the file has not changed since it was read: a
+/// lookup in memory and the watch's version check (a read transaction on the WAL index, about
+/// a microsecond; it waits only while another connection recovers the WAL after a crash).
+pub(super) fn recommend_from_memory(
+    store: &Store,
+    intent: &str,
+    modules: &[String],
+) -> Option<Recommendation> {
+    otc_policy::trajectory::check_names(intent, modules).ok()?;
+    let set = ModuleSet::new(modules).ok()?;
+    store.advice.peek(intent, set.names())
+}
+
 /// The intent's readable checkpoints (see "Corrupt checkpoints" above).
 fn intent_rows(conn: &Connection, intent: &str) -> Result<Vec<Row>, Fail> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -213,3 +213,35 @@ fn concurrent_asks_never_see_less_than_the_acknowledged_writes() {
     });
     assert!(store.advice_cache_stats().hits > 0);
 }
+
+/// The non-blocking path the HTTP handler tries first: only a current kept answer, else none.
+#[test]
+fn recommend_from_memory_gives_only_a_current_kept_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("policy.db");
+    let (server, other) = (open(&path), open(&path));
+    let asked = names(&["web", "calc"]);
+    assert_eq!(
+        server.recommend_from_memory("search", &asked),
+        None,
+        "nothing kept"
+    );
+    let first = server.recommend("search", &asked).unwrap();
+    assert_eq!(server.recommend_from_memory("search", &asked), Some(first));
+    assert_eq!(
+        server.recommend_from_memory("search", &names(&["web", "bad name"])),
+        None,
+        "invalid names are for recommend to explain"
+    );
+    other
+        .ingest(&traj("e1", &["web", "calc"], &["web"]))
+        .unwrap();
+    assert_eq!(
+        server.recommend_from_memory("search", &asked),
+        None,
+        "another handle committed"
+    );
+    let exact = server.recommend("search", &asked).unwrap();
+    assert_eq!(exact.source, RecommendationSource::Exact);
+    assert_eq!(server.recommend_from_memory("search", &asked), Some(exact));
+}

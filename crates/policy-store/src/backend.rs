@@ -92,6 +92,16 @@ pub trait PolicyBackend: Send + Sync + std::fmt::Debug {
     /// sibling checkpoints and fails only when none of the intent's checkpoints is readable.
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError>;
 
+    /// [`PolicyBackend::recommend`]'s answer if the backend holds it in memory and knows it is
+    /// current, without waiting on I/O, else `None` (then call `recommend`). For an async
+    /// caller that can skip the hop to a blocking thread when the answer is at hand. Never
+    /// an answer that `recommend` would not give at the same moment; invalid names are `None`
+    /// (`recommend` says why). The default holds nothing.
+    fn recommend_from_memory(&self, intent: &str, modules: &[String]) -> Option<Recommendation> {
+        let _ = (intent, modules);
+        None
+    }
+
     /// Decides what to serve one request of (intent, module set) and logs the decision: the
     /// budget, the module order, whether it explored and with what propensity (see
     /// [`otc_policy::decision`]). Never an error for a combination never seen. The request's
