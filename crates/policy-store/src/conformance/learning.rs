@@ -1,5 +1,5 @@
 //! Learning and reading back: the backend decides exactly as the in-memory policy does, rebuild
-//! reproduces the incremental checkpoints, the recommend fallback, checkpoint pages, concurrent
+//! reproduces the incremental checkpoints, the recommend fallback, the in-memory answer current or none, checkpoint pages, concurrent
 //! writers on two handles, reopen, and corrupt checkpoints (through the backend's own hook).
 
 use super::{Corrupt, Open, T0, exported, names, say_which_call_answered, traj};
@@ -27,6 +27,39 @@ pub fn backend_and_memory_decide_alike_and_rebuild_reproduces_the_checkpoints(op
     let incremental = store.checkpoints().unwrap();
     store.rebuild().unwrap();
     assert_eq!(store.checkpoints().unwrap(), incremental);
+}
+
+/// `recommend_from_memory` gives nothing or exactly what `recommend` gives at that moment:
+/// after a write on another handle (another process, in effect) never the answer from before
+/// it; invalid names are for `recommend` to explain.
+pub fn recommend_from_memory_is_current_or_nothing(open: Open<'_>) {
+    let (server, other) = (open(), open());
+    let asked = names(&["mail", "web", "calc"]);
+    let agrees = |store: &Arc<dyn PolicyBackend>| {
+        let held = store.recommend_from_memory("search", &asked);
+        let read = store.recommend("search", &asked).unwrap();
+        assert!(
+            held.is_none_or(|held| held == read),
+            "memory and store disagree"
+        );
+        read
+    };
+    let cold = agrees(&server);
+    assert_eq!(cold.source, RecommendationSource::Unseen);
+    agrees(&server);
+    other.ingest(&traj("m1", &["web", "calc"], true)).unwrap();
+    let truth = other.recommend("search", &asked).unwrap();
+    assert_eq!(truth.source, RecommendationSource::Exact);
+    let held = server.recommend_from_memory("search", &asked);
+    assert!(
+        held.is_none_or(|held| held == truth),
+        "an answer from before another handle's write"
+    );
+    assert_eq!(agrees(&server), truth);
+    assert_eq!(
+        server.recommend_from_memory("search", &names(&["web", "bad name"])),
+        None
+    );
 }
 
 /// The exact combination; else a loan from siblings that share modules; else the cold start,

@@ -55,6 +55,7 @@ pub const ALL: &[&str] = &[
     "at_most_one_probe_is_in_flight_per_combination",
     "a_new_module_set_keeps_its_borrowed_ranking_until_it_has_its_own",
     "backend_and_memory_decide_alike_and_rebuild_reproduces_the_checkpoints",
+    "recommend_from_memory_is_current_or_nothing",
     "recommend_falls_back_and_never_errors_for_the_unseen",
     "rebuild_equals_the_incremental_result",
     "checkpoints_page_in_order_with_a_total",
