@@ -1,6 +1,7 @@
 //! Learning and reading back: the backend decides exactly as the in-memory policy does, rebuild
-//! reproduces the incremental checkpoints, the recommend fallback, the in-memory answer current or none, checkpoint pages, concurrent
-//! writers on two handles, reopen, and corrupt checkpoints (through the backend's own hook).
+//! reproduces the incremental checkpoints, the recommend fallback, the in-memory answer current
+//! or none, checkpoint pages, concurrent writers on two handles, reopen, and corrupt
+//! checkpoints (through the backend's own hook).
 
 use super::{Corrupt, Open, T0, exported, names, say_which_call_answered, traj};
 use crate::{BackendAdvisor, BatchReport, IngestOutcome, PolicyBackend, PolicyError};
