@@ -60,6 +60,12 @@ struct Entries {
     len: usize,
 }
 
+impl Entries {
+    fn get(&self, intent: &str, names: &[String]) -> Option<Recommendation> {
+        self.by_intent.get(intent)?.get(names).cloned()
+    }
+}
+
 /// What a lookup found: the version to tag a fresh read with (none when the watch failed:
 /// the answer is then not kept), and the cached answer if valid.
 pub(crate) struct Lookup {
@@ -99,11 +105,7 @@ impl AdviceCache {
                 ..Entries::default()
             };
         }
-        let hit = entries
-            .by_intent
-            .get(intent)
-            .and_then(|sets| sets.get(names))
-            .cloned();
+        let hit = entries.get(intent, names);
         drop(entries);
         let counter = if hit.is_some() {
             &self.hits
@@ -125,11 +127,7 @@ impl AdviceCache {
         if entries.version != version {
             return None;
         }
-        let hit = entries
-            .by_intent
-            .get(intent)
-            .and_then(|sets| sets.get(names))
-            .cloned();
+        let hit = entries.get(intent, names);
         drop(entries);
         if hit.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
