@@ -7,6 +7,8 @@
 //!   small connection [`Pool`].
 //! * Each store lives in its own PostgreSQL schema (namespace), set as the `search_path` of
 //!   every connection, so several stores share one database, and tests use a fresh schema each.
+//! * [`partitions`]: monthly time partitions of the big logs (made ahead, dropped whole by
+//!   retention).
 //! * [`ErrorClass`] sorts the server's errors for the stores' error types (a full disk, a
 //!   unique violation, a conflict worth retrying).
 //!
@@ -15,6 +17,7 @@
 
 mod classify;
 mod migrate;
+pub mod partitions;
 mod pool;
 #[cfg(feature = "testing")]
 pub mod testing;

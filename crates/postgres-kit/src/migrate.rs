@@ -66,6 +66,9 @@ pub fn migrate(
              applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
          );"
     ))?;
+    // Replaced at every start, so a newer build's version of the function wins; migrations
+    // may call it (a partitioned table's first partitions).
+    tx.batch_execute(crate::partitions::ENSURE_FUNCTION)?;
     let found = schema_version(&mut tx)?;
     tx.commit()?;
     if found > known {

@@ -230,3 +230,135 @@ fn an_unreachable_server_fails_fast_with_a_driver_error() {
     assert!(matches!(err, KitError::Postgres(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+const EVENTS: Migration = Migration {
+    version: 1,
+    sql: "CREATE TABLE events (id BIGINT NOT NULL, at_ms BIGINT NOT NULL,
+              PRIMARY KEY (id, at_ms)) PARTITION BY RANGE (at_ms);",
+};
+
+#[test]
+fn the_sql_and_rust_months_agree_and_partitions_hold_their_months() {
+    use postgres_kit::partitions::{self, MonthPartitions};
+    let schema = TestSchema::new();
+    let pool = open(&schema, &[EVENTS]).unwrap();
+    let mut conn = pool.get().unwrap();
+    let months = MonthPartitions::default();
+    // Month edges, leap days, the epoch, far years, and a spread of ordinary instants.
+    let mut instants = vec![
+        0,
+        -1,
+        1_764_547_200_000,
+        1_764_547_199_999,
+        951_782_400_000, // 2000-02-29
+        4_102_444_800_000 - 1,
+    ];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..60 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        instants.push((x % 4_000_000_000_000) as i64);
+    }
+    for (id, &at) in instants.iter().enumerate() {
+        months.ensure(&mut conn, "events", at).unwrap();
+        conn.execute("INSERT INTO events VALUES ($1, $2)", &[&(id as i64), &at])
+            .unwrap();
+    }
+    let listed = partitions::list(&mut *conn, "events").unwrap();
+    for p in &listed {
+        assert_eq!(
+            partitions::month_start_ms(p.from_ms),
+            Some(p.from_ms),
+            "{p:?}"
+        );
+        assert_eq!(
+            partitions::next_month_start_ms(p.from_ms),
+            Some(p.to_ms),
+            "{p:?}"
+        );
+    }
+    for &at in &instants {
+        let holder: Vec<_> = listed
+            .iter()
+            .filter(|p| p.from_ms <= at && at < p.to_ms)
+            .collect();
+        assert_eq!(holder.len(), 1, "{at}");
+        assert_eq!(Some(holder[0].from_ms), partitions::month_start_ms(at));
+        // Each row is in the partition Rust's month arithmetic names.
+        let n: i64 = conn
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM \"{}\" WHERE at_ms = $1",
+                    holder[0].name
+                ),
+                &[&at],
+            )
+            .unwrap()
+            .get(0);
+        assert!(n >= 1);
+    }
+    // Dropping before a cut takes exactly the months that end by it, and their rows.
+    let cut = 1_764_547_200_000;
+    let dropped = partitions::drop_before(&mut *conn, "events", cut).unwrap();
+    assert!(dropped.iter().all(|p| p.to_ms <= cut));
+    let kept = partitions::list(&mut *conn, "events").unwrap();
+    assert!(kept.iter().all(|p| p.to_ms > cut));
+    assert_eq!(dropped.len() + kept.len(), listed.len());
+    let left: i64 = conn
+        .query_one("SELECT count(*) FROM events WHERE at_ms < $1", &[&cut])
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let expected = instants.iter().filter(|&&at| at >= cut).count() as i64;
+    let all: i64 = conn
+        .query_one("SELECT count(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn writers_ensuring_one_month_at_once_make_one_partition() {
+    use postgres_kit::partitions::{self, MonthPartitions};
+    let schema = TestSchema::new();
+    let pool = open(&schema, &[EVENTS]).unwrap();
+    let options = schema.options("postgres-kit-test").pool_size(8);
+    let pool8 = Pool::new(&options).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8i64 {
+            let pool8 = &pool8;
+            s.spawn(move || {
+                // Each thread is its own process in effect: a cache of its own.
+                let months = MonthPartitions::default();
+                let mut conn = pool8.get().unwrap();
+                months
+                    .ensure(&mut conn, "events", 1_764_547_200_000 + t)
+                    .unwrap();
+                conn.execute(
+                    "INSERT INTO events VALUES ($1, $2)",
+                    &[&t, &(1_764_547_200_000 + t)],
+                )
+                .unwrap();
+            });
+        }
+    });
+    let mut conn = pool.get().unwrap();
+    assert_eq!(partitions::list(&mut *conn, "events").unwrap().len(), 1);
+    let n: i64 = conn
+        .query_one("SELECT count(*) FROM events", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 8);
+    // A month with no partition refuses the row instead of hiding it somewhere.
+    let err = conn
+        .execute("INSERT INTO events VALUES (99, 0)", &[])
+        .unwrap_err();
+    let message = err.as_db_error().map(|e| e.message().to_owned());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("no partition")),
+        "{message:?}"
+    );
+}
