@@ -5,7 +5,7 @@
 //! pruned decision's id is never given again.
 
 use crate::ids::{self, Ids};
-use crate::ingest::EXPLORED_ORDER;
+use crate::ingest::{EXPLORED_ORDER, log_head};
 use crate::{Fail, PostgresPolicyStore, read};
 use otc_policy::advice::{Decision, decide as choose};
 use otc_policy::state::RecommendationSource;
@@ -24,7 +24,8 @@ pub(crate) fn decide(
     otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
     let mut new_ids = Ids::default();
-    let decision = store.write(|tx| {
+    let now = store.now();
+    let decision = store.write_logged(&["decisions"], now, |tx| {
         let (exact, siblings) = read::context(tx, intent, &set)?;
         let intent_id = ids::intents(&store.ids, tx, &mut new_ids, [intent])?[intent];
         let set_id = ids::sets(&store.ids, tx, &mut new_ids, [&set])?[&set.fingerprint()];
@@ -34,7 +35,6 @@ pub(crate) fn decide(
         let id = last
             .checked_add(1)
             .ok_or(PolicyError::DecisionIdsExhausted)?;
-        let now = crate::now_ms();
         // Only a combination that is probing can be held back by a probe in flight.
         let probing = exact.as_ref().is_some_and(|s| s.budget.probing);
         let probe_pending = probing
@@ -43,7 +43,7 @@ pub(crate) fn decide(
                     "SELECT EXISTS (SELECT 1 FROM decisions d
                      WHERE d.intent_id = $1 AND d.module_set_id = $2 AND d.decided_ms >= $3
                        AND d.explored & 2 != 0
-                       AND NOT EXISTS (SELECT 1 FROM trajectory_log t WHERE t.decision_id = d.id))",
+                       AND NOT EXISTS (SELECT 1 FROM trajectory_keys k WHERE k.decision_id = d.id))",
                     &[
                         &intent_id,
                         &set_id,
@@ -78,13 +78,13 @@ pub(crate) fn decide(
             RecommendationSource::IntentFallback => 1,
             RecommendationSource::Unseen => 2,
         };
+        let log_position = log_head(tx)?.last_id;
         tx.execute(
             "WITH counted AS (UPDATE decision_counter SET last_id = $1)
              INSERT INTO decisions (id, intent_id, module_set_id, budget, policy_budget,
                  explored, first_module, propensity, source, config_id, decided_ms,
                  log_position)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                     (SELECT COALESCE(MAX(id), 0) FROM trajectory_log))",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             &[
                 &id,
                 &intent_id,
@@ -97,6 +97,7 @@ pub(crate) fn decide(
                 &source,
                 &store.config_id,
                 &decision.decided_ms,
+                &log_position,
             ],
         )?;
         Ok(decision)
@@ -112,7 +113,7 @@ pub(crate) fn prune(store: &PostgresPolicyStore, before_ms: i64) -> Result<u64, 
         Ok(tx.execute(
             "DELETE FROM decisions d
              WHERE d.decided_ms < $1
-               AND NOT EXISTS (SELECT 1 FROM trajectory_log t WHERE t.decision_id = d.id)",
+               AND NOT EXISTS (SELECT 1 FROM trajectory_keys k WHERE k.decision_id = d.id)",
             &[&before_ms],
         )?)
     })

@@ -20,6 +20,14 @@
 //! one transaction under the lock, so two replicas never give the same id. Reads never wait for
 //! the lock; a read of several statements runs on one snapshot.
 //!
+//! # Big logs
+//!
+//! `trajectory_log`, `reward_events` and `decisions` are partitioned by month (schema v4);
+//! [`PostgresPolicyStore::drop_log_before`] drops the months before a cut and keeps what the
+//! policy needs (see `retention.rs` for the rule). A rebuild replays the log from one snapshot
+//! without the writer lock and takes the lock only for the rows logged since and the write
+//! (`rebuild.rs`), so a long log does not stall the other replicas' writers.
+//!
 //! # Errors
 //!
 //! `53100 disk_full` is [`PolicyError::StorageFull`], every other driver or postgres-kit failure
@@ -33,8 +41,10 @@ mod ingest;
 mod read;
 mod rebuild;
 mod replay;
+mod retention;
 pub mod schema;
 
+pub use retention::{RetentionError, RetentionReport};
 pub use schema::MIGRATIONS;
 
 use ids::IdCache;
@@ -44,6 +54,7 @@ use policy_store::{
     RewardEvent,
 };
 use postgres::Transaction;
+use postgres_kit::partitions::MonthPartitions;
 use postgres_kit::{ErrorClass, KitError, Options, Pool};
 
 /// The PostgreSQL schema the policy store uses unless told otherwise.
@@ -125,7 +136,14 @@ pub struct PostgresPolicyStore {
     config: PolicyConfig,
     config_id: i64,
     ids: IdCache,
+    /// Months known to have their partitions (see `write_logged`).
+    months: MonthPartitions,
+    /// The store's clock (Unix ms): `logged_ms`, `decided_ms`, validation's "now".
+    clock: fn() -> i64,
 }
+
+/// The store's partitioned tables (schema v4), each with a partition per UTC month.
+const PARTITIONED: [&str; 3] = ["trajectory_log", "reward_events", "decisions"];
 
 impl PostgresPolicyStore {
     /// Opens the store in `schema` of the database at `url` (creating the schema and its
@@ -160,6 +178,12 @@ impl PostgresPolicyStore {
             )?;
             Ok(row.get(0))
         })?;
+        let months = MonthPartitions::default();
+        for parent in PARTITIONED {
+            months
+                .ensure_ahead(&mut conn, parent, now_ms())
+                .map_err(storage)?;
+        }
         drop(conn);
         // Unlike SQLite, no "rebuild if upgraded" step: this schema has never had an older
         // checkpoint format to drop.
@@ -168,12 +192,27 @@ impl PostgresPolicyStore {
             config,
             config_id,
             ids: IdCache::default(),
+            months,
+            clock: now_ms,
         })
     }
 
     /// The configuration scores and checkpoints are computed with.
     pub fn config(&self) -> &PolicyConfig {
         &self.config
+    }
+
+    /// The store with another clock, for tests that log rows in months other than this one
+    /// (retention). Not for production: the store's times must come from one real clock.
+    #[doc(hidden)]
+    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by the store's clock.
+    fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     /// The store's PostgreSQL schema.
@@ -188,6 +227,22 @@ impl PostgresPolicyStore {
         body: impl FnOnce(&mut Transaction<'_>) -> Result<T, Fail>,
     ) -> Result<T, Fail> {
         let mut conn = self.pool.get()?;
+        write_tx(&mut conn, body)
+    }
+
+    /// [`Self::write`] for a write that logs rows at `at_ms` into the partitioned `parents`:
+    /// their partitions of that month are made sure of first, each by a statement of its own
+    /// (a set lookup once this process has seen the month), so the write never creates one.
+    fn write_logged<T>(
+        &self,
+        parents: &[&'static str],
+        at_ms: i64,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, Fail> {
+        let mut conn = self.pool.get()?;
+        for parent in parents {
+            self.months.ensure(&mut conn, parent, at_ms)?;
+        }
         write_tx(&mut conn, body)
     }
 
@@ -254,7 +309,9 @@ impl PolicyBackend for PostgresPolicyStore {
         let mut conn = self.pool.get().map_err(kit)?;
         let row = conn
             .query_opt(
-                "SELECT run_units FROM trajectory_log WHERE request_id = $1",
+                "SELECT t.run_units FROM trajectory_keys k
+                 JOIN trajectory_log t ON t.id = k.trajectory_id AND t.logged_ms = k.logged_ms
+                 WHERE k.request_id = $1",
                 &[&request_id],
             )
             .map_err(storage)?;

@@ -177,10 +177,11 @@ pub(crate) fn reward_event(
     let row = conn.query_opt(
         "SELECT length(t.calls), e.n_used, e.r_tool, e.r_correctness, e.r_cost, e.composite,
                 c.config_json
-         FROM trajectory_log t
-         JOIN reward_events e ON e.trajectory_id = t.id
+         FROM trajectory_keys k
+         JOIN trajectory_log t ON t.id = k.trajectory_id AND t.logged_ms = k.logged_ms
+         JOIN reward_events e ON e.trajectory_id = t.id AND e.logged_ms = t.logged_ms
          JOIN reward_configs c ON c.id = e.config_id
-         WHERE t.request_id = $1",
+         WHERE k.request_id = $1",
         &[&request_id],
     )?;
     drop(conn);

@@ -59,8 +59,8 @@ pub(crate) fn read_log(
                  SELECT d.id, d.intent_id, d.module_set_id, d.budget, d.policy_budget,
                         d.explored, d.first_module, d.propensity, d.config_id, d.decided_ms,
                         COALESCE(d.log_position,
-                                 (SELECT t.id - 1 FROM trajectory_log t
-                                  WHERE t.decision_id = d.id)) AS position
+                                 (SELECT k.trajectory_id - 1 FROM trajectory_keys k
+                                  WHERE k.decision_id = d.id)) AS position
                  FROM decisions d
                  WHERE $1::BIGINT IS NULL OR d.decided_ms < $1) placed
              WHERE position IS NOT NULL
@@ -71,7 +71,8 @@ pub(crate) fn read_log(
             "SELECT t.id, t.intent_id, t.module_set_id, t.calls, t.run_units, t.correct,
                     t.timestamp_ms, t.decision_id, t.served, t.policy_budget, t.order_explored,
                     t.answered, t.answered_at, r.composite, r.config_id
-             FROM trajectory_log t JOIN reward_events r ON r.trajectory_id = t.id
+             FROM trajectory_log t
+             JOIN reward_events r ON r.trajectory_id = t.id AND r.logged_ms = t.logged_ms
              ORDER BY t.id",
             &[],
         )?;

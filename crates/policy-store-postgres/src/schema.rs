@@ -3,8 +3,10 @@
 //!
 //! A new migration is one appended entry with the next version number; never edit an entry
 //! that has shipped (databases in the field already recorded its version). The tables are
-//! those of the SQLite backend at its schema 4 (`policy-store-sqlite/src/schema.rs`, which
-//! explains each column), in PostgreSQL's types; what differs, and why, is said beside it.
+//! those of the SQLite backend at its schema 5 (`policy-store-sqlite/src/schema.rs`, which
+//! explains each column), in PostgreSQL's types; what differs, and why, is said beside it:
+//! above all v4, which partitions the logs by month and keeps request ids unique in a table
+//! of their own (`trajectory_keys`).
 
 use postgres_kit::Migration;
 
@@ -128,5 +130,139 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: "ALTER TABLE decisions ADD COLUMN log_position BIGINT;",
+    },
+    // v4: time partitions, for logs past 100M rows (issue: PostgreSQL backends).
+    //
+    // * `trajectory_log` and `reward_events` are partitioned by `logged_ms`, the server's time
+    //   of the ingest that logged the row (kept monotone with the log order by the store, see
+    //   `ingest`), `decisions` by `decided_ms`; one partition per UTC month, made by
+    //   postgres-kit's `ensure_month_partition`. Retention drops whole partitions (`retention`).
+    // * A unique key of a partitioned table must contain the partition key, and a retried
+    //   request arrives at another time, so request ids (and "a decision serves one request")
+    //   are kept unique in `trajectory_keys`, a plain table: one row per logged trajectory,
+    //   its id, partition time and decision. It is also how a request id finds its row.
+    // * `log_base` and `checkpoint_base`: what retention folded away. The checkpoints of the
+    //   log up to `through_id` (the last trajectory retention dropped), so a rebuild starts from
+    //   them and still equals the incremental checkpoints (0: nothing dropped yet).
+    // * The foreign keys into the log and decisions go (they would have to name the partition
+    //   key, and retention drops the rows they point at); the store writes both sides in one
+    //   transaction under the writer lock, which is what kept them consistent anyway.
+    // * Rows logged before this upgrade get `logged_ms` = the upgrade's time: their true
+    //   ingest time was never stored, and one value keeps `logged_ms` monotone with the ids.
+    Migration {
+        version: 4,
+        sql: r#"
+        ALTER TABLE reward_events RENAME TO reward_events_v3;
+        ALTER INDEX reward_events_pkey RENAME TO reward_events_v3_pkey;
+        ALTER TABLE trajectory_log RENAME TO trajectory_log_v3;
+        ALTER INDEX trajectory_log_pkey RENAME TO trajectory_log_v3_pkey;
+        ALTER INDEX trajectory_log_request_id_key RENAME TO trajectory_log_v3_request_id_key;
+        ALTER INDEX trajectory_log_decision_id_key RENAME TO trajectory_log_v3_decision_id_key;
+        ALTER TABLE decisions RENAME TO decisions_v3;
+        ALTER INDEX decisions_pkey RENAME TO decisions_v3_pkey;
+        ALTER INDEX decisions_by_combination RENAME TO decisions_v3_by_combination;
+
+        CREATE TABLE decisions (
+            id            BIGINT NOT NULL,          -- from decision_counter, never reused
+            intent_id     BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id BIGINT NOT NULL REFERENCES module_sets(id),
+            budget        BIGINT NOT NULL,
+            policy_budget BIGINT NOT NULL,
+            explored      SMALLINT NOT NULL,
+            first_module  SMALLINT,
+            propensity    DOUBLE PRECISION NOT NULL,
+            source        SMALLINT NOT NULL,
+            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            decided_ms    BIGINT NOT NULL,
+            log_position  BIGINT,
+            PRIMARY KEY (id, decided_ms)
+        ) PARTITION BY RANGE (decided_ms);
+        CREATE INDEX decisions_by_combination ON decisions (intent_id, module_set_id, decided_ms);
+        CREATE TABLE trajectory_log (
+            id             BIGINT NOT NULL,         -- log order
+            request_id     TEXT NOT NULL,           -- unique through trajectory_keys
+            intent_id      BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id  BIGINT NOT NULL REFERENCES module_sets(id),
+            calls          BYTEA NOT NULL,
+            run_units      DOUBLE PRECISION NOT NULL,
+            correct        BOOLEAN NOT NULL,
+            latency_ms     DOUBLE PRECISION NOT NULL,
+            timestamp_ms   BIGINT NOT NULL,
+            decision_id    BIGINT,
+            served         BIGINT,
+            policy_budget  BIGINT,
+            order_explored BOOLEAN,
+            answered       SMALLINT,
+            answered_at    BIGINT,
+            logged_ms      BIGINT NOT NULL,
+            PRIMARY KEY (id, logged_ms)
+        ) PARTITION BY RANGE (logged_ms);
+        CREATE TABLE reward_events (
+            trajectory_id BIGINT NOT NULL,
+            logged_ms     BIGINT NOT NULL,          -- its trajectory's
+            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            n_used        DOUBLE PRECISION,
+            r_tool        DOUBLE PRECISION,
+            r_correctness DOUBLE PRECISION NOT NULL,
+            r_cost        DOUBLE PRECISION NOT NULL,
+            composite     DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (trajectory_id, logged_ms)
+        ) PARTITION BY RANGE (logged_ms);
+        CREATE TABLE trajectory_keys (
+            request_id    TEXT PRIMARY KEY,
+            trajectory_id BIGINT NOT NULL UNIQUE,
+            logged_ms     BIGINT NOT NULL,
+            decision_id   BIGINT UNIQUE
+        );
+        CREATE TABLE log_base (
+            only_row   BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+            through_id BIGINT NOT NULL,             -- last trajectory folded into the base
+            cut_ms     BIGINT NOT NULL,             -- every dropped row was logged before this
+            config_id  BIGINT REFERENCES reward_configs(id)  -- the config it was folded with
+        );
+        INSERT INTO log_base (through_id, cut_ms) VALUES (0, 0);
+        CREATE TABLE checkpoint_base (
+            intent_id       BIGINT NOT NULL REFERENCES intent_classes(id),
+            module_set_id   BIGINT NOT NULL REFERENCES module_sets(id),
+            samples         BIGINT NOT NULL,
+            correct_samples BIGINT NOT NULL,
+            arm_weights     BYTEA NOT NULL,
+            updated_ms      BIGINT NOT NULL,
+            PRIMARY KEY (intent_id, module_set_id)
+        );
+
+        SELECT ensure_month_partition('decisions', day)
+        FROM (SELECT DISTINCT decided_ms / 86400000 * 86400000 AS day FROM decisions_v3) days;
+        INSERT INTO decisions SELECT id, intent_id, module_set_id, budget, policy_budget,
+            explored, first_module, propensity, source, config_id, decided_ms, log_position
+        FROM decisions_v3;
+        CREATE TEMPORARY TABLE upgrade_time ON COMMIT DROP AS
+            SELECT (extract(epoch FROM now()) * 1000)::bigint AS ms;
+        SELECT ensure_month_partition('trajectory_log', ms) FROM upgrade_time;
+        SELECT ensure_month_partition('reward_events', ms) FROM upgrade_time;
+        INSERT INTO trajectory_log SELECT t.id, t.request_id, t.intent_id, t.module_set_id,
+            t.calls, t.run_units, t.correct, t.latency_ms, t.timestamp_ms, t.decision_id,
+            t.served, t.policy_budget, t.order_explored, t.answered, t.answered_at, u.ms
+        FROM trajectory_log_v3 t, upgrade_time u;
+        INSERT INTO reward_events SELECT r.trajectory_id, u.ms, r.config_id, r.n_used,
+            r.r_tool, r.r_correctness, r.r_cost, r.composite
+        FROM reward_events_v3 r, upgrade_time u;
+        INSERT INTO trajectory_keys SELECT t.request_id, t.id, u.ms, t.decision_id
+        FROM trajectory_log_v3 t, upgrade_time u;
+        DROP TABLE reward_events_v3, trajectory_log_v3, decisions_v3;
+
+        CREATE TRIGGER trajectory_log_append_only BEFORE UPDATE OR DELETE ON trajectory_log
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER trajectory_log_no_truncate BEFORE TRUNCATE ON trajectory_log
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER reward_events_append_only BEFORE UPDATE OR DELETE ON reward_events
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER reward_events_no_truncate BEFORE TRUNCATE ON reward_events
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER trajectory_keys_no_update BEFORE UPDATE ON trajectory_keys
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        "#,
     },
 ];

@@ -120,7 +120,8 @@ fn a_version_one_schema_upgrades_keeping_its_checkpoints() {
         SELECT id, request_id, intent_id, module_set_id, calls, run_units, correct, latency_ms,
             timestamp_ms, decision_id, served, policy_budget, order_explored, answered
         FROM "{from}".trajectory_log;
-        INSERT INTO reward_events SELECT * FROM "{from}".reward_events;
+        INSERT INTO reward_events SELECT trajectory_id, config_id, n_used, r_tool,
+            r_correctness, r_cost, composite FROM "{from}".reward_events;
         INSERT INTO policy_checkpoints SELECT * FROM "{from}".policy_checkpoints;"#
     ))
     .unwrap();
@@ -153,6 +154,11 @@ fn a_version_one_schema_upgrades_keeping_its_checkpoints() {
     let mut sorted = new.clone();
     sorted.modules.sort();
     assert_eq!(exported(&store).last(), Some(&sorted));
+    // A copied request id is still known: a retry is a duplicate, a change a conflict.
+    assert!(matches!(
+        store.ingest(&log[0]).unwrap(),
+        IngestOutcome::Duplicate { .. }
+    ));
     let said_now = Trajectory {
         answered_at: Some(1),
         ..log[0].clone()

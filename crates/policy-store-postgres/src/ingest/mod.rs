@@ -12,10 +12,16 @@
 //! fails the batch when an item would fold into it. Because the writer lock is held from the
 //! first read, another replica cannot insert the same request id in between: its retry waits,
 //! then finds this row.
+//!
+//! Request ids are found through `trajectory_keys` (one index read, then the row in the
+//! partition its key names). A key whose row a retention cut dropped answers `Duplicate`
+//! without a comparison (the content is gone) until retention forgets the key. New rows are
+//! logged at the store's clock, but never before the last row (`LogHead`), so the partition
+//! order and the log order agree.
 
 mod rows;
 
-pub(crate) use rows::{EXPLORED_ORDER, save_checkpoints};
+pub(crate) use rows::{EXPLORED_ORDER, log_head, save_checkpoints};
 
 use crate::ids::{self, Ids};
 use crate::read::decode_state;
@@ -24,14 +30,18 @@ use otc_policy::state::{CombinationState, Observation};
 use otc_policy::trajectory::{ModuleSet, Trajectory, ValidationError};
 use policy_store::{BatchReport, ConflictItem, IngestOutcome, InvalidItem, PolicyError};
 use postgres::Transaction;
-use rows::{LoggedDecision, NewRows, Served, Stored, Users};
+use postgres_kit::partitions;
+use rows::{Known, LoggedDecision, NewRows, Served, Stored, Users};
+
+/// The partitioned tables an ingest writes, whose month must have a partition.
+pub(crate) const LOGGED_BY_INGEST: [&str; 2] = ["trajectory_log", "reward_events"];
 use std::collections::HashMap;
 
 pub(crate) fn ingest_batch(
     store: &PostgresPolicyStore,
     items: &[Trajectory],
 ) -> Result<BatchReport, Fail> {
-    let now = crate::now_ms();
+    let now = store.now();
     let mut sets = Vec::with_capacity(items.len());
     let mut invalid = Vec::new();
     for (index, item) in items.iter().enumerate() {
@@ -44,7 +54,9 @@ pub(crate) fn ingest_batch(
         return Err(PolicyError::InvalidBatch(invalid).into());
     }
     let mut new_ids = Ids::default();
-    let report = store.write(|tx| in_transaction(store, tx, &mut new_ids, items, &sets))?;
+    let report = store.write_logged(&LOGGED_BY_INGEST, now, |tx| {
+        in_transaction(store, tx, &mut new_ids, items, &sets, now)
+    })?;
     store.ids.remember(new_ids);
     Ok(report)
 }
@@ -55,6 +67,7 @@ fn in_transaction(
     new_ids: &mut Ids,
     items: &[Trajectory],
     sets: &[ModuleSet],
+    now: i64,
 ) -> Result<BatchReport, Fail> {
     let intent_ids = ids::intents(
         &store.ids,
@@ -66,9 +79,19 @@ fn in_transaction(
     let mut known = rows::stored_rows(tx, items)?;
     let (decisions, mut users) = rows::logged_decisions(tx, items)?;
     let mut checkpoints = rows::stored_checkpoints(tx, items, sets, &intent_ids, &set_ids, &known)?;
-    let mut next_id: i64 = tx
-        .query_one("SELECT COALESCE(MAX(id), 0) FROM trajectory_log", &[])?
-        .get(0);
+    let head = rows::log_head(tx)?;
+    let mut next_id = head.last_id;
+    let logged_ms = head.logged_ms_after(now);
+    if partitions::month_start_ms(logged_ms) != partitions::month_start_ms(now) {
+        // The clock is behind the last row's month: that month's partition holds rows already,
+        // but ensure it here (in this transaction, uncached) rather than assume it.
+        for parent in LOGGED_BY_INGEST {
+            tx.execute(
+                "SELECT ensure_month_partition($1, $2)",
+                &[&parent, &logged_ms],
+            )?;
+        }
+    }
 
     let mut open: HashMap<(i64, i64), CombinationState> = HashMap::new();
     let mut new_rows = NewRows::default();
@@ -97,8 +120,14 @@ fn in_transaction(
             .as_deref()
             .and_then(|m| set.index_of(m))
             .and_then(|i| u8::try_from(i).ok());
-        if let Some(stored) = known.get(&item.request_id) {
-            let differs = differing_fields(stored, item, intent_id, set_id, &calls, answered);
+        if let Some(known) = known.get(&item.request_id) {
+            // A request id whose row retention dropped is a duplicate that cannot be compared.
+            let differs = match known {
+                Known::Row(stored) => {
+                    differing_fields(stored, item, intent_id, set_id, &calls, answered)
+                }
+                Known::Dropped => Vec::new(),
+            };
             if differs.is_empty() {
                 report.duplicates += 1;
                 report.items.push(IngestOutcome::Duplicate {
@@ -147,7 +176,7 @@ fn in_transaction(
         }
         known.insert(
             item.request_id.clone(),
-            Stored {
+            Known::Row(Stored {
                 intent_id,
                 set_id,
                 modules: set.canonical(),
@@ -159,7 +188,7 @@ fn in_transaction(
                 decision_id,
                 answered: answered.map(i16::from),
                 answered_at: item.answered_at.map(i64::from),
-            },
+            }),
         );
         new_rows.id.push(next_id);
         new_rows.request_id.push(&item.request_id);
@@ -198,7 +227,7 @@ fn in_transaction(
     if !conflicts.is_empty() {
         return Err(PolicyError::ConflictBatch(conflicts).into());
     }
-    rows::insert_rows(store, tx, &new_rows)?;
+    rows::insert_rows(store, tx, &new_rows, logged_ms)?;
     save_checkpoints(store, tx, &open)?;
     Ok(report)
 }

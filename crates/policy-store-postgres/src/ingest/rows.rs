@@ -53,6 +53,46 @@ pub(super) struct Stored {
     pub answered_at: Option<i64>,
 }
 
+/// A request id the store knows: its row, or only its key (`trajectory_keys`) because
+/// retention dropped the row's partition.
+#[derive(Debug, Clone)]
+pub(super) enum Known {
+    Row(Stored),
+    Dropped,
+}
+
+/// The end of the log: the last trajectory id given and the latest `logged_ms`, counting what
+/// retention dropped (`log_base`), so ids never repeat and `logged_ms` never goes back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogHead {
+    pub last_id: i64,
+    pub last_logged_ms: i64,
+}
+
+impl LogHead {
+    /// The `logged_ms` of rows logged now: the clock, but never before the last row's, so the
+    /// log order (ids) and the partition order (`logged_ms`) agree, which retention relies on
+    /// (every row of a dropped partition precedes every kept row).
+    pub fn logged_ms_after(&self, now: i64) -> i64 {
+        now.max(self.last_logged_ms)
+    }
+}
+
+/// Reads the [`LogHead`] (two index reads of `trajectory_keys` and the one row of `log_base`).
+pub(crate) fn log_head(tx: &mut Transaction<'_>) -> Result<LogHead, Fail> {
+    let row = tx.query_one(
+        "SELECT GREATEST(k.trajectory_id, b.through_id), GREATEST(k.logged_ms, b.cut_ms)
+         FROM log_base b
+         LEFT JOIN LATERAL (SELECT trajectory_id, logged_ms FROM trajectory_keys
+                            ORDER BY trajectory_id DESC LIMIT 1) k ON true",
+        &[],
+    )?;
+    Ok(LogHead {
+        last_id: row.get(0),
+        last_logged_ms: row.get(1),
+    })
+}
+
 /// The new rows of the batch, one vector per column, ready for `unnest`.
 #[derive(Default)]
 pub(super) struct NewRows<'a> {
@@ -79,11 +119,12 @@ pub(super) struct NewRows<'a> {
     pub composite: Vec<f64>,
 }
 
-/// The stored rows of the batch's request ids, by request id.
+/// The stored rows of the batch's request ids, by request id (found through their keys, so
+/// each is one index read and one read in the partition its key names).
 pub(super) fn stored_rows(
     tx: &mut Transaction<'_>,
     items: &[Trajectory],
-) -> Result<HashMap<String, Stored>, Fail> {
+) -> Result<HashMap<String, Known>, Fail> {
     let request_ids: Vec<&str> = items
         .iter()
         .map(|t| t.request_id.as_str())
@@ -91,19 +132,24 @@ pub(super) fn stored_rows(
         .into_iter()
         .collect();
     let rows = tx.query(
-        "SELECT t.request_id, t.intent_id, t.module_set_id, m.modules, t.calls, t.run_units,
+        "SELECT k.request_id, t.intent_id, t.module_set_id, m.modules, t.calls, t.run_units,
                 t.correct, t.latency_ms, t.timestamp_ms, t.decision_id, t.answered,
                 t.answered_at
-         FROM trajectory_log t JOIN module_sets m ON m.id = t.module_set_id
-         WHERE t.request_id = ANY($1)",
+         FROM trajectory_keys k
+         LEFT JOIN trajectory_log t ON t.id = k.trajectory_id AND t.logged_ms = k.logged_ms
+         LEFT JOIN module_sets m ON m.id = t.module_set_id
+         WHERE k.request_id = ANY($1)",
         &[&request_ids],
     )?;
     Ok(rows
         .iter()
         .map(|row| {
+            if row.get::<_, Option<i64>>(1).is_none() {
+                return (row.get(0), Known::Dropped);
+            }
             (
                 row.get(0),
-                Stored {
+                Known::Row(Stored {
                     intent_id: row.get(1),
                     set_id: row.get(2),
                     modules: row.get(3),
@@ -115,7 +161,7 @@ pub(super) fn stored_rows(
                     decision_id: row.get(9),
                     answered: row.get(10),
                     answered_at: row.get(11),
-                },
+                }),
             )
         })
         .collect())
@@ -162,7 +208,7 @@ pub(super) fn logged_decisions(
     }
     let users = tx
         .query(
-            "SELECT decision_id, request_id FROM trajectory_log WHERE decision_id = ANY($1)",
+            "SELECT decision_id, request_id FROM trajectory_keys WHERE decision_id = ANY($1)",
             &[&ids],
         )?
         .iter()
@@ -179,7 +225,7 @@ pub(super) fn stored_checkpoints(
     sets: &[ModuleSet],
     intent_ids: &HashMap<String, i64>,
     set_ids: &HashMap<i64, i64>,
-    known: &HashMap<String, Stored>,
+    known: &HashMap<String, Known>,
 ) -> Result<HashMap<(i64, i64), RawCheckpoint>, Fail> {
     let combinations: HashSet<(i64, i64)> = items
         .iter()
@@ -210,20 +256,30 @@ pub(super) fn stored_checkpoints(
         .collect())
 }
 
-/// The batch's new log rows and reward events, one INSERT each.
+/// The batch's new log rows, their keys and reward events, one INSERT each, all logged at
+/// `logged_ms`.
 pub(super) fn insert_rows(
     store: &PostgresPolicyStore,
     tx: &mut Transaction<'_>,
     rows: &NewRows<'_>,
+    logged_ms: i64,
 ) -> Result<(), Fail> {
     if rows.id.is_empty() {
         return Ok(());
     }
+    // Keys first: should a request id or decision be taken after all (a writer that skipped
+    // the lock), their unique indexes fail the batch before any row is written.
+    tx.execute(
+        "INSERT INTO trajectory_keys (request_id, trajectory_id, logged_ms, decision_id)
+         SELECT k.request_id, k.id, $3::bigint, k.decision_id
+         FROM unnest($1::text[], $2::bigint[], $4::bigint[]) AS k (request_id, id, decision_id)",
+        &[&rows.request_id, &rows.id, &logged_ms, &rows.decision_id],
+    )?;
     tx.execute(
         "INSERT INTO trajectory_log (id, request_id, intent_id, module_set_id, calls, run_units,
              correct, latency_ms, timestamp_ms, decision_id, served, policy_budget,
-             order_explored, answered, answered_at)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
+             order_explored, answered, answered_at, logged_ms)
+         SELECT *, $16::bigint FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
              $5::bytea[], $6::float8[], $7::bool[], $8::float8[], $9::bigint[], $10::bigint[],
              $11::bigint[], $12::bigint[], $13::bool[], $14::smallint[], $15::bigint[])",
         &[
@@ -242,12 +298,13 @@ pub(super) fn insert_rows(
             &rows.order_explored,
             &rows.answered,
             &rows.answered_at,
+            &logged_ms,
         ],
     )?;
     tx.execute(
-        "INSERT INTO reward_events (trajectory_id, config_id, n_used, r_tool, r_correctness,
-             r_cost, composite)
-         SELECT id, $2, n_used, r_tool, r_correctness, r_cost, composite
+        "INSERT INTO reward_events (trajectory_id, logged_ms, config_id, n_used, r_tool,
+             r_correctness, r_cost, composite)
+         SELECT id, $8::bigint, $2, n_used, r_tool, r_correctness, r_cost, composite
          FROM unnest($1::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::float8[],
              $7::float8[]) AS e (id, n_used, r_tool, r_correctness, r_cost, composite)",
         &[
@@ -258,6 +315,7 @@ pub(super) fn insert_rows(
             &rows.r_correctness,
             &rows.r_cost,
             &rows.composite,
+            &logged_ms,
         ],
     )?;
     Ok(())
