@@ -1,6 +1,7 @@
 //! [`UsageBackend`] for [`PostgresUsageStore`]: input checked with the trait crate's rules
-//! before any session is taken; each write is one transaction under its tenants' locks, each
-//! read one statement or one snapshot.
+//! before any session is taken; each write is one transaction under its tenants' locks (after
+//! the event log's partition for the month of recording is known to exist), each read one
+//! statement or one snapshot.
 
 use crate::{PostgresUsageStore, query, write};
 use usage_store::model::check_name;
@@ -9,15 +10,11 @@ use usage_store::{
     Usage, UsageBackend, UsageError,
 };
 
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
-
 impl UsageBackend for PostgresUsageStore {
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let valid = event.validate(now, self.max_future_skew_ms)?;
-        self.write([event.tenant.as_str()], |tx| {
+        self.write_events(now, [event.tenant.as_str()], |tx| {
             write::meter_one(tx, &valid, now)
         })
     }
@@ -29,12 +26,12 @@ impl UsageBackend for PostgresUsageStore {
                 max: MAX_BATCH_EVENTS,
             });
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let valid = events
             .iter()
             .map(|e| e.validate(now, self.max_future_skew_ms))
             .collect::<Result<Vec<_>, _>>()?;
-        self.write(events.iter().map(|e| e.tenant.as_str()), |tx| {
+        self.write_events(now, events.iter().map(|e| e.tenant.as_str()), |tx| {
             valid.iter().map(|v| write::meter_one(tx, v, now)).collect()
         })
     }
@@ -57,7 +54,7 @@ impl UsageBackend for PostgresUsageStore {
         // Under the tenant's lock, so a quota change falls between two of its meterings,
         // never inside one's check and append.
         self.write([tenant], |tx| {
-            write::store_quota(tx, tenant, quota, limit, now_ms())
+            write::store_quota(tx, tenant, quota, limit, self.now_ms())
         })
     }
 

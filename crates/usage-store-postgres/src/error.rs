@@ -25,6 +25,22 @@ pub(crate) fn kit(err: KitError) -> UsageError {
     }
 }
 
+/// Whether `err` is the server refusing a row because no partition holds its month
+/// (`23514`, "no partition of relation ... found for row"): the row is not written anywhere,
+/// the statement fails, and the store's cache of known months is stale.
+pub(crate) fn no_partition(err: &UsageError) -> bool {
+    let UsageError::Storage(source) = err else {
+        return false;
+    };
+    source
+        .downcast_ref::<postgres::Error>()
+        .and_then(postgres::Error::as_db_error)
+        .is_some_and(|db| {
+            *db.code() == postgres::error::SqlState::CHECK_VIOLATION
+                && db.message().starts_with("no partition of relation")
+        })
+}
+
 /// The error of the store's internals: a [`UsageError`] that `?` also makes from the driver's.
 #[derive(Debug)]
 pub(crate) struct Fail(pub(crate) UsageError);

@@ -15,16 +15,26 @@
 //! `HistoryQuery::range`); this crate reads and writes rows. A full database (`53100`) is
 //! `UsageError::StorageFull`, any other failure `UsageError::Storage`, the driver's (or
 //! postgres-kit's) error as the `source()`.
+//!
+//! The event log is partitioned by month of recording; idempotency keys live in their own
+//! table, and old months are dropped whole by [`PostgresUsageStore::drop_events_before`]
+//! (the rule, and what it loses, is in [`retention`]).
 #![deny(missing_docs)]
 
 mod backend;
+mod clock;
 mod error;
 mod query;
+pub mod retention;
 pub mod schema;
 mod write;
 
-use error::{Fail, kit};
+pub use retention::{DroppedPartition, EventRetention};
+
+use clock::Clock;
+use error::{Fail, kit, storage};
 use postgres::Transaction;
+use postgres_kit::partitions::MonthPartitions;
 use postgres_kit::{Options, Pool};
 use usage_store::{DEFAULT_MAX_FUTURE_SKEW_MS, UsageError};
 
@@ -32,6 +42,8 @@ use usage_store::{DEFAULT_MAX_FUTURE_SKEW_MS, UsageError};
 pub const DEFAULT_SCHEMA: &str = "otc_usage";
 /// What `pg_stat_activity` shows for the store's sessions (unless the URL names another).
 pub const APPLICATION_NAME: &str = "otc-usage-store";
+/// The partitioned event log (see [`schema`]).
+const EVENTS: &str = "meter_events";
 
 /// The usage store in one schema of a PostgreSQL database, with a small pool of sessions.
 /// `Send + Sync`: share it in an `Arc`. Each handle is, to the others, another replica.
@@ -39,6 +51,9 @@ pub const APPLICATION_NAME: &str = "otc-usage-store";
 pub struct PostgresUsageStore {
     pool: Pool,
     max_future_skew_ms: i64,
+    /// The months of the event log this handle knows to have a partition.
+    partitions: MonthPartitions,
+    clock: Clock,
 }
 
 impl PostgresUsageStore {
@@ -52,10 +67,21 @@ impl PostgresUsageStore {
     /// [`PostgresUsageStore::open`] with every connection option stated by the caller.
     pub fn open_with(options: &Options) -> Result<Self, UsageError> {
         let pool = postgres_kit::open(options, schema::MIGRATIONS).map_err(kit)?;
-        Ok(Self {
+        let store = Self {
             pool,
             max_future_skew_ms: DEFAULT_MAX_FUTURE_SKEW_MS,
-        })
+            partitions: MonthPartitions::default(),
+            clock: Clock::default(),
+        };
+        // This month and the next, so writers seldom create a partition (and take the log's
+        // lock to do it) at the turn of a month.
+        let mut conn = store.pool.get().map_err(kit)?;
+        store
+            .partitions
+            .ensure_ahead(&mut conn, EVENTS, store.clock.now_ms())
+            .map_err(storage)?;
+        drop(conn);
+        Ok(store)
     }
 
     /// Sets how far past the store's clock an event's `timestamp_ms` may be (default
@@ -65,15 +91,60 @@ impl PostgresUsageStore {
         self
     }
 
+    /// Replaces the store's clock (the time events are recorded at, and the "now" of input
+    /// checks and retention) with `now`. For tests that record events in several months.
+    #[doc(hidden)]
+    pub fn with_clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Clock::from_fn(now);
+        self
+    }
+
     /// The store's PostgreSQL schema.
     pub fn schema(&self) -> &str {
         self.pool.schema()
+    }
+
+    /// The store's time now, in Unix ms.
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// [`Self::write`] for a write that appends events recorded at `recorded_ms`: first makes
+    /// sure the log has that month's partition, as a statement of its own on the same session
+    /// (a set lookup after the first time). Should the partition be gone anyway (dropped behind
+    /// this handle's back), the insert fails, nothing is written, and this handle forgets the
+    /// months it knew, so the next write makes the partition again.
+    fn write_events<'t, T>(
+        &self,
+        recorded_ms: i64,
+        tenants: impl IntoIterator<Item = &'t str>,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, UsageError> {
+        let mut conn = self.pool.get().map_err(kit)?;
+        self.partitions
+            .ensure(&mut conn, EVENTS, recorded_ms)
+            .map_err(storage)?;
+        let result = self.write_on(&mut conn, tenants, body);
+        if result.as_ref().is_err_and(error::no_partition) {
+            self.partitions.forget();
+        }
+        result
     }
 
     /// Runs `body` in one write transaction that first holds the lock of every tenant in
     /// `tenants` (see the crate docs); any error rolls it back.
     fn write<'t, T>(
         &self,
+        tenants: impl IntoIterator<Item = &'t str>,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, UsageError> {
+        self.write_on(&mut *self.pool.get().map_err(kit)?, tenants, body)
+    }
+
+    /// [`Self::write`] on a session already taken from the pool.
+    fn write_on<'t, T>(
+        &self,
+        conn: &mut postgres::Client,
         tenants: impl IntoIterator<Item = &'t str>,
         body: impl FnOnce(&mut Transaction<'_>) -> Result<T, Fail>,
     ) -> Result<T, UsageError> {
@@ -90,8 +161,7 @@ impl PostgresUsageStore {
             .iter()
             .map(|key| format!("SELECT pg_advisory_xact_lock({key});"))
             .collect();
-        let mut conn = self.pool.get().map_err(kit)?;
-        Ok(postgres_kit::write_tx(&mut conn, |tx| {
+        Ok(postgres_kit::write_tx(conn, |tx| {
             if !lock.is_empty() {
                 tx.batch_execute(&lock)?;
             }
