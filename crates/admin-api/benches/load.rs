@@ -13,11 +13,13 @@
 //! `cargo bench -p admin-api --bench load`; `LOAD_SECONDS` sets the window per round (default
 //! 2) and `LOAD_ROUNDS` the rounds (default 3).
 
-use admin_api::{AppState, ServerConfig};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+#[path = "support/load_gen.rs"]
+mod load_gen;
 
-const TOKEN: &str = "bench-token-0123456789abcdef";
+use admin_api::{AppState, ServerConfig};
+use load_gen::{Connection, Endpoint, TOKEN, median, setting, throughput};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 const CONNECTIONS: usize = 16;
 const POLICY: &str = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
 
@@ -43,41 +45,6 @@ fn trajectory(id: &str) -> String {
     )
 }
 
-/// One connection's client.
-struct Connection {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Connection {
-    fn get(&self, path: &str) -> u16 {
-        let mut response = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .call()
-            .expect("request");
-        let _ = response.body_mut().read_to_vec();
-        response.status().as_u16()
-    }
-
-    fn post(&self, path: &str, body: &str) -> u16 {
-        let mut response = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {TOKEN}"))
-            .header("Content-Type", "application/json")
-            .send(body)
-            .expect("request");
-        let _ = response.body_mut().read_to_vec();
-        response.status().as_u16()
-    }
-}
-
-/// An endpoint under load: its name, one request, the status it must answer, and its goal as a
-/// fraction of liveness throughput (none for the baseline).
-type Endpoint = (&'static str, fn(&Connection) -> u16, u16, Option<f64>);
-
 const ENDPOINTS: [Endpoint; 4] = [
     ("GET /admin/health", |c| c.get("/admin/health"), 200, None),
     ("GET /admin/otc/policy", |c| c.get(POLICY), 200, Some(0.70)),
@@ -102,38 +69,6 @@ const ENDPOINTS: [Endpoint; 4] = [
     ),
 ];
 
-/// Requests per second of `request` over `window`, sent on every connection at once.
-fn throughput(connections: &[Connection], endpoint: &Endpoint, window: Duration) -> f64 {
-    let (name, request, expected, _) = *endpoint;
-    let began = Instant::now();
-    let deadline = began + window;
-    let done: u64 = std::thread::scope(|scope| {
-        let threads: Vec<_> = connections
-            .iter()
-            .map(|connection| {
-                scope.spawn(move || {
-                    let mut sent = 0u64;
-                    while Instant::now() < deadline {
-                        let status = request(connection);
-                        assert_eq!(status, expected, "{name}");
-                        sent += 1;
-                    }
-                    sent
-                })
-            })
-            .collect();
-        threads.into_iter().map(|t| t.join().unwrap()).sum()
-    });
-    done as f64 / began.elapsed().as_secs_f64()
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let window = Duration::from_secs(setting("LOAD_SECONDS", 2));
     let rounds = setting("LOAD_ROUNDS", 3) as usize;
@@ -145,16 +80,7 @@ fn main() {
     let server = admin_api::server::Background::spawn(state, "127.0.0.1:0".parse().unwrap(), 2)
         .expect("server starts");
     let base = format!("http://{}", server.addr());
-    let connections: Vec<Connection> = (0..CONNECTIONS)
-        .map(|_| Connection {
-            base: base.clone(),
-            agent: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .max_idle_connections_per_host(1)
-                .build()
-                .new_agent(),
-        })
-        .collect();
+    let connections: Vec<Connection> = (0..CONNECTIONS).map(|_| Connection::new(&base)).collect();
     // A learnt checkpoint, so the policy lookup is an exact hit; and warm connections.
     let seed: Vec<String> = (0..50).map(|_| trajectory(&unique())).collect();
     let status = connections[0].post("/admin/otc/trajectories", &format!("[{}]", seed.join(",")));
@@ -169,10 +95,6 @@ fn main() {
             rates[i].push(throughput(&connections, endpoint, window));
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let baseline = median(&mut rates[0]);
     println!("load: {CONNECTIONS} keep-alive connections, {rounds} rounds of {window:?}, medians");
     for (i, (name, _, _, goal)) in ENDPOINTS.iter().enumerate() {

@@ -293,3 +293,32 @@ fn retention_runs_of_two_replicas_at_once_fold_each_dropped_row_into_the_base_on
         assert_eq!(raw_checkpoints(&schema), incremental, "round {round}");
     }
 }
+
+/// Between dropping the months and forgetting their keys (a run that stopped there), a retry
+/// of a dropped request is a duplicate, never a second row: its key is still known.
+#[test]
+fn a_request_whose_row_was_dropped_is_a_duplicate_while_its_key_is_known() {
+    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
+    fn clock() -> i64 {
+        CLOCK.load(Ordering::SeqCst)
+    }
+    let schema = TestSchema::new();
+    let store = open(&schema, clock);
+    let log = four_months(&[&store], &CLOCK);
+    let mut db = sql(&schema);
+    db.batch_execute("DROP TABLE reward_events_p202601; DROP TABLE trajectory_log_p202601;")
+        .unwrap();
+    let changed = Trajectory {
+        correct: !log[3].correct,
+        ..log[3].clone()
+    };
+    assert!(matches!(
+        store.ingest(&changed).unwrap(),
+        IngestOutcome::Duplicate { .. }
+    ));
+    assert_eq!(
+        count(&mut db, "SELECT count(*) FROM trajectory_log"),
+        900,
+        "nothing logged twice"
+    );
+}

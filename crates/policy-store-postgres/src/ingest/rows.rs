@@ -119,8 +119,10 @@ pub(super) struct NewRows<'a> {
     pub composite: Vec<f64>,
 }
 
-/// The stored rows of the batch's request ids, by request id (found through their keys, so
-/// each is one index read and one read in the partition its key names).
+/// The stored rows of the batch's request ids, by request id: their keys first (one index,
+/// whatever the number of partitions), then, only for the ids found (retries), their rows,
+/// each in the partition its key names. One statement joining keys and log would make the
+/// planner consider every partition on every ingest.
 pub(super) fn stored_rows(
     tx: &mut Transaction<'_>,
     items: &[Trajectory],
@@ -131,40 +133,48 @@ pub(super) fn stored_rows(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let rows = tx.query(
-        "SELECT k.request_id, t.intent_id, t.module_set_id, m.modules, t.calls, t.run_units,
-                t.correct, t.latency_ms, t.timestamp_ms, t.decision_id, t.answered,
-                t.answered_at
-         FROM trajectory_keys k
-         LEFT JOIN trajectory_log t ON t.id = k.trajectory_id AND t.logged_ms = k.logged_ms
-         LEFT JOIN module_sets m ON m.id = t.module_set_id
-         WHERE k.request_id = ANY($1)",
+    let keys = tx.query(
+        "SELECT request_id, trajectory_id, logged_ms FROM trajectory_keys
+         WHERE request_id = ANY($1)",
         &[&request_ids],
     )?;
-    Ok(rows
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut known: HashMap<String, Known> = keys
         .iter()
-        .map(|row| {
-            if row.get::<_, Option<i64>>(1).is_none() {
-                return (row.get(0), Known::Dropped);
-            }
-            (
-                row.get(0),
-                Known::Row(Stored {
-                    intent_id: row.get(1),
-                    set_id: row.get(2),
-                    modules: row.get(3),
-                    calls: row.get(4),
-                    run_units: row.get(5),
-                    correct: row.get(6),
-                    latency_ms: row.get(7),
-                    timestamp_ms: row.get(8),
-                    decision_id: row.get(9),
-                    answered: row.get(10),
-                    answered_at: row.get(11),
-                }),
-            )
-        })
-        .collect())
+        .map(|row| (row.get(0), Known::Dropped))
+        .collect();
+    let ids: Vec<i64> = keys.iter().map(|row| row.get(1)).collect();
+    let times: Vec<i64> = keys.iter().map(|row| row.get(2)).collect();
+    let rows = tx.query(
+        "SELECT t.request_id, t.intent_id, t.module_set_id, m.modules, t.calls, t.run_units,
+                t.correct, t.latency_ms, t.timestamp_ms, t.decision_id, t.answered,
+                t.answered_at
+         FROM unnest($1::bigint[], $2::bigint[]) AS k (id, logged_ms)
+         JOIN trajectory_log t ON t.id = k.id AND t.logged_ms = k.logged_ms
+         JOIN module_sets m ON m.id = t.module_set_id",
+        &[&ids, &times],
+    )?;
+    for row in &rows {
+        known.insert(
+            row.get(0),
+            Known::Row(Stored {
+                intent_id: row.get(1),
+                set_id: row.get(2),
+                modules: row.get(3),
+                calls: row.get(4),
+                run_units: row.get(5),
+                correct: row.get(6),
+                latency_ms: row.get(7),
+                timestamp_ms: row.get(8),
+                decision_id: row.get(9),
+                answered: row.get(10),
+                answered_at: row.get(11),
+            }),
+        );
+    }
+    Ok(known)
 }
 
 /// The decisions the batch names, and which request each already served.
