@@ -149,7 +149,8 @@ fn store_figures(config: &ServerConfig, log: usize) -> StoreFigures {
     }
     figures.meter_fill_rate = events as f64 / began.elapsed().as_secs_f64();
     figures.meter = timed(SINGLES, |i| {
-        let mut event = meter_event(i as u64, now_ms() - 1000, events);
+        let mut event = meter_event(i as u64, t0, events);
+        event.timestamp_ms = now_ms() - 1000;
         event.idempotency_key = format!("single-{}", unique());
         usage.meter(&event).expect("meter");
     });

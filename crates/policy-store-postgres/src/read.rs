@@ -15,6 +15,7 @@ use otc_policy::reward::Score;
 use otc_policy::state::{Checkpoint, CombinationState, Recommendation};
 use otc_policy::trajectory::{ModuleSet, Trajectory};
 use policy_store::{CheckpointPage, PolicyError, RewardEvent};
+use postgres::types::Type;
 use postgres::{GenericClient, Transaction};
 
 /// The columns [`decode_row`] reads, in its order.
@@ -70,40 +71,40 @@ fn decode_row(intent: &str, row: &postgres::Row) -> Result<Row, Fail> {
     Ok(Row { modules, state })
 }
 
-/// The exact checkpoint of (intent, set), if any, and when there is none (or its arms are
-/// thin) the intent's other readable checkpoints, ordered by canonical module set.
+/// The checkpoint of the asked combination and, when it is thin (too few pulls to stand on
+/// its own), its intent's other checkpoints to borrow from. One statement when the exact
+/// checkpoint is enough (the common case: one round trip, no transaction); else a second
+/// statement reads every checkpoint of the intent, the exact one included, so the exact state
+/// and its siblings come from one snapshot. Both statements are sent with their parameter
+/// types (`query_typed`), so neither needs a separate prepare round trip.
 pub(crate) fn context(
     db: &mut impl GenericClient,
     intent: &str,
     set: &ModuleSet,
 ) -> Result<(Option<CombinationState>, Vec<Row>), Fail> {
     let exact = db
-        .query_opt(
+        .query_typed_opt(
             &format!(
                 "SELECT {ROW_COLUMNS}
                  FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
                  WHERE c.intent_id = (SELECT id FROM intent_classes WHERE name = $1)
                    AND c.module_set_id = (SELECT id FROM module_sets WHERE fingerprint = $2)"
             ),
-            &[&intent, &set.fingerprint()],
+            &[(&intent, Type::TEXT), (&set.fingerprint(), Type::INT8)],
         )?
         .map(|row| decode_row(intent, &row))
         .transpose()?
         .filter(|row| row.modules == *set);
-    // Siblings only matter without an exact state, or while its arms are thin (see
-    // `advice::LOAN_ARMS_UNTIL`); otherwise the intent's other checkpoints are not read.
     let thin = exact
         .as_ref()
         .is_none_or(|row| row.state.arms.total_pulls() < otc_policy::advice::LOAN_ARMS_UNTIL);
-    let siblings = if thin {
-        intent_rows(db, intent)?
-            .into_iter()
-            .filter(|row| row.modules != *set)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Ok((exact.map(|row| row.state), siblings))
+    if !thin {
+        return Ok((exact.map(|row| row.state), Vec::new()));
+    }
+    let (exact, siblings): (Vec<Row>, Vec<Row>) = intent_rows(db, intent)?
+        .into_iter()
+        .partition(|row| row.modules == *set);
+    Ok((exact.into_iter().next().map(|row| row.state), siblings))
 }
 
 /// Borrows the loaded states as an advice context.
@@ -133,7 +134,7 @@ pub(crate) fn recommend(
 ) -> Result<Recommendation, Fail> {
     otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
-    let (exact, siblings) = store.read(|tx| context(tx, intent, &set))?;
+    let (exact, siblings) = context(&mut *store.pool.get()?, intent, &set)?;
     Ok(otc_policy::advice::recommend(
         intent,
         &as_context(&set, exact.as_ref(), &siblings),
@@ -143,14 +144,14 @@ pub(crate) fn recommend(
 
 /// The intent's readable checkpoints; an error only when it has some and none is readable.
 fn intent_rows(db: &mut impl GenericClient, intent: &str) -> Result<Vec<Row>, Fail> {
-    let rows = db.query(
+    let rows = db.query_typed(
         &format!(
             "SELECT {ROW_COLUMNS}
              FROM policy_checkpoints c JOIN module_sets m ON m.id = c.module_set_id
              WHERE c.intent_id = (SELECT id FROM intent_classes WHERE name = $1)
              ORDER BY m.modules"
         ),
-        &[&intent],
+        &[(&intent, Type::TEXT)],
     )?;
     let mut out = Vec::new();
     let mut first_corrupt = None;

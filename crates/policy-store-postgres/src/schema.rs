@@ -144,9 +144,12 @@ pub const MIGRATIONS: &[Migration] = &[
     // * `log_base` and `checkpoint_base`: what retention folded away. The checkpoints of the
     //   log up to `through_id` (the last trajectory retention dropped), so a rebuild starts from
     //   them and still equals the incremental checkpoints (0: nothing dropped yet).
-    // * The foreign keys into the log and decisions go (they would have to name the partition
-    //   key, and retention drops the rows they point at); the store writes both sides in one
-    //   transaction under the writer lock, which is what kept them consistent anyway.
+    // * The logs carry no foreign keys. Keys into the log and decisions would have to name the
+    //   partition key, and retention drops the rows they point at; keys from the log to the
+    //   name tables (intents, module sets, configs) cost a lookup and a row lock per inserted
+    //   row, which measured as the larger part of a batch ingest. The store writes only ids it
+    //   read or created in the same transaction under the writer lock, and rebuild refuses a
+    //   row naming an unknown intent or module set (`CorruptTrajectory`).
     // * Rows logged before this upgrade get `logged_ms` = the upgrade's time: their true
     //   ingest time was never stored, and one value keeps `logged_ms` monotone with the ids.
     Migration {
@@ -164,15 +167,15 @@ pub const MIGRATIONS: &[Migration] = &[
 
         CREATE TABLE decisions (
             id            BIGINT NOT NULL,          -- from decision_counter, never reused
-            intent_id     BIGINT NOT NULL REFERENCES intent_classes(id),
-            module_set_id BIGINT NOT NULL REFERENCES module_sets(id),
+            intent_id     BIGINT NOT NULL,
+            module_set_id BIGINT NOT NULL,
             budget        BIGINT NOT NULL,
             policy_budget BIGINT NOT NULL,
             explored      SMALLINT NOT NULL,
             first_module  SMALLINT,
             propensity    DOUBLE PRECISION NOT NULL,
             source        SMALLINT NOT NULL,
-            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            config_id     BIGINT NOT NULL,
             decided_ms    BIGINT NOT NULL,
             log_position  BIGINT,
             PRIMARY KEY (id, decided_ms)
@@ -181,8 +184,8 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE TABLE trajectory_log (
             id             BIGINT NOT NULL,         -- log order
             request_id     TEXT NOT NULL,           -- unique through trajectory_keys
-            intent_id      BIGINT NOT NULL REFERENCES intent_classes(id),
-            module_set_id  BIGINT NOT NULL REFERENCES module_sets(id),
+            intent_id      BIGINT NOT NULL,
+            module_set_id  BIGINT NOT NULL,
             calls          BYTEA NOT NULL,
             run_units      DOUBLE PRECISION NOT NULL,
             correct        BOOLEAN NOT NULL,
@@ -200,7 +203,7 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE TABLE reward_events (
             trajectory_id BIGINT NOT NULL,
             logged_ms     BIGINT NOT NULL,          -- its trajectory's
-            config_id     BIGINT NOT NULL REFERENCES reward_configs(id),
+            config_id     BIGINT NOT NULL,
             n_used        DOUBLE PRECISION,
             r_tool        DOUBLE PRECISION,
             r_correctness DOUBLE PRECISION NOT NULL,
@@ -212,8 +215,11 @@ pub const MIGRATIONS: &[Migration] = &[
             request_id    TEXT PRIMARY KEY,
             trajectory_id BIGINT NOT NULL UNIQUE,
             logged_ms     BIGINT NOT NULL,
-            decision_id   BIGINT UNIQUE
+            decision_id   BIGINT
         );
+        -- Partial: most trajectories name no decision, and their NULLs need no index entry.
+        CREATE UNIQUE INDEX trajectory_keys_by_decision ON trajectory_keys (decision_id)
+            WHERE decision_id IS NOT NULL;
         CREATE TABLE log_base (
             only_row   BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
             through_id BIGINT NOT NULL,             -- last trajectory folded into the base
