@@ -45,7 +45,7 @@ struct Replicas {
     a: TestServer,
     b: TestServer,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
-    _schemas: Schemas,
+    schemas: Schemas,
 }
 
 fn replicas() -> Replicas {
@@ -63,7 +63,7 @@ fn replicas() -> Replicas {
         a,
         b,
         _dirs: (dir_a, dir_b),
-        _schemas: schemas,
+        schemas,
     }
 }
 
@@ -268,4 +268,72 @@ fn a_rebuild_on_one_replica_while_the_other_ingests_equals_a_rebuild_from_the_lo
     let rebuilt = r.b.client().post_empty("/admin/otc/rebuild").json();
     assert_eq!(rebuilt["trajectories"], 300, "{rebuilt}");
     assert_eq!(a.get("/admin/otc/checkpoints").json(), incremental);
+}
+
+/// `admin-api retention`, the real binary, beside two serving replicas: it reports what it
+/// dropped as JSON, changes no answer of the replicas, and refuses a cut in the future or a
+/// deployment without a database URL, with a one-line error and exit status 1.
+#[test]
+fn the_retention_command_runs_beside_serving_replicas_and_refuses_bad_cuts() {
+    let r = replicas();
+    let (a, b) = (r.a.client(), r.b.client());
+    for i in 0..20 {
+        let t = trajectory(&format!("keep{i}"), 1 + i % 3, i % 4 != 0);
+        assert_eq!(a.post("/admin/otc/trajectories", &t).status, 201);
+        let event = meter_event(&format!("keep{i}"), 0.5);
+        assert_eq!(b.post("/admin/billing/meter", &event).status, 201);
+    }
+    let policy = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
+    let before = (
+        a.get(policy).json(),
+        b.get("/admin/billing/usage?tenant=acme").json(),
+    );
+    let schemas = &r.schemas;
+    let retention = |cut: &str, with_url: bool| {
+        let mut command = std::process::Command::new(suites::admin::admin_api_binary());
+        command
+            .args(["retention", "--before", cut])
+            .args(["--database-schema-prefix", &schemas.prefix])
+            .env_remove("ADMIN_API_DATABASE_URL");
+        if with_url {
+            command.args(["--database-url", &schemas.url]);
+        }
+        command.output().expect("admin-api runs")
+    };
+    // Every row is this month's: a past cut drops nothing and says so.
+    let out = retention("2000-01-01", true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    assert_eq!(report["cut_ms"], 946_684_800_000_i64);
+    assert_eq!(report["policy"]["trajectories_dropped"], 0);
+    assert_eq!(report["usage"]["events_dropped"], 0);
+    assert_eq!(report["policy"]["partitions_dropped"], json!([]));
+    assert_eq!(
+        (
+            a.get(policy).json(),
+            b.get("/admin/billing/usage?tenant=acme").json()
+        ),
+        before
+    );
+    // Refusals: a cut in the future, no database, a cut that is not a date.
+    let future = retention("2999-01-01", true);
+    assert_eq!(future.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&future.stderr);
+    assert!(stderr.contains("in the future"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let no_url = retention("2000-01-01", false);
+    assert_eq!(no_url.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&no_url.stderr).contains("--database-url"),
+        "{}",
+        String::from_utf8_lossy(&no_url.stderr)
+    );
+    let bad = retention("last month", true);
+    assert_eq!(bad.status.code(), Some(2), "clap's usage error");
+    // The replicas still serve and still agree.
+    assert_eq!(a.get(policy).json(), b.get(policy).json());
 }

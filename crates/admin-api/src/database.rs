@@ -105,6 +105,43 @@ pub fn open_stores(
     }
 }
 
+/// Drops the months of the PostgreSQL logs before `cut_ms` in the stores under
+/// `schema_prefix` (`admin-api retention`): the policy store's first (its base is folded with
+/// `policy_config`), then the usage store's.
+pub fn drop_logs_before(
+    url: &str,
+    schema_prefix: &str,
+    policy_config: otc_policy::PolicyConfig,
+    cut_ms: i64,
+) -> Result<
+    (
+        policy_store_postgres::RetentionReport,
+        usage_store_postgres::EventRetention,
+    ),
+    crate::start_error::StartError,
+> {
+    use crate::start_error::StartError;
+    let failed = |what: &str, e: &(dyn std::error::Error + 'static)| {
+        StartError::Store(format!("{what}: {}", error_chain(e)))
+    };
+    let policy = policy_store_postgres::PostgresPolicyStore::open(
+        url,
+        &format!("{schema_prefix}policy"),
+        policy_config,
+    )
+    .map_err(|e| failed("policy database", &e))?;
+    let policy_report = policy
+        .drop_log_before(cut_ms)
+        .map_err(|e| failed("policy retention", &e))?;
+    let usage =
+        usage_store_postgres::PostgresUsageStore::open(url, &format!("{schema_prefix}usage"))
+            .map_err(|e| failed("usage database", &e))?;
+    let usage_report = usage
+        .drop_events_before(cut_ms)
+        .map_err(|e| failed("usage retention", &e))?;
+    Ok((policy_report, usage_report))
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;

@@ -29,6 +29,7 @@ pub mod otc;
 pub mod page;
 pub mod precondition;
 pub mod reply;
+pub mod retention;
 pub mod router;
 pub mod routing;
 pub mod server;

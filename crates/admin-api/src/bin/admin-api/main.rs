@@ -1,4 +1,5 @@
-//! `admin-api`: serves the admin API (`serve`) or prints its OpenAPI document (`openapi`).
+//! `admin-api`: serves the admin API (`serve`), prints its OpenAPI document (`openapi`), or
+//! drops old months of the PostgreSQL logs (`retention`).
 
 use admin_api::{AppState, ServerConfig};
 use anyhow::Context;
@@ -21,6 +22,10 @@ enum Command {
     /// Print the OpenAPI document (regenerate the committed copy with
     /// `admin-api openapi > crates/admin-api/openapi.json`).
     Openapi,
+    /// Drop the months of the PostgreSQL logs before a date (trajectories, reward events,
+    /// decisions, meter events), keeping checkpoints, roll-ups and quotas exact. Prints what
+    /// went as JSON. Run it beside serving replicas, e.g. monthly.
+    Retention(admin_api::retention::RetentionArgs),
 }
 
 /// Runs the command; a failure is one line on stderr (`admin-api: error: …` with its causes)
@@ -33,6 +38,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve(config) => serve(*config),
+        Command::Retention(args) => admin_api::retention::run(&args)
+            .map(|report| println!("{report:#}"))
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
