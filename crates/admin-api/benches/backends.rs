@@ -26,10 +26,9 @@ mod load_gen;
 
 use admin_api::database::open_stores;
 use admin_api::{AppState, ServerConfig};
-use load_gen::{Connection, Endpoint, TOKEN, median, setting, throughput};
+use load_gen::{Connection, Endpoint, TOKEN, median, now_ms, setting, throughput, unique};
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use usage_store::{BucketSize, HistoryQuery, MeterEvent};
 
@@ -38,20 +37,6 @@ const DAY_MS: i64 = 86_400_000;
 const BATCH: usize = 1000;
 const SINGLES: usize = 1000;
 const CONNECTIONS: usize = 16;
-
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
 
 /// The log's trajectories `from..from + count`, the same for both backends.
 fn log_chunk(world: &World, from: usize, count: usize, t0: i64) -> Vec<Trajectory> {

@@ -17,26 +17,10 @@
 mod load_gen;
 
 use admin_api::{AppState, ServerConfig};
-use load_gen::{Connection, Endpoint, TOKEN, median, setting, throughput};
-use std::sync::atomic::{AtomicU64, Ordering};
+use load_gen::{Connection, Endpoint, TOKEN, median, now_ms, setting, throughput, unique};
 use std::time::Duration;
 const CONNECTIONS: usize = 16;
 const POLICY: &str = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
-
-/// A unique suffix for every write of the run (ids and idempotency keys).
-static NEXT: AtomicU64 = AtomicU64::new(0);
-
-fn unique() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn now_ms() -> i64 {
-    jiff::Timestamp::now().as_millisecond()
-}
 
 fn trajectory(id: &str) -> String {
     format!(

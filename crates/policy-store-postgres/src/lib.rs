@@ -55,7 +55,7 @@ use policy_store::{
 };
 use postgres::Transaction;
 use postgres_kit::partitions::MonthPartitions;
-use postgres_kit::{ErrorClass, KitError, Options, Pool};
+use postgres_kit::{Clock, ErrorClass, KitError, Options, Pool};
 
 /// The PostgreSQL schema the policy store uses unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "otc_policy";
@@ -139,7 +139,7 @@ pub struct PostgresPolicyStore {
     /// Months known to have their partitions (see `write_logged`).
     months: MonthPartitions,
     /// The store's clock (Unix ms): `logged_ms`, `decided_ms`, validation's "now".
-    clock: fn() -> i64,
+    clock: Clock,
 }
 
 /// The store's partitioned tables (schema v4), each with a partition per UTC month.
@@ -193,7 +193,7 @@ impl PostgresPolicyStore {
             config_id,
             ids: IdCache::default(),
             months,
-            clock: now_ms,
+            clock: Clock::default(),
         })
     }
 
@@ -205,14 +205,14 @@ impl PostgresPolicyStore {
     /// The store with another clock, for tests that log rows in months other than this one
     /// (retention). Not for production: the store's times must come from one real clock.
     #[doc(hidden)]
-    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
-        self.clock = clock;
+    pub fn with_clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        self.clock = Clock::from_fn(now);
         self
     }
 
     /// Now, by the store's clock.
     fn now(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_ms()
     }
 
     /// The store's PostgreSQL schema.

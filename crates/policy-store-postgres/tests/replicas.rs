@@ -22,19 +22,6 @@ fn replica(schema: &TestSchema) -> Arc<PostgresPolicyStore> {
     )
 }
 
-/// A plain session on the test schema, to look at rows the trait does not expose.
-fn sql(schema: &TestSchema) -> postgres::Client {
-    let mut client = schema
-        .options("otc-test-inspect")
-        .config()
-        .connect(postgres::NoTls)
-        .unwrap();
-    client
-        .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
-        .unwrap();
-    client
-}
-
 fn count(client: &mut postgres::Client, query: &str) -> i64 {
     client.query_one(query, &[]).unwrap().get(0)
 }
@@ -108,7 +95,7 @@ fn replicas_ingesting_at_once_lose_nothing_double_nothing_and_match_a_rebuild() 
     let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(total, 1600, "each trajectory accepted exactly once");
 
-    let mut db = sql(&schema);
+    let mut db = schema.client();
     assert_eq!(count(&mut db, "SELECT COUNT(*) FROM trajectory_log"), 1600);
     assert_eq!(
         count(
@@ -184,7 +171,7 @@ fn a_trajectory_retried_on_the_other_replica_is_a_duplicate() {
             .collect();
         assert_eq!(accepted(outcomes), 1, "race {i}");
     }
-    let mut db = sql(&schema);
+    let mut db = schema.client();
     assert_eq!(count(&mut db, "SELECT COUNT(*) FROM trajectory_log"), 21);
     assert_eq!(a.checkpoints().unwrap()[0].samples, 21);
 }
@@ -222,7 +209,7 @@ fn the_logs_refuse_updates_and_deletes_in_sql() {
     let store = replica(&schema);
     store.ingest(&traj("r1")).unwrap();
     store.decide("search", &traj("r1").modules).unwrap();
-    let mut db = sql(&schema);
+    let mut db = schema.client();
     for statement in [
         "UPDATE trajectory_log SET correct = false",
         "DELETE FROM trajectory_log",

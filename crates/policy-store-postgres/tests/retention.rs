@@ -3,8 +3,7 @@
 //! checkpoint, and a rebuild afterwards (from the base retention folded) still equals both the
 //! incremental checkpoints and a store that was never cut; decisions go with their months;
 //! request ids of dropped rows are forgotten at the end of the run. Each test in a fresh
-//! schema, dropped afterwards, with a clock of its own (a static per test: tests run in
-//! parallel threads).
+//! schema, dropped afterwards, with a clock of its own that the test sets.
 
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
@@ -12,6 +11,7 @@ use policy_store::{IngestOutcome, PolicyBackend};
 use policy_store_postgres::{APPLICATION_NAME, PostgresPolicyStore, RetentionError};
 use postgres_kit::partitions;
 use postgres_kit::testing::TestSchema;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// 2026-01-15T00:00:00Z, and the first instants of February to May 2026.
@@ -22,22 +22,18 @@ const APR: i64 = 1_775_001_600_000;
 const MAY: i64 = 1_777_593_600_000;
 const DAY: i64 = 86_400_000;
 
-fn open(schema: &TestSchema, clock: fn() -> i64) -> PostgresPolicyStore {
-    PostgresPolicyStore::open_with(&schema.options(APPLICATION_NAME), PolicyConfig::default())
-        .expect("open the store")
-        .with_clock(clock)
+/// A test's clock: the store reads it, the test sets it.
+type TestClock = Arc<AtomicI64>;
+
+fn new_clock() -> TestClock {
+    Arc::new(AtomicI64::new(JAN_15))
 }
 
-fn sql(schema: &TestSchema) -> postgres::Client {
-    let mut client = schema
-        .options("otc-test-inspect")
-        .config()
-        .connect(postgres::NoTls)
-        .unwrap();
-    client
-        .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
-        .unwrap();
-    client
+fn open(schema: &TestSchema, clock: &TestClock) -> PostgresPolicyStore {
+    let clock = clock.clone();
+    PostgresPolicyStore::open_with(&schema.options(APPLICATION_NAME), PolicyConfig::default())
+        .expect("open the store")
+        .with_clock(move || clock.load(Ordering::SeqCst))
 }
 
 fn count(client: &mut postgres::Client, query: &str) -> i64 {
@@ -46,7 +42,8 @@ fn count(client: &mut postgres::Client, query: &str) -> i64 {
 
 /// Raw checkpoint rows, BLOB bytes included, in key order.
 fn raw_checkpoints(schema: &TestSchema) -> Vec<(String, String, i64, Vec<u8>, i64)> {
-    sql(schema)
+    schema
+        .client()
         .query(
             "SELECT i.name, m.modules, c.samples, c.arm_weights, c.updated_ms
              FROM policy_checkpoints c JOIN intent_classes i ON i.id = c.intent_id
@@ -93,14 +90,11 @@ fn four_months(stores: &[&PostgresPolicyStore], clock: &AtomicI64) -> Vec<Trajec
 
 #[test]
 fn retention_keeps_the_policy_and_rebuild_still_equals_the_incremental_checkpoints() {
-    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
-    fn clock() -> i64 {
-        CLOCK.load(Ordering::SeqCst)
-    }
+    let clock = new_clock();
     let (cut, whole) = (TestSchema::new(), TestSchema::new());
-    let (store, never_cut) = (open(&cut, clock), open(&whole, clock));
-    let log = four_months(&[&store, &never_cut], &CLOCK);
-    let mut db = sql(&cut);
+    let (store, never_cut) = (open(&cut, &clock), open(&whole, &clock));
+    let log = four_months(&[&store, &never_cut], &clock);
+    let mut db = cut.client();
     // Each month's rows are in that month's partition.
     for (name, month_rows) in [
         ("trajectory_log_p202601", 300),
@@ -114,7 +108,7 @@ fn retention_keeps_the_policy_and_rebuild_still_equals_the_incremental_checkpoin
     let before = raw_checkpoints(&cut);
     assert_eq!(before, raw_checkpoints(&whole));
 
-    CLOCK.store(MAY + DAY, Ordering::SeqCst);
+    clock.store(MAY + DAY, Ordering::SeqCst);
     // A cut inside March keeps March: only January and February go.
     let report = store.drop_log_before(MAR + 10 * DAY).unwrap();
     assert_eq!(report.trajectories_dropped, 600);
@@ -197,14 +191,11 @@ fn retention_keeps_the_policy_and_rebuild_still_equals_the_incremental_checkpoin
 
 #[test]
 fn a_cut_in_the_future_is_refused_and_changes_nothing() {
-    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
-    fn clock() -> i64 {
-        CLOCK.load(Ordering::SeqCst)
-    }
+    let clock = new_clock();
     let schema = TestSchema::new();
-    let store = open(&schema, clock);
-    let log = four_months(&[&store], &CLOCK);
-    CLOCK.store(MAR, Ordering::SeqCst);
+    let store = open(&schema, &clock);
+    let log = four_months(&[&store], &clock);
+    clock.store(MAR, Ordering::SeqCst);
     let before = raw_checkpoints(&schema);
     match store.drop_log_before(APR) {
         Err(RetentionError::CutInFuture { cut_ms, now_ms }) => {
@@ -212,7 +203,7 @@ fn a_cut_in_the_future_is_refused_and_changes_nothing() {
         }
         other => panic!("expected CutInFuture, got {other:?}"),
     }
-    let mut db = sql(&schema);
+    let mut db = schema.client();
     assert_eq!(
         count(&mut db, "SELECT count(*) FROM trajectory_log"),
         log.len() as i64
@@ -228,15 +219,12 @@ fn a_cut_in_the_future_is_refused_and_changes_nothing() {
 
 #[test]
 fn retention_while_another_replica_ingests_keeps_rebuild_equal_to_the_checkpoints() {
-    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
-    fn clock() -> i64 {
-        CLOCK.load(Ordering::SeqCst)
-    }
+    let clock = new_clock();
     let schema = TestSchema::new();
-    let store = open(&schema, clock);
-    four_months(&[&store], &CLOCK);
-    CLOCK.store(MAY + DAY, Ordering::SeqCst);
-    let other = open(&schema, clock);
+    let store = open(&schema, &clock);
+    four_months(&[&store], &clock);
+    clock.store(MAY + DAY, Ordering::SeqCst);
+    let other = open(&schema, &clock);
     let late = World::standard(3).trajectories(2000, 99, "late", MAY);
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -251,7 +239,7 @@ fn retention_while_another_replica_ingests_keeps_rebuild_equal_to_the_checkpoint
     let incremental = raw_checkpoints(&schema);
     store.rebuild().unwrap();
     assert_eq!(raw_checkpoints(&schema), incremental);
-    let mut db = sql(&schema);
+    let mut db = schema.client();
     assert_eq!(
         count(&mut db, "SELECT count(*) FROM trajectory_log"),
         300 + 2000
@@ -260,15 +248,12 @@ fn retention_while_another_replica_ingests_keeps_rebuild_equal_to_the_checkpoint
 
 #[test]
 fn retention_runs_of_two_replicas_at_once_fold_each_dropped_row_into_the_base_once() {
-    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
-    fn clock() -> i64 {
-        CLOCK.load(Ordering::SeqCst)
-    }
+    let clock = new_clock();
     for round in 0..3 {
         let schema = TestSchema::new();
-        let (a, b) = (open(&schema, clock), open(&schema, clock));
-        four_months(&[&a], &CLOCK);
-        CLOCK.store(MAY + DAY, Ordering::SeqCst);
+        let (a, b) = (open(&schema, &clock), open(&schema, &clock));
+        four_months(&[&a], &clock);
+        clock.store(MAY + DAY, Ordering::SeqCst);
         let incremental = raw_checkpoints(&schema);
         let start = std::sync::Barrier::new(2);
         // Different cuts, so a run that folded less must not write its base over one that
@@ -286,7 +271,7 @@ fn retention_runs_of_two_replicas_at_once_fold_each_dropped_row_into_the_base_on
             start.wait();
             b.drop_log_before(cut_b).unwrap();
         });
-        let mut db = sql(&schema);
+        let mut db = schema.client();
         assert_eq!(count(&mut db, "SELECT count(*) FROM trajectory_log"), 300);
         assert_eq!(raw_checkpoints(&schema), incremental);
         a.rebuild().unwrap();
@@ -298,14 +283,11 @@ fn retention_runs_of_two_replicas_at_once_fold_each_dropped_row_into_the_base_on
 /// of a dropped request is a duplicate, never a second row: its key is still known.
 #[test]
 fn a_request_whose_row_was_dropped_is_a_duplicate_while_its_key_is_known() {
-    static CLOCK: AtomicI64 = AtomicI64::new(JAN_15);
-    fn clock() -> i64 {
-        CLOCK.load(Ordering::SeqCst)
-    }
+    let clock = new_clock();
     let schema = TestSchema::new();
-    let store = open(&schema, clock);
-    let log = four_months(&[&store], &CLOCK);
-    let mut db = sql(&schema);
+    let store = open(&schema, &clock);
+    let log = four_months(&[&store], &clock);
+    let mut db = schema.client();
     db.batch_execute("DROP TABLE reward_events_p202601; DROP TABLE trajectory_log_p202601;")
         .unwrap();
     let changed = Trajectory {

@@ -15,19 +15,6 @@ fn open(schema: &TestSchema) -> PostgresPolicyStore {
         .expect("open the store")
 }
 
-/// A plain session on `schema`, to write and read rows the trait does not expose.
-fn sql(schema: &TestSchema) -> postgres::Client {
-    let mut client = schema
-        .options("otc-test-inspect")
-        .config()
-        .connect(postgres::NoTls)
-        .unwrap();
-    client
-        .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
-        .unwrap();
-    client
-}
-
 fn traj(id: &str, calls: &[&str], correct: bool) -> Trajectory {
     Trajectory {
         request_id: id.into(),
@@ -103,7 +90,7 @@ fn a_version_one_schema_upgrades_keeping_its_checkpoints() {
     let log_then = exported(&store);
     drop(store);
     drop(postgres_kit::open(&old.options("otc-test-old"), &MIGRATIONS[..1]).unwrap());
-    let mut db = sql(&old);
+    let mut db = old.client();
     // Identity columns keep their ids with OVERRIDING SYSTEM VALUE; their sequences are then
     // moved past them, as the previous build's inserts would have left them.
     let from = current.name();
@@ -125,7 +112,7 @@ fn a_version_one_schema_upgrades_keeping_its_checkpoints() {
         INSERT INTO policy_checkpoints SELECT * FROM "{from}".policy_checkpoints;"#
     ))
     .unwrap();
-    let checkpoints = raw_checkpoints(&mut sql(&current));
+    let checkpoints = raw_checkpoints(&mut current.client());
     assert_eq!(checkpoints.len(), 1);
     assert_eq!(raw_checkpoints(&mut db), checkpoints);
 
@@ -184,7 +171,8 @@ fn rebuild_refuses_a_hand_written_answered_at_beyond_the_calls() {
     let store = open(&schema);
     store.ingest(&traj("r1", &["web"], true)).unwrap();
     let before = store.checkpoints().unwrap();
-    sql(&schema)
+    schema
+        .client()
         .batch_execute(
             "ALTER TABLE trajectory_log DISABLE TRIGGER trajectory_log_append_only;
              UPDATE trajectory_log SET answered_at = 2 WHERE request_id = 'r1';",

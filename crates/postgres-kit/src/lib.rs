@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod classify;
+mod clock;
 mod migrate;
 pub mod partitions;
 mod pool;
@@ -23,6 +24,7 @@ mod pool;
 pub mod testing;
 
 pub use classify::ErrorClass;
+pub use clock::Clock;
 pub use migrate::{MIGRATIONS_TABLE, Migration, schema_version};
 pub use pool::{CHECK_IDLE_AFTER, Conn, Pool};
 

@@ -67,6 +67,20 @@ impl TestSchema {
         Options::new(&self.url, &self.name, application_name).expect("the test database URL parses")
     }
 
+    /// A plain session on the schema with the stores' session settings, to write and read rows
+    /// a store's trait does not expose (and to corrupt them on purpose).
+    pub fn client(&self) -> postgres::Client {
+        let mut client = self
+            .options("otc-test-inspect")
+            .config()
+            .connect(postgres::NoTls)
+            .expect("the test database accepts a session");
+        client
+            .batch_execute(&crate::session_setup(&self.name).expect("a valid schema name"))
+            .expect("the session settings apply");
+        client
+    }
+
     /// Drops the schema now (also what `Drop` does).
     pub fn drop_schema(&self) -> Result<(), KitError> {
         let mut client = self

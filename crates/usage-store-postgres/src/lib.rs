@@ -22,7 +22,6 @@
 #![deny(missing_docs)]
 
 mod backend;
-mod clock;
 mod error;
 mod query;
 pub mod retention;
@@ -31,11 +30,10 @@ mod write;
 
 pub use retention::{DroppedPartition, EventRetention};
 
-use clock::Clock;
 use error::{Fail, kit, storage};
 use postgres::Transaction;
 use postgres_kit::partitions::MonthPartitions;
-use postgres_kit::{Options, Pool};
+use postgres_kit::{Clock, Options, Pool};
 use usage_store::{DEFAULT_MAX_FUTURE_SKEW_MS, UsageError};
 
 /// The PostgreSQL schema the usage store uses unless told otherwise.

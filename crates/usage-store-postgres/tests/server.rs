@@ -15,19 +15,6 @@ fn open(schema: &TestSchema) -> Arc<PostgresUsageStore> {
     Arc::new(PostgresUsageStore::open_with(&schema.options(APPLICATION_NAME)).expect("open"))
 }
 
-/// A session outside the store, on the store's schema, for reading (and abusing) its tables.
-fn raw(schema: &TestSchema) -> postgres::Client {
-    let mut client = schema
-        .options("otc-usage-test")
-        .config()
-        .connect(postgres::NoTls)
-        .unwrap();
-    client
-        .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
-        .unwrap();
-    client
-}
-
 fn sum(client: &mut postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).unwrap().get(0)
 }
@@ -92,7 +79,7 @@ fn a_hard_quota_is_exact_across_two_replicas() {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut client = raw(&schema);
+    let mut client = schema.client();
     for (c, (tenant, limit, amount, expected)) in cases.iter().enumerate() {
         let count: usize = accepted.iter().map(|a| a[c]).sum();
         assert_eq!(count, *expected, "{tenant}: accepted events");
@@ -186,7 +173,7 @@ fn a_retry_racing_on_another_replica_is_a_duplicate() {
             }
         }
     }
-    let mut client = raw(&schema);
+    let mut client = schema.client();
     assert_eq!(
         sum(&mut client, "SELECT COUNT(*) FROM meter_events"),
         KEYS as i64
@@ -203,7 +190,7 @@ fn the_event_log_is_append_only() {
     let schema = TestSchema::new();
     let store = open(&schema);
     store.meter(&event("acme", "a", 1.0)).unwrap();
-    let mut client = raw(&schema);
+    let mut client = schema.client();
     for abuse in [
         "UPDATE meter_events SET micro_units = 0",
         "DELETE FROM meter_events",
@@ -231,7 +218,8 @@ fn soft_quota_overages_are_audited_row_by_row() {
     };
     let opener: &Opener = &open_dyn;
     conformance::a_soft_quota_records_the_overage(opener);
-    let rows: Vec<(String, i64, i64)> = raw(&schema)
+    let rows: Vec<(String, i64, i64)> = schema
+        .client()
         .query(
             "SELECT tenant, limit_micro, over_micro FROM quota_overages ORDER BY event_id",
             &[],
@@ -248,7 +236,8 @@ fn soft_quota_overages_are_audited_row_by_row() {
 fn a_schema_from_a_newer_build_is_refused_with_a_clear_error() {
     let schema = TestSchema::new();
     open(&schema).check_ready().unwrap();
-    raw(&schema)
+    schema
+        .client()
         .batch_execute("INSERT INTO schema_migrations (version) VALUES (99)")
         .unwrap();
     let err = PostgresUsageStore::open_with(&schema.options(APPLICATION_NAME)).unwrap_err();

@@ -3,9 +3,25 @@
 //! window; every answer's status is checked. Included with `#[path]` (a file directly in
 //! `benches/` would be a bench target of its own).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "bench-token-0123456789abcdef";
+
+/// A unique suffix for every write of the run (ids and idempotency keys).
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+pub fn unique() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
 
 /// One connection's client.
 pub struct Connection {

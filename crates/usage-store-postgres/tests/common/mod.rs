@@ -6,15 +6,7 @@ use usage_store::{MeterEvent, MeterOutcome};
 
 /// A session outside the store, on the store's schema, for reading (and abusing) its tables.
 pub fn raw(schema: &TestSchema) -> postgres::Client {
-    let mut client = schema
-        .options("otc-usage-test")
-        .config()
-        .connect(postgres::NoTls)
-        .unwrap();
-    client
-        .batch_execute(&postgres_kit::session_setup(schema.name()).unwrap())
-        .unwrap();
-    client
+    schema.client()
 }
 
 pub fn count(client: &mut postgres::Client, sql: &str) -> i64 {
