@@ -26,7 +26,9 @@ mod load_gen;
 
 use admin_api::database::open_stores;
 use admin_api::{AppState, ServerConfig};
-use load_gen::{Connection, Endpoint, TOKEN, median, now_ms, setting, throughput, unique};
+use load_gen::{
+    Connection, Endpoint, TOKEN, ingest_new, median, meter_new, now_ms, setting, throughput, unique,
+};
 use otc_policy::synthetic::World;
 use otc_policy::{PolicyConfig, Trajectory};
 use std::time::{Duration, Instant};
@@ -181,29 +183,10 @@ const POLICY: Endpoint = (
     200,
     None,
 );
-const METER: Endpoint = (
-    "POST /admin/billing/meter",
-    |c| {
-        let n = unique();
-        let body = format!(
-            r#"{{"tenant":"load","request_id":"load-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"load-{n}"}}"#,
-            now_ms()
-        );
-        c.post("/admin/billing/meter", &body)
-    },
-    201,
-    None,
-);
+const METER: Endpoint = ("POST /admin/billing/meter", meter_new, 201, None);
 const INGEST: Endpoint = (
     "POST /admin/otc/trajectories (single)",
-    |c| {
-        let body = format!(
-            r#"{{"request_id":"{}","intent":"lookup","modules":["web-search","code-exec"],"calls":["web-search"],"run_units":1.0,"correct":true,"latency_ms":50.0,"timestamp_ms":{}}}"#,
-            unique(),
-            now_ms() - 1000
-        );
-        c.post("/admin/otc/trajectories", &body)
-    },
+    ingest_new,
     201,
     None,
 );

@@ -17,37 +17,21 @@
 mod load_gen;
 
 use admin_api::{AppState, ServerConfig};
-use load_gen::{Connection, Endpoint, TOKEN, median, now_ms, setting, throughput, unique};
+use load_gen::{
+    Connection, Endpoint, TOKEN, ingest_new, median, meter_new, setting, throughput, trajectory,
+    unique,
+};
 use std::time::Duration;
 const CONNECTIONS: usize = 16;
 const POLICY: &str = "/admin/otc/policy?intent=lookup&modules=web-search,code-exec";
 
-fn trajectory(id: &str) -> String {
-    format!(
-        r#"{{"request_id":"{id}","intent":"lookup","modules":["web-search","code-exec"],"calls":["web-search"],"run_units":1.0,"correct":true,"latency_ms":50.0,"timestamp_ms":{}}}"#,
-        now_ms() - 1000
-    )
-}
-
 const ENDPOINTS: [Endpoint; 4] = [
     ("GET /admin/health", |c| c.get("/admin/health"), 200, None),
     ("GET /admin/otc/policy", |c| c.get(POLICY), 200, Some(0.70)),
-    (
-        "POST /admin/billing/meter",
-        |c| {
-            let n = unique();
-            let body = format!(
-                r#"{{"tenant":"load","request_id":"load-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"load-{n}"}}"#,
-                now_ms()
-            );
-            c.post("/admin/billing/meter", &body)
-        },
-        201,
-        Some(0.40),
-    ),
+    ("POST /admin/billing/meter", meter_new, 201, Some(0.40)),
     (
         "POST /admin/otc/trajectories (single)",
-        |c| c.post("/admin/otc/trajectories", &trajectory(&unique())),
+        ingest_new,
         201,
         Some(0.40),
     ),

@@ -23,6 +23,29 @@ pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
+/// A new trajectory of the `lookup` intent with request id `id`, as JSON.
+pub fn trajectory(id: &str) -> String {
+    format!(
+        r#"{{"request_id":"{id}","intent":"lookup","modules":["web-search","code-exec"],"calls":["web-search"],"run_units":1.0,"correct":true,"latency_ms":50.0,"timestamp_ms":{}}}"#,
+        now_ms() - 1000
+    )
+}
+
+/// `POST /admin/billing/meter` of a new event (a key of its own).
+pub fn meter_new(c: &Connection) -> u16 {
+    let n = unique();
+    let body = format!(
+        r#"{{"tenant":"load","request_id":"load-{n}","module":"web-search","tool":"search","run_units":1.0,"timestamp_ms":{},"idempotency_key":"load-{n}"}}"#,
+        now_ms()
+    );
+    c.post("/admin/billing/meter", &body)
+}
+
+/// A single `POST /admin/otc/trajectories` of a new trajectory.
+pub fn ingest_new(c: &Connection) -> u16 {
+    c.post("/admin/otc/trajectories", &trajectory(&unique()))
+}
+
 /// One connection's client.
 pub struct Connection {
     pub base: String,
