@@ -3,7 +3,7 @@
 //! the event log's partition for the month of recording is known to exist), each read one
 //! statement or one snapshot.
 
-use crate::{PostgresUsageStore, query, write};
+use crate::{PostgresUsageStore, batch, query, write};
 use usage_store::model::check_name;
 use usage_store::{
     HistoryPage, HistoryQuery, MAX_BATCH_EVENTS, MeterEvent, MeterOutcome, Quota, RequestUsage,
@@ -32,7 +32,7 @@ impl UsageBackend for PostgresUsageStore {
             .map(|e| e.validate(now, self.max_future_skew_ms))
             .collect::<Result<Vec<_>, _>>()?;
         self.write_events(now, events.iter().map(|e| e.tenant.as_str()), |tx| {
-            valid.iter().map(|v| write::meter_one(tx, v, now)).collect()
+            batch::meter_batch(tx, &valid, now)
         })
     }
 

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod batch;
 mod error;
 mod query;
 pub mod retention;

@@ -212,14 +212,20 @@ pub(crate) fn load_quota(
     else {
         return Ok(None);
     };
-    let limit: i64 = row.get(0);
+    Ok(Some(quota_from_row(&row, 0)))
+}
+
+/// The quota in `row`'s columns `first..first + 3` (limit in micro-units, period, kind), and
+/// its limit in micro-units.
+pub(crate) fn quota_from_row(row: &postgres::Row, first: usize) -> (Quota, i64) {
+    let limit: i64 = row.get(first);
     // The CHECK constraints make any other spelling impossible short of a hand-edited table.
-    let period = if row.get::<_, &str>(1) == "day" {
+    let period = if row.get::<_, &str>(first + 1) == "day" {
         QuotaPeriod::Day
     } else {
         QuotaPeriod::Month
     };
-    let kind = if row.get::<_, &str>(2) == "hard" {
+    let kind = if row.get::<_, &str>(first + 2) == "hard" {
         QuotaKind::Hard
     } else {
         QuotaKind::Soft
@@ -229,7 +235,7 @@ pub(crate) fn load_quota(
         period,
         kind,
     };
-    Ok(Some((quota, limit)))
+    (quota, limit)
 }
 
 /// Inserts or replaces the tenant's quota. Not retroactive: usage already recorded stays.

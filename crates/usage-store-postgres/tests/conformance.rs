@@ -54,6 +54,11 @@ fn a_batch_is_all_or_nothing() {
 }
 
 #[test]
+fn a_batch_meters_as_its_events_one_by_one() {
+    run(conformance::a_batch_meters_as_its_events_one_by_one);
+}
+
+#[test]
 fn a_hard_quota_refuses_exactly_at_the_limit() {
     run(conformance::a_hard_quota_refuses_exactly_at_the_limit);
 }

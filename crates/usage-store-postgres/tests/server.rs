@@ -232,6 +232,47 @@ fn soft_quota_overages_are_audited_row_by_row() {
     assert_eq!(rows, vec![acme(2_000_000), acme(1_500_000)]);
 }
 
+/// A batch writes the same audit rows as the events one by one, each under the id the batch
+/// gave its event (the batch path writes overages in one statement of its own).
+#[test]
+fn a_batch_audits_its_soft_overages_under_its_event_ids() {
+    let schema = TestSchema::new();
+    let store = open(&schema);
+    let soft = Quota {
+        limit: 5.0,
+        period: QuotaPeriod::Month,
+        kind: QuotaKind::Soft,
+    };
+    store.set_quota("acme", &soft).unwrap();
+    let out = store
+        .meter_batch(&[
+            event("acme", "a", 4.0),
+            event("other", "x", 9.0),
+            event("acme", "b", 3.0),
+            event("acme", "a", 4.0),
+            event("acme", "c", 1.5),
+        ])
+        .unwrap();
+    let id = |i: usize| match out[i] {
+        MeterOutcome::Recorded { event_id, .. } => event_id,
+        ref other => panic!("expected Recorded, got {other:?}"),
+    };
+    assert_eq!(out[3], MeterOutcome::Duplicate { event_id: id(0) });
+    let rows: Vec<(i64, String, i64, i64)> = schema
+        .client()
+        .query(
+            "SELECT event_id, tenant, limit_micro, over_micro FROM quota_overages
+             ORDER BY event_id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    let acme = |i, over| (id(i), "acme".to_string(), 5_000_000, over);
+    assert_eq!(rows, vec![acme(2, 2_000_000), acme(4, 1_500_000)]);
+}
+
 #[test]
 fn a_schema_from_a_newer_build_is_refused_with_a_clear_error() {
     let schema = TestSchema::new();

@@ -17,6 +17,7 @@
 //!
 //! The checks panic (assert) on the first difference, like any test.
 
+mod batches;
 mod concurrency;
 mod history;
 mod metering;
@@ -27,6 +28,7 @@ use crate::model::MeterEvent;
 use crate::period::utc_midnight_ms;
 use std::sync::Arc;
 
+pub use batches::a_batch_meters_as_its_events_one_by_one;
 pub use concurrency::{
     a_hard_day_quota_holds_under_a_long_mixed_stress,
     a_hard_quota_is_never_exceeded_by_concurrent_writers,
@@ -67,6 +69,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         bad_input_is_rejected_and_writes_nothing,
     ),
     ("a_batch_is_all_or_nothing", a_batch_is_all_or_nothing),
+    (
+        "a_batch_meters_as_its_events_one_by_one",
+        a_batch_meters_as_its_events_one_by_one,
+    ),
     (
         "a_hard_quota_refuses_exactly_at_the_limit",
         a_hard_quota_refuses_exactly_at_the_limit,

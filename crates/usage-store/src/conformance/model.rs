@@ -7,7 +7,7 @@ use crate::UsageError;
 use crate::model::{HistoryQuery, MeterEvent, MeterOutcome, Quota, QuotaKind};
 use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, utc_midnight_ms};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
 use std::collections::HashMap;
 
@@ -17,11 +17,11 @@ const SIZES: [f64; 5] = [0.0, 0.1, 0.3, 1.0, 2.5];
 const CASES: u32 = 24;
 
 /// Two days either side of 2026-03-01T00:00Z, so month and day periods both have an edge.
-fn edge() -> i64 {
+pub(super) fn edge() -> i64 {
     utc_midnight_ms(2026, 3, 1)
 }
 
-fn event(tenant: &str, (key, size, hour, module): (u8, usize, i64, u8)) -> MeterEvent {
+pub(super) fn event(tenant: &str, (key, size, hour, module): (u8, usize, i64, u8)) -> MeterEvent {
     MeterEvent {
         tenant: tenant.into(),
         request_id: format!("req-{}", key % 4),
@@ -33,12 +33,113 @@ fn event(tenant: &str, (key, size, hour, module): (u8, usize, i64, u8)) -> Meter
     }
 }
 
-#[derive(Debug, PartialEq)]
-enum Seen {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Seen {
     Recorded { overage_micros: i64 },
     Duplicate,
     Conflict,
     Exhausted,
+}
+
+/// The documented rules for one tenant with one quota, kept in memory: what each event
+/// should give, and what has been recorded.
+#[derive(Debug, Clone)]
+pub(super) struct Model {
+    pub period: QuotaPeriod,
+    pub limit: f64,
+    pub hard: bool,
+    keys: HashMap<String, MeterEvent>,
+    pub recorded: Vec<MeterEvent>,
+}
+
+impl Model {
+    pub fn new(period: QuotaPeriod, limit: f64, hard: bool) -> Self {
+        Self {
+            period,
+            limit,
+            hard,
+            keys: HashMap::new(),
+            recorded: Vec::new(),
+        }
+    }
+
+    /// What metering `e` gives, recording it if it is recorded.
+    pub fn meter(&mut self, e: &MeterEvent) -> Seen {
+        if let Some(first) = self.keys.get(&e.idempotency_key) {
+            return if first == e {
+                Seen::Duplicate
+            } else {
+                Seen::Conflict
+            };
+        }
+        let window = self.period.window(e.timestamp_ms);
+        let after = self.used(window.start_ms..window.end_ms) + micros(e.run_units);
+        let over = after - micros(self.limit);
+        if over > 0 && self.hard {
+            return Seen::Exhausted;
+        }
+        let overage_micros = over.clamp(0, micros(e.run_units));
+        self.keys.insert(e.idempotency_key.clone(), e.clone());
+        self.recorded.push(e.clone());
+        Seen::Recorded { overage_micros }
+    }
+
+    /// Micro-units recorded with a timestamp in `range`.
+    pub fn used(&self, range: std::ops::Range<i64>) -> i64 {
+        self.recorded
+            .iter()
+            .filter(|r| range.contains(&r.timestamp_ms))
+            .map(|r| micros(r.run_units))
+            .sum()
+    }
+}
+
+/// What the store gave for one event, as a [`Seen`] (panics on any other error).
+pub(super) fn seen(result: Result<MeterOutcome, UsageError>) -> Seen {
+    match result {
+        Ok(MeterOutcome::Recorded { overage, .. }) => Seen::Recorded {
+            overage_micros: micros(overage),
+        },
+        Ok(MeterOutcome::Duplicate { .. }) => Seen::Duplicate,
+        Err(UsageError::IdempotencyConflict { .. }) => Seen::Conflict,
+        Err(UsageError::QuotaExhausted { .. }) => Seen::Exhausted,
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+/// Checks the store's usage in the periods around [`edge`] and its hour and day history of
+/// `tenant` against the model's sums.
+pub(super) fn agrees_on_sums(
+    store: &dyn crate::UsageBackend,
+    tenant: &str,
+    model: &Model,
+) -> Result<(), TestCaseError> {
+    for probe in [edge() - DAY_MS, edge() - 1, edge(), edge() + DAY_MS] {
+        let window = model.period.window(probe);
+        let want = model.used(window.start_ms..window.end_ms);
+        let usage = store.usage(tenant, probe).unwrap();
+        prop_assert_eq!(micros(usage.run_units), want);
+        if model.hard {
+            prop_assert!(want <= micros(model.limit));
+        }
+    }
+    for bucket in [BucketSize::Hour, BucketSize::Day] {
+        let page = store
+            .history(&HistoryQuery {
+                tenant: tenant.to_owned(),
+                bucket,
+                from_ms: edge() - 3 * DAY_MS,
+                to_ms: edge() + 3 * DAY_MS,
+                cursor: None,
+                limit: Some(1000),
+            })
+            .unwrap();
+        let total: i64 = page.buckets.iter().map(|b| micros(b.run_units)).sum();
+        let events: u64 = page.buckets.iter().map(|b| b.events).sum();
+        prop_assert_eq!(total, model.used(i64::MIN..i64::MAX));
+        prop_assert_eq!(events, model.recorded.len() as u64);
+    }
+    Ok(())
 }
 
 /// Random sequences agree with the model: outcomes event by event, usage in each period, and
@@ -83,80 +184,13 @@ pub fn the_backend_agrees_with_the_model(open: &Opener) {
             )
             .unwrap();
 
-        let mut keys: HashMap<String, MeterEvent> = HashMap::new();
-        let mut recorded: Vec<MeterEvent> = Vec::new();
+        let mut model = Model::new(period, limit, hard);
         for op in ops {
             let e = event(&tenant, op);
-            let expected = if let Some(first) = keys.get(&e.idempotency_key) {
-                if *first == e {
-                    Seen::Duplicate
-                } else {
-                    Seen::Conflict
-                }
-            } else {
-                let window = period.window(e.timestamp_ms);
-                let used: i64 = recorded
-                    .iter()
-                    .filter(|r| (window.start_ms..window.end_ms).contains(&r.timestamp_ms))
-                    .map(|r| micros(r.run_units))
-                    .sum();
-                let after = used + micros(e.run_units);
-                let over = after - micros(limit);
-                if over > 0 && hard {
-                    Seen::Exhausted
-                } else {
-                    keys.insert(e.idempotency_key.clone(), e.clone());
-                    recorded.push(e.clone());
-                    Seen::Recorded {
-                        overage_micros: over.clamp(0, micros(e.run_units)),
-                    }
-                }
-            };
-            let seen = match store.meter(&e) {
-                Ok(MeterOutcome::Recorded { overage, .. }) => Seen::Recorded {
-                    overage_micros: micros(overage),
-                },
-                Ok(MeterOutcome::Duplicate { .. }) => Seen::Duplicate,
-                Err(UsageError::IdempotencyConflict { .. }) => Seen::Conflict,
-                Err(UsageError::QuotaExhausted { .. }) => Seen::Exhausted,
-                Err(other) => panic!("unexpected error {other}"),
-            };
-            prop_assert_eq!(seen, expected, "event {:?}", e);
+            let expected = model.meter(&e);
+            prop_assert_eq!(seen(store.meter(&e)), expected, "event {:?}", e);
         }
-
-        // Usage per period and the whole history agree with the model's sums.
-        for probe in [edge() - DAY_MS, edge() - 1, edge(), edge() + DAY_MS] {
-            let window = period.window(probe);
-            let want: i64 = recorded
-                .iter()
-                .filter(|r| (window.start_ms..window.end_ms).contains(&r.timestamp_ms))
-                .map(|r| micros(r.run_units))
-                .sum();
-            let usage = store.usage(&tenant, probe).unwrap();
-            prop_assert_eq!(micros(usage.run_units), want);
-            if hard {
-                prop_assert!(want <= micros(limit));
-            }
-        }
-        for bucket in [BucketSize::Hour, BucketSize::Day] {
-            let page = store
-                .history(&HistoryQuery {
-                    tenant: tenant.clone(),
-                    bucket,
-                    from_ms: edge() - 3 * DAY_MS,
-                    to_ms: edge() + 3 * DAY_MS,
-                    cursor: None,
-                    limit: Some(1000),
-                })
-                .unwrap();
-            let total: i64 = page.buckets.iter().map(|b| micros(b.run_units)).sum();
-            let events: u64 = page.buckets.iter().map(|b| b.events).sum();
-            prop_assert_eq!(
-                total,
-                recorded.iter().map(|r| micros(r.run_units)).sum::<i64>()
-            );
-            prop_assert_eq!(events, recorded.len() as u64);
-        }
+        agrees_on_sums(&*store, &tenant, &model)?;
         Ok(())
     });
     if let Err(e) = result {
