@@ -10,9 +10,9 @@
 //! or an earlier event of the batch holds is a `Duplicate` of that event, or an
 //! `IdempotencyConflict` if its content differs; a quota counts every event recorded before it,
 //! the batch's own included; the first error in input order fails the batch and nothing is
-//! written. Event ids rise in input order. One by one, the same batch costs about five round
-//! trips an event (1,562 events/s at 1M events in the `backends` bench, against SQLite's
-//! 160k/s).
+//! written. Event ids rise in input order. Metered one by one, a batch cost about five round
+//! trips an event: 1,562 events/s filling a log of 1M events in the `backends` bench; set-based,
+//! 68,381/s in the same bench (SQLite 167,043/s).
 //!
 //! Runs, like every write, after the caller holds the lock of every tenant of the batch, so
 //! what is read stays true until the writes commit.
