@@ -4,8 +4,7 @@
 
 use super::Opener;
 use super::model::{Model, Seen, agrees_on_sums, event, seen};
-use crate::model::{MeterOutcome, Quota, QuotaKind};
-use crate::period::QuotaPeriod;
+use crate::model::MeterOutcome;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use std::cell::Cell;
@@ -39,30 +38,10 @@ pub fn a_batch_meters_as_its_events_one_by_one(open: &Opener) {
     let result = runner.run(&strategy, |(ops, sizes, quota_a, quota_b)| {
         case.set(case.get() + 1);
         let mut tenants = Vec::new();
-        for (name, (limit_tenths, month, hard)) in [("a", quota_a), ("b", quota_b)] {
+        for (name, quota) in [("a", quota_a), ("b", quota_b)] {
             let tenant = format!("batch-{}-{name}", case.get());
-            let period = if month {
-                QuotaPeriod::Month
-            } else {
-                QuotaPeriod::Day
-            };
-            let kind = if hard {
-                QuotaKind::Hard
-            } else {
-                QuotaKind::Soft
-            };
-            let limit = limit_tenths as f64 / 10.0;
-            store
-                .set_quota(
-                    &tenant,
-                    &Quota {
-                        limit,
-                        period,
-                        kind,
-                    },
-                )
-                .unwrap();
-            tenants.push((tenant, Model::new(period, limit, hard)));
+            let model = Model::with_quota(&*store, &tenant, quota);
+            tenants.push((tenant, model));
         }
         let events: Vec<(usize, _)> = ops
             .into_iter()

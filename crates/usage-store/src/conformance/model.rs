@@ -53,7 +53,30 @@ pub(super) struct Model {
 }
 
 impl Model {
-    pub fn new(period: QuotaPeriod, limit: f64, hard: bool) -> Self {
+    /// Sets `tenant`'s quota on `store` (a limit in tenths of a run-unit, month or day, hard
+    /// or soft) and returns the model of a tenant with that quota and nothing recorded.
+    pub fn with_quota(
+        store: &dyn crate::UsageBackend,
+        tenant: &str,
+        (limit_tenths, month, hard): (i64, bool, bool),
+    ) -> Self {
+        let period = if month {
+            QuotaPeriod::Month
+        } else {
+            QuotaPeriod::Day
+        };
+        let kind = if hard {
+            QuotaKind::Hard
+        } else {
+            QuotaKind::Soft
+        };
+        let limit = limit_tenths as f64 / 10.0;
+        let quota = Quota {
+            limit,
+            period,
+            kind,
+        };
+        store.set_quota(tenant, &quota).unwrap();
         Self {
             period,
             limit,
@@ -162,29 +185,7 @@ pub fn the_backend_agrees_with_the_model(open: &Opener) {
     let result = runner.run(&strategy, |(ops, limit_tenths, month, hard)| {
         case.set(case.get() + 1);
         let tenant = format!("acme-{}", case.get());
-        let period = if month {
-            QuotaPeriod::Month
-        } else {
-            QuotaPeriod::Day
-        };
-        let kind = if hard {
-            QuotaKind::Hard
-        } else {
-            QuotaKind::Soft
-        };
-        let limit = limit_tenths as f64 / 10.0;
-        store
-            .set_quota(
-                &tenant,
-                &Quota {
-                    limit,
-                    period,
-                    kind,
-                },
-            )
-            .unwrap();
-
-        let mut model = Model::new(period, limit, hard);
+        let mut model = Model::with_quota(&*store, &tenant, (limit_tenths, month, hard));
         for op in ops {
             let e = event(&tenant, op);
             let expected = model.meter(&e);
