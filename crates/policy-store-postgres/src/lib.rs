@@ -38,6 +38,7 @@
 mod decide;
 mod ids;
 mod ingest;
+mod memory;
 mod read;
 mod rebuild;
 mod replay;
@@ -48,6 +49,7 @@ pub use retention::{RetentionError, RetentionReport};
 pub use schema::MIGRATIONS;
 
 use ids::IdCache;
+use memory::AdviceMemory;
 use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Trajectory};
 use policy_store::{
     BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, PolicyError, RebuildReport,
@@ -56,6 +58,7 @@ use policy_store::{
 use postgres::Transaction;
 use postgres_kit::partitions::MonthPartitions;
 use postgres_kit::{Clock, ErrorClass, KitError, Options, Pool};
+use std::sync::Arc;
 
 /// The PostgreSQL schema the policy store uses unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "otc_policy";
@@ -132,7 +135,7 @@ impl From<Fail> for PolicyError {
 /// replicas) may use the same schema at once.
 #[derive(Debug)]
 pub struct PostgresPolicyStore {
-    pool: Pool,
+    pool: Arc<Pool>,
     config: PolicyConfig,
     config_id: i64,
     ids: IdCache,
@@ -140,6 +143,8 @@ pub struct PostgresPolicyStore {
     months: MonthPartitions,
     /// The store's clock (Unix ms): `logged_ms`, `decided_ms`, validation's "now".
     clock: Clock,
+    /// Answers of `recommend`, served once the database confirms them (`memory.rs`).
+    memory: AdviceMemory,
 }
 
 /// The store's partitioned tables (schema v4), each with a partition per UTC month.
@@ -164,7 +169,7 @@ impl PostgresPolicyStore {
         }
         let config_json = serde_json::to_string(&config)
             .map_err(|e| PolicyError::InvalidConfig(e.to_string()))?;
-        let pool = postgres_kit::open(options, MIGRATIONS).map_err(kit)?;
+        let pool = Arc::new(postgres_kit::open(options, MIGRATIONS).map_err(kit)?);
         let mut conn = pool.get().map_err(kit)?;
         let config_id = write_tx(&mut conn, |tx| {
             tx.execute(
@@ -188,6 +193,7 @@ impl PostgresPolicyStore {
         // Unlike SQLite, no "rebuild if upgraded" step: this schema has never had an older
         // checkpoint format to drop.
         Ok(Self {
+            memory: AdviceMemory::new(Arc::clone(&pool)),
             pool,
             config,
             config_id,
@@ -291,6 +297,15 @@ impl PolicyBackend for PostgresPolicyStore {
 
     fn recommend(&self, intent: &str, modules: &[String]) -> Result<Recommendation, PolicyError> {
         Ok(read::recommend(self, intent, modules)?)
+    }
+
+    fn recommend_when_current(
+        &self,
+        intent: &str,
+        modules: &[String],
+    ) -> Option<policy_store::CurrentAdvice> {
+        otc_policy::trajectory::check_names(intent, modules).ok()?;
+        self.memory.when_current(intent, modules)
     }
 
     fn decide(&self, intent: &str, modules: &[String]) -> Result<Decision, PolicyError> {

@@ -134,12 +134,20 @@ pub(crate) fn recommend(
 ) -> Result<Recommendation, Fail> {
     otc_policy::trajectory::check_names(intent, modules)?;
     let set = ModuleSet::new(modules)?;
-    let (exact, siblings) = context(&mut *store.pool.get()?, intent, &set)?;
-    Ok(otc_policy::advice::recommend(
+    let mut conn = store.pool.get()?;
+    // The version first: the answer is then at least as new as its tag (`memory.rs`).
+    let version: i64 = conn
+        .query_typed_one(crate::memory::READ_VERSION, &[])?
+        .get(0);
+    let (exact, siblings) = context(&mut *conn, intent, &set)?;
+    drop(conn);
+    let answer = otc_policy::advice::recommend(
         intent,
         &as_context(&set, exact.as_ref(), &siblings),
         &store.config,
-    ))
+    );
+    store.memory.hold(intent, modules, version, &answer);
+    Ok(answer)
 }
 
 /// The intent's readable checkpoints; an error only when it has some and none is readable.

@@ -271,4 +271,29 @@ pub const MIGRATIONS: &[Migration] = &[
             FOR EACH ROW EXECUTE FUNCTION refuse_change();
         "#,
     },
+    // v5: a version of the checkpoints, bumped by every statement that changes them (ingest,
+    // rebuild, retention's base, a hand edit alike), so a replica can tell with one tiny read
+    // whether an answer it holds in memory is still the answer (`memory.rs`). The function
+    // keeps the schema it was made in (`SET search_path FROM CURRENT`), so an edit from a
+    // session with another search path still bumps this schema's version.
+    Migration {
+        version: 5,
+        sql: r#"
+        CREATE TABLE policy_epoch (
+            only_row BOOLEAN PRIMARY KEY DEFAULT true CHECK (only_row),
+            version  BIGINT NOT NULL
+        );
+        INSERT INTO policy_epoch (version) VALUES (0);
+        CREATE FUNCTION bump_policy_epoch() RETURNS trigger LANGUAGE plpgsql
+        SET search_path FROM CURRENT AS $$
+        BEGIN
+            UPDATE policy_epoch SET version = version + 1;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER policy_checkpoints_epoch
+            AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON policy_checkpoints
+            FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+        "#,
+    },
 ];

@@ -8,6 +8,14 @@ use otc_policy::evaluate::{EvaluationReport, Replay, Scope};
 use otc_policy::simulate::Advisor;
 use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Score, Trajectory};
 use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+
+/// The answer of [`PolicyBackend::recommend_when_current`]: resolves without a thread of the
+/// caller's to the held answer once it is known current, or to `None` (then call
+/// `recommend`). Runtime-agnostic (std's `Future`): the backend wakes it from a thread of
+/// its own.
+pub type CurrentAdvice = Pin<Box<dyn Future<Output = Option<Recommendation>> + Send + 'static>>;
 
 /// The result of ingesting one trajectory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +106,19 @@ pub trait PolicyBackend: Send + Sync + std::fmt::Debug {
     /// an answer that `recommend` would not give at the same moment; invalid names are `None`
     /// (`recommend` says why). The default holds nothing.
     fn recommend_from_memory(&self, intent: &str, modules: &[String]) -> Option<Recommendation> {
+        let _ = (intent, modules);
+        None
+    }
+
+    /// [`PolicyBackend::recommend`]'s answer from memory, for a backend that must ask its
+    /// database whether the answer it holds is still current (a server that other replicas
+    /// write to): a future that waits, without blocking a thread of the caller's, for a check
+    /// of the database's policy version begun after this call, and resolves to the held answer
+    /// only if no checkpoint changed since it was read, else to `None` (then call `recommend`,
+    /// which refreshes what is held). So, like `recommend_from_memory`, never an answer older
+    /// than a write acknowledged (by any replica) before the call. `None` at once when the
+    /// backend holds nothing of the kind or the names are invalid. The default holds nothing.
+    fn recommend_when_current(&self, intent: &str, modules: &[String]) -> Option<CurrentAdvice> {
         let _ = (intent, modules);
         None
     }

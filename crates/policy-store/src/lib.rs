@@ -17,7 +17,7 @@ mod error;
 pub mod replay;
 
 pub use backend::{
-    BackendAdvisor, BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, RebuildReport,
-    RewardEvent,
+    BackendAdvisor, BatchReport, CheckpointPage, CurrentAdvice, IngestOutcome, PolicyBackend,
+    RebuildReport, RewardEvent,
 };
 pub use error::{BoxError, ConflictItem, InvalidItem, PolicyError};

@@ -358,6 +358,18 @@ async fn get_policy(
     {
         return Ok(Json(recommendation.into()));
     }
+    // A store that must ask its database whether what it holds is current (PostgreSQL, shared
+    // by replicas) answers after a version check it shares with the requests waiting beside
+    // this one, also without the hop.
+    let current = state
+        .inner()
+        .policy
+        .recommend_when_current(&params.intent, &modules);
+    if let Some(current) = current
+        && let Some(recommendation) = current.await
+    {
+        return Ok(Json(recommendation.into()));
+    }
     state
         .blocking(move |inner| {
             Ok(Json(
