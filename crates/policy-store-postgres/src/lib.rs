@@ -28,6 +28,14 @@
 //! without the writer lock and takes the lock only for the rows logged since and the write
 //! (`rebuild.rs`), so a long log does not stall the other replicas' writers.
 //!
+//! # Advice from memory
+//!
+//! `recommend` holds its answers under the checkpoints' version (schema v5, `policy_epoch`,
+//! bumped by a trigger); [`PolicyBackend::recommend_when_current`] serves one once a version
+//! read begun after the call confirms it, a read shared by every request waiting for it
+//! (`memory.rs`), so an answer from memory is never older than a write any replica
+//! acknowledged before the call.
+//!
 //! # Errors
 //!
 //! `53100 disk_full` is [`PolicyError::StorageFull`], every other driver or postgres-kit failure
