@@ -239,6 +239,20 @@ fn retries_on_the_other_replica_are_duplicates_and_both_advise_alike() {
         a.get("/admin/otc/checkpoints").json(),
         b.get("/admin/otc/checkpoints").json()
     );
+    // Each replica holds its answer in memory once asked; a write acknowledged by the other
+    // replica is in the very next answer all the same.
+    for i in 40..46 {
+        let held = a.get(policy).json();
+        assert_eq!(a.get(policy).json(), held, "asked twice, nothing written");
+        let t = trajectory(&format!("t{i}"), 1 + i % 3, true);
+        assert_eq!(b.post("/admin/otc/trajectories", &t).status, 201);
+        let next = a.get(policy).json();
+        assert_ne!(
+            next, held,
+            "write {i} on the other replica is not in the answer"
+        );
+        assert_eq!(next, b.get(policy).json());
+    }
 }
 
 /// A rebuild on one replica while the other ingests leaves the checkpoints equal to a

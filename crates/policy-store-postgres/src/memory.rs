@@ -18,11 +18,15 @@
 //! that thread, so an async caller spends no thread of its own on it.
 //!
 //! A round that fails (the session broke) answers `None` to its waiters, who read the store as
-//! usual; the next round opens a new session, but not more often than once a second.
+//! usual; the next round opens a new session, but not more often than once a second. A session
+//! idle for long is checked before it is used. While a round has run for over a second (a
+//! session the network lost mid-read), requests do not wait for rounds at all; callers also
+//! bound their wait (admin-api gives up after a second). If the round thread ends (the store
+//! dropped, or a panic), waiters get `None` and the memory stays off for that handle.
 
 use otc_policy::Recommendation;
 use policy_store::CurrentAdvice;
-use postgres_kit::Pool;
+use postgres_kit::{CHECK_IDLE_AFTER, CONNECT_TIMEOUT, Pool};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,6 +39,9 @@ const CAPACITY: usize = 10_000;
 
 /// How long after a failed connect the next round fails at once instead of connecting again.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+/// A round running longer than this is taken as stuck: requests stop waiting for rounds.
+const STUCK_AFTER: Duration = Duration::from_secs(1);
 
 /// The statement of a round, and of the tag read before an answer's checkpoints.
 pub(crate) const READ_VERSION: &str = "SELECT version FROM policy_epoch";
@@ -57,13 +64,15 @@ struct Rounds {
     asked: u64,
     /// The last round started (its read sent after every request that asked for it arrived).
     started: u64,
+    /// When the running round began (`None` when none runs).
+    began: Option<Instant>,
     /// The last round finished, and the version it read (`None`: it failed).
     done: u64,
     version: Option<i64>,
     wakers: Vec<Waker>,
     /// The round thread runs.
     running: bool,
-    /// The store was dropped: the round thread ends.
+    /// The store was dropped (or the round thread ended): no more rounds.
     closed: bool,
 }
 
@@ -121,7 +130,9 @@ impl AdviceMemory {
         }
         let round = {
             let mut rounds = lock(&self.shared.rounds);
-            if rounds.closed {
+            // A round running for this long is stuck (a session the network lost): until it
+            // ends, requests read the store instead of queueing behind it.
+            if rounds.closed || rounds.began.is_some_and(|at| at.elapsed() > STUCK_AFTER) {
                 return None;
             }
             let round = rounds.started + 1;
@@ -194,7 +205,22 @@ impl Future for Wait {
 /// The round thread: while a request waits, reads the version on a session of its own and
 /// wakes the waiters; ends when the store is dropped.
 fn run_rounds(shared: &Shared, pool: &Pool) {
-    let mut session: Option<postgres::Client> = None;
+    // However the thread ends (the store dropped, or a panic), no waiter is left waiting and
+    // no later request waits for a round that will not come: they all read the store.
+    struct Ended<'a>(&'a Shared);
+    impl Drop for Ended<'_> {
+        fn drop(&mut self) {
+            let wakers = {
+                let mut rounds = lock(&self.0.rounds);
+                rounds.closed = true;
+                rounds.running = false;
+                std::mem::take(&mut rounds.wakers)
+            };
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+    let _ended = Ended(shared);
+    let mut session: Option<(postgres::Client, Instant)> = None;
     let mut failed_connect: Option<Instant> = None;
     loop {
         let round = {
@@ -206,17 +232,16 @@ fn run_rounds(shared: &Shared, pool: &Pool) {
                     .unwrap_or_else(PoisonError::into_inner);
             }
             if rounds.closed {
-                let wakers = std::mem::take(&mut rounds.wakers);
-                drop(rounds);
-                wakers.into_iter().for_each(Waker::wake);
                 return;
             }
             rounds.started += 1;
+            rounds.began = Some(Instant::now());
             rounds.started
         };
         let version = read_version(pool, &mut session, &mut failed_connect);
         let wakers = {
             let mut rounds = lock(&shared.rounds);
+            rounds.began = None;
             rounds.done = round;
             rounds.version = version;
             std::mem::take(&mut rounds.wakers)
@@ -225,29 +250,37 @@ fn run_rounds(shared: &Shared, pool: &Pool) {
     }
 }
 
-/// One round's read; `None` (and the session dropped) on any failure.
+/// One round's read; `None` (and the session dropped) on any failure. The session (with the
+/// time it was last used) is checked first when it has been idle long enough for the network
+/// to have lost it, as the pool checks its own (`postgres_kit::CHECK_IDLE_AFTER`).
 fn read_version(
     pool: &Pool,
-    session: &mut Option<postgres::Client>,
+    session: &mut Option<(postgres::Client, Instant)>,
     failed_connect: &mut Option<Instant>,
 ) -> Option<i64> {
-    if session.as_ref().is_none_or(postgres::Client::is_closed) {
+    if let Some((client, used)) = session.as_mut()
+        && (client.is_closed()
+            || (used.elapsed() > CHECK_IDLE_AFTER && client.is_valid(CONNECT_TIMEOUT).is_err()))
+    {
+        *session = None;
+    }
+    if session.is_none() {
         if failed_connect.is_some_and(|at| at.elapsed() < RECONNECT_AFTER) {
             return None;
         }
         match pool.connect() {
             Ok(client) => {
-                *session = Some(client);
+                *session = Some((client, Instant::now()));
                 *failed_connect = None;
             }
             Err(_) => {
-                *session = None;
                 *failed_connect = Some(Instant::now());
                 return None;
             }
         }
     }
-    let client = session.as_mut()?;
+    let (client, used) = session.as_mut()?;
+    *used = Instant::now();
     // The simple protocol: no parameters, one round trip, nothing to prepare.
     match client.simple_query(READ_VERSION) {
         Ok(messages) => messages.iter().find_map(|m| match m {

@@ -136,9 +136,10 @@ pub(crate) fn recommend(
     let set = ModuleSet::new(modules)?;
     let mut conn = store.pool.get()?;
     // The version first: the answer is then at least as new as its tag (`memory.rs`).
-    let version: i64 = conn
-        .query_typed_one(crate::memory::READ_VERSION, &[])?
-        .get(0);
+    // No version row (a hand-edited schema): nothing is held, the answer is still given.
+    let version: Option<i64> = conn
+        .query_typed_opt(crate::memory::READ_VERSION, &[])?
+        .map(|row| row.get(0));
     let (exact, siblings) = context(&mut *conn, intent, &set)?;
     drop(conn);
     let answer = otc_policy::advice::recommend(
@@ -146,7 +147,9 @@ pub(crate) fn recommend(
         &as_context(&set, exact.as_ref(), &siblings),
         &store.config,
     );
-    store.memory.hold(intent, modules, version, &answer);
+    if let Some(version) = version {
+        store.memory.hold(intent, modules, version, &answer);
+    }
     Ok(answer)
 }
 

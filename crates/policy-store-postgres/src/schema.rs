@@ -294,6 +294,12 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE TRIGGER policy_checkpoints_epoch
             AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON policy_checkpoints
             FOR EACH STATEMENT EXECUTE FUNCTION bump_policy_epoch();
+        -- The version only ever grows: a row deleted and made again could bring back an old
+        -- version, and an answer held under it would look current.
+        CREATE TRIGGER policy_epoch_no_delete BEFORE DELETE ON policy_epoch
+            FOR EACH ROW EXECUTE FUNCTION refuse_change();
+        CREATE TRIGGER policy_epoch_no_truncate BEFORE TRUNCATE ON policy_epoch
+            FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
         "#,
     },
 ];

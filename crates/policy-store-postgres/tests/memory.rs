@@ -204,3 +204,30 @@ fn concurrent_readers_get_only_current_answers() {
     let served = served.load(Ordering::SeqCst);
     assert!(served > WRITES, "only {served} answers came from memory");
 }
+
+/// A request still waiting when its store is dropped resolves (to an answer or to nothing),
+/// never hangs; and the version row cannot be deleted or truncated (an old version brought
+/// back would make old answers look current).
+#[test]
+fn a_waiter_outliving_its_store_resolves_and_the_version_only_grows() {
+    let schema = TestSchema::new();
+    let store = replica(&schema);
+    store.ingest(&traj(1)).unwrap();
+    let read = store.recommend("search", &asked()).unwrap();
+    let held = store
+        .recommend_when_current("search", &asked())
+        .expect("held");
+    drop(store);
+    let answer = block_on(held);
+    assert!(answer.is_none_or(|a| a == read));
+
+    let mut client = schema.client();
+    for statement in ["DELETE FROM policy_epoch", "TRUNCATE policy_epoch"] {
+        let err = client.batch_execute(statement).unwrap_err();
+        assert!(
+            err.as_db_error()
+                .is_some_and(|db| db.message().contains("append-only")),
+            "{statement}: {err}"
+        );
+    }
+}

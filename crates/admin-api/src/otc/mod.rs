@@ -332,6 +332,10 @@ pub struct PolicyParams {
 /// serve without exploring, why, the evidence behind it, and the modules ranked. No decision is
 /// logged and nothing is explored; on the request path use `POST /admin/otc/decisions`. Never
 /// an error for a combination never seen (`source` says where the advice came from).
+/// How long `GET /admin/otc/policy` waits for the store to confirm an answer it holds before
+/// reading the store instead.
+const CURRENT_ADVICE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[utoipa::path(get, path = "/admin/otc/policy", tag = "otc", params(PolicyParams),
     responses(
         (status = 200, description = "The recommendation", body = Recommendation),
@@ -365,8 +369,10 @@ async fn get_policy(
         .inner()
         .policy
         .recommend_when_current(&params.intent, &modules);
+    // A round takes one round trip; the bound only matters for one that hangs (the store
+    // then stops queueing requests behind it too).
     if let Some(current) = current
-        && let Some(recommendation) = current.await
+        && let Ok(Some(recommendation)) = tokio::time::timeout(CURRENT_ADVICE_WAIT, current).await
     {
         return Ok(Json(recommendation.into()));
     }

@@ -61,20 +61,18 @@ pub fn a_batch_meters_as_its_events_one_by_one(open: &Opener) {
             rest = after;
             let mut trial: Vec<Model> = tenants.iter().map(|(_, m)| m.clone()).collect();
             let expected: Vec<Seen> = batch.iter().map(|(t, e)| trial[*t].meter(e)).collect();
-            let refusal = expected
-                .iter()
-                .find(|s| matches!(s, Seen::Conflict | Seen::Exhausted))
-                .copied();
+            let refusal = expected.iter().find(|s| s.refuses()).cloned();
             let sent: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
             match store.meter_batch(&sent) {
                 Ok(outcomes) => {
                     prop_assert_eq!(refusal, None, "the batch should have failed: {:?}", sent);
+                    prop_assert_eq!(outcomes.len(), batch.len(), "an outcome per event");
                     for ((_, model), after) in tenants.iter_mut().zip(trial) {
                         *model = after;
                     }
                     let mut last_new = None;
                     for (((t, e), want), got) in batch.iter().zip(&expected).zip(&outcomes) {
-                        prop_assert_eq!(seen(Ok(got.clone())), *want, "event {:?}", e);
+                        prop_assert_eq!(&seen(Ok(got.clone())), want, "event {:?}", e);
                         let key = (*t, e.idempotency_key.clone());
                         match got {
                             MeterOutcome::Recorded { event_id, .. } => {

@@ -9,7 +9,7 @@ use crate::period::{BucketSize, DAY_MS, HOUR_MS, QuotaPeriod, utc_midnight_ms};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 const SIZES: [f64; 5] = [0.0, 0.1, 0.3, 1.0, 2.5];
 
@@ -33,12 +33,33 @@ pub(super) fn event(tenant: &str, (key, size, hour, module): (u8, usize, i64, u8
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// An outcome with what the rules say of it: the overage of a recorded event, the tenant and
+/// key of a conflict, the whole refusal of a hard quota (in micro-units).
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Seen {
-    Recorded { overage_micros: i64 },
+    Recorded {
+        units_micros: i64,
+        overage_micros: i64,
+    },
     Duplicate,
-    Conflict,
-    Exhausted,
+    Conflict {
+        tenant: String,
+        key: String,
+    },
+    Exhausted {
+        tenant: String,
+        limit_micros: i64,
+        used_micros: i64,
+        requested_micros: i64,
+        period_end_ms: i64,
+    },
+}
+
+impl Seen {
+    /// A refusal (which fails a whole batch).
+    pub fn refuses(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Exhausted { .. })
+    }
 }
 
 /// The documented rules for one tenant with one quota, kept in memory: what each event
@@ -92,19 +113,32 @@ impl Model {
             return if first == e {
                 Seen::Duplicate
             } else {
-                Seen::Conflict
+                Seen::Conflict {
+                    tenant: e.tenant.clone(),
+                    key: e.idempotency_key.clone(),
+                }
             };
         }
         let window = self.period.window(e.timestamp_ms);
-        let after = self.used(window.start_ms..window.end_ms) + micros(e.run_units);
+        let used = self.used(window.start_ms..window.end_ms);
+        let after = used + micros(e.run_units);
         let over = after - micros(self.limit);
         if over > 0 && self.hard {
-            return Seen::Exhausted;
+            return Seen::Exhausted {
+                tenant: e.tenant.clone(),
+                limit_micros: micros(self.limit),
+                used_micros: used,
+                requested_micros: micros(e.run_units),
+                period_end_ms: window.end_ms,
+            };
         }
         let overage_micros = over.clamp(0, micros(e.run_units));
         self.keys.insert(e.idempotency_key.clone(), e.clone());
         self.recorded.push(e.clone());
-        Seen::Recorded { overage_micros }
+        Seen::Recorded {
+            units_micros: micros(e.run_units),
+            overage_micros,
+        }
     }
 
     /// Micro-units recorded with a timestamp in `range`.
@@ -120,12 +154,33 @@ impl Model {
 /// What the store gave for one event, as a [`Seen`] (panics on any other error).
 pub(super) fn seen(result: Result<MeterOutcome, UsageError>) -> Seen {
     match result {
-        Ok(MeterOutcome::Recorded { overage, .. }) => Seen::Recorded {
+        Ok(MeterOutcome::Recorded {
+            run_units, overage, ..
+        }) => Seen::Recorded {
+            units_micros: micros(run_units),
             overage_micros: micros(overage),
         },
         Ok(MeterOutcome::Duplicate { .. }) => Seen::Duplicate,
-        Err(UsageError::IdempotencyConflict { .. }) => Seen::Conflict,
-        Err(UsageError::QuotaExhausted { .. }) => Seen::Exhausted,
+        Err(UsageError::IdempotencyConflict {
+            tenant,
+            idempotency_key,
+        }) => Seen::Conflict {
+            tenant,
+            key: idempotency_key,
+        },
+        Err(UsageError::QuotaExhausted {
+            tenant,
+            limit,
+            used,
+            requested,
+            period_end_ms,
+        }) => Seen::Exhausted {
+            tenant,
+            limit_micros: micros(limit),
+            used_micros: micros(used),
+            requested_micros: micros(requested),
+            period_end_ms,
+        },
         Err(other) => panic!("unexpected error {other}"),
     }
 }
@@ -157,10 +212,19 @@ pub(super) fn agrees_on_sums(
                 limit: Some(1000),
             })
             .unwrap();
-        let total: i64 = page.buckets.iter().map(|b| micros(b.run_units)).sum();
-        let events: u64 = page.buckets.iter().map(|b| b.events).sum();
-        prop_assert_eq!(total, model.used(i64::MIN..i64::MAX));
-        prop_assert_eq!(events, model.recorded.len() as u64);
+        // Bucket by bucket: micro-units and events of every bucket that has any.
+        let mut want: BTreeMap<i64, (i64, u64)> = BTreeMap::new();
+        for r in &model.recorded {
+            let sums = want.entry(bucket.floor(r.timestamp_ms)).or_default();
+            sums.0 += micros(r.run_units);
+            sums.1 += 1;
+        }
+        let got: BTreeMap<i64, (i64, u64)> = page
+            .buckets
+            .iter()
+            .map(|b| (b.start_ms, (micros(b.run_units), b.events)))
+            .collect();
+        prop_assert_eq!(got, want, "{:?} buckets", bucket);
     }
     Ok(())
 }
