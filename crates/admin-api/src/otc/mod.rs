@@ -328,14 +328,14 @@ pub struct PolicyParams {
     pub modules: String,
 }
 
-/// The policy's current advice for (intent, modules), read-only: the budget a decision would
-/// serve without exploring, why, the evidence behind it, and the modules ranked. No decision is
-/// logged and nothing is explored; on the request path use `POST /admin/otc/decisions`. Never
-/// an error for a combination never seen (`source` says where the advice came from).
 /// How long `GET /admin/otc/policy` waits for the store to confirm an answer it holds before
 /// reading the store instead.
 const CURRENT_ADVICE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// The policy's current advice for (intent, modules), read-only: the budget a decision would
+/// serve without exploring, why, the evidence behind it, and the modules ranked. No decision is
+/// logged and nothing is explored; on the request path use `POST /admin/otc/decisions`. Never
+/// an error for a combination never seen (`source` says where the advice came from).
 #[utoipa::path(get, path = "/admin/otc/policy", tag = "otc", params(PolicyParams),
     responses(
         (status = 200, description = "The recommendation", body = Recommendation),
