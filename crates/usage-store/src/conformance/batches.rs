@@ -3,10 +3,9 @@
 //! or nothing (the first refusal in input order fails it and records none of its events).
 
 use super::Opener;
-use super::model::{Model, Seen, agrees_on_sums, event, seen};
+use super::model::{Model, Seen, agrees_on_sums, event, runner, seen};
 use crate::model::MeterOutcome;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use std::cell::Cell;
 use std::collections::HashMap;
 
@@ -20,11 +19,7 @@ const CASES: u32 = 16;
 pub fn a_batch_meters_as_its_events_one_by_one(open: &Opener) {
     let store = open();
     let case = Cell::new(0u32);
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(CASES);
     let quota = (0i64..60, any::<bool>(), any::<bool>());
     let strategy = (
         prop::collection::vec(

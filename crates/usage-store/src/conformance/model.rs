@@ -229,17 +229,23 @@ pub(super) fn agrees_on_sums(
     Ok(())
 }
 
+/// A property runner of `cases` cases that writes no regression file (the checks run in
+/// other crates' test binaries, on storage of their own).
+pub(super) fn runner(cases: u32) -> TestRunner {
+    TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
 /// Random sequences agree with the model: outcomes event by event, usage in each period, and
 /// history sums in hour and day buckets. A hard quota's period never exceeds its limit.
 pub fn the_backend_agrees_with_the_model(open: &Opener) {
     let store = open();
     // Every case (and every shrinking step) is a tenant of its own, so one storage serves all.
     let case = Cell::new(0u32);
-    let mut runner = TestRunner::new(Config {
-        cases: CASES,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = runner(CASES);
     let strategy = (
         prop::collection::vec((0u8..12, 0usize..5, -48i64..48, 0u8..3), 1..40),
         0i64..60,
