@@ -11,7 +11,8 @@
 //! checked; a request that fails stops the bench.
 //!
 //! `cargo bench -p admin-api --bench load`; `LOAD_SECONDS` sets the window per round (default
-//! 2) and `LOAD_ROUNDS` the rounds (default 3).
+//! 2), `LOAD_ROUNDS` the rounds (default 3), and `LOAD_ONLY` keeps only the endpoints whose
+//! name contains it (the baseline always runs), e.g. to profile one of them.
 
 #[path = "support/load_gen.rs"]
 mod load_gen;
@@ -57,15 +58,17 @@ fn main() {
         throughput(&connections, endpoint, Duration::from_millis(200));
     }
 
+    let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+    let runs = |i: usize| i == 0 || ENDPOINTS[i].0.contains(only.as_str());
     let mut rates: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); ENDPOINTS.len()];
     for _ in 0..rounds {
-        for (i, endpoint) in ENDPOINTS.iter().enumerate() {
+        for (i, endpoint) in ENDPOINTS.iter().enumerate().filter(|(i, _)| runs(*i)) {
             rates[i].push(throughput(&connections, endpoint, window));
         }
     }
     let baseline = median(&mut rates[0]);
     println!("load: {CONNECTIONS} keep-alive connections, {rounds} rounds of {window:?}, medians");
-    for (i, (name, _, _, goal)) in ENDPOINTS.iter().enumerate() {
+    for (i, (name, _, _, goal)) in ENDPOINTS.iter().enumerate().filter(|(i, _)| runs(*i)) {
         let rate = median(&mut rates[i]);
         match goal {
             None => println!("load: {name:<38} {rate:>8.0} req/s (baseline)"),

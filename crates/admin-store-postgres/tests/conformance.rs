@@ -41,6 +41,7 @@ checks!(
     seed_runs_once,
     seed_refuses_an_invalid_routing_and_writes_nothing,
     unknown_ids_are_not_found_and_only_plain_names_are_named,
+    the_catalogue_from_memory_is_current_or_nothing,
     disable_is_refused_while_routed,
     routing_writes_follow_the_protocol,
     routing_rejections_change_nothing,

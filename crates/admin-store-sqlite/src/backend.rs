@@ -98,7 +98,14 @@ impl AdminBackend for SqliteAdminStore {
     }
 
     fn module(&self, id: &str) -> Result<Module, AdminError> {
-        modules::require(&self.conn(), id)
+        let conn = self.conn();
+        // The caller of `module_catalogued_from_memory` falls back to this read.
+        self.catalogue.refresh_if_stale(&conn);
+        modules::require(&conn, id)
+    }
+
+    fn module_catalogued_from_memory(&self, id: &str) -> Option<bool> {
+        self.catalogue.contains(id)
     }
 
     fn set_enabled(&self, id: &str, enabled: bool) -> Result<Module, AdminError> {

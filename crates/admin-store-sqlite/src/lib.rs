@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod catalogue;
 mod credentials;
 mod drafts;
 mod modules;
@@ -25,6 +26,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 #[derive(Debug)]
 pub struct SqliteAdminStore {
     conn: Mutex<Connection>,
+    /// The module ids, for [`admin_store::AdminBackend::module_catalogued_from_memory`].
+    catalogue: catalogue::CatalogueCache,
 }
 
 impl SqliteAdminStore {
@@ -37,6 +40,7 @@ impl SqliteAdminStore {
         })?;
         Ok(Self {
             conn: Mutex::new(conn),
+            catalogue: catalogue::CatalogueCache::open(path)?,
         })
     }
 

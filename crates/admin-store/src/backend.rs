@@ -30,6 +30,16 @@ pub trait AdminBackend: Send + Sync + std::fmt::Debug {
     /// One module; an unknown id is [`AdminError::NotFound`].
     fn module(&self, id: &str) -> Result<Module, AdminError>;
 
+    /// Whether a module `id` is in the catalogue, answered from memory without waiting on I/O
+    /// if the backend holds the catalogue's ids and knows them current (never an answer older
+    /// than a write that returned before the call); `None` otherwise (then call `module`).
+    /// For an async caller that can skip the hop to a blocking thread. The default holds
+    /// nothing.
+    fn module_catalogued_from_memory(&self, id: &str) -> Option<bool> {
+        let _ = id;
+        None
+    }
+
     /// Enables or disables a module and returns it. Disabling a module the current routing
     /// config routes to is a conflict ([`crate::module::check_disable`]).
     fn set_enabled(&self, id: &str, enabled: bool) -> Result<Module, AdminError>;

@@ -54,11 +54,38 @@ pub(super) fn ingest_batch(store: &Store, items: &[Trajectory]) -> Result<BatchR
 /// One trajectory, through the group writer: concurrent single ingests share a commit, each
 /// all-or-nothing in its own savepoint.
 pub(super) fn ingest_single(store: &Arc<Store>, item: &Trajectory) -> Result<BatchReport, Fail> {
+    let job = single_job(store, item)?;
+    let (report, new_ids) = store.writer.submit(job)?;
+    // Only now committed: the ids may join the shared cache.
+    store.remember(new_ids.intents, new_ids.sets);
+    Ok(report)
+}
+
+/// [`ingest_single`] without blocking the calling thread: the write is queued for the group
+/// writer and the future resolves after its commit.
+pub(super) fn ingest_single_queued(
+    store: &Arc<Store>,
+    item: &Trajectory,
+) -> impl Future<Output = Result<BatchReport, Fail>> + Send + 'static {
+    let queued = single_job(store, item).map(|job| store.writer.submit_async(job));
+    let store = Arc::clone(store);
+    async move {
+        let (report, new_ids) = queued?.await?;
+        store.remember(new_ids.intents, new_ids.sets);
+        Ok(report)
+    }
+}
+
+/// The group writer's job for one validated trajectory. It may run on another caller's
+/// thread (or the writer's leader thread), so it owns what it needs.
+fn single_job(
+    store: &Arc<Store>,
+    item: &Trajectory,
+) -> Result<impl FnMut(&Connection) -> Result<(BatchReport, NewIds), Fail> + Send + 'static, Fail> {
     let sets = validated_sets(std::slice::from_ref(item))?;
-    // The job may run on another caller's thread, so it owns what it needs.
     let shared = Arc::clone(store);
     let item = item.clone();
-    let (report, new_ids) = store.writer.submit(move |conn| {
+    Ok(move |conn: &Connection| {
         let mut new_ids = NewIds::default();
         let report = ingest_in(
             &shared,
@@ -68,10 +95,7 @@ pub(super) fn ingest_single(store: &Arc<Store>, item: &Trajectory) -> Result<Bat
             &mut new_ids,
         )?;
         Ok::<_, Fail>((report, new_ids))
-    })?;
-    // Only now committed: the ids may join the shared cache.
-    store.remember(new_ids.intents, new_ids.sets);
-    Ok(report)
+    })
 }
 
 /// Every item's module set, or every invalid item.

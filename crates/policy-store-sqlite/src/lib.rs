@@ -36,8 +36,8 @@ pub use schema::MIGRATIONS;
 
 use otc_policy::{Checkpoint, Decision, PolicyConfig, Recommendation, Trajectory};
 use policy_store::{
-    BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, PolicyError, RebuildReport,
-    RewardEvent,
+    BatchReport, CheckpointPage, IngestOutcome, PolicyBackend, PolicyError, QueuedIngest,
+    RebuildReport, RewardEvent,
 };
 use rusqlite::{Connection, OptionalExtension};
 use sqlite_kit::KitError;
@@ -284,18 +284,29 @@ impl Store {
     }
 }
 
+/// A batch of one's report as the outcome of a single ingest: its one item, or its one error
+/// as a single trajectory's.
+fn single_outcome(report: Result<BatchReport, Fail>) -> Result<IngestOutcome, PolicyError> {
+    match report.map_err(PolicyError::from) {
+        Ok(mut report) => Ok(report.items.remove(0)),
+        Err(PolicyError::InvalidBatch(mut errors)) => {
+            Err(PolicyError::Invalid(errors.remove(0).error))
+        }
+        Err(PolicyError::ConflictBatch(mut conflicts)) => {
+            Err(PolicyError::Conflict(conflicts.remove(0)))
+        }
+        Err(other) => Err(other),
+    }
+}
+
 impl PolicyBackend for SqlitePolicyStore {
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError> {
-        match ingest::ingest_single(&self.store, trajectory).map_err(PolicyError::from) {
-            Ok(mut report) => Ok(report.items.remove(0)),
-            Err(PolicyError::InvalidBatch(mut errors)) => {
-                Err(PolicyError::Invalid(errors.remove(0).error))
-            }
-            Err(PolicyError::ConflictBatch(mut conflicts)) => {
-                Err(PolicyError::Conflict(conflicts.remove(0)))
-            }
-            Err(other) => Err(other),
-        }
+        single_outcome(ingest::ingest_single(&self.store, trajectory))
+    }
+
+    fn ingest_queued(&self, trajectory: &Trajectory) -> Option<QueuedIngest> {
+        let queued = ingest::ingest_single_queued(&self.store, trajectory);
+        Some(Box::pin(async move { single_outcome(queued.await) }))
     }
 
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError> {

@@ -81,6 +81,7 @@ checks!(
     each_bad_input_is_a_typed_error_and_writes_nothing,
     the_log_is_append_only_and_exports_what_was_stored,
     the_backend_story,
+    queued_ingests_match_ingest_one_by_one,
     a_decision_is_numbered_and_serves_one_request,
     a_decision_that_cannot_be_the_requests_own_is_refused_and_nothing_is_written,
     answered_by_must_name_a_called_module,

@@ -17,6 +17,10 @@ use std::pin::Pin;
 /// its own.
 pub type CurrentAdvice = Pin<Box<dyn Future<Output = Option<Recommendation>> + Send + 'static>>;
 
+/// The answer of [`PolicyBackend::ingest_queued`]: resolves, without a thread of the caller's,
+/// to the outcome once the trajectory committed. Runtime-agnostic, like [`CurrentAdvice`].
+pub type QueuedIngest = Pin<Box<dyn Future<Output = Result<IngestOutcome, PolicyError>> + Send>>;
+
 /// The result of ingesting one trajectory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -86,6 +90,17 @@ pub trait PolicyBackend: Send + Sync + std::fmt::Debug {
     /// Idempotent on `request_id`: the same trajectory again is a `Duplicate`; different
     /// content under a stored request id is [`PolicyError::Conflict`] and writes nothing.
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError>;
+
+    /// [`PolicyBackend::ingest`] without blocking the calling thread, for an async caller (a
+    /// request handler) that would otherwise move the call to a blocking thread: the
+    /// trajectory is queued for the backend's writer and the future resolves, once it
+    /// committed, to what `ingest` would have returned, with every guarantee of `ingest`.
+    /// Dropping the future does not withdraw the trajectory. `None` when the backend has no
+    /// such writer (then call `ingest` where blocking is allowed). The default has none.
+    fn ingest_queued(&self, trajectory: &Trajectory) -> Option<QueuedIngest> {
+        let _ = trajectory;
+        None
+    }
 
     /// Ingests many trajectories in one transaction, all or nothing: if any item is invalid
     /// nothing is written and [`PolicyError::InvalidBatch`] lists every offender; if any item

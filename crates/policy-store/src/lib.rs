@@ -18,6 +18,6 @@ pub mod replay;
 
 pub use backend::{
     BackendAdvisor, BatchReport, CheckpointPage, CurrentAdvice, IngestOutcome, PolicyBackend,
-    RebuildReport, RewardEvent,
+    QueuedIngest, RebuildReport, RewardEvent,
 };
 pub use error::{BoxError, ConflictItem, InvalidItem, PolicyError};

@@ -39,16 +39,38 @@
 //! (a group of one job rolls back the transaction itself). Writes that are large or rare
 //! (batches, rebuilds, configuration) take the connection for a transaction of their own with
 //! [`GroupWriter::write_tx`]; jobs queued meanwhile run in the next group.
+//!
+//! A caller that must not block (an async request handler) queues its write with
+//! [`GroupWriter::submit_async`] and awaits the result instead of parking: such a caller
+//! cannot lead, so the writer's own leader thread (started at the first such write, see
+//! `leader.rs`) leads whenever one of these jobs is queued and nobody leads. Both kinds of job
+//! share groups and every promise above.
 
 use rusqlite::Connection;
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::Waker;
 use std::thread::Thread;
+
+mod leader;
+mod transaction;
+
+use transaction::{close_abandoned, run_group};
+
+pub use leader::QueuedWrite;
 
 /// The write connection of a store, shared by every thread, with group commit.
 pub struct GroupWriter {
+    shared: Arc<Shared>,
+    /// The thread that leads for async callers, started at the first
+    /// [`GroupWriter::submit_async`].
+    leader: OnceLock<leader::Leader>,
+}
+
+/// What the callers and the leader thread share.
+struct Shared {
     conn: Mutex<Connection>,
     queue: Mutex<Queue>,
     /// Groups committed, and the jobs they held (for [`GroupWriter::stats`]).
@@ -100,40 +122,80 @@ trait Job: Send {
     fn publish(self: Box<Self>);
     /// Its group did not commit: its caller gets `err` (or its own panic).
     fn abort(self: Box<Self>, err: rusqlite::Error);
-    /// The caller's thread, to wake when the lead is handed to it.
-    fn waiter(&self) -> &Thread;
+    /// Wakes whoever should lead for this job when the lead is handed to it.
+    fn hand_lead(&self);
 }
 
-/// Where a job's result waits for its caller: the value, or the panic of its body.
-type Slot<T, E> = Arc<Mutex<Option<std::thread::Result<Result<T, E>>>>>;
+/// Who waits for a job's result.
+enum Waiter {
+    /// A thread parked in [`GroupWriter::submit`]; handed the lead, it leads.
+    Thread(Thread),
+    /// A task awaiting a [`QueuedWrite`], woken through the waker its last poll left in the
+    /// slot; the lead goes to the writer's leader thread, which is this.
+    Task { leader: Thread },
+}
+
+/// Where a job's result waits for its caller: the value, or the panic of its body; and the
+/// waker of the task awaiting it, if one does.
+struct Pending<T, E> {
+    outcome: Option<std::thread::Result<Result<T, E>>>,
+    waker: Option<Waker>,
+}
+
+type Slot<T, E> = Arc<Mutex<Pending<T, E>>>;
+
+fn empty_slot<T, E>() -> Slot<T, E> {
+    Arc::new(Mutex::new(Pending {
+        outcome: None,
+        waker: None,
+    }))
+}
 
 struct Queued<F, T, E> {
     body: F,
     outcome: Option<std::thread::Result<Result<T, E>>>,
     slot: Slot<T, E>,
-    waiter: Thread,
+    waiter: Waiter,
     /// The result (or an error) reached the slot.
     delivered: bool,
-    /// Fills the slot with an error, for a job dropped undelivered (see `Drop`).
-    lost: fn(&Slot<T, E>),
+    /// The error for a job dropped undelivered (see `Drop`).
+    lost: fn() -> E,
 }
 
 /// What a caller gets if its job is dropped undelivered: only if its leader unwound outside
 /// the jobs' own `catch_unwind` (which nothing in this file should do). The write may have
 /// committed, as after a lost connection; a retry with the same idempotency key is safe.
-fn lost<T, E: From<rusqlite::Error>>(slot: &Slot<T, E>) {
-    *lock(slot) = Some(Ok(Err(E::from(rusqlite::Error::SqliteFailure(
+fn lost<E: From<rusqlite::Error>>() -> E {
+    E::from(rusqlite::Error::SqliteFailure(
         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
         Some("the group holding this write failed before it could answer".into()),
-    )))));
+    ))
+}
+
+impl<F, T, E> Queued<F, T, E> {
+    /// Puts `outcome` in the slot and wakes its caller.
+    fn deliver(&mut self, outcome: std::thread::Result<Result<T, E>>) {
+        let waker = {
+            let mut slot = lock(&self.slot);
+            slot.outcome = Some(outcome);
+            slot.waker.take()
+        };
+        self.delivered = true;
+        match (&self.waiter, waker) {
+            (Waiter::Thread(thread), _) => thread.unpark(),
+            (Waiter::Task { .. }, Some(waker)) => waker.wake(),
+            // Not polled yet: its first poll finds the outcome.
+            (Waiter::Task { .. }, None) => {}
+        }
+    }
 }
 
 impl<F, T, E> Drop for Queued<F, T, E> {
     fn drop(&mut self) {
-        // Never leave a caller parked forever.
+        // Never leave a caller waiting forever.
         if !self.delivered {
-            (self.lost)(&self.slot);
-            self.waiter.unpark();
+            let err = (self.lost)();
+            self.deliver(Ok(Err(err)));
         }
     }
 }
@@ -152,9 +214,11 @@ where
     }
 
     fn publish(mut self: Box<Self>) {
-        *lock(&self.slot) = self.outcome.take();
-        self.delivered = true;
-        self.waiter.unpark();
+        let outcome = self
+            .outcome
+            .take()
+            .expect("a job is published only after it ran");
+        self.deliver(outcome);
     }
 
     fn abort(mut self: Box<Self>, err: rusqlite::Error) {
@@ -163,26 +227,26 @@ where
             Some(Err(panic)) => Err(panic),
             _ => Ok(Err(E::from(err))),
         };
-        *lock(&self.slot) = Some(outcome);
-        self.delivered = true;
-        self.waiter.unpark();
+        self.deliver(outcome);
     }
 
-    fn waiter(&self) -> &Thread {
-        &self.waiter
+    fn hand_lead(&self) {
+        match &self.waiter {
+            Waiter::Thread(thread) | Waiter::Task { leader: thread } => thread.unpark(),
+        }
     }
 }
 
 /// Hands the lead on when a leader stops, also if it unwinds, so no caller waits for a group
 /// that will not come: the oldest queued caller is woken to lead the next.
-struct Leading<'a>(&'a GroupWriter);
+struct Leading<'a>(&'a Shared);
 
 impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut queue = lock(&self.0.queue);
         queue.leading = false;
         if let Some(oldest) = queue.jobs.first() {
-            oldest.waiter().unpark();
+            oldest.hand_lead();
         }
     }
 }
@@ -193,36 +257,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A copy of `err` for each job of a group that failed as a whole (the error is not `Clone`);
-/// SQLite's codes are kept, so a full disk is still recognised as one.
-fn copy(err: &rusqlite::Error) -> rusqlite::Error {
-    match err {
-        rusqlite::Error::SqliteFailure(code, message) => {
-            rusqlite::Error::SqliteFailure(*code, message.clone())
-        }
-        other => rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-            Some(other.to_string()),
-        ),
-    }
-}
-
 impl GroupWriter {
     /// Wraps the store's write connection (opened by [`crate::open`]).
     pub fn new(conn: Connection) -> Self {
         Self {
-            conn: Mutex::new(conn),
-            queue: Mutex::new(Queue::default()),
-            groups: AtomicU64::new(0),
-            grouped: AtomicU64::new(0),
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                queue: Mutex::new(Queue::default()),
+                groups: AtomicU64::new(0),
+                grouped: AtomicU64::new(0),
+            }),
+            leader: OnceLock::new(),
         }
     }
 
     /// Groups committed so far and the jobs they held.
     pub fn stats(&self) -> GroupStats {
         GroupStats {
-            commits: self.groups.load(Ordering::Relaxed),
-            jobs: self.grouped.load(Ordering::Relaxed),
+            commits: self.shared.groups.load(Ordering::Relaxed),
+            jobs: self.shared.grouped.load(Ordering::Relaxed),
         }
     }
 
@@ -239,18 +292,19 @@ impl GroupWriter {
         T: Send + 'static,
         E: From<rusqlite::Error> + Send + 'static,
     {
-        let slot: Slot<T, E> = Arc::new(Mutex::new(None));
-        let mut queue = lock(&self.queue);
+        let shared = &*self.shared;
+        let slot: Slot<T, E> = empty_slot();
+        let mut queue = lock(&shared.queue);
         queue.jobs.push(Box::new(Queued {
             body,
             outcome: None,
             slot: Arc::clone(&slot),
-            waiter: std::thread::current(),
+            waiter: Waiter::Thread(std::thread::current()),
             delivered: false,
-            lost: lost::<T, E>,
+            lost: lost::<E>,
         }));
         let outcome = loop {
-            if let Some(outcome) = lock(&slot).take() {
+            if let Some(outcome) = lock(&slot).outcome.take() {
                 break outcome;
             }
             if !queue.leading {
@@ -258,8 +312,9 @@ impl GroupWriter {
                 // free): lead the next group.
                 queue.leading = true;
                 drop(queue);
-                self.lead();
+                shared.lead();
                 break lock(&slot)
+                    .outcome
                     .take()
                     .expect("a group publishes or aborts every job it takes");
             }
@@ -267,13 +322,34 @@ impl GroupWriter {
             // lead; a wake-up that is neither (`park` allows them) just looks again.
             drop(queue);
             std::thread::park();
-            queue = lock(&self.queue);
+            queue = lock(&shared.queue);
         };
         outcome.unwrap_or_else(|panic: Box<dyn Any + Send>| resume_unwind(panic))
     }
 
+    /// Runs `body` in a transaction of its own (`BEGIN IMMEDIATE`, see [`crate::write_tx`]):
+    /// for batches and other large or rare writes.
+    pub fn write_tx<T, E>(
+        &self,
+        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        crate::write_tx(&mut self.shared.take_connection(), body)
+    }
+
+    /// The connection itself, for work that is not one transaction (e.g. a rebuild committing
+    /// in steps). Queued jobs wait until it is released.
+    pub fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.shared.take_connection()
+    }
+}
+
+impl Shared {
     /// Takes the connection and runs groups of the jobs queued, each group every job queued
-    /// by the time it begins, until none is left or [`GROUPS_PER_LEAD`] ran.
+    /// by the time it begins, until none is left or [`GROUPS_PER_LEAD`] ran. The caller set
+    /// `leading`; it is cleared, and the lead handed on, however this ends.
     fn lead(&self) {
         let _leading = Leading(self);
         let mut conn = self.take_connection();
@@ -294,171 +370,12 @@ impl GroupWriter {
         close_abandoned(&conn);
         conn
     }
-
-    /// Runs `body` in a transaction of its own (`BEGIN IMMEDIATE`, see [`crate::write_tx`]):
-    /// for batches and other large or rare writes.
-    pub fn write_tx<T, E>(
-        &self,
-        body: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
-        crate::write_tx(&mut self.take_connection(), body)
-    }
-
-    /// The connection itself, for work that is not one transaction (e.g. a rebuild committing
-    /// in steps). Queued jobs wait until it is released.
-    pub fn connection(&self) -> MutexGuard<'_, Connection> {
-        self.take_connection()
-    }
-}
-
-/// Rolls back a transaction a panic left open, so the next one can begin.
-fn close_abandoned(conn: &Connection) {
-    if !conn.is_autocommit() {
-        let _ = conn.execute_batch("ROLLBACK");
-    }
-}
-
-/// Runs `jobs` in one transaction (module docs), giving each its result or the group's error;
-/// how many jobs a commit held, if one was made.
-fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Option<usize> {
-    let mut pending = jobs;
-    while !pending.is_empty() {
-        close_abandoned(conn);
-        if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
-            for job in pending {
-                job.abort(copy(&err));
-            }
-            return None;
-        }
-        let ran = match run_in_transaction(conn, std::mem::take(&mut pending)) {
-            Ran::Committable(ran) => ran,
-            Ran::Broken(again) => {
-                pending = again;
-                continue;
-            }
-        };
-        let committed = ran.iter().filter(|(ok, _)| *ok).count();
-        if committed == 0 {
-            close_abandoned(conn);
-            for (_, job) in ran {
-                job.publish();
-            }
-            return None;
-        }
-        if let Err(err) = commit(conn) {
-            close_abandoned(conn);
-            // Every job gets the commit's error, a failed one too: its refusal may rest on
-            // writes that did not commit.
-            for (_, job) in ran {
-                job.abort(copy(&err));
-            }
-            return None;
-        }
-        // Each caller is woken directly. (Woken as a chain, each caller the next, the leader
-        // pays one wake-up per group, but the last callers of a group wake one context switch
-        // per caller later, so fewer are queued when the next group begins: with 16 metering
-        // threads on 2 cores, groups of 4 and 10.4k events/s chained against groups of 8 and
-        // 12k events/s direct.)
-        for (_, job) in ran {
-            job.publish();
-        }
-        return Some(committed);
-    }
-    None
-}
-
-/// `COMMIT`, refusing to report success for a transaction that is no longer open (a
-/// `COMMIT` with none open fails anyway; this says why).
-fn commit(conn: &Connection) -> rusqlite::Result<()> {
-    if conn.is_autocommit() {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-            Some("the group's transaction ended before its commit".into()),
-        ));
-    }
-    conn.execute_batch("COMMIT")
-}
-
-/// What became of a group's transaction.
-enum Ran {
-    /// Every job ran, in order, each with whether it succeeded; the successes' writes are in
-    /// the open transaction. Nobody has been answered yet.
-    Committable(Vec<(bool, Box<dyn Job>)>),
-    /// The transaction ended under a failing job (which has its answer): these jobs, in
-    /// order, lost their writes or the ground of their refusal, and must run again.
-    Broken(Vec<Box<dyn Job>>),
-}
-
-impl Ran {
-    fn broken(ran: Vec<(bool, Box<dyn Job>)>, rest: impl Iterator<Item = Box<dyn Job>>) -> Self {
-        Ran::Broken(ran.into_iter().map(|(_, job)| job).chain(rest).collect())
-    }
-}
-
-fn run_in_transaction(conn: &Connection, jobs: Vec<Box<dyn Job>>) -> Ran {
-    // A group of one needs no savepoint: if it fails, the whole transaction is its own.
-    let savepoints = jobs.len() > 1;
-    let mut ran: Vec<(bool, Box<dyn Job>)> = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    while let Some(mut job) = jobs.next() {
-        if savepoints && let Err(err) = exec_cached(conn, "SAVEPOINT group_job") {
-            job.abort(err);
-            if conn.is_autocommit() {
-                // The failure ended the transaction: the writes before went with it.
-                return Ran::broken(ran, jobs);
-            }
-            continue;
-        }
-        let ok = job.run(conn);
-        if conn.is_autocommit() {
-            if ok {
-                // It succeeded, yet the transaction is gone: its writes went too. (A body must
-                // not end the transaction itself.)
-                job.abort(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                    Some("the transaction ended while the write ran".into()),
-                ));
-            } else {
-                // Its own error ended the transaction.
-                job.publish();
-            }
-            return Ran::broken(ran, jobs);
-        }
-        let undone = if !savepoints {
-            ok || conn.execute_batch("ROLLBACK").is_ok()
-        } else if ok {
-            exec_cached(conn, "RELEASE group_job").is_ok()
-        } else {
-            exec_cached(conn, "ROLLBACK TO group_job")
-                .and_then(|()| exec_cached(conn, "RELEASE group_job"))
-                .is_ok()
-        };
-        if !undone {
-            // The savepoint could not be closed: nothing of this transaction can be trusted.
-            close_abandoned(conn);
-            if ok {
-                job.abort(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-                    Some("the write's savepoint could not be released".into()),
-                ));
-            } else {
-                job.publish();
-            }
-            return Ran::broken(ran, jobs);
-        }
-        ran.push((ok, job));
-    }
-    Ran::Committable(ran)
-}
-
-/// Runs a statement prepared once per connection: a group runs two per job.
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 #[cfg(test)]
 #[path = "group_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "group_async_tests.rs"]
+mod async_tests;

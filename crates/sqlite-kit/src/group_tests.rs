@@ -19,13 +19,13 @@ const SCHEMA: Migration = Migration {
 /// What one submitting thread does with the writer.
 type WriterJob<T> = Box<dyn FnOnce(&GroupWriter) -> T + Send>;
 
-fn writer(dir: &tempfile::TempDir) -> (Arc<GroupWriter>, Connection) {
+pub(super) fn writer(dir: &tempfile::TempDir) -> (Arc<GroupWriter>, Connection) {
     let path = dir.path().join("group.db");
     let writer = GroupWriter::new(crate::open(&path, &[SCHEMA]).unwrap());
     (Arc::new(writer), crate::open(&path, &[SCHEMA]).unwrap())
 }
 
-fn keys(conn: &Connection) -> Vec<String> {
+pub(super) fn keys(conn: &Connection) -> Vec<String> {
     let mut stmt = conn.prepare("SELECT k FROM rows ORDER BY k").unwrap();
     stmt.query_map([], |r| r.get(0))
         .unwrap()
@@ -33,7 +33,7 @@ fn keys(conn: &Connection) -> Vec<String> {
         .unwrap()
 }
 
-fn insert(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
+pub(super) fn insert(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
     conn.execute("INSERT INTO rows (k, v) VALUES (?1, 1)", params![key])
 }
 
@@ -50,7 +50,7 @@ fn in_one_group<T: Send + 'static>(writer: &Arc<GroupWriter>, jobs: Vec<WriterJo
         })
         .collect();
     let began = Instant::now();
-    while lock(&writer.queue).jobs.len() < count {
+    while lock(&writer.shared.queue).jobs.len() < count {
         assert!(
             began.elapsed() < Duration::from_secs(10),
             "jobs never queued"
@@ -290,17 +290,17 @@ fn many_free_running_writers_each_get_their_own_result() {
 /// `catch_unwind`) answers its caller with an error and wakes it, instead of leaving it parked.
 #[test]
 fn a_job_dropped_unanswered_answers_with_an_error() {
-    let slot: Slot<usize, rusqlite::Error> = Arc::new(Mutex::new(None));
+    let slot: Slot<usize, rusqlite::Error> = empty_slot();
     let job = Queued {
         body: |_: &Connection| Ok::<usize, rusqlite::Error>(1),
         outcome: None,
         slot: Arc::clone(&slot),
-        waiter: std::thread::current(),
+        waiter: Waiter::Thread(std::thread::current()),
         delivered: false,
-        lost: lost::<usize, rusqlite::Error>,
+        lost: lost::<rusqlite::Error>,
     };
     drop(job);
-    let answer = lock(&slot).take().expect("answered");
+    let answer = lock(&slot).outcome.take().expect("answered");
     assert!(matches!(
         answer,
         Ok(Err(rusqlite::Error::SqliteFailure(..)))

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use usage_store::model::check_name;
 use usage_store::{
     DEFAULT_MAX_FUTURE_SKEW_MS, HistoryPage, HistoryQuery, MAX_BATCH_EVENTS, MeterEvent,
-    MeterOutcome, Quota, RequestUsage, Usage, UsageBackend, UsageError, ValidEvent,
+    MeterOutcome, QueuedMeter, Quota, RequestUsage, Usage, UsageBackend, UsageError, ValidEvent,
 };
 
 /// Tunables of a [`SqliteUsageStore`].
@@ -98,19 +98,39 @@ impl SqliteUsageStore {
     }
 }
 
+/// One event's write, for the group writer: the job may run on another caller's thread (or
+/// the writer's leader thread), so it owns its event.
+fn meter_job(
+    event: MeterEvent,
+    micros: i64,
+    now: i64,
+) -> impl FnMut(&Connection) -> Result<MeterOutcome, Fail> + Send + 'static {
+    move |conn| {
+        let valid = ValidEvent {
+            event: &event,
+            micros,
+        };
+        write::meter_one(conn, &valid, now)
+    }
+}
+
 impl UsageBackend for SqliteUsageStore {
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError> {
         let now = jiff::Timestamp::now().as_millisecond();
         let micros = event.validate(now, self.options.max_future_skew_ms)?.micros;
-        // The job may run on another caller's thread, so it owns its event.
-        let event = event.clone();
-        Ok(self.writer.submit(move |conn| {
-            let valid = ValidEvent {
-                event: &event,
-                micros,
-            };
-            write::meter_one(conn, &valid, now)
-        })?)
+        Ok(self.writer.submit(meter_job(event.clone(), micros, now))?)
+    }
+
+    fn meter_queued(&self, event: &MeterEvent) -> Option<QueuedMeter> {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let micros = match event.validate(now, self.options.max_future_skew_ms) {
+            Ok(valid) => valid.micros,
+            Err(invalid) => return Some(Box::pin(std::future::ready(Err(invalid)))),
+        };
+        let queued = self
+            .writer
+            .submit_async(meter_job(event.clone(), micros, now));
+        Some(Box::pin(async move { Ok(queued.await?) }))
     }
 
     fn meter_batch(&self, events: &[MeterEvent]) -> Result<Vec<MeterOutcome>, UsageError> {

@@ -53,6 +53,11 @@ fn a_batch_meters_as_its_events_one_by_one() {
 }
 
 #[test]
+fn queued_events_meter_as_events_one_by_one() {
+    run(conformance::queued_events_meter_as_events_one_by_one);
+}
+
+#[test]
 fn a_hard_quota_refuses_exactly_at_the_limit() {
     run(conformance::a_hard_quota_refuses_exactly_at_the_limit);
 }

@@ -5,6 +5,13 @@ use crate::UsageError;
 use crate::model::{
     HistoryPage, HistoryQuery, MeterEvent, MeterOutcome, Quota, RequestUsage, Usage,
 };
+use std::future::Future;
+use std::pin::Pin;
+
+/// The answer of [`UsageBackend::meter_queued`]: resolves, without a thread of the caller's,
+/// to the outcome once the event committed. Runtime-agnostic (std's `Future`): the backend
+/// wakes it from a thread of its own.
+pub type QueuedMeter = Pin<Box<dyn Future<Output = Result<MeterOutcome, UsageError>> + Send>>;
 
 /// Most events one [`UsageBackend::meter_batch`] call accepts.
 pub const MAX_BATCH_EVENTS: usize = 10_000;
@@ -23,6 +30,17 @@ pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// hard quota is never exceeded, even by concurrent writers. A retry of a recorded event is
     /// `Duplicate` even once the quota is exhausted. Errors write nothing.
     fn meter(&self, event: &MeterEvent) -> Result<MeterOutcome, UsageError>;
+
+    /// [`UsageBackend::meter`] without blocking the calling thread, for an async caller (a
+    /// request handler) that would otherwise move the call to a blocking thread: the event is
+    /// queued for the backend's writer and the future resolves, once it committed, to what
+    /// `meter` would have returned, with every guarantee of `meter`. Dropping the future does
+    /// not withdraw the event. `None` when the backend has no such writer (then call `meter`
+    /// where blocking is allowed). The default has none.
+    fn meter_queued(&self, event: &MeterEvent) -> Option<QueuedMeter> {
+        let _ = event;
+        None
+    }
 
     /// Records several events in one transaction, all or nothing: if any event is invalid,
     /// conflicts, or would break a hard quota, none is recorded and that event's error is

@@ -17,7 +17,7 @@ mod error;
 pub mod model;
 pub mod period;
 
-pub use backend::{DEFAULT_MAX_FUTURE_SKEW_MS, MAX_BATCH_EVENTS, UsageBackend};
+pub use backend::{DEFAULT_MAX_FUTURE_SKEW_MS, MAX_BATCH_EVENTS, QueuedMeter, UsageBackend};
 pub use error::{BoxError, UsageError};
 pub use model::{
     HistoryBucket, HistoryPage, HistoryQuery, HistoryRange, MeterEvent, MeterOutcome, ModuleTotal,

@@ -191,3 +191,31 @@ pub fn everything_survives_a_reopen(open: Open<'_>) {
     );
     again.check_ready().expect("ready after reopen");
 }
+
+/// The catalogue from memory (`module_catalogued_from_memory`) is current or nothing: after the
+/// fallback read (`module`) and after another handle adds a module (as another process would),
+/// every answer it gives is the catalogue's, never one from before a write that returned.
+pub fn the_catalogue_from_memory_is_current_or_nothing(open: Open<'_>) {
+    let store = seeded(open);
+    let other = open();
+    let agrees = |store: &dyn AdminBackend, known: &[&str], unknown: &[&str]| {
+        for id in known {
+            let answer = store.module_catalogued_from_memory(id);
+            assert!(answer.is_none_or(|k| k), "{id} is catalogued: {answer:?}");
+        }
+        for id in unknown {
+            let answer = store.module_catalogued_from_memory(id);
+            assert!(answer.is_none_or(|k| !k), "{id} is not: {answer:?}");
+        }
+    };
+    agrees(store.as_ref(), &["search", "legacy"], &["fresh", "nope"]);
+    store.module("search").expect("the fallback read");
+    agrees(store.as_ref(), &["search", "legacy"], &["fresh", "nope"]);
+    let draft = other
+        .create_draft(&manifest("fresh", "Fresh"))
+        .expect("draft");
+    other.publish_draft(draft.id, None).expect("publish");
+    agrees(store.as_ref(), &["search", "fresh"], &["nope"]);
+    store.module("fresh").expect("the fallback read");
+    agrees(store.as_ref(), &["search", "fresh"], &["nope"]);
+}

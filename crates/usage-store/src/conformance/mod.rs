@@ -22,6 +22,7 @@ mod concurrency;
 mod history;
 mod metering;
 mod model;
+mod queued;
 
 use crate::UsageBackend;
 use crate::model::MeterEvent;
@@ -47,6 +48,7 @@ pub use metering::{
     usage_is_per_module_and_request_totals_feed_the_cost_signal,
 };
 pub use model::the_backend_agrees_with_the_model;
+pub use queued::queued_events_meter_as_events_one_by_one;
 
 /// Opens a handle on the storage under test (see the module docs).
 pub type Opener = dyn Fn() -> Arc<dyn UsageBackend>;
@@ -72,6 +74,10 @@ pub const CHECKS: &[(&str, Check)] = &[
     (
         "a_batch_meters_as_its_events_one_by_one",
         a_batch_meters_as_its_events_one_by_one,
+    ),
+    (
+        "queued_events_meter_as_events_one_by_one",
+        queued_events_meter_as_events_one_by_one,
     ),
     (
         "a_hard_quota_refuses_exactly_at_the_limit",
