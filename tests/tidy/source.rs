@@ -109,6 +109,33 @@ fn no_test_is_ignored_or_expected_to_panic() {
     );
 }
 
+/// `unsafe` is denied across the workspace (`[workspace.lints]`); the one module that reads
+/// SQLite's shared-memory WAL index may allow it, and nothing else may.
+#[test]
+fn unsafe_code_is_allowed_in_one_module_only() {
+    // Built from pieces so this file does not match itself.
+    let allow = concat!("allow(", "unsafe_code)");
+    let allowed = ["crates/sqlite-kit/src/wal_index.rs"];
+    let mut hits = Vec::new();
+    for path in rust_files() {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let rel = relative(&path);
+        if text.contains(allow) && !allowed.contains(&rel.as_str()) {
+            hits.push(rel);
+        }
+    }
+    assert!(
+        hits.is_empty(),
+        "unsafe code allowed outside {allowed:?}:\n{}",
+        hits.join("\n")
+    );
+    let lints = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    assert!(
+        lints.contains("unsafe_code = \"deny\"") || lints.contains("unsafe_code = \"forbid\""),
+        "the workspace must deny unsafe code"
+    );
+}
+
 #[test]
 fn no_pending_insta_snapshots_are_left_behind() {
     // Walk the tree, not `git ls-files`: .gitignore hides these files from git.

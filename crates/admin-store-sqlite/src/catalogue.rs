@@ -13,7 +13,7 @@
 use crate::OrStorage;
 use admin_store::AdminError;
 use rusqlite::Connection;
-use sqlite_kit::ChangeWatch;
+use sqlite_kit::{ChangeWatch, Version};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
@@ -21,7 +21,7 @@ use std::sync::{Mutex, PoisonError};
 /// The ids, and the version of the file they were read at.
 #[derive(Debug)]
 struct Held {
-    version: i64,
+    version: Version,
     ids: HashSet<String>,
 }
 
@@ -58,11 +58,15 @@ impl CatalogueCache {
         let Ok(version) = self.watch.version() else {
             return;
         };
-        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.as_ref().is_some_and(|held| held.version == version) {
+        let current = |held: &Option<Held>| held.as_ref().is_some_and(|h| h.version == version);
+        if current(&self.held.lock().unwrap_or_else(PoisonError::into_inner)) {
             return;
         }
-        *held = ids(conn).ok().map(|ids| Held { version, ids });
+        // Read without holding the lock: `contains` runs on the async worker and must not
+        // wait on this read. Two refreshes may race; whichever lands last is tagged with the
+        // version asked before its own read, so neither can be served stale.
+        let fresh = ids(conn).ok().map(|ids| Held { version, ids });
+        *self.held.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 }
 

@@ -287,16 +287,7 @@ fn now_ms() -> i64 {
 
 impl PolicyBackend for PostgresPolicyStore {
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError> {
-        match self.ingest_batch(std::slice::from_ref(trajectory)) {
-            Ok(mut report) => Ok(report.items.remove(0)),
-            Err(PolicyError::InvalidBatch(mut errors)) => {
-                Err(PolicyError::Invalid(errors.remove(0).error))
-            }
-            Err(PolicyError::ConflictBatch(mut conflicts)) => {
-                Err(PolicyError::Conflict(conflicts.remove(0)))
-            }
-            Err(other) => Err(other),
-        }
+        BatchReport::into_single(self.ingest_batch(std::slice::from_ref(trajectory)))
     }
 
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError> {

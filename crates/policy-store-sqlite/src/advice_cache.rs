@@ -13,11 +13,14 @@
 //! asked for *before* its checkpoints were read, and is served only while the watch still
 //! returns that version; a commit that returned before a lookup began changes the version that
 //! lookup sees. So a recommendation never predates a write that was acknowledged before it was
-//! asked for, in this process or another. The price is that every commit empties the cache
-//! (SQLite's `data_version` says *that* the file changed, not which rows), a decision's too
-//! (`POST /admin/otc/decisions` logs each decision in its own commit): under a steady stream
-//! of writes most lookups read the file as before, plus the version check (about a
-//! primary-key `SELECT`); between writes they are answered from memory. Only successful
+//! asked for, in this process or another. The version check reads the WAL-index header from
+//! shared memory (tens of nanoseconds, no lock; `sqlite_kit::ChangeWatch`), so a hit costs
+//! well under a primary-key `SELECT`. The price is that every commit empties the cache (the
+//! header says *that* the file changed, not which rows), a decision's too (`POST
+//! /admin/otc/decisions` logs each decision in its own commit): under a steady stream of
+//! writes most lookups read the file as before; between writes they are answered from
+//! memory. (Telling which intents a commit changed needs a counter the writers keep, one more
+//! page written per single ingest: tried, see ARCHITECTURE.md, and not kept.) Only successful
 //! recommendations are kept: an error (a corrupt checkpoint) is found again on every call
 //! until `rebuild` repairs it. If the watch itself fails, the recommendation is read from the
 //! file and not kept: the cache may not answer, but it never stops `recommend` from answering.
@@ -25,7 +28,7 @@
 //! The cache holds at most [`CAPACITY`] recommendations and is emptied when full.
 
 use otc_policy::state::Recommendation;
-use sqlite_kit::{ChangeWatch, KitError, Migration};
+use sqlite_kit::{ChangeWatch, KitError, Migration, Version};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,14 +56,22 @@ pub(crate) struct AdviceCache {
 }
 
 /// The recommendations valid at `version`, by intent, then by canonical module names.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Entries {
-    version: i64,
+    version: Version,
     by_intent: HashMap<String, HashMap<Vec<String>, Recommendation>>,
     len: usize,
 }
 
 impl Entries {
+    fn at(version: Version) -> Self {
+        Self {
+            version,
+            by_intent: HashMap::new(),
+            len: 0,
+        }
+    }
+
     fn get(&self, intent: &str, names: &[String]) -> Option<Recommendation> {
         self.by_intent.get(intent)?.get(names).cloned()
     }
@@ -69,7 +80,7 @@ impl Entries {
 /// What a lookup found: the version to tag a fresh read with (none when the watch failed:
 /// the answer is then not kept), and the cached answer if valid.
 pub(crate) struct Lookup {
-    pub version: Option<i64>,
+    pub version: Option<Version>,
     pub hit: Option<Recommendation>,
 }
 
@@ -79,10 +90,7 @@ impl AdviceCache {
         let version = watch.version()?;
         Ok(Self {
             watch,
-            entries: Mutex::new(Entries {
-                version,
-                ..Entries::default()
-            }),
+            entries: Mutex::new(Entries::at(version)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         })
@@ -100,10 +108,7 @@ impl AdviceCache {
         };
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.version != version {
-            *entries = Entries {
-                version,
-                ..Entries::default()
-            };
+            *entries = Entries::at(version);
         }
         let hit = entries.get(intent, names);
         drop(entries);
@@ -137,7 +142,7 @@ impl AdviceCache {
 
     /// Keeps `recommendation`, read after the lookup that returned `version`, unless the file
     /// changed since (then it may already be out of date, and the next lookup reads again).
-    pub(crate) fn keep(&self, version: Option<i64>, recommendation: &Recommendation) {
+    pub(crate) fn keep(&self, version: Option<Version>, recommendation: &Recommendation) {
         let Some(version) = version else { return };
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.version != version {

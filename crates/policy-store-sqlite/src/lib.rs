@@ -20,7 +20,7 @@
 //! writing the same file (e.g. the `otc` CLI beside the server) waits in the busy handler, so
 //! `SQLITE_BUSY` does not reach callers. Every write runs in a `BEGIN IMMEDIATE` transaction.
 //! `recommend` is answered from memory while the file has not changed since it was computed
-//! (a connection of its own watches `PRAGMA data_version`; see `advice_cache`).
+//! (`sqlite_kit::ChangeWatch` reads the WAL index's header; see `advice_cache`).
 #![deny(missing_docs)]
 
 mod advice_cache;
@@ -284,29 +284,18 @@ impl Store {
     }
 }
 
-/// A batch of one's report as the outcome of a single ingest: its one item, or its one error
-/// as a single trajectory's.
-fn single_outcome(report: Result<BatchReport, Fail>) -> Result<IngestOutcome, PolicyError> {
-    match report.map_err(PolicyError::from) {
-        Ok(mut report) => Ok(report.items.remove(0)),
-        Err(PolicyError::InvalidBatch(mut errors)) => {
-            Err(PolicyError::Invalid(errors.remove(0).error))
-        }
-        Err(PolicyError::ConflictBatch(mut conflicts)) => {
-            Err(PolicyError::Conflict(conflicts.remove(0)))
-        }
-        Err(other) => Err(other),
-    }
-}
-
 impl PolicyBackend for SqlitePolicyStore {
     fn ingest(&self, trajectory: &Trajectory) -> Result<IngestOutcome, PolicyError> {
-        single_outcome(ingest::ingest_single(&self.store, trajectory))
+        BatchReport::into_single(
+            ingest::ingest_single(&self.store, trajectory).map_err(PolicyError::from),
+        )
     }
 
     fn ingest_queued(&self, trajectory: &Trajectory) -> Option<QueuedIngest> {
         let queued = ingest::ingest_single_queued(&self.store, trajectory);
-        Some(Box::pin(async move { single_outcome(queued.await) }))
+        Some(Box::pin(async move {
+            BatchReport::into_single(queued.await.map_err(PolicyError::from))
+        }))
     }
 
     fn ingest_batch(&self, trajectories: &[Trajectory]) -> Result<BatchReport, PolicyError> {

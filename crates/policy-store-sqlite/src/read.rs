@@ -146,8 +146,9 @@ pub(super) fn recommend(
 }
 
 /// The kept answer for (intent, modules) if the file has not changed since it was read: a
-/// lookup in memory and the watch's version check (a read transaction on the WAL index, about
-/// a microsecond; it waits only while another connection recovers the WAL after a crash).
+/// lookup in memory and the watch's version check (the WAL index's header read from shared
+/// memory; a read transaction on the file only where that header cannot be read, which waits
+/// only while another connection recovers the WAL after a crash).
 pub(super) fn recommend_from_memory(
     store: &Store,
     intent: &str,

@@ -50,6 +50,25 @@ pub struct BatchReport {
     pub items: Vec<IngestOutcome>,
 }
 
+impl BatchReport {
+    /// A batch of one's result as the single ingest's: its only outcome, or its only refusal
+    /// as `Invalid` / `Conflict` (a backend that ingests one trajectory as a batch of one
+    /// answers `ingest` through this).
+    pub fn into_single(report: Result<Self, PolicyError>) -> Result<IngestOutcome, PolicyError> {
+        // A batch gives one outcome (or one refusal) per item, so a batch of one has one.
+        match report {
+            Ok(mut report) => Ok(report.items.remove(0)),
+            Err(PolicyError::InvalidBatch(mut errors)) => {
+                Err(PolicyError::Invalid(errors.remove(0).error))
+            }
+            Err(PolicyError::ConflictBatch(mut conflicts)) => {
+                Err(PolicyError::Conflict(conflicts.remove(0)))
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
 /// The result of a rebuild.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RebuildReport {

@@ -9,10 +9,11 @@
 #![deny(missing_docs)]
 
 mod group;
+mod wal_index;
 mod watch;
 
 pub use group::{GroupStats, GroupWriter, QueuedWrite};
-pub use watch::ChangeWatch;
+pub use watch::{ChangeWatch, Version};
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::Path;

@@ -1,0 +1,130 @@
+//! Tests of [`ChangeWatch`]: every commit, by any connection, changes the version, and nothing
+//! else needs to; on the WAL-index header (the fast path) and on `data_version` (the fallback)
+//! alike.
+
+use super::*;
+
+const M: &[Migration] = &[Migration {
+    version: 1,
+    sql: "CREATE TABLE t (x INTEGER);",
+}];
+
+/// Both kinds of watch on `path`: the fast path, and one held to `data_version`.
+fn watches(path: &Path) -> [ChangeWatch; 2] {
+    let fast = ChangeWatch::open(path, M).unwrap();
+    assert!(
+        fast.reads_wal_index(),
+        "a WAL file on the unix VFS maps its index"
+    );
+    let mut slow = ChangeWatch::open(path, M).unwrap();
+    slow.wal_index = None;
+    [fast, slow]
+}
+
+#[test]
+fn every_commit_by_any_connection_changes_the_version_and_reads_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let writer = open(&path, M).unwrap();
+    let other = open(&path, M).unwrap();
+    for watch in watches(&path) {
+        let v0 = watch.version().unwrap();
+        assert_eq!(watch.version().unwrap(), v0, "nothing committed");
+        writer.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
+        let v1 = watch.version().unwrap();
+        assert_ne!(v1, v0, "the writer's commit");
+        let _: i64 = other
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(watch.version().unwrap(), v1, "a read commits nothing");
+        other.execute("INSERT INTO t (x) VALUES (2)", []).unwrap();
+        let v2 = watch.version().unwrap();
+        assert_ne!(v2, v1, "another connection's commit");
+        writer
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (3); ROLLBACK;")
+            .unwrap();
+        assert_eq!(watch.version().unwrap(), v2, "a rolled-back transaction");
+    }
+}
+
+#[test]
+fn another_process_commit_changes_the_version() {
+    // A second `Connection` opened on the file is another process as far as SQLite's
+    // locking goes (no shared cache); the subprocess case runs in the policy store's tests.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    drop(open(&path, M).unwrap());
+    for watch in watches(&path) {
+        let v0 = watch.version().unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
+        drop(conn);
+        assert_ne!(watch.version().unwrap(), v0);
+    }
+}
+
+/// A WAL that starts over after a full checkpoint counts frames from zero again: the same
+/// commit then gives the same frame count, and only the new salts tell it apart.
+#[test]
+fn a_commit_after_the_wal_starts_over_changes_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let writer = open(&path, M).unwrap();
+    let [watch, _] = watches(&path);
+    let truncate = || {
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+    };
+    truncate();
+    writer.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
+    let mut before = watch.version().unwrap();
+    for round in 0..5 {
+        truncate();
+        // The same one-page commit on an empty WAL: the same frame count as before.
+        writer.execute("UPDATE t SET x = 1", []).unwrap();
+        let after = watch.version().unwrap();
+        assert_ne!(after, before, "round {round}");
+        before = after;
+    }
+}
+
+/// Commits on another thread, each handed over through a channel (so the commit happens
+/// before the check), interleaved with checks that follow no commit: the version changes
+/// exactly when something was committed, and agrees with `data_version` on every step.
+#[test]
+fn the_fast_path_agrees_with_data_version_commit_by_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    drop(open(&path, M).unwrap());
+    let [fast, slow] = watches(&path);
+    let (commit, committed) = std::sync::mpsc::sync_channel::<bool>(0);
+    let (done, acknowledged) = std::sync::mpsc::sync_channel::<()>(0);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let conn = open(&path, M).unwrap();
+            for write in committed {
+                if write {
+                    conn.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
+                } else {
+                    let _: i64 = conn
+                        .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                        .unwrap();
+                }
+                done.send(()).unwrap();
+            }
+        });
+        let (mut was_fast, mut was_slow) = (fast.version().unwrap(), slow.version().unwrap());
+        for step in 0..600u32 {
+            // A fixed pattern that mixes runs of writes and of reads.
+            let write = (step * 7 + step / 5) % 3 != 0;
+            commit.send(write).unwrap();
+            acknowledged.recv().unwrap();
+            let (now_fast, now_slow) = (fast.version().unwrap(), slow.version().unwrap());
+            assert_eq!(now_fast != was_fast, write, "step {step}: fast path");
+            assert_eq!(now_slow != was_slow, write, "step {step}: data_version");
+            (was_fast, was_slow) = (now_fast, now_slow);
+        }
+        drop(commit);
+    });
+}
