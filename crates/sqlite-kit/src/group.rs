@@ -350,6 +350,14 @@ impl Shared {
     /// Takes the connection and runs groups of the jobs queued, each group every job queued
     /// by the time it begins, until none is left or [`GROUPS_PER_LEAD`] ran. The caller set
     /// `leading`; it is cleared, and the lead handed on, however this ends.
+    /// Takes the lead if jobs are queued and nobody leads; the caller must then [`Self::lead`].
+    fn claim_lead(&self) -> bool {
+        let mut queue = lock(&self.queue);
+        let claim = !queue.leading && !queue.jobs.is_empty();
+        queue.leading |= claim;
+        claim
+    }
+
     fn lead(&self) {
         let _leading = Leading(self);
         let mut conn = self.take_connection();
@@ -358,10 +366,10 @@ impl Shared {
             if jobs.is_empty() {
                 break;
             }
-            if let Some(committed) = run_group(&mut conn, jobs) {
+            run_group(&mut conn, jobs, |committed| {
                 self.groups.fetch_add(1, Ordering::Relaxed);
                 self.grouped.fetch_add(committed as u64, Ordering::Relaxed);
-            }
+            });
         }
     }
 

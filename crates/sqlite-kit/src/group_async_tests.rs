@@ -186,3 +186,45 @@ fn queued_writes_outlive_their_futures_and_the_writer() {
     }
     assert_eq!(keys(&other).len(), 52);
 }
+
+/// The writer is dropped while its leader thread runs the last group its lead may run, with
+/// one more write queued behind it: the lead ends with that write still queued, and the thread
+/// must go on to run it before it lets go of the writer (found in review: the write was
+/// answered "lost" and never ran).
+#[test]
+fn a_write_queued_behind_a_lead_that_ends_as_the_writer_drops_still_runs() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, other) = writer(&dir);
+    let (started_tx, started) = mpsc::channel();
+    let mut gates: Vec<mpsc::Sender<()>> = Vec::new();
+    let mut futures = Vec::new();
+    // One gated write per group: each says it started, then waits for its gate.
+    let keys_in_order: Vec<String> = (0..GROUPS_PER_LEAD).map(|k| format!("g{k}")).collect();
+    for key in &keys_in_order {
+        let (gate_tx, gate) = mpsc::channel::<()>();
+        let (mine, started_tx) = (key.clone(), started_tx.clone());
+        futures.push(writer.submit_async(move |conn| {
+            started_tx.send(mine.clone()).unwrap();
+            gate.recv_timeout(Duration::from_secs(10)).unwrap();
+            insert(conn, &mine)
+        }));
+        if let Some(previous) = gates.last() {
+            previous.send(()).unwrap();
+        }
+        assert_eq!(started.recv_timeout(Duration::from_secs(10)).unwrap(), *key);
+        gates.push(gate_tx);
+    }
+    // The leader thread is inside the last group of its lead.
+    let last = writer.submit_async(|conn| insert(conn, "last"));
+    let writer = Arc::into_inner(writer).expect("the only handle");
+    drop(writer);
+    gates.last().unwrap().send(()).unwrap();
+    for future in futures {
+        assert_eq!(block_on(future).unwrap(), 1);
+    }
+    assert_eq!(block_on(last).unwrap(), 1, "the queued write ran");
+    let mut expected = keys_in_order;
+    expected.push("last".into());
+    assert_eq!(keys(&other), expected);
+}

@@ -10,7 +10,9 @@
 //! about once per group, not once per write.
 //!
 //! The thread holds the writer only weakly (a strong hold only while it leads), so dropping
-//! the [`GroupWriter`] closes the connection as before; the thread then ends.
+//! the [`GroupWriter`] closes the connection as before, once the writes queued by then have
+//! run: at once if nobody is leading (the dropping thread runs what is queued), else when the
+//! leader thread has run them; the thread then ends.
 
 use super::{GroupWriter, Queued, Shared, Slot, Waiter, empty_slot, lock, lost};
 use rusqlite::Connection;
@@ -58,15 +60,14 @@ fn lead_when_needed(writer: &Weak<Shared>, stop: &AtomicBool) {
         let Some(shared) = writer.upgrade() else {
             return;
         };
-        let claimed = {
-            let mut queue = lock(&shared.queue);
-            let claim = !queue.leading && !queue.jobs.is_empty();
-            queue.leading |= claim;
-            claim
-        };
-        if claimed {
-            shared.lead();
-            continue;
+        // The writer is held until nothing is left to lead: a lead ends after a few groups
+        // and hands the lead back with jobs still queued, and if the last `GroupWriter` went
+        // meanwhile (its drop leaves queued jobs to a leader at work), letting go of it here
+        // would free the queue with those jobs unrun.
+        while shared.claim_lead() {
+            // Jobs unwind into their own callers; should anything else in a lead panic, the
+            // lead is already handed on (`Leading`), and the thread must live on to take it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| shared.lead()));
         }
         if stop.load(Ordering::Acquire) {
             return;
@@ -174,14 +175,9 @@ impl GroupWriter {
 impl Drop for GroupWriter {
     fn drop(&mut self) {
         // Writes queued and not yet taken by a group run now, rather than be lost with the
-        // writer (a leader at work takes them itself: it holds the writer until it is done).
-        let claimed = {
-            let mut queue = lock(&self.shared.queue);
-            let claim = !queue.leading && !queue.jobs.is_empty();
-            queue.leading |= claim;
-            claim
-        };
-        if claimed {
+        // writer (a leader at work takes them itself: the leader thread holds the writer
+        // until nothing is queued, a blocking caller borrows it).
+        while self.shared.claim_lead() {
             self.shared.lead();
         }
     }

@@ -13,7 +13,11 @@ pub(super) fn close_abandoned(conn: &Connection) {
 
 /// Runs `jobs` in one transaction (module docs), giving each its result or the group's error;
 /// how many jobs a commit held, if one was made.
-pub(super) fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Option<usize> {
+pub(super) fn run_group(
+    conn: &mut Connection,
+    jobs: Vec<Box<dyn Job>>,
+    on_commit: impl FnOnce(usize),
+) {
     let mut pending = jobs;
     while !pending.is_empty() {
         close_abandoned(conn);
@@ -21,7 +25,7 @@ pub(super) fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Optio
             for job in pending {
                 job.abort(copy(&err));
             }
-            return None;
+            return;
         }
         let ran = match run_in_transaction(conn, std::mem::take(&mut pending)) {
             Ran::Committable(ran) => ran,
@@ -36,7 +40,7 @@ pub(super) fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Optio
             for (_, job) in ran {
                 job.publish();
             }
-            return None;
+            return;
         }
         if let Err(err) = commit(conn) {
             close_abandoned(conn);
@@ -45,8 +49,11 @@ pub(super) fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Optio
             for (_, job) in ran {
                 job.abort(copy(&err));
             }
-            return None;
+            return;
         }
+        // Counted before any caller is woken, so a caller that reads the stats after its
+        // answer finds its own commit in them.
+        on_commit(committed);
         // Each caller is woken directly. (Woken as a chain, each caller the next, the leader
         // pays one wake-up per group, but the last callers of a group wake one context switch
         // per caller later, so fewer are queued when the next group begins: with 16 metering
@@ -55,9 +62,8 @@ pub(super) fn run_group(conn: &mut Connection, jobs: Vec<Box<dyn Job>>) -> Optio
         for (_, job) in ran {
             job.publish();
         }
-        return Some(committed);
+        return;
     }
-    None
 }
 
 /// `COMMIT`, refusing to report success for a transaction that is no longer open (a
