@@ -128,3 +128,99 @@ fn the_fast_path_agrees_with_data_version_commit_by_commit() {
         drop(commit);
     });
 }
+
+/// What another connection does between two checks.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Commits an insert (on the long-lived writer, or a connection opened for it).
+    Insert { fresh: bool },
+    /// Updates every row: the same pages again (a commit if there is a row).
+    Update,
+    /// Writes, then rolls back.
+    RolledBack,
+    /// Reads.
+    Read,
+    /// Checkpoints in this mode: PASSIVE, FULL, RESTART or TRUNCATE.
+    Checkpoint(&'static str),
+    /// Closes the long-lived writer and opens it again.
+    Reopen,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => any::<bool>().prop_map(|fresh| Step::Insert { fresh }),
+        2 => Just(Step::Update),
+        1 => Just(Step::RolledBack),
+        2 => Just(Step::Read),
+        2 => prop::sample::select(vec!["PASSIVE", "FULL", "RESTART", "TRUNCATE"])
+            .prop_map(Step::Checkpoint),
+        1 => Just(Step::Reopen),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any sequence of commits, rollbacks, reads, checkpoints of every mode and reconnects by
+    /// other connections: both kinds of version change on every commit and never on a read or
+    /// a rollback, and the fast path whenever `data_version` does (a checkpoint that starts the
+    /// WAL over may move either, which only costs a cache a re-read).
+    #[test]
+    fn the_fast_path_changes_whenever_data_version_does(
+        steps in proptest::collection::vec(step(), 1..40),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let mut writer = Some(open(&path, M).unwrap());
+        let [fast, slow] = watches(&path);
+        let (mut was_fast, mut was_slow) = (fast.version().unwrap(), slow.version().unwrap());
+        for (k, step) in steps.iter().enumerate() {
+            let conn = writer.as_ref().unwrap();
+            let committed = match step {
+                Step::Insert { fresh: false } => {
+                    conn.execute("INSERT INTO t (x) VALUES (?1)", [k as i64]).unwrap();
+                    true
+                }
+                Step::Insert { fresh: true } => {
+                    let other = open(&path, M).unwrap();
+                    other.execute("INSERT INTO t (x) VALUES (?1)", [k as i64]).unwrap();
+                    true
+                }
+                // An update of no row writes no page: nothing is committed.
+                Step::Update => conn.execute("UPDATE t SET x = x + 1", []).unwrap() > 0,
+                Step::RolledBack => {
+                    conn.execute_batch("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (0); ROLLBACK;")
+                        .unwrap();
+                    false
+                }
+                Step::Read => {
+                    let _: i64 = conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+                    false
+                }
+                Step::Checkpoint(mode) => {
+                    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+                        .unwrap();
+                    false
+                }
+                Step::Reopen => {
+                    drop(writer.take());
+                    writer = Some(open(&path, M).unwrap());
+                    false
+                }
+            };
+            let (now_fast, now_slow) = (fast.version().unwrap(), slow.version().unwrap());
+            let (fast_moved, slow_moved) = (now_fast != was_fast, now_slow != was_slow);
+            if committed {
+                proptest::prop_assert!(fast_moved, "step {} {:?}: a commit the fast path missed", k, step);
+                proptest::prop_assert!(slow_moved, "step {} {:?}: data_version", k, step);
+            }
+            if matches!(step, Step::Read | Step::RolledBack) {
+                proptest::prop_assert!(!fast_moved && !slow_moved, "step {} {:?}: moved without a change", k, step);
+            }
+            // A checkpoint may move either (it rewrites the WAL index); then both move.
+            proptest::prop_assert!(!slow_moved || fast_moved, "step {} {:?}: data_version alone moved", k, step);
+            (was_fast, was_slow) = (now_fast, now_slow);
+        }
+    }
+}
