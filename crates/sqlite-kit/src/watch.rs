@@ -68,10 +68,10 @@ impl ChangeWatch {
         )))
     }
 
-    /// Whether versions come from the WAL-index header (the fast path), not from `PRAGMA
-    /// data_version`.
+    /// Whether the version now comes from the WAL-index header (the fast path), not from
+    /// `PRAGMA data_version`.
     pub fn reads_wal_index(&self) -> bool {
-        self.wal_index.is_some()
+        self.wal_index.as_ref().and_then(WalIndex::header).is_some()
     }
 }
 

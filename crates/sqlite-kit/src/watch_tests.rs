@@ -21,6 +21,15 @@ fn watches(path: &Path) -> [ChangeWatch; 2] {
     [fast, slow]
 }
 
+/// `watch`'s version, asserting it is of the kind the watch is meant to give: a watch with a
+/// mapping that silently fell back would pass every other check.
+fn version(watch: &ChangeWatch) -> Version {
+    let version = watch.version().unwrap();
+    let from_header = matches!(version, Version(Kind::WalIndex(_)));
+    assert_eq!(from_header, watch.wal_index.is_some(), "{version:?}");
+    version
+}
+
 #[test]
 fn every_commit_by_any_connection_changes_the_version_and_reads_do_not() {
     let dir = tempfile::tempdir().unwrap();
@@ -28,22 +37,22 @@ fn every_commit_by_any_connection_changes_the_version_and_reads_do_not() {
     let writer = open(&path, M).unwrap();
     let other = open(&path, M).unwrap();
     for watch in watches(&path) {
-        let v0 = watch.version().unwrap();
-        assert_eq!(watch.version().unwrap(), v0, "nothing committed");
+        let v0 = version(&watch);
+        assert_eq!(version(&watch), v0, "nothing committed");
         writer.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
-        let v1 = watch.version().unwrap();
+        let v1 = version(&watch);
         assert_ne!(v1, v0, "the writer's commit");
         let _: i64 = other
             .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(watch.version().unwrap(), v1, "a read commits nothing");
+        assert_eq!(version(&watch), v1, "a read commits nothing");
         other.execute("INSERT INTO t (x) VALUES (2)", []).unwrap();
-        let v2 = watch.version().unwrap();
+        let v2 = version(&watch);
         assert_ne!(v2, v1, "another connection's commit");
         writer
             .execute_batch("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (3); ROLLBACK;")
             .unwrap();
-        assert_eq!(watch.version().unwrap(), v2, "a rolled-back transaction");
+        assert_eq!(version(&watch), v2, "a rolled-back transaction");
     }
 }
 
@@ -55,11 +64,11 @@ fn another_process_commit_changes_the_version() {
     let path = dir.path().join("w.db");
     drop(open(&path, M).unwrap());
     for watch in watches(&path) {
-        let v0 = watch.version().unwrap();
+        let v0 = version(&watch);
         let conn = Connection::open(&path).unwrap();
         conn.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
         drop(conn);
-        assert_ne!(watch.version().unwrap(), v0);
+        assert_ne!(version(&watch), v0);
     }
 }
 
@@ -78,12 +87,12 @@ fn a_commit_after_the_wal_starts_over_changes_the_version() {
     };
     truncate();
     writer.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
-    let mut before = watch.version().unwrap();
+    let mut before = version(&watch);
     for round in 0..5 {
         truncate();
         // The same one-page commit on an empty WAL: the same frame count as before.
         writer.execute("UPDATE t SET x = 1", []).unwrap();
-        let after = watch.version().unwrap();
+        let after = version(&watch);
         assert_ne!(after, before, "round {round}");
         before = after;
     }
@@ -114,13 +123,13 @@ fn the_fast_path_agrees_with_data_version_commit_by_commit() {
                 done.send(()).unwrap();
             }
         });
-        let (mut was_fast, mut was_slow) = (fast.version().unwrap(), slow.version().unwrap());
+        let (mut was_fast, mut was_slow) = (version(&fast), version(&slow));
         for step in 0..600u32 {
             // A fixed pattern that mixes runs of writes and of reads.
             let write = (step * 7 + step / 5) % 3 != 0;
             commit.send(write).unwrap();
             acknowledged.recv().unwrap();
-            let (now_fast, now_slow) = (fast.version().unwrap(), slow.version().unwrap());
+            let (now_fast, now_slow) = (version(&fast), version(&slow));
             assert_eq!(now_fast != was_fast, write, "step {step}: fast path");
             assert_eq!(now_slow != was_slow, write, "step {step}: data_version");
             (was_fast, was_slow) = (now_fast, now_slow);
@@ -174,7 +183,7 @@ proptest::proptest! {
         let path = dir.path().join("w.db");
         let mut writer = Some(open(&path, M).unwrap());
         let [fast, slow] = watches(&path);
-        let (mut was_fast, mut was_slow) = (fast.version().unwrap(), slow.version().unwrap());
+        let (mut was_fast, mut was_slow) = (version(&fast), version(&slow));
         for (k, step) in steps.iter().enumerate() {
             let conn = writer.as_ref().unwrap();
             let committed = match step {
@@ -209,7 +218,7 @@ proptest::proptest! {
                     false
                 }
             };
-            let (now_fast, now_slow) = (fast.version().unwrap(), slow.version().unwrap());
+            let (now_fast, now_slow) = (version(&fast), version(&slow));
             let (fast_moved, slow_moved) = (now_fast != was_fast, now_slow != was_slow);
             if committed {
                 proptest::prop_assert!(fast_moved, "step {} {:?}: a commit the fast path missed", k, step);
@@ -223,4 +232,34 @@ proptest::proptest! {
             (was_fast, was_slow) = (now_fast, now_slow);
         }
     }
+}
+
+/// A header the watch cannot trust (here torn: the two copies differ) gives way to
+/// `data_version`, which still sees every commit; a trusted one is read again once it is.
+#[test]
+fn an_untrusted_header_gives_way_to_data_version() {
+    use std::sync::atomic::AtomicU32;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let writer = open(&path, M).unwrap();
+    let [mut watch, _] = watches(&path);
+    let good = watch.wal_index.as_ref().unwrap().header().unwrap();
+    let mut torn = good;
+    torn[2] = torn[2].wrapping_add(1);
+    let words: Vec<AtomicU32> = good.into_iter().chain(torn).map(AtomicU32::new).collect();
+    watch.wal_index = Some(WalIndex::at(
+        Box::leak(words.into_boxed_slice()),
+        &watch.conn,
+    ));
+    assert!(!watch.reads_wal_index());
+    let before = watch.version().unwrap();
+    assert!(
+        matches!(before, Version(Kind::DataVersion(_))),
+        "{before:?}"
+    );
+    writer.execute("INSERT INTO t (x) VALUES (1)", []).unwrap();
+    let after = watch.version().unwrap();
+    assert!(matches!(after, Version(Kind::DataVersion(_))));
+    assert_ne!(after, before, "the fallback sees the commit");
+    assert_eq!(watch.version().unwrap(), after);
 }
