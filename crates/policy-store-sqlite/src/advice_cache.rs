@@ -13,9 +13,10 @@
 //! asked for *before* its checkpoints were read, and is served only while the watch still
 //! returns that version; a commit that returned before a lookup began changes the version that
 //! lookup sees. So a recommendation never predates a write that was acknowledged before it was
-//! asked for, in this process or another. The version check reads the WAL-index header from
-//! shared memory (tens of nanoseconds, no lock; `sqlite_kit::ChangeWatch`), so a hit costs
-//! well under a primary-key `SELECT`. The price is that every commit empties the cache (the
+//! asked for, in this process or another (with one exception SQLite's own page cache shares: a
+//! WAL recovered after a checkpointer was killed mid-write; see sqlite-kit's `wal_index`). The
+//! version check reads the WAL-index header from shared memory (tens of nanoseconds, no lock;
+//! `sqlite_kit::ChangeWatch`), so a hit costs well under a primary-key `SELECT`. The price is that every commit empties the cache (the
 //! header says *that* the file changed, not which rows), a decision's too (`POST
 //! /admin/otc/decisions` logs each decision in its own commit): under a steady stream of
 //! writes most lookups read the file as before; between writes they are answered from
