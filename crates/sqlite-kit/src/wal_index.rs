@@ -158,15 +158,20 @@ impl WalIndex {
 }
 
 /// Whether the header's last two words are SQLite's checksum of the ten before, as its own
-/// readers check (`walIndexTryHdr`: `walChecksumBytes` in native byte order, pairs of words
-/// added into two running sums).
+/// readers check (`walIndexTryHdr`).
 fn checksum_holds(header: &Header) -> bool {
+    checksum(header) == header[HEADER_WORDS - 2..]
+}
+
+/// SQLite's checksum of the header's first ten words (`walChecksumBytes` in native byte
+/// order: pairs of words added into two running sums).
+fn checksum(header: &Header) -> [u32; 2] {
     let (mut s1, mut s2) = (0u32, 0u32);
     for pair in header[..HEADER_WORDS - 2].chunks_exact(2) {
         s1 = s1.wrapping_add(pair[0]).wrapping_add(s2);
         s2 = s2.wrapping_add(pair[1]).wrapping_add(s1);
     }
-    [s1, s2] == header[HEADER_WORDS - 2..]
+    [s1, s2]
 }
 
 #[cfg(test)]
@@ -200,13 +205,8 @@ mod tests {
 
     /// With the checksum recomputed, as a writer of that header would have.
     fn resealed(mut header: Header) -> Header {
-        let (mut s1, mut s2) = (0u32, 0u32);
-        for pair in header[..HEADER_WORDS - 2].chunks_exact(2) {
-            s1 = s1.wrapping_add(pair[0]).wrapping_add(s2);
-            s2 = s2.wrapping_add(pair[1]).wrapping_add(s1);
-        }
-        header[HEADER_WORDS - 2] = s1;
-        header[HEADER_WORDS - 1] = s2;
+        let sums = checksum(&header);
+        header[HEADER_WORDS - 2..].copy_from_slice(&sums);
         header
     }
 
