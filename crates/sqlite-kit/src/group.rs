@@ -6,8 +6,8 @@
 //! write's own statements. [`GroupWriter`] lets concurrent writes share that cost
 //! (flat combining): a caller queues its write as a job and takes the connection; if another
 //! caller got there first and ran the job in its group, the caller finds its result waiting;
-//! otherwise it leads, running every queued job (its own among them) in one `BEGIN IMMEDIATE`
-//! transaction and committing once.
+//! otherwise it leads, running the queued jobs (its own among them, oldest first, at most
+//! [`MAX_GROUP`] to a group) in one `BEGIN IMMEDIATE` transaction and committing once.
 //!
 //! What each caller keeps, whatever else is in its group:
 //!
@@ -88,6 +88,16 @@ struct Queue {
 /// Groups a leader runs before it hands the lead on: bounds how long its own caller, whose
 /// result is ready after the first, waits for others'.
 const GROUPS_PER_LEAD: usize = 4;
+
+/// Most jobs one group holds; the rest wait for the next group, oldest first. Without a bound a
+/// burst (thousands of handlers writing at once, or queued behind a long `write_tx`) would make
+/// one transaction of all of them: SQLite's write lock held for as long as they all take,
+/// against writers in other processes too, every page they dirtied in the WAL at once, and the
+/// first of them answered only after the last ran. Write-group implementations bound their
+/// groups for the same reasons (LevelDB's and RocksDB's write batch groups, by bytes). At
+/// tens of microseconds a job, a full group commits within a few milliseconds; it is far
+/// above the groups concurrency forms on its own (8 or so with 16 writers, see the benches).
+const MAX_GROUP: usize = 256;
 
 /// How well writes were grouped since the writer was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +261,15 @@ impl Drop for Leading<'_> {
     }
 }
 
+/// The oldest [`MAX_GROUP`] jobs of the queue (all of them if fewer), taken out of it.
+fn next_group(queued: &mut Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    if queued.len() <= MAX_GROUP {
+        std::mem::take(queued)
+    } else {
+        queued.drain(..MAX_GROUP).collect()
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while a lock is held cannot leave a half-applied write behind: jobs run under
     // `catch_unwind`, and a transaction left open is rolled back before the next one begins.
@@ -309,14 +328,15 @@ impl GroupWriter {
             }
             if !queue.leading {
                 // The job is still queued (a group that took it publishes before the lead is
-                // free): lead the next group.
+                // free): lead the next groups. A lead runs at most `GROUPS_PER_LEAD` groups
+                // of `MAX_GROUP` jobs, so with more queued ahead of this one it may end with
+                // this job still waiting: then look again (lead again, or wait for whoever
+                // the lead was handed to).
                 queue.leading = true;
                 drop(queue);
                 shared.lead();
-                break lock(&slot)
-                    .outcome
-                    .take()
-                    .expect("a group publishes or aborts every job it takes");
+                queue = lock(&shared.queue);
+                continue;
             }
             // Woken by the group that publishes the result or by a leader handing on the
             // lead; a wake-up that is neither (`park` allows them) just looks again.
@@ -347,9 +367,6 @@ impl GroupWriter {
 }
 
 impl Shared {
-    /// Takes the connection and runs groups of the jobs queued, each group every job queued
-    /// by the time it begins, until none is left or [`GROUPS_PER_LEAD`] ran. The caller set
-    /// `leading`; it is cleared, and the lead handed on, however this ends.
     /// Takes the lead if jobs are queued and nobody leads; the caller must then [`Self::lead`].
     fn claim_lead(&self) -> bool {
         let mut queue = lock(&self.queue);
@@ -358,11 +375,15 @@ impl Shared {
         claim
     }
 
+    /// Takes the connection and runs groups of the jobs queued, each group the oldest jobs
+    /// queued by the time it begins (at most [`MAX_GROUP`]), until none is left or
+    /// [`GROUPS_PER_LEAD`] ran. The caller set `leading`; it is cleared, and the lead handed
+    /// on, however this ends.
     fn lead(&self) {
         let _leading = Leading(self);
         let mut conn = self.take_connection();
         for _ in 0..GROUPS_PER_LEAD {
-            let jobs = std::mem::take(&mut lock(&self.queue).jobs);
+            let jobs = next_group(&mut lock(&self.queue).jobs);
             if jobs.is_empty() {
                 break;
             }

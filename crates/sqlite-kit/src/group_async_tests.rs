@@ -228,3 +228,26 @@ fn a_write_queued_behind_a_lead_that_ends_as_the_writer_drops_still_runs() {
     expected.push("last".into());
     assert_eq!(keys(&other), expected);
 }
+
+/// A burst of async writes queued behind a held connection runs in groups of at most
+/// `MAX_GROUP`, oldest first, over as many leads as it takes; every write resolves.
+#[test]
+fn a_burst_of_async_writes_runs_in_bounded_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, other) = writer(&dir);
+    let held = writer.connection();
+    let burst = MAX_GROUP * GROUPS_PER_LEAD * 2 + 1;
+    let queued: Vec<_> = (0..burst)
+        .map(|i| writer.submit_async(move |conn| insert(conn, &format!("k{i:05}"))))
+        .collect();
+    wait_queued(&writer, burst);
+    drop(held);
+    for (i, write) in queued.into_iter().enumerate() {
+        assert_eq!(block_on(write).unwrap(), 1, "write {i}");
+    }
+    assert_eq!(keys(&other).len(), burst);
+    assert_eq!(
+        writer.stats().commits_and_jobs(),
+        (burst.div_ceil(MAX_GROUP) as u64, burst as u64)
+    );
+}

@@ -306,3 +306,55 @@ fn a_job_dropped_unanswered_answers_with_an_error() {
         Ok(Err(rusqlite::Error::SqliteFailure(..)))
     ));
 }
+
+/// A group holds at most `MAX_GROUP` jobs, oldest first; a blocking caller whose own job lies
+/// beyond what its lead can take (`GROUPS_PER_LEAD` full groups queued ahead of it) leads again
+/// rather than return without its result.
+#[test]
+fn groups_are_bounded_and_a_leader_beyond_its_lead_leads_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, other) = writer(&dir);
+    let held = writer.connection();
+    // Queued as if by callers that went to sleep before anyone led (here: nobody will wake
+    // them, the test reads their slots).
+    let ahead = MAX_GROUP * GROUPS_PER_LEAD + 10;
+    let slots: Vec<Slot<usize, rusqlite::Error>> = (0..ahead)
+        .map(|i| {
+            let slot = empty_slot();
+            let key = format!("ahead-{i:05}");
+            lock(&writer.shared.queue).jobs.push(Box::new(Queued {
+                body: move |conn: &Connection| insert(conn, &key),
+                outcome: None,
+                slot: Arc::clone(&slot),
+                waiter: Waiter::Thread(std::thread::current()),
+                delivered: false,
+                lost: lost::<rusqlite::Error>,
+            }));
+            slot
+        })
+        .collect();
+    let leader = {
+        let writer = Arc::clone(&writer);
+        std::thread::spawn(move || writer.submit(|conn| insert(conn, "last")))
+    };
+    let began = Instant::now();
+    while !lock(&writer.shared.queue).leading {
+        assert!(began.elapsed() < Duration::from_secs(10), "nobody led");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(held);
+    assert_eq!(leader.join().unwrap(), Ok(1), "the late leader got its own result");
+    for (i, slot) in slots.iter().enumerate() {
+        let outcome = lock(slot).outcome.take().expect("every job ahead answered");
+        assert!(matches!(outcome, Ok(Ok(1))), "job {i}");
+    }
+    assert_eq!(keys(&other).len(), ahead + 1);
+    let (commits, jobs) = writer.stats().commits_and_jobs();
+    assert_eq!(jobs as usize, ahead + 1);
+    assert_eq!(
+        commits as usize,
+        (ahead + 1).div_ceil(MAX_GROUP),
+        "full groups of MAX_GROUP, oldest first"
+    );
+    assert!(lock(&writer.shared.queue).jobs.is_empty());
+}
