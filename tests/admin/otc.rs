@@ -146,10 +146,36 @@ fn ingest_validation_failures() {
     client
         .request("POST", "/admin/otc/trajectories", &[], Some("[{"))
         .assert_problem(400, "bad-request");
+    // A trajectory's fields as an array, in order: serde would read it as one trajectory; it
+    // is a batch of eight things that are not trajectories, each pointed at.
+    let fields = json!([
+        "v5",
+        "lookup",
+        ["web-search"],
+        [],
+        1.0,
+        true,
+        120.0,
+        now_ms() - 1000
+    ]);
+    let problem = post(&client, &fields);
+    problem.assert_problem(422, "validation-failed");
+    assert_eq!(
+        problem.json()["errors"].as_array().map(Vec::len),
+        Some(8),
+        "{}",
+        problem.body
+    );
     server
         .anonymous()
         .post("/admin/otc/trajectories", &trajectory("v4", &[], false))
         .assert_problem(401, "unauthorized");
+    let stored = client.get("/admin/otc/checkpoints").json();
+    assert_eq!(
+        stored["checkpoints"],
+        json!([]),
+        "nothing was stored: {stored}"
+    );
 }
 
 #[test]

@@ -135,6 +135,10 @@ fn decision_errors() {
     post(&json!({"intent": "x", "modules": "a"})).assert_problem(422, "validation-failed");
     post(&json!({"intent": "x", "modules": ["a"], "extra": 1}))
         .assert_problem(422, "validation-failed");
+    // The fields as an array, in order (serde alone would read it as the object).
+    let problem = post(&json!(["x", ["a"]]));
+    problem.assert_problem(422, "validation-failed");
+    assert!(problem.body.contains("not an array"), "{}", problem.body);
     client
         .request("POST", "/admin/otc/decisions", &[], Some("{"))
         .assert_problem(400, "bad-request");

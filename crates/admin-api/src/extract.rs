@@ -29,8 +29,26 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        json_body(req, state, &["application/json"]).await.map(Self)
+        let bytes = checked_body(req, state, &["application/json"]).await?;
+        if is_array(&bytes) {
+            // serde reads a struct from an array of its fields in order too, so without this
+            // `["x", ["a"]]` would pass for `{"intent": "x", "modules": ["a"]}`. Every body
+            // this extractor reads is documented as an object.
+            return Err(AppError::Unprocessable(
+                "expected a JSON object, not an array".into(),
+            ));
+        }
+        decode(&bytes).map(Self)
     }
+}
+
+/// Whether the body's top-level value is an array (its first byte past JSON whitespace is
+/// `[`).
+pub fn is_array(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        == Some(&b'[')
 }
 
 /// An RFC 7396 merge patch body: `application/merge-patch+json`, or plain `application/json`.
@@ -55,6 +73,26 @@ where
     }
 }
 
+/// A body checked as [`Json`] checks it before decoding (media type, size, no duplicate member
+/// names), for a handler that decodes it its own way with [`decode`]'s rejections (e.g.
+/// straight into a struct when it can, through a `serde_json::Value` to point at a problem
+/// when not).
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for JsonBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        checked_body(req, state, &["application/json"])
+            .await
+            .map(Self)
+    }
+}
+
 /// Reads a JSON body whose media type is one of `media` (parameters such as `charset`
 /// aside; the document lists exactly these), refusing duplicate member names.
 async fn json_body<T: DeserializeOwned, S: Send + Sync>(
@@ -62,6 +100,24 @@ async fn json_body<T: DeserializeOwned, S: Send + Sync>(
     state: &S,
     media: &[&str],
 ) -> Result<T, AppError> {
+    decode(&checked_body(req, state, media).await?)
+}
+
+/// Decodes a body [`checked_body`] accepted, with [`Json`]'s rejections.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    match axum::Json::<T>::from_bytes(bytes) {
+        Ok(axum::Json(value)) => Ok(value),
+        Err(rejection) => Err(json_rejection(&rejection)),
+    }
+}
+
+/// The body of a request whose media type is one of `media`, within the size limit and
+/// without duplicate member names (not yet known to be JSON: the decode says).
+async fn checked_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+    media: &[&str],
+) -> Result<axum::body::Bytes, AppError> {
     if !has_media_type(req.headers(), media) {
         return Err(AppError::UnsupportedMediaType(format!(
             "expected a body with Content-Type: {}",
@@ -78,10 +134,7 @@ async fn json_body<T: DeserializeOwned, S: Send + Sync>(
             }
         })?;
     reject_duplicate_names(&bytes).map_err(AppError::BadRequest)?;
-    match axum::Json::<T>::from_bytes(&bytes) {
-        Ok(axum::Json(value)) => Ok(value),
-        Err(rejection) => Err(json_rejection(&rejection)),
-    }
+    Ok(bytes)
 }
 
 /// Whether the request's `Content-Type` is one of `media`, parameters aside.

@@ -8,7 +8,7 @@ pub mod evaluate;
 pub mod schema;
 
 use crate::error::{AppError, Problem, ProblemItem};
-use crate::extract::{Json, Query, client_words};
+use crate::extract::{Json, JsonBytes, Query, client_words, decode, is_array};
 use crate::state::{AppState, Inner};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -221,13 +221,26 @@ fn resolve(inner: &Inner, t: TrajectoryIn) -> Result<otc_policy::Trajectory, App
     ))]
 async fn post_trajectories(
     State(state): State<AppState>,
-    Json(body): Json<serde_json::Value>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, AppError> {
     let metrics = state.clone();
     let count = move |outcome: &str, n: u64| {
         metrics.inner().metrics.count_trajectories(outcome, n);
     };
-    let posted = match parse(body) {
+    // One well-formed trajectory, the common post, decodes straight into its struct; anything
+    // else (a batch, or a body with a problem to point at) goes through a `Value`, which costs
+    // two more passes over the body. A batch must not take the first way: serde would read a
+    // trajectory from an array of its fields in order.
+    let direct = if is_array(&body) {
+        None
+    } else {
+        serde_json::from_slice::<TrajectoryIn>(&body).ok()
+    };
+    let posted = match direct {
+        Some(one) => Ok(Posted::One(one)),
+        None => decode::<serde_json::Value>(&body).and_then(parse),
+    };
+    let posted = match posted {
         Ok(posted) => posted,
         Err(err) => {
             let (outcome, n) = refused(&err);
