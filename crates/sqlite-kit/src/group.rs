@@ -48,6 +48,7 @@
 
 use rusqlite::Connection;
 use std::any::Any;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -81,12 +82,13 @@ struct Shared {
 /// The jobs waiting for a group, and whether a group is running.
 #[derive(Default)]
 struct Queue {
-    jobs: Vec<Box<dyn Job>>,
+    jobs: VecDeque<Box<dyn Job>>,
     leading: bool,
 }
 
-/// Groups a leader runs before it hands the lead on: bounds how long its own caller, whose
-/// result is ready after the first, waits for others'.
+/// Groups a leader runs before it hands the lead on: bounds how long its own caller waits for
+/// others' writes once its own has committed (usually in the first group; after a burst, in a
+/// later one, or in a later lead).
 const GROUPS_PER_LEAD: usize = 4;
 
 /// Most jobs one group holds; the rest wait for the next group, oldest first. Without a bound a
@@ -95,8 +97,9 @@ const GROUPS_PER_LEAD: usize = 4;
 /// against writers in other processes too, every page they dirtied in the WAL at once, and the
 /// first of them answered only after the last ran. Write-group implementations bound their
 /// groups for the same reasons (LevelDB's and RocksDB's write batch groups, by bytes). At
-/// tens of microseconds a job, a full group commits within a few milliseconds; it is far
-/// above the groups concurrency forms on its own (8 or so with 16 writers, see the benches).
+/// 10 to 100 microseconds a job, a full group holds the write lock for 2.5 to 25 ms; the
+/// bound is far above the groups concurrency forms on its own (8 or so with 16 writers, see
+/// the benches), so it only ever splits bursts.
 const MAX_GROUP: usize = 256;
 
 /// How well writes were grouped since the writer was made.
@@ -255,19 +258,16 @@ impl Drop for Leading<'_> {
     fn drop(&mut self) {
         let mut queue = lock(&self.0.queue);
         queue.leading = false;
-        if let Some(oldest) = queue.jobs.first() {
+        if let Some(oldest) = queue.jobs.front() {
             oldest.hand_lead();
         }
     }
 }
 
 /// The oldest [`MAX_GROUP`] jobs of the queue (all of them if fewer), taken out of it.
-fn next_group(queued: &mut Vec<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
-    if queued.len() <= MAX_GROUP {
-        std::mem::take(queued)
-    } else {
-        queued.drain(..MAX_GROUP).collect()
-    }
+fn next_group(queued: &mut VecDeque<Box<dyn Job>>) -> Vec<Box<dyn Job>> {
+    let take = queued.len().min(MAX_GROUP);
+    queued.drain(..take).collect()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -314,7 +314,7 @@ impl GroupWriter {
         let shared = &*self.shared;
         let slot: Slot<T, E> = empty_slot();
         let mut queue = lock(&shared.queue);
-        queue.jobs.push(Box::new(Queued {
+        queue.jobs.push_back(Box::new(Queued {
             body,
             outcome: None,
             slot: Arc::clone(&slot),
@@ -380,9 +380,14 @@ impl Shared {
     /// [`GROUPS_PER_LEAD`] ran. The caller set `leading`; it is cleared, and the lead handed
     /// on, however this ends.
     fn lead(&self) {
+        self.lead_groups(GROUPS_PER_LEAD);
+    }
+
+    /// [`Self::lead`], for at most `groups` groups.
+    fn lead_groups(&self, groups: usize) {
         let _leading = Leading(self);
         let mut conn = self.take_connection();
-        for _ in 0..GROUPS_PER_LEAD {
+        for _ in 0..groups {
             let jobs = next_group(&mut lock(&self.queue).jobs);
             if jobs.is_empty() {
                 break;

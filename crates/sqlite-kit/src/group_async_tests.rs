@@ -1,7 +1,7 @@
 //! The group writer's async path (`group/leader.rs`): writes queued without blocking keep
 //! every promise of the blocking path, share groups with it, and are never lost.
 
-use super::tests::{insert, keys, writer};
+use super::tests::{insert, keys, rowid_order, writer};
 use super::*;
 use pollster::block_on;
 use std::future::Future;
@@ -245,9 +245,41 @@ fn a_burst_of_async_writes_runs_in_bounded_groups() {
     for (i, write) in queued.into_iter().enumerate() {
         assert_eq!(block_on(write).unwrap(), 1, "write {i}");
     }
-    assert_eq!(keys(&other).len(), burst);
+    let written: Vec<String> = (0..burst).map(|i| format!("k{i:05}")).collect();
+    assert_eq!(rowid_order(&other), written, "oldest first");
     assert_eq!(
         writer.stats().commits_and_jobs(),
         (burst.div_ceil(MAX_GROUP) as u64, burst as u64)
     );
+}
+
+/// Dropping the writer with more writes queued than one lead takes (and nobody leading) runs
+/// them all before the drop returns: the writer closes at its drop, not later on the leader
+/// thread.
+#[test]
+fn dropping_the_writer_runs_a_burst_before_it_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, other) = writer(&dir);
+    let burst = MAX_GROUP * GROUPS_PER_LEAD + 5;
+    // The leader thread is started (by a first async write) and kept from leading while the
+    // burst queues: the test holds `leading`, then lets go without waking anyone, so the
+    // drop finds the burst queued and nobody leading.
+    assert_eq!(
+        block_on(writer.submit_async(|conn| insert(conn, "first"))).unwrap(),
+        1
+    );
+    lock(&writer.shared.queue).leading = true;
+    let queued: Vec<_> = (0..burst)
+        .map(|i| writer.submit_async(move |conn| insert(conn, &format!("k{i:05}"))))
+        .collect();
+    lock(&writer.shared.queue).leading = false;
+    drop(Arc::into_inner(writer).expect("the only handle"));
+    assert_eq!(
+        keys(&other).len(),
+        burst + 1,
+        "every write ran before the drop returned"
+    );
+    for write in queued {
+        assert_eq!(block_on(write).unwrap(), 1);
+    }
 }

@@ -33,6 +33,15 @@ pub(super) fn keys(conn: &Connection) -> Vec<String> {
         .unwrap()
 }
 
+/// The keys in the order they were written.
+pub(super) fn rowid_order(conn: &Connection) -> Vec<String> {
+    let mut stmt = conn.prepare("SELECT k FROM rows ORDER BY rowid").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 pub(super) fn insert(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
     conn.execute("INSERT INTO rows (k, v) VALUES (?1, 1)", params![key])
 }
@@ -322,7 +331,7 @@ fn groups_are_bounded_and_a_leader_beyond_its_lead_leads_again() {
         .map(|i| {
             let slot = empty_slot();
             let key = format!("ahead-{i:05}");
-            lock(&writer.shared.queue).jobs.push(Box::new(Queued {
+            lock(&writer.shared.queue).jobs.push_back(Box::new(Queued {
                 body: move |conn: &Connection| insert(conn, &key),
                 outcome: None,
                 slot: Arc::clone(&slot),
@@ -343,7 +352,21 @@ fn groups_are_bounded_and_a_leader_beyond_its_lead_leads_again() {
         std::thread::sleep(Duration::from_millis(1));
     }
     drop(held);
-    assert_eq!(leader.join().unwrap(), Ok(1), "the late leader got its own result");
+    // The jobs ahead name the test thread as their waiter, which never leads: the late leader
+    // must lead again itself (waiting instead would hang here, so the join has a deadline).
+    let began = Instant::now();
+    while !leader.is_finished() {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the late leader never got its result"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        leader.join().unwrap(),
+        Ok(1),
+        "the late leader got its own result"
+    );
     for (i, slot) in slots.iter().enumerate() {
         let outcome = lock(slot).outcome.take().expect("every job ahead answered");
         assert!(matches!(outcome, Ok(Ok(1))), "job {i}");
@@ -354,7 +377,10 @@ fn groups_are_bounded_and_a_leader_beyond_its_lead_leads_again() {
     assert_eq!(
         commits as usize,
         (ahead + 1).div_ceil(MAX_GROUP),
-        "full groups of MAX_GROUP, oldest first"
+        "groups of MAX_GROUP"
     );
+    let mut written: Vec<String> = (0..ahead).map(|i| format!("ahead-{i:05}")).collect();
+    written.push("last".into());
+    assert_eq!(rowid_order(&other), written, "oldest first");
     assert!(lock(&writer.shared.queue).jobs.is_empty());
 }

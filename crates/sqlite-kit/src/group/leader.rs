@@ -143,7 +143,7 @@ impl GroupWriter {
         };
         let nobody_leads = {
             let mut queue = lock(&self.shared.queue);
-            queue.jobs.push(Box::new(Queued {
+            queue.jobs.push_back(Box::new(Queued {
                 body,
                 outcome: None,
                 slot: Arc::clone(&slot),
@@ -176,9 +176,11 @@ impl Drop for GroupWriter {
     fn drop(&mut self) {
         // Writes queued and not yet taken by a group run now, rather than be lost with the
         // writer (a leader at work takes them itself: the leader thread holds the writer
-        // until nothing is queued, a blocking caller borrows it).
-        while self.shared.claim_lead() {
-            self.shared.lead();
+        // until nothing is queued, a blocking caller borrows it). One lead for all of them:
+        // a lead of the usual length would hand the rest to the leader thread, and the
+        // writer would close later than its drop.
+        if self.shared.claim_lead() {
+            self.shared.lead_groups(usize::MAX);
         }
     }
 }
