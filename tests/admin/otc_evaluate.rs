@@ -269,7 +269,7 @@ fn bad_bodies_and_missing_tokens_are_refused() {
     );
     assert_eq!(
         problem["errors"][0]["detail"],
-        "`tolerance` 0.9 is out of range"
+        "`tolerance` 0.9 must be in (0, 0.5)"
     );
     assert_eq!(
         at(json!({"candidate": {}, "scope": {"intent": "two words"}})),

@@ -26,16 +26,46 @@ pub struct PolicyConfig {
     pub budget: BudgetConfig,
 }
 
+/// A knob out of its range, or a rule between knobs broken.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeProblem {
+    /// The config section, as a config file names it: `estimator` or `budget`.
+    pub section: &'static str,
+    /// The knobs to blame, as a config file names them: one for a knob's own range, all of
+    /// them for a rule between knobs.
+    pub knobs: Vec<&'static str>,
+    /// What is wrong, naming the knobs and their values.
+    pub detail: String,
+}
+
 impl PolicyConfig {
-    /// Why the config is out of range, if it is (the reward's weights are checked when they
-    /// are parsed; the estimator and budget knobs here).
+    /// Why the config is out of range, if it is (the reward's weights and the cost
+    /// normaliser are checked when they are parsed; the estimator and budget knobs here):
+    /// every problem of [`Self::range_problems`], each after its section's name.
     pub fn problem(&self) -> Option<String> {
-        if !self.estimator.is_valid() {
-            return Some(format!("estimator out of range: {:?}", self.estimator));
-        }
-        if !self.budget.is_valid() {
-            return Some(format!("budget out of range: {:?}", self.budget));
-        }
-        None
+        let problems: Vec<String> = self
+            .range_problems()
+            .into_iter()
+            .map(|p| format!("{}: {}", p.section, p.detail))
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    /// Every estimator or budget knob out of its range, and every rule between knobs broken.
+    pub fn range_problems(&self) -> Vec<RangeProblem> {
+        let estimator = self
+            .estimator
+            .problems()
+            .into_iter()
+            .map(|p| ("estimator", p));
+        let budget = self.budget.problems().into_iter().map(|p| ("budget", p));
+        estimator
+            .chain(budget)
+            .map(|(section, (knobs, detail))| RangeProblem {
+                section,
+                knobs,
+                detail,
+            })
+            .collect()
     }
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CostError {
     /// A reference spend must be finite and strictly positive.
-    #[error("reference run-units for {intent:?} must be finite and > 0, got {value}")]
+    #[error("{}", reference_problem(intent.as_deref(), *value))]
     InvalidReference {
         /// The intent whose reference was rejected (`None` for the default).
         intent: Option<String>,
@@ -43,6 +43,8 @@ pub struct CostNormalizer {
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCostNormalizer {
+    /// Optional like every other knob of a config: a partial config takes the default.
+    #[serde(default = "default_reference")]
     default_reference: f64,
     #[serde(default)]
     per_intent: BTreeMap<String, f64>,
@@ -68,12 +70,28 @@ impl From<CostNormalizer> for RawCostNormalizer {
     }
 }
 
+/// The reference spend of an intent without its own: 10 run-units.
+fn default_reference() -> f64 {
+    10.0
+}
+
 impl Default for CostNormalizer {
     /// A default reference of 10 run-units and no per-intent overrides.
     fn default() -> Self {
         Self {
-            default_reference: 10.0,
+            default_reference: default_reference(),
             per_intent: BTreeMap::new(),
+        }
+    }
+}
+
+/// Names the knob as a config file spells it: `default_reference`, or an intent's entry in
+/// `per_intent`.
+fn reference_problem(intent: Option<&str>, value: f64) -> String {
+    match intent {
+        None => format!("`default_reference` must be finite and > 0, got {value}"),
+        Some(intent) => {
+            format!("`per_intent` reference of {intent:?} must be finite and > 0, got {value}")
         }
     }
 }

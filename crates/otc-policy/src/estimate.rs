@@ -58,15 +58,44 @@ impl Default for EstimatorConfig {
 impl EstimatorConfig {
     /// Whether every knob is in range (finite, decay in `(0, 1]`, quantile in `[0, 1]`, others `>= 0`/`> 0`).
     pub fn is_valid(&self) -> bool {
-        self.decay.is_finite()
-            && self.decay > 0.0
-            && self.decay <= 1.0
-            && self.min_support.is_finite()
-            && self.min_support >= 0.0
-            && self.quantile.is_finite()
-            && (0.0..=1.0).contains(&self.quantile)
-            && self.confidence_half.is_finite()
-            && self.confidence_half > 0.0
+        self.problems().is_empty()
+    }
+
+    /// Every knob out of its range: the knob (as a config file names it) and what is wrong.
+    pub fn problems(&self) -> Vec<(Vec<&'static str>, String)> {
+        let checks = [
+            (
+                "decay",
+                self.decay,
+                self.decay.is_finite() && self.decay > 0.0 && self.decay <= 1.0,
+                "in (0, 1]",
+            ),
+            (
+                "min_support",
+                self.min_support,
+                self.min_support.is_finite() && self.min_support >= 0.0,
+                "finite and >= 0",
+            ),
+            (
+                "quantile",
+                self.quantile,
+                self.quantile.is_finite() && (0.0..=1.0).contains(&self.quantile),
+                "in [0, 1]",
+            ),
+            (
+                "confidence_half",
+                self.confidence_half,
+                self.confidence_half.is_finite() && self.confidence_half > 0.0,
+                "finite and > 0",
+            ),
+        ];
+        checks
+            .into_iter()
+            .filter(|&(_, _, ok, _)| !ok)
+            .map(|(knob, value, _, range)| {
+                (vec![knob], format!("`{knob}` {value} must be {range}"))
+            })
+            .collect()
     }
 }
 

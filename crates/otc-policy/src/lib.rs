@@ -34,7 +34,7 @@ pub mod synthetic;
 pub mod trajectory;
 
 pub use advice::Decision;
-pub use config::PolicyConfig;
+pub use config::{PolicyConfig, RangeProblem};
 pub use cost::{CostError, CostNormalizer};
 pub use estimate::EstimatorConfig;
 pub use reward::{RewardConfig, RewardError, Score, composite, r_tool, score};

@@ -105,32 +105,103 @@ impl Default for BudgetConfig {
 impl BudgetConfig {
     /// Whether every knob is in range (see each field).
     pub fn is_valid(&self) -> bool {
+        self.problems().is_empty()
+    }
+
+    /// Every knob out of its range, and every rule between knobs broken: the knobs to blame
+    /// (as a config file names them) and what is wrong, in the words of each field's docs.
+    pub fn problems(&self) -> Vec<(Vec<&'static str>, String)> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, knob: &'static str, value: f64, range: &str| {
+            if !ok {
+                problems.push((vec![knob], format!("`{knob}` {value} must be {range}")));
+            }
+        };
         let unit_open = |x: f64| x.is_finite() && x > 0.0 && x < 1.0;
         let probability = |x: f64| x.is_finite() && (0.0..=0.5).contains(&x);
         let weight = |x: f64| x.is_finite() && x >= 0.0;
-        self.max_budget <= crate::trajectory::MAX_CALLS as u32
-            && self.cold_start <= self.max_budget
-            && self.tolerance.is_finite()
-            && self.tolerance > 0.0
-            && self.tolerance < 0.5
-            && weight(self.min_evidence)
-            && weight(self.min_direct)
-            && weight(self.min_recent)
-            && self.evidence_odds.is_finite()
-            && self.evidence_odds >= 1.0
-            && unit_open(self.climb_below)
-            && unit_open(self.recent_decay)
-            && self.reveal_decay.is_finite()
-            && self.reveal_decay > 0.0
-            && self.reveal_decay <= 1.0
-            && probability(self.explore_up)
-            && probability(self.explore_up_undecided)
-            && probability(self.explore_down)
-            && probability(self.explore_order)
-            && self.explore_up.max(self.explore_up_undecided)
+        let max_calls = crate::trajectory::MAX_CALLS as u32;
+        check(
+            self.max_budget <= max_calls,
+            "max_budget",
+            f64::from(self.max_budget),
+            &format!("at most {max_calls}"),
+        );
+        let (tolerance, odds) = (self.tolerance, self.evidence_odds);
+        check(
+            tolerance.is_finite() && tolerance > 0.0 && tolerance < 0.5,
+            "tolerance",
+            tolerance,
+            "in (0, 0.5)",
+        );
+        for (knob, value) in [
+            ("min_evidence", self.min_evidence),
+            ("min_direct", self.min_direct),
+            ("min_recent", self.min_recent),
+        ] {
+            check(weight(value), knob, value, "finite and >= 0");
+        }
+        check(
+            odds.is_finite() && odds >= 1.0,
+            "evidence_odds",
+            odds,
+            "finite and >= 1",
+        );
+        for (knob, value) in [
+            ("climb_below", self.climb_below),
+            ("recent_decay", self.recent_decay),
+        ] {
+            check(unit_open(value), knob, value, "in (0, 1)");
+        }
+        let reveal = self.reveal_decay;
+        check(
+            reveal.is_finite() && reveal > 0.0 && reveal <= 1.0,
+            "reveal_decay",
+            reveal,
+            "in (0, 1]",
+        );
+        let shares = [
+            ("explore_up", self.explore_up),
+            ("explore_up_undecided", self.explore_up_undecided),
+            ("explore_down", self.explore_down),
+            ("explore_order", self.explore_order),
+        ];
+        for (knob, value) in shares {
+            check(probability(value), knob, value, "in [0, 0.5]");
+        }
+        if self.cold_start > self.max_budget && self.max_budget <= max_calls {
+            problems.push((
+                vec!["cold_start", "max_budget"],
+                format!(
+                    "`cold_start` {} must be at most `max_budget` {}",
+                    self.cold_start, self.max_budget
+                ),
+            ));
+        }
+        if shares.iter().all(|&(_, value)| probability(value)) {
+            let up = if self.explore_up >= self.explore_up_undecided {
+                "explore_up"
+            } else {
+                "explore_up_undecided"
+            };
+            let sum = self.explore_up.max(self.explore_up_undecided)
                 + self.explore_down
-                + self.explore_order
-                <= MAX_EXPLORATION
+                + self.explore_order;
+            if sum > MAX_EXPLORATION {
+                problems.push((
+                    vec![up, "explore_down", "explore_order"],
+                    format!(
+                        "at most {MAX_EXPLORATION} of decisions may explore: the larger of \
+                         `explore_up` and `explore_up_undecided` ({}) plus `explore_down` ({}) \
+                         plus `explore_order` ({}) is {sum:.4}",
+                        self.explore_up.max(self.explore_up_undecided),
+                        self.explore_down,
+                        self.explore_order
+                    ),
+                ));
+            }
+        }
+        problems
     }
 }
 

@@ -81,7 +81,29 @@ fn widen(estimate: Estimate, by: f64) -> Estimate {
     }
 }
 
-fn metric(rounds: &[Round], outcome: usize, unsupported: f64) -> Result<Metric, OffPolicyError> {
+/// An estimate within the range its outcome can take: an accuracy is in `[0, 1]` and calls
+/// are not negative, whatever the normal approximation or a doubly robust correction says
+/// (a mean of values in a range is in that range).
+fn within(estimate: Estimate, (low, high): (f64, f64)) -> Estimate {
+    Estimate {
+        value: estimate.value.clamp(low, high),
+        ci_low: estimate.ci_low.clamp(low, high),
+        ci_high: estimate.ci_high.clamp(low, high),
+    }
+}
+
+/// What an outcome can be: unbounded (the composite reward, whose bounds depend on the
+/// weights), `[0, 1]` (accuracy) or `[0, ∞)` (calls).
+const UNBOUNDED: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
+const UNIT: (f64, f64) = (0.0, 1.0);
+const COUNT: (f64, f64) = (0.0, f64::INFINITY);
+
+fn metric(
+    rounds: &[Round],
+    outcome: usize,
+    unsupported: f64,
+    range: (f64, f64),
+) -> Result<Metric, OffPolicyError> {
     let logged: Vec<LoggedRound> = rounds
         .iter()
         .map(|r| LoggedRound {
@@ -102,11 +124,11 @@ fn metric(rounds: &[Round], outcome: usize, unsupported: f64) -> Result<Metric, 
             (lo.min(x), hi.max(x))
         });
     let by = unsupported * (high - low);
-    candidate.ips = widen(candidate.ips, by);
-    candidate.snips = widen(candidate.snips, by);
-    candidate.doubly_robust = widen(candidate.doubly_robust, by);
+    candidate.ips = within(widen(candidate.ips, by), range);
+    candidate.snips = within(widen(candidate.snips, by), range);
+    candidate.doubly_robust = within(widen(candidate.doubly_robust, by), range);
     Ok(Metric {
-        logged: offpolicy::logged_value(&logged)?,
+        logged: within(offpolicy::logged_value(&logged)?, range),
         candidate,
     })
 }
@@ -134,9 +156,9 @@ pub(super) fn report(
         .into());
     }
     let outcomes = Outcomes {
-        reward: metric(rounds, 0, unsupported)?,
-        accuracy: metric(rounds, 1, unsupported)?,
-        calls: metric(rounds, 2, unsupported)?,
+        reward: metric(rounds, 0, unsupported, UNBOUNDED)?,
+        accuracy: metric(rounds, 1, unsupported, UNIT)?,
+        calls: metric(rounds, 2, unsupported, COUNT)?,
     };
     let ess = outcomes.reward.candidate.effective_sample_size;
     let mut notes = Vec::new();
@@ -172,4 +194,64 @@ pub(super) fn report(
         outcomes,
         notes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log where nothing was answered, and a reward model that expected some answers: the
+    /// doubly robust correction pulls the accuracy below 0 and its interval further, which the
+    /// report does not repeat (the reward, whose range depends on the weights, is left alone).
+    #[test]
+    fn an_accuracy_is_reported_within_0_and_1_and_calls_not_below_0() {
+        let rounds: Vec<Round> = (0..40)
+            .map(|i| {
+                let (logged, target) = if i % 2 == 0 {
+                    (0.25, 0.75)
+                } else {
+                    (0.75, 0.25)
+                };
+                Round {
+                    logged_propensity: logged,
+                    target_probability: target,
+                    unsupported: 0.0,
+                    outcome: [-0.1, 0.0, 0.0],
+                    model_logged: [0.2, 0.3, 0.5],
+                    model_target: [0.2, 0.3, 0.5],
+                }
+            })
+            .collect();
+        let report = report(&rounds, 40, 0).unwrap();
+        let raw = |outcome: usize| {
+            let logged: Vec<LoggedRound> = rounds
+                .iter()
+                .map(|r| LoggedRound {
+                    logged_propensity: r.logged_propensity,
+                    target_probability: r.target_probability,
+                    reward: r.outcome[outcome],
+                    model_logged: r.model_logged[outcome],
+                    model_target: r.model_target[outcome],
+                    unsupported_mass: 0.0,
+                })
+                .collect();
+            offpolicy::evaluate(&logged).unwrap().doubly_robust
+        };
+        assert!(
+            raw(1).value < 0.0 && raw(2).ci_low < 0.0,
+            "the case is the one meant"
+        );
+        for metric in [report.outcomes.accuracy, report.outcomes.calls] {
+            let c = metric.candidate;
+            for e in [c.ips, c.snips, c.doubly_robust, metric.logged] {
+                assert!(
+                    e.ci_low >= 0.0 && e.value >= e.ci_low && e.ci_high >= e.value,
+                    "{e:?}"
+                );
+            }
+        }
+        let accuracy = report.outcomes.accuracy.candidate.doubly_robust;
+        assert!(accuracy.ci_high <= 1.0);
+        assert_eq!(report.outcomes.reward.candidate.doubly_robust, raw(0));
+    }
 }

@@ -37,12 +37,11 @@ pub struct CandidateReward {
     pub smoothing: f64,
 }
 
-/// The cost section of a candidate config (schema only). When given, `default_reference` is
-/// required.
+/// The cost section of a candidate config (schema only).
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct CandidateCost {
-    /// The run-units at which `r_cost = 0.5`, finite and > 0.
+    /// The run-units at which `r_cost = 0.5`, finite and > 0 (default 10).
     #[schema(exclusive_minimum = 0)]
     pub default_reference: f64,
     /// The same per intent, overriding the default.

@@ -14,7 +14,6 @@ use axum::extract::State;
 use otc_policy::PolicyConfig;
 use otc_policy::evaluate::Scope;
 use schema::{EvaluateRequest, EvaluationReport};
-use serde::Deserialize;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -71,7 +70,7 @@ fn read_request(body: &Value) -> Result<(PolicyConfig, Scope), AppError> {
     }
     let request: EvaluateRequest =
         serde_path_to_error::deserialize(body).map_err(|e| shape_problem(&e))?;
-    let mut problems = range_problems(&request.candidate);
+    let mut problems = range_problems(&request.candidate, body);
     let scope = request.scope.unwrap_or_default();
     problems.extend(scope_problems(&scope));
     if problems.is_empty() {
@@ -147,7 +146,9 @@ fn shape_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> AppErro
         }
     }
     let inner = err.inner().to_string();
-    let named = ["unknown field `", "missing field `"]
+    // serde names an unknown or missing member; otc-policy's own checks begin with the
+    // member they refuse (`default_reference` must be ...).
+    let named = ["unknown field `", "missing field `", "`"]
         .iter()
         .find_map(|prefix| inner.strip_prefix(prefix))
         .and_then(|rest| rest.split('`').next())
@@ -164,68 +165,37 @@ fn shape_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> AppErro
     }])
 }
 
-/// The members of an out-of-range candidate to blame, each at its pointer, by otc-policy's
-/// own rule (`PolicyConfig::problem`): a member is to blame when, changed alone from its
-/// default, it makes the default config invalid; when no member does (knobs that are only
-/// out of range together, such as exploration shares whose sum is too large), each member
-/// whose default would make the candidate valid. Nothing can be pinned down otherwise, and
-/// the problem points at the candidate as a whole.
-fn range_problems(candidate: &PolicyConfig) -> Vec<ProblemItem> {
-    let Some(problem) = candidate.problem() else {
-        return Vec::new();
-    };
-    let (Ok(defaults), Ok(sent)) = (
-        serde_json::to_value(PolicyConfig::default()),
-        serde_json::to_value(candidate),
-    ) else {
-        return vec![whole(&problem)];
-    };
-    let valid = |config: Value| {
-        PolicyConfig::deserialize(config).is_ok_and(|config| config.problem().is_none())
-    };
-    let mut alone = Vec::new();
-    let mut together = Vec::new();
-    for (section, members) in defaults.as_object().into_iter().flatten() {
-        for (name, default) in members.as_object().into_iter().flatten() {
-            let value = &sent[section][name];
-            if value == default || !value.is_number() {
-                continue;
-            }
-            let pointer = format!("/candidate/{section}/{name}");
-            let mut changed = defaults.clone();
-            changed[section][name] = value.clone();
-            if !valid(changed) {
-                alone.push(ProblemItem {
-                    pointer,
-                    detail: format!("`{name}` {value} is out of range"),
-                });
-                continue;
-            }
-            let mut restored = sent.clone();
-            restored[section][name] = default.clone();
-            if valid(restored) {
-                together.push(ProblemItem {
-                    pointer,
-                    detail: format!(
-                        "`{name}` {value} is out of range together with the other members \
-                         named (a rule limits them together, e.g. the exploration shares' sum)"
-                    ),
-                });
-            }
+/// The knobs of an out-of-range candidate to blame, each at its pointer, with otc-policy's own
+/// words (`PolicyConfig::range_problems`): a knob out of its own range at that knob; a rule
+/// between knobs (`cold_start` at most `max_budget`, the exploration shares' sum) at each of
+/// its knobs the body sent, or at the section when it sent none of them.
+fn range_problems(candidate: &PolicyConfig, body: &Value) -> Vec<ProblemItem> {
+    let mut items: Vec<ProblemItem> = Vec::new();
+    for problem in candidate.range_problems() {
+        let section = problem.section;
+        let sent = &body["candidate"][section];
+        let blamed: Vec<&str> = problem
+            .knobs
+            .iter()
+            .copied()
+            .filter(|knob| sent.get(knob).is_some())
+            .collect();
+        let pointers: Vec<String> = if blamed.is_empty() {
+            vec![format!("/candidate/{section}")]
+        } else {
+            blamed
+                .iter()
+                .map(|knob| format!("/candidate/{section}/{knob}"))
+                .collect()
+        };
+        for pointer in pointers {
+            items.push(ProblemItem {
+                pointer,
+                detail: problem.detail.clone(),
+            });
         }
     }
-    match (alone.is_empty(), together.is_empty()) {
-        (false, _) => alone,
-        (true, false) => together,
-        (true, true) => vec![whole(&problem)],
-    }
-}
-
-fn whole(problem: &str) -> ProblemItem {
-    ProblemItem {
-        pointer: "/candidate".to_owned(),
-        detail: format!("invalid candidate config: {problem}"),
-    }
+    items
 }
 
 /// The scope's names by the rules of a request's (a malformed name is a mistake to report,
@@ -339,7 +309,19 @@ mod tests {
         assert!(!key[0].detail.contains("secret"), "{key:?}");
         let named = problems(json!({"candidate": {"cost": {"default_reference": 1,
             "per_intent": {"lookup": -1}}}}));
-        assert_eq!(named[0].pointer, "/candidate/cost");
+        assert_eq!(named[0].pointer, "/candidate/cost/per_intent");
+        let default = problems(json!({"candidate": {"cost": {"default_reference": 0}}}));
+        assert_eq!(default[0].pointer, "/candidate/cost/default_reference");
+        assert_eq!(
+            default[0].detail,
+            "`default_reference` must be finite and > 0, got 0"
+        );
+        // Partial like every other section: a cost section without `default_reference`
+        // takes the default.
+        let (partial, _) =
+            read_request(&json!({"candidate": {"cost": {"per_intent": {"x": 5}}}})).unwrap();
+        assert_eq!(partial.cost.reference("other"), 10.0);
+        assert_eq!(partial.cost.reference("x"), 5.0);
     }
 
     #[test]
@@ -357,8 +339,8 @@ mod tests {
             ],
             "explore_up 0.1 is fine with the other knobs"
         );
-        // Only out of range together: each knob whose default would fix it (0.35 + 0.5 +
-        // 0.1 explores more than 0.9 of the decisions; 2 < 3).
+        // Only out of range together (0.35 + 0.5 + 0.1 explores more than 0.9 of the
+        // decisions; 3 > 2): each knob of the rule that the body sent.
         assert_eq!(
             at(json!({"explore_up_undecided": 0.35, "explore_order": 0.1})),
             [
@@ -378,7 +360,18 @@ mod tests {
             ["/candidate/estimator/decay"]
         );
         let detail = &problems(json!({"candidate": {"budget": {"tolerance": 0.9}}}))[0].detail;
-        assert_eq!(detail, "`tolerance` 0.9 is out of range");
+        assert_eq!(detail, "`tolerance` 0.9 must be in (0, 0.5)");
+        // In its own range, out of range with the others' defaults: the rule is named, not the
+        // knob's range.
+        let shares = problems(json!({"candidate": {"budget": {"explore_up": 0.5}}}));
+        assert_eq!(shares.len(), 1, "{shares:?}");
+        assert_eq!(shares[0].pointer, "/candidate/budget/explore_up");
+        assert_eq!(
+            shares[0].detail,
+            "at most 0.9 of decisions may explore: the larger of `explore_up` and \
+             `explore_up_undecided` (0.5) plus `explore_down` (0.5) plus `explore_order` (0.03) \
+             is 1.0300"
+        );
     }
 
     #[test]
