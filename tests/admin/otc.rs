@@ -473,3 +473,51 @@ fn a_corrupt_checkpoint_is_a_typed_problem_until_rebuild_repairs_it() {
         201
     );
 }
+
+/// A module set with little evidence of its own ranks with what sibling sets of its intent
+/// lend: the policy view's module figures then include the loan, and its reason says so,
+/// while the checkpoint shows the set's own.
+#[test]
+fn the_policy_view_says_when_its_ranking_borrows() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let sibling: Vec<Value> = (0..12)
+        .map(|i| {
+            let mut t = trajectory(&format!("s{i}"), &["web-search"], true);
+            t["modules"] = json!(["web-search", "code-exec", "calculator"]);
+            t
+        })
+        .collect();
+    assert_eq!(post(&client, &Value::Array(sibling)).status, 200);
+    let own = post(&client, &trajectory("own", &["web-search"], true));
+    assert_eq!(own.status, 201, "{}", own.body);
+    let view = client
+        .get("/admin/otc/policy?intent=lookup&modules=web-search,code-exec")
+        .json();
+    assert_eq!(view["source"], "exact", "{view}");
+    let reason = view["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("ranked with what 1 sibling module set lends"),
+        "{reason}"
+    );
+    let pulls = |arms: &Value| {
+        arms.as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["module"] == "web-search")
+            .map(|a| a["pulls"].as_f64().unwrap())
+            .unwrap()
+    };
+    let checkpoints = client.get("/admin/otc/checkpoints?intent=lookup").json();
+    let exact = checkpoints["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["modules"] == json!(["code-exec", "web-search"]))
+        .cloned()
+        .unwrap();
+    assert_eq!(pulls(&exact["arms"]), 1.0, "its own: {exact}");
+    // Twelve of the sibling's, lent in proportion to the modules shared (two of three).
+    assert!(pulls(&view["ranked"]) > 5.0, "with the loan: {view}");
+}

@@ -78,15 +78,26 @@ struct Basis {
 /// What the reason sentence says; written out only where a reason is returned (the off-policy
 /// replay asks for a million bases and reads no reason).
 enum Why {
-    Learnt(u32),
-    Borrowed { lenders: usize, best_overlap: f64 },
+    /// The budget learnt, and how many sibling sets lend the ranking (0: none).
+    Learnt(u32, usize),
+    Borrowed {
+        lenders: usize,
+        best_overlap: f64,
+    },
     ColdStart(u32),
 }
 
 impl Basis {
     fn reason(&self) -> String {
         match self.why {
-            Why::Learnt(budget) => learnt_reason(budget, &self.evidence),
+            Why::Learnt(budget, 0) => learnt_reason(budget, &self.evidence),
+            Why::Learnt(budget, lenders) => format!(
+                "{}; modules ranked with what {lenders} sibling module set{} lend{} until this \
+                 set's own calls have {LOAN_ARMS_UNTIL} correct requests behind them",
+                learnt_reason(budget, &self.evidence),
+                if lenders == 1 { "" } else { "s" },
+                if lenders == 1 { "s" } else { "" },
+            ),
             Why::Borrowed {
                 lenders,
                 best_overlap,
@@ -196,8 +207,11 @@ fn basis(ctx: &Context<'_>, config: &PolicyConfig) -> Basis {
     let (budget, arms) = grounds.parts();
     let (budget, arms) = (budget.into_owned(), arms.into_owned());
     match grounds {
-        Grounds::Exact(state, _) => Basis {
-            why: Why::Learnt(state.budget.policy_budget(budget_config)),
+        Grounds::Exact(state, loan) => Basis {
+            why: Why::Learnt(
+                state.budget.policy_budget(budget_config),
+                loan.as_ref().map_or(0, |loan| loan.lenders),
+            ),
             budget,
             arms,
             source: RecommendationSource::Exact,

@@ -197,14 +197,17 @@ pub fn rank_arms(arms: &Arms, names: &[String]) -> Vec<ArmView> {
         .collect()
 }
 
-/// One module's credit as shown to callers.
+/// One module's credit as shown to callers. While a module set's own arms have fewer than
+/// [`crate::advice::LOAN_ARMS_UNTIL`] correct requests behind them, the advice for it ranks
+/// with what sibling sets lend added to them (the reason says so), and so do these figures;
+/// its checkpoint shows its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArmView {
     /// Module name.
     pub module: String,
     /// Posterior mean of "a call to it answers" (0.5 for a module never tried).
     pub score: f64,
-    /// Decayed number of correct requests that called it.
+    /// Decayed number of correct requests that called it (with a sibling's loan: see above).
     pub pulls: f64,
     /// Of them, those it answered.
     pub answered: f64,

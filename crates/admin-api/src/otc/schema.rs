@@ -179,7 +179,9 @@ impl From<ps::BatchReport> for BatchReport {
     }
 }
 
-/// One module's answer credit.
+/// One module's answer credit. In the policy view of a module set whose own calls have fewer
+/// than 10 correct requests behind them, the figures include what sibling module sets of the
+/// intent lend (the `reason` says so); its checkpoint shows its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ArmView {
     /// Module name.
