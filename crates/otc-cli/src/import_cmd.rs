@@ -6,7 +6,7 @@ use crate::db::DbArgs;
 use crate::output::{Format, plural};
 use anyhow::Context;
 use clap::Args;
-use otc_policy::Trajectory;
+use otc_policy::{Trajectory, ValidationError};
 use policy_store::{PolicyBackend, PolicyError};
 use policy_store_sqlite::SqlitePolicyStore;
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,12 @@ pub struct ImportArgs {
     /// Same as `--format json` (kept for scripts written before `--format`).
     #[arg(long, hide = true, conflicts_with = "format")]
     json: bool,
+    /// Drop each line's `decision_id`: for an export of another database, whose decisions
+    /// this one never logged (a line naming one would be rejected). The trajectories then
+    /// count as unlogged ones, as if served the budget the policy advised (see
+    /// ARCHITECTURE.md), and cannot be evaluated on with `otc evaluate`.
+    #[arg(long)]
+    unlink_decisions: bool,
     #[command(flatten)]
     db: DbArgs,
 }
@@ -79,9 +85,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<bool> {
             continue;
         }
         match parse_line(&line) {
-            Ok(trajectory) => batch.push(Pending {
+            Ok(mut trajectory) => batch.push(Pending {
+                trajectory: {
+                    if args.unlink_decisions {
+                        trajectory.decision_id = None;
+                    }
+                    trajectory
+                },
                 line: number,
-                trajectory,
             }),
             Err(reason) => {
                 summary.rejected += 1;
@@ -132,8 +143,10 @@ fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
 }
 
 /// Ingests the batch. A line whose request id is already stored with other content (or came
-/// earlier with other content) is reported as rejected and the batch is retried without it:
-/// the store refuses a conflicting batch whole, and one bad line must not cost the others.
+/// earlier with other content), or that the store refuses for a reason only it can check (a
+/// `decision_id` it never logged, or one another trajectory answers), is reported as rejected
+/// and the batch is retried without it: the store refuses such a batch whole, and one bad
+/// line must not cost the others.
 fn flush(
     store: &SqlitePolicyStore,
     batch: &mut Vec<Pending>,
@@ -149,12 +162,35 @@ fn flush(
             }
             Err(PolicyError::ConflictBatch(conflicts)) => {
                 // Each retry drops at least one line, so this ends.
+                let mut conflicts = conflicts;
+                conflicts.sort_by_key(|c| c.index);
+                conflicts.dedup_by_key(|c| c.index);
                 for conflict in conflicts.iter().rev() {
                     let pending = batch.remove(conflict.index);
                     summary.rejected += 1;
                     eprintln!(
                         "otc import: line {}: rejected (conflict): {conflict}",
                         pending.line
+                    );
+                }
+            }
+            Err(PolicyError::InvalidBatch(items)) => {
+                let mut items = items;
+                items.sort_by_key(|item| item.index);
+                items.dedup_by_key(|item| item.index);
+                for item in items.iter().rev() {
+                    let pending = batch.remove(item.index);
+                    summary.rejected += 1;
+                    let hint = match item.error {
+                        ValidationError::UnknownDecision { .. } => {
+                            " (an export of another database? --unlink-decisions imports it \
+                             without its decisions)"
+                        }
+                        _ => "",
+                    };
+                    eprintln!(
+                        "otc import: line {}: rejected: {}{hint}",
+                        pending.line, item.message
                     );
                 }
             }

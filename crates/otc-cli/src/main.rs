@@ -39,8 +39,9 @@ enum Command {
     /// the request as free for good (the log is append-only). `otc export` writes this format.
     ///
     /// A line whose `request_id` is already stored with the same content counts as a
-    /// duplicate; with other content it is rejected (conflict) and the stored one stays.
-    /// Blank lines are skipped. The summary's buckets (accepted, duplicates, rejected,
+    /// duplicate; with other content it is rejected (conflict) and the stored one stays. A
+    /// line naming a `decision_id` this database never logged is rejected: an export of
+    /// another database imports with `--unlink-decisions`. Blank lines are skipped. The summary's buckets (accepted, duplicates, rejected,
     /// skipped) add up to the lines read. Creates the database if it does not exist.
     Import(import_cmd::ImportArgs),
     /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON
@@ -60,7 +61,9 @@ enum Command {
     Checkpoints(policy_cmd::CheckpointsArgs),
     /// Recompute every checkpoint from the trajectory log.
     Rebuild(policy_cmd::RebuildArgs),
-    /// Export every trajectory as JSON Lines, which `otc import` and the HTTP API accept.
+    /// Export every trajectory as JSON Lines, which `otc import` and the HTTP API accept (into
+    /// another database, trajectories that name decisions need `otc import
+    /// --unlink-decisions`: the decisions are not exported).
     Export(policy_cmd::ExportArgs),
     /// Estimate what a candidate config would have done on the logged decisions (off-policy:
     /// reward, accuracy and calls per request, with 95 % intervals), before rolling it out.
