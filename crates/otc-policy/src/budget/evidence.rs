@@ -34,6 +34,12 @@ impl Level {
         (self.kept + 1.0) / (self.paired + 2.0)
     }
 
+    /// Whether requests served this level fail as a budget that must climb does (posterior
+    /// success below [`BudgetConfig::climb_below`]), on at least `weight` of them.
+    pub(super) fn fails(&self, weight: f64, config: &BudgetConfig) -> bool {
+        self.served >= weight && self.success() < config.climb_below
+    }
+
     pub(super) fn is_negligible(&self) -> bool {
         self.served < PRUNE_WEIGHT && self.paired < PRUNE_WEIGHT
     }

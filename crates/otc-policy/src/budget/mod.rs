@@ -41,7 +41,9 @@
 //!   Beta(1, 1) posterior mean, is below [`BudgetConfig::climb_below`] with at least
 //!   [`BudgetConfig::min_recent`] weight (a failure that stopped before using its whole budget
 //!   does not count against the budget: the budget did not cause it). Climbing so forgets the
-//!   evidence at and below the level left: it is contradicted by what just happened.
+//!   evidence at and below the level left: it is contradicted by what just happened. Not once
+//!   the largest budget was served and failed as well: then no budget helps (success only
+//!   grows with the budget), and the descent brings the budget down instead.
 //! * **Climb for a gain**: one level up when some level above (with at least
 //!   [`BudgetConfig::min_direct`] requests served) succeeds more often than the budget by more
 //!   than the tolerance, on the odds of [`BudgetConfig::evidence_odds`]: the generalized
@@ -60,7 +62,7 @@
 //!     other way), and no level above says otherwise. After the first module changed (a
 //!     **quick** probe, [`BudgetState::quick_probe`]) the calls the old first module took are
 //!     expected to be unneeded, and odds that `j` works rather than clearly fails
-//!     ([`FAILING_RATIO`]) are enough: after the first module changed, after a failing climb and
+//!     ([`FAILING_RATIO`]) are enough too: after the first module changed, after a failing climb and
 //!     after a probe's own descent, until two probes have failed.
 //! * **A new first module** ([`BudgetState::new_regime`]): the budget drops at once by the
 //!   calls that were made before the first call to it, and probes are quick.
@@ -311,8 +313,11 @@ impl BudgetState {
             && served + 1 == current
             && !obs.correct
             && self.level(served).succeeded == 0.0
+            && !self.level(current).fails(config.min_direct, config)
         {
-            // The probe's first request failed at the lower budget: back off.
+            // The probe's first request failed at the lower budget, where the budget itself
+            // works: back off. (Where the budget fails as well, one failure below it says
+            // nothing; the odds decide.)
             self.end_probe(true);
         } else if !self.probing {
             self.since_probe = self.since_probe.saturating_add(1);

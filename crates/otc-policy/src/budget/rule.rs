@@ -14,7 +14,14 @@ impl BudgetState {
         let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
         let failing =
             self.recent_served >= config.min_recent && recent_success < config.climb_below;
-        if k < top && failing {
+        // Once the largest budget was served enough and failed as well, no budget helps
+        // (success only grows with the budget): climbing would only spend more calls, and a
+        // combination no budget helps would sit at the largest one for good. The descent below
+        // brings it down; it climbs again once that evidence has faded.
+        // (Its failures count from one request's weight on: they fade, and the longer they count,
+        // the longer the budget stays down before it climbs to check again.)
+        let nothing_helps = self.level(top).fails(1.0, config);
+        if k < top && failing && !nothing_helps {
             self.move_to(k + 1);
             self.probing = false;
             self.failed_probes = 0;
@@ -194,21 +201,22 @@ impl BudgetState {
         // From requests served there: strong odds that the level does not fall short of `k`
         // by more than the tolerance (a few lucky successes are not enough where success
         // rises gradually with the budget), and no level above says otherwise. A quick probe
-        // (the level below is expected to work: see `BudgetState::quick_probe`) needs only
-        // strong odds that the level works rather than clearly fails, and no odds at all that
-        // it falls short.
+        // (the level below is expected to work: see `BudgetState::quick_probe`) may also pass
+        // on strong odds that the level works rather than clearly fails, with no odds at all
+        // that it falls short. (Where the budget itself fails, "works rather than clearly
+        // fails" cannot be told apart, and only the first test can bring it down.)
         if paired {
             return true;
         }
         if level.served < config.min_direct {
             return false;
         }
-        let within = if self.quick_probe && lower + 1 == k {
-            direct_odds(&level, self.level(k).success()) >= odds
-                && self.gains_above(lower, k, config) <= 0.0
-        } else {
-            self.gains_above(lower, k, config) <= -odds
-        };
+        let strict = self.gains_above(lower, k, config) <= -odds;
+        let quick = self.quick_probe
+            && lower + 1 == k
+            && direct_odds(&level, self.level(k).success()) >= odds
+            && self.gains_above(lower, k, config) <= 0.0;
+        let within = strict || quick;
         // `k`'s own odds are in `within`.
         within && self.gains_beyond_but(lower, Some(k), config) <= 0.0
     }

@@ -328,3 +328,38 @@ fn unlogged_trajectories_move_the_budget_both_ways() {
     }
     assert_eq!(state.current, Some(2));
 }
+
+/// A combination no budget helps (every request fails, however many calls it gets): an agent
+/// that uses every call climbs looking for a budget that works, then, the largest budget
+/// having failed as well, comes back down and answers without tools most of the time (a new
+/// user's trial found it at 16 calls and 0 % success for good). It climbs again to re-check
+/// once the largest budget's failures have faded (about every 700 requests).
+#[test]
+fn a_combination_no_budget_helps_comes_back_down() {
+    let config = BudgetConfig::default();
+    for seed in 1..=8 {
+        let mut state = BudgetState::default();
+        let budgets = follow(
+            &mut state,
+            &config,
+            3000,
+            Agent {
+                need: 3,
+                over_caller: true,
+                solvable: 0.0,
+                lucky: 0.0,
+            },
+            seed,
+        );
+        let late = &budgets[1000..];
+        let mean = late.iter().map(|&b| f64::from(b)).sum::<f64>() / late.len() as f64;
+        let at_zero = late.iter().filter(|&&b| b == 0).count();
+        // Before: 16 calls on every request from the first hundred on. Now 4 to 7 on average
+        // (the climb and the slow way down of each re-check), and no tools a fifth to a half
+        // of the time.
+        assert!(
+            mean <= 8.0 && at_zero * 6 >= late.len(),
+            "seed {seed}: {late:?}"
+        );
+    }
+}
