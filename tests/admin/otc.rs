@@ -166,6 +166,15 @@ fn ingest_validation_failures() {
         "{}",
         problem.body
     );
+    // Nor is a batch item an array of fields.
+    let problem = post(&client, &json!([fields]));
+    problem.assert_problem(422, "validation-failed");
+    assert_eq!(
+        problem.json()["errors"][0]["pointer"],
+        "/0",
+        "{}",
+        problem.body
+    );
     server
         .anonymous()
         .post("/admin/otc/trajectories", &trajectory("v4", &[], false))
@@ -520,4 +529,30 @@ fn the_policy_view_says_when_its_ranking_borrows() {
     assert_eq!(pulls(&exact["arms"]), 1.0, "its own: {exact}");
     // Twelve of the sibling's, lent in proportion to the modules shared (two of three).
     assert!(pulls(&view["ranked"]) > 5.0, "with the loan: {view}");
+}
+
+/// With a learnt budget of 0 no module is ranked, so the reason does not speak of a loan for
+/// the ranking even when a sibling set could lend one.
+#[test]
+fn a_budget_of_0_says_nothing_of_a_ranking() {
+    let dir = temp_dir();
+    let server = TestServer::in_process(dir.path());
+    let client = server.client();
+    let mut sibling = trajectory("s", &["web-search"], true);
+    sibling["modules"] = json!(["web-search", "code-exec", "calculator"]);
+    assert_eq!(post(&client, &sibling).status, 201);
+    let own = post(&client, &trajectory("own", &[], true));
+    assert_eq!(own.status, 201, "{}", own.body);
+    let view = client
+        .get("/admin/otc/policy?intent=lookup&modules=web-search,code-exec")
+        .json();
+    assert_eq!(
+        (view["source"].as_str(), view["budget"].as_u64()),
+        (Some("exact"), Some(0))
+    );
+    assert_eq!(view["ranked"], json!([]), "{view}");
+    assert!(
+        !view["reason"].as_str().unwrap().contains("ranked"),
+        "{view}"
+    );
 }

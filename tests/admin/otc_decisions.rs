@@ -139,6 +139,13 @@ fn decision_errors() {
     let problem = post(&json!(["x", ["a"]]));
     problem.assert_problem(422, "validation-failed");
     assert!(problem.body.contains("not an array"), "{}", problem.body);
+    // Malformed JSON that starts with `[` is still read as before (a 400 where the parse
+    // runs out of text), not refused as an array.
+    for broken in ["[", "[\"x\", [\"a\"]"] {
+        client
+            .request("POST", "/admin/otc/decisions", &[], Some(broken))
+            .assert_problem(400, "bad-request");
+    }
     client
         .request("POST", "/admin/otc/decisions", &[], Some("{"))
         .assert_problem(400, "bad-request");

@@ -244,6 +244,8 @@ fn bad_bodies_and_missing_tokens_are_refused() {
             .collect()
     };
     assert_eq!(at(json!({"candidate": {}, "extra": 1})), ["/extra"]);
+    // A body that is an array is pointed at like every other problem of this endpoint.
+    assert_eq!(at(json!([{"candidate": {}}])), [""]);
     assert_eq!(
         at(json!({"candidate": {"budget": {"tolerence": 0.1}}})),
         ["/candidate/budget/tolerence"]

@@ -30,7 +30,9 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = checked_body(req, state, &["application/json"]).await?;
-        if is_array(&bytes) {
+        // Malformed JSON is a 400 whatever it starts with: only a well-formed array is the
+        // wrong shape.
+        if is_array(&bytes) && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
             // serde reads a struct from an array of its fields in order too, so without this
             // `["x", ["a"]]` would pass for `{"intent": "x", "modules": ["a"]}`. Every body
             // this extractor reads is documented as an object.

@@ -122,8 +122,14 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<bool> {
 /// present (see [`NO_RUN_UNITS`]); the reason names the field at fault where one is.
 fn parse_line(line: &[u8]) -> Result<Trajectory, String> {
     let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
-    let run_units = value.as_object().map(|object| object.get("run_units"));
-    if run_units.is_some_and(|units| units.is_none_or(serde_json::Value::is_null)) {
+    // serde would read a trajectory from an array of its fields in order too.
+    let Some(object) = value.as_object() else {
+        return Err("expected a trajectory object".to_owned());
+    };
+    if object
+        .get("run_units")
+        .is_none_or(serde_json::Value::is_null)
+    {
         return Err(NO_RUN_UNITS.to_owned());
     }
     let trajectory = Trajectory::deserialize(&value).map_err(|e| {

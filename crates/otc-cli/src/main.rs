@@ -41,8 +41,9 @@ enum Command {
     /// A line whose `request_id` is already stored with the same content counts as a
     /// duplicate; with other content it is rejected (conflict) and the stored one stays. A
     /// line naming a `decision_id` this database never logged is rejected: an export of
-    /// another database imports with `--unlink-decisions`. Blank lines are skipped. The summary's buckets (accepted, duplicates, rejected,
-    /// skipped) add up to the lines read. Creates the database if it does not exist.
+    /// another database imports with `--unlink-decisions`. Blank lines are skipped. The
+    /// summary's buckets (accepted, duplicates, rejected, skipped) add up to the lines read.
+    /// Creates the database if it does not exist.
     Import(import_cmd::ImportArgs),
     /// Recommend a tool-call budget and module ranking for (intent, modules), as JSON
     /// (read-only: no exploration, nothing logged).

@@ -139,3 +139,27 @@ fn an_unknown_decision_rejects_its_line_only() {
     assert!(again.status.success(), "{}", text(&again.stderr));
     assert_eq!(report_of(&again)["duplicate"].as_u64(), Some(3));
 }
+
+/// A line that is an array of a trajectory's fields is not read as the trajectory.
+#[test]
+fn an_array_line_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = *NOW;
+    let fields = format!(r#"["x", "lookup", ["web"], [], 1.0, true, 5, {now}]"#);
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        [line("a", None), fields].join("\n"),
+    )
+    .unwrap();
+    let out = otc(
+        dir.path(),
+        &["import", "in.jsonl", "--db", "p.db", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("line 2: rejected: expected a trajectory object"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(report_of(&out)["accepted"].as_u64(), Some(1));
+}

@@ -90,7 +90,10 @@ enum Why {
 impl Basis {
     fn reason(&self) -> String {
         match self.why {
-            Why::Learnt(budget, 0) => learnt_reason(budget, &self.evidence),
+            // A budget of 0 ranks no module, so no loan is worth a word.
+            Why::Learnt(budget, lenders) if budget == 0 || lenders == 0 => {
+                learnt_reason(budget, &self.evidence)
+            }
             Why::Learnt(budget, lenders) => format!(
                 "{}; modules ranked with what {lenders} sibling module set{} lend{} until this \
                  set's own calls have {LOAN_ARMS_UNTIL} correct requests behind them",

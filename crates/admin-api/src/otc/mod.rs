@@ -109,6 +109,10 @@ fn parse(body: serde_json::Value) -> Result<Posted, AppError> {
 /// Deserializes one trajectory; on failure, the offending member (when one is to blame) and a
 /// detail that names it, masks the client's string values and speaks JSON, not Rust, types.
 fn read_item(item: serde_json::Value) -> Result<TrajectoryIn, (Option<String>, String)> {
+    if !item.is_object() {
+        // serde would read a trajectory from an array of its fields in order.
+        return Err((None, "expected a trajectory object".to_owned()));
+    }
     TrajectoryIn::deserialize(&item).map_err(|e| {
         // Only on failure: finding the member costs a deserialization per member.
         // A member is named (in the detail and the pointer) when the schema knows it or it is

@@ -8,7 +8,7 @@ pub mod candidate;
 pub mod schema;
 
 use crate::error::{AppError, Problem, ProblemItem};
-use crate::extract::{Json, client_words, plain_name};
+use crate::extract::{Json, JsonBytes, client_words, decode, plain_name};
 use crate::state::AppState;
 use axum::extract::State;
 use otc_policy::PolicyConfig;
@@ -47,9 +47,11 @@ static EVALUATIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1
     ))]
 async fn post_evaluate(
     State(state): State<AppState>,
-    Json(body): Json<Value>,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Json<EvaluationReport>, AppError> {
-    let (candidate, scope) = read_request(&body)?;
+    // Decoded as a `Value` whatever its shape: `read_request` points at every member to
+    // blame, a body that is an array included.
+    let (candidate, scope) = read_request(&decode::<Value>(&body)?)?;
     let permit = EVALUATIONS
         .acquire()
         .await
