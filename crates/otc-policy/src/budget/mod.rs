@@ -43,7 +43,9 @@
 //!   does not count against the budget: the budget did not cause it). Climbing so forgets the
 //!   evidence at and below the level left: it is contradicted by what just happened. Not once
 //!   the largest budget was served and failed as well: then no budget helps (success only
-//!   grows with the budget), and the descent brings the budget down instead.
+//!   grows with the budget), and the descent brings the budget down instead; a budget that
+//!   keeps failing serves the largest one again after the longest wait between probes, to see
+//!   whether that changed.
 //! * **Climb for a gain**: one level up when some level above (with at least
 //!   [`BudgetConfig::min_direct`] requests served) succeeds more often than the budget by more
 //!   than the tolerance, on the odds of [`BudgetConfig::evidence_odds`]: the generalized

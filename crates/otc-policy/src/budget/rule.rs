@@ -14,13 +14,22 @@ impl BudgetState {
         let recent_success = (self.recent_succeeded + 1.0) / (self.recent_served + 2.0);
         let failing =
             self.recent_served >= config.min_recent && recent_success < config.climb_below;
-        // Once the largest budget was served enough and failed as well, no budget helps
-        // (success only grows with the budget): climbing would only spend more calls, and a
-        // combination no budget helps would sit at the largest one for good. The descent below
-        // brings it down; it climbs again once that evidence has faded.
-        // (Its failures count from one request's weight on: they fade, and the longer they count,
-        // the longer the budget stays down before it climbs to check again.)
+        // Once the largest budget was served and failed as well, no budget helps (success only
+        // grows with the budget): climbing would only spend more calls, and a combination no
+        // budget helps would sit at the largest one for good. The descent below brings it
+        // down instead. (Its failures count from one request's weight on.) That may have
+        // changed since (an outage ended): after `recheck_after` observations without a probe
+        // or a move, a failing budget serves the largest one again to see.
         let nothing_helps = self.level(top).fails(1.0, config);
+        if k < top && failing && nothing_helps && self.since_probe >= recheck_after(config) {
+            self.move_to(top);
+            self.probing = false;
+            self.failed_probes = 0;
+            self.since_probe = 0;
+            // If it works now, coming back down is expected.
+            self.quick_probe = true;
+            return;
+        }
         if k < top && failing && !nothing_helps {
             self.move_to(k + 1);
             self.probing = false;
@@ -253,4 +262,10 @@ impl BudgetState {
         let undecided = lower.served >= MAX_PROBE_WEIGHT;
         !(failed_there || revealed_need || falls_short || undecided)
     }
+}
+
+/// Observations a failing budget waits, once the largest budget failed too, before serving the
+/// largest one again to see whether something changed: the longest wait between probes.
+fn recheck_after(config: &BudgetConfig) -> u32 {
+    config.probe_after.saturating_mul(1 << MAX_BACKOFF)
 }

@@ -56,6 +56,18 @@ fn follow(
     agent: Agent,
     seed: u64,
 ) -> Vec<u32> {
+    follow_decaying(state, config, steps, agent, seed, DECAY)
+}
+
+/// [`follow`] with the estimator's `decay`.
+fn follow_decaying(
+    state: &mut BudgetState,
+    config: &BudgetConfig,
+    steps: u64,
+    agent: Agent,
+    seed: u64,
+    decay: f64,
+) -> Vec<u32> {
     let Agent {
         need,
         over_caller,
@@ -82,7 +94,7 @@ fn follow(
                 answered_at: None,
             },
             config,
-            DECAY,
+            decay,
         );
     }
     budgets
@@ -361,5 +373,40 @@ fn a_combination_no_budget_helps_comes_back_down() {
             mean <= 8.0 && at_zero * 6 >= late.len(),
             "seed {seed}: {late:?}"
         );
+    }
+}
+
+/// After a spell in which no budget helped (an outage: every request failed), the budget finds
+/// the need again once requests can be answered. Where nothing is ever forgotten (decay 1) it
+/// is slow, since the outage's failures weigh as much as new successes, but it does: the
+/// largest budget's failures no longer keep it from climbing for good.
+#[test]
+fn after_an_outage_the_budget_finds_the_need_again() {
+    let config = BudgetConfig::default();
+    let answerable = Agent {
+        need: 3,
+        over_caller: true,
+        solvable: 0.9,
+        lucky: 0.0,
+    };
+    let outage = Agent {
+        solvable: 0.0,
+        ..answerable
+    };
+    for seed in 1..=4 {
+        for (decay, within) in [(DECAY, 1000), (1.0, 2400)] {
+            let mut state = BudgetState::default();
+            follow_decaying(&mut state, &config, 1500, outage, seed, decay);
+            let after = follow_decaying(&mut state, &config, 3000, answerable, seed + 10, decay);
+            let back = after.iter().position(|&b| b == 3);
+            let last = &after[2500..];
+            let at_need = last.iter().filter(|&&b| b == 3).count();
+            assert!(
+                back.is_some_and(|t| t <= within) && at_need * 10 >= last.len() * 9,
+                "decay {decay}, seed {seed}: back at {back:?}, {at_need} of the last {} at 3: \
+                 {after:?}",
+                last.len()
+            );
+        }
     }
 }
