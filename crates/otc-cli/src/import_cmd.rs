@@ -188,7 +188,9 @@ fn flush(
                     let pending = batch.remove(item.index);
                     summary.rejected += 1;
                     let hint = match item.error {
-                        ValidationError::UnknownDecision { .. } => {
+                        ValidationError::UnknownDecision { .. }
+                        | ValidationError::DecisionMismatch { .. }
+                        | ValidationError::DecisionUsed { .. } => {
                             " (an export of another database? --unlink-decisions imports it \
                              without its decisions)"
                         }

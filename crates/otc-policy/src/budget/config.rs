@@ -193,7 +193,7 @@ impl BudgetConfig {
                     format!(
                         "at most {MAX_EXPLORATION} of decisions may explore: the larger of \
                          `explore_up` and `explore_up_undecided` ({}) plus `explore_down` ({}) \
-                         plus `explore_order` ({}) is {sum:.4}",
+                         plus `explore_order` ({}) is {sum}",
                         self.explore_up.max(self.explore_up_undecided),
                         self.explore_down,
                         self.explore_order

@@ -98,12 +98,14 @@ const UNBOUNDED: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
 const UNIT: (f64, f64) = (0.0, 1.0);
 const COUNT: (f64, f64) = (0.0, f64::INFINITY);
 
+/// An outcome's estimates, and whether one of them (or an end of its interval) lay outside
+/// the range the outcome can take and is shown at its edge.
 fn metric(
     rounds: &[Round],
     outcome: usize,
     unsupported: f64,
     range: (f64, f64),
-) -> Result<Metric, OffPolicyError> {
+) -> Result<(Metric, bool), OffPolicyError> {
     let logged: Vec<LoggedRound> = rounds
         .iter()
         .map(|r| LoggedRound {
@@ -124,13 +126,22 @@ fn metric(
             (lo.min(x), hi.max(x))
         });
     let by = unsupported * (high - low);
-    candidate.ips = within(widen(candidate.ips, by), range);
-    candidate.snips = within(widen(candidate.snips, by), range);
-    candidate.doubly_robust = within(widen(candidate.doubly_robust, by), range);
-    Ok(Metric {
-        logged: within(offpolicy::logged_value(&logged)?, range),
-        candidate,
-    })
+    let raw = [
+        widen(candidate.ips, by),
+        widen(candidate.snips, by),
+        widen(candidate.doubly_robust, by),
+        offpolicy::logged_value(&logged)?,
+    ];
+    let clamped = raw.map(|e| within(e, range));
+    [candidate.ips, candidate.snips, candidate.doubly_robust] =
+        [clamped[0], clamped[1], clamped[2]];
+    Ok((
+        Metric {
+            logged: clamped[3],
+            candidate,
+        },
+        raw != clamped,
+    ))
 }
 
 /// The report on `rounds`, or why there is none.
@@ -155,10 +166,13 @@ pub(super) fn report(
         }
         .into());
     }
+    let (reward, _) = metric(rounds, 0, unsupported, UNBOUNDED)?;
+    let (accuracy, accuracy_clamped) = metric(rounds, 1, unsupported, UNIT)?;
+    let (calls, calls_clamped) = metric(rounds, 2, unsupported, COUNT)?;
     let outcomes = Outcomes {
-        reward: metric(rounds, 0, unsupported, UNBOUNDED)?,
-        accuracy: metric(rounds, 1, unsupported, UNIT)?,
-        calls: metric(rounds, 2, unsupported, COUNT)?,
+        reward,
+        accuracy,
+        calls,
     };
     let ess = outcomes.reward.candidate.effective_sample_size;
     let mut notes = Vec::new();
@@ -175,6 +189,14 @@ pub(super) fn report(
              intervals are widened by the most those could change the value",
             unsupported * 100.0
         ));
+    }
+    if accuracy_clamped || calls_clamped {
+        notes.push(
+            "an accuracy or calls estimate (or an end of its interval) fell outside what it can \
+             be (accuracy in [0, 1], calls not below 0) and is shown at that edge: the estimator \
+             overshot, which small or heavily weighted logs make likely"
+                .to_owned(),
+        );
     }
     if replay_mismatches > 0 {
         notes.push(format!(
@@ -253,5 +275,13 @@ mod tests {
         let accuracy = report.outcomes.accuracy.candidate.doubly_robust;
         assert!(accuracy.ci_high <= 1.0);
         assert_eq!(report.outcomes.reward.candidate.doubly_robust, raw(0));
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.contains("shown at that edge")),
+            "{:?}",
+            report.notes
+        );
     }
 }
