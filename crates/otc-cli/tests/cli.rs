@@ -8,23 +8,12 @@
 use otc_policy::Trajectory;
 use otc_policy::synthetic::World;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+use support::{otc, text};
+
+mod support;
 
 const T0: i64 = 1_700_000_000_000;
-
-fn otc(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otc"))
-        .current_dir(cwd)
-        .env_remove("OTC_DB")
-        .env_remove("OTC_POLICY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn write_jsonl(path: &Path, trajectories: &[Trajectory], extra: &[&str]) {
     let mut body = String::new();

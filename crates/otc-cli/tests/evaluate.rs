@@ -8,21 +8,9 @@ use otc_policy::simulate::{self, Agent, Scenario};
 use policy_store::BackendAdvisor;
 use policy_store_sqlite::SqlitePolicyStore;
 use std::path::Path;
-use std::process::{Command, Output};
+use support::{otc, text};
 
-fn otc(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otc"))
-        .current_dir(cwd)
-        .env_remove("OTC_DB")
-        .env_remove("OTC_POLICY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod support;
 
 /// A log of `per_combo` requests per combination of the steady world, in `dir/policy.db`.
 fn logged_store(dir: &Path, per_combo: usize) -> usize {

@@ -3,21 +3,10 @@
 //! import), and an export of another database imports with `--unlink-decisions`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
+use support::{otc, text};
 
-fn otc(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_otc"))
-        .current_dir(cwd)
-        .env_remove("OTC_DB")
-        .env_remove("OTC_POLICY_CONFIG")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod support;
 
 /// The time of every trajectory: recent, and the same in every line written for one id (a
 /// retry with another time would be a conflict).

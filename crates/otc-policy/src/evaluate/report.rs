@@ -98,15 +98,9 @@ const UNBOUNDED: (f64, f64) = (f64::NEG_INFINITY, f64::INFINITY);
 const UNIT: (f64, f64) = (0.0, 1.0);
 const COUNT: (f64, f64) = (0.0, f64::INFINITY);
 
-/// An outcome's estimates, and whether one of them (or an end of its interval) lay outside
-/// the range the outcome can take and is shown at its edge.
-fn metric(
-    rounds: &[Round],
-    outcome: usize,
-    unsupported: f64,
-    range: (f64, f64),
-) -> Result<(Metric, bool), OffPolicyError> {
-    let logged: Vec<LoggedRound> = rounds
+/// The rounds as the estimators see one outcome of them.
+fn logged_rounds(rounds: &[Round], outcome: usize) -> Vec<LoggedRound> {
+    rounds
         .iter()
         .map(|r| LoggedRound {
             logged_propensity: r.logged_propensity,
@@ -117,7 +111,18 @@ fn metric(
             // Bounded below instead (module docs).
             unsupported_mass: 0.0,
         })
-        .collect();
+        .collect()
+}
+
+/// An outcome's estimates, and whether one of them (or an end of its interval) lay outside
+/// the range the outcome can take and is shown at its edge.
+fn metric(
+    rounds: &[Round],
+    outcome: usize,
+    unsupported: f64,
+    range: (f64, f64),
+) -> Result<(Metric, bool), OffPolicyError> {
+    let logged = logged_rounds(rounds, outcome);
     let mut candidate = offpolicy::evaluate(&logged)?;
     let (low, high) = rounds
         .iter()
@@ -246,18 +251,9 @@ mod tests {
             .collect();
         let report = report(&rounds, 40, 0).unwrap();
         let raw = |outcome: usize| {
-            let logged: Vec<LoggedRound> = rounds
-                .iter()
-                .map(|r| LoggedRound {
-                    logged_propensity: r.logged_propensity,
-                    target_probability: r.target_probability,
-                    reward: r.outcome[outcome],
-                    model_logged: r.model_logged[outcome],
-                    model_target: r.model_target[outcome],
-                    unsupported_mass: 0.0,
-                })
-                .collect();
-            offpolicy::evaluate(&logged).unwrap().doubly_robust
+            offpolicy::evaluate(&logged_rounds(&rounds, outcome))
+                .unwrap()
+                .doubly_robust
         };
         assert!(
             raw(1).value < 0.0 && raw(2).ci_low < 0.0,
