@@ -196,6 +196,10 @@ fn build(name: ScenarioName, agent: Agent, per: usize, args: &SimulateArgs) -> S
 
 /// Runs the simulation(s) and prints the tables and summaries.
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
+    if args.db.is_some() && matches!(args.engine, Engine::Memory) {
+        // Said rather than ignored: the user expects a database to be written.
+        anyhow::bail!("--db is for --engine store: the memory engine writes no database");
+    }
     let config = load_config(args.config.as_deref())?;
     let mut plots = Vec::new();
     let mut json = Vec::new();

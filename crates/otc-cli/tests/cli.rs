@@ -329,6 +329,14 @@ fn checkpoints_name_the_best_tried_module() {
 #[test]
 fn simulate_prints_the_table_and_writes_the_plot() {
     let dir = tempfile::tempdir().unwrap();
+    // A database the memory engine would not write is refused, not ignored.
+    let out = otc(
+        dir.path(),
+        &["simulate", "--engine", "memory", "--db", "sim.db"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--db is for --engine store"));
+    assert!(!dir.path().join("sim.db").exists());
     let out = otc(
         dir.path(),
         &[
