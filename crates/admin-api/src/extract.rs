@@ -105,7 +105,8 @@ async fn json_body<T: DeserializeOwned, S: Send + Sync>(
     decode(&checked_body(req, state, media).await?)
 }
 
-/// Decodes a body [`checked_body`] accepted, with [`Json`]'s rejections.
+/// Decodes a body the extractors checked (media type, size, duplicate names), with [`Json`]'s
+/// rejections.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     match axum::Json::<T>::from_bytes(bytes) {
         Ok(axum::Json(value)) => Ok(value),

@@ -8,7 +8,7 @@
 //!   validation against the catalogue), [`module::check_disable`],
 //!   [`dev::plan_publish`] and [`dev::plan_rollback`], [`manifest::validate`].
 //! * [`AdminError`] is the one error; a backend's own error travels as its `source()`.
-//! * With the `conformance` feature, [`conformance`] is the behaviour suite every backend
+//! * With the `conformance` feature, `conformance` is the behaviour suite every backend
 //!   runs.
 #![deny(missing_docs)]
 

@@ -26,7 +26,7 @@
 //! overlap-weighted mean of their budgets rounded up, each module's arm is the overlap-weighted
 //! sum of its arms in them, and sets sharing no module lend nothing. The exact combination's
 //! first trajectory starts its own state from the borrowed budget (see
-//! [`crate::budget::BudgetObservation::policy`]), so the loan holds until its own evidence moves
+//! `crate::state::CombinationState::observe`), so the loan holds until its own evidence moves
 //! it.
 
 use crate::arms::{Arm, Arms};

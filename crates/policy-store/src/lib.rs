@@ -1,5 +1,5 @@
 //! The policy store's interface, backend-neutral: the [`PolicyBackend`] trait, the results of
-//! its operations, [`PolicyError`], and the [`conformance`] suite (feature `conformance`) that
+//! its operations, [`PolicyError`], and the `conformance` suite (feature `conformance`) that
 //! every backend runs. Knows nothing of SQL, of HTTP, or of any storage backend: the SQLite
 //! implementation is the `policy-store-sqlite` crate (atuin's layout: one trait crate with its
 //! types, errors and story test; one crate per backend, so a second backend never pulls in the

@@ -22,7 +22,7 @@ pub const DEFAULT_MAX_FUTURE_SKEW_MS: i64 = 5 * 60 * 1000;
 /// `&self`, so one instance in an `Arc` serves every thread.
 ///
 /// Every backend applies the same input rules (the `validate`-style methods of
-/// [`crate::model`]) and must pass [`crate::conformance`] (feature `conformance`).
+/// [`crate::model`]) and must pass `crate::conformance` (feature `conformance`).
 pub trait UsageBackend: Send + Sync + std::fmt::Debug {
     /// Records one event, at most once per `(tenant, idempotency_key)`.
     ///

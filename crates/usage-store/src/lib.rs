@@ -6,7 +6,7 @@
 //!
 //! * Run-units are `f64` at the API and integer micro-units in storage, so sums and quota
 //!   checks are exact (see [`model`]).
-//! * [`conformance`] (feature `conformance`) is the behaviour every backend must show, written
+//! * `conformance` (feature `conformance`) is the behaviour every backend must show, written
 //!   once against the trait; each backend's tests run it.
 #![deny(missing_docs)]
 

@@ -55,7 +55,7 @@ const ALL_STEPS: [&str; 12] = [
     after_help = "Steps, in order: unit (every crate's own tests and doc tests), contract, integration, \
 admin, feature, scenario, tidy (the cross-crate suites in tests/; tidy includes cargo fmt --check), postgres \
 (the test targets that need feature postgres-tests, against the server at OTC_TEST_DATABASE_URL, default \
-postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets --all-features -D warnings), \
+postgres://postgres@127.0.0.1:5432/test; skipped with a note when none answers), lint (cargo clippy --workspace --all-targets --all-features -D warnings; cargo doc with rustdoc warnings denied), \
 showroom (the real admin-api binary walked through every endpoint group), instructions (valgrind's callgrind \
 counts the instructions of the policy's hot pure paths; a bench more than 2% above the committed baseline fails \
 the gate), latency (criterion endpoint bench, per-request p50/p95/p99, judged against the last complete runs).\n\nExit status: 0 when every step passed and at least one test ran; 1 otherwise; \

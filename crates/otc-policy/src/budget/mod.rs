@@ -387,7 +387,7 @@ impl BudgetState {
     }
 
     /// The exploration open to a decision: one level down with probability `explore_down`
-    /// (only while [`Self::lower_may_work`]), one level up with `explore_up` (below
+    /// (only while the evidence allows that the level below works), one level up with `explore_up` (below
     /// `max_budget`).
     pub fn exploration(&self, config: &BudgetConfig) -> Exploration {
         self.exploration_facts(config).exploration(config)

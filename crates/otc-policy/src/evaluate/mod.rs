@@ -1,4 +1,4 @@
-//! Off-policy evaluation of a candidate [`PolicyConfig`] on the logged traffic: what the
+//! Off-policy evaluation of a candidate [`crate::PolicyConfig`] on the logged traffic: what the
 //! candidate would have earned (composite reward, accuracy, tool calls per request) on the
 //! requests the current policy served, before it is rolled out. Pure: a store feeds the log
 //! to a [`Replay`] in the order its policy saw it; [`Replay::finish`] gives the report.
