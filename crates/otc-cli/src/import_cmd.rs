@@ -167,45 +167,50 @@ fn flush(
                 batch.clear();
             }
             Err(PolicyError::ConflictBatch(conflicts)) => {
-                // Each retry drops at least one line, so this ends.
-                let mut conflicts = conflicts;
-                conflicts.sort_by_key(|c| c.index);
-                conflicts.dedup_by_key(|c| c.index);
-                for conflict in conflicts.iter().rev() {
-                    let pending = batch.remove(conflict.index);
-                    summary.rejected += 1;
-                    eprintln!(
-                        "otc import: line {}: rejected (conflict): {conflict}",
-                        pending.line
-                    );
-                }
+                let refused = conflicts
+                    .iter()
+                    .map(|c| (c.index, format!("rejected (conflict): {c}")))
+                    .collect();
+                reject(batch, refused, summary);
             }
             Err(PolicyError::InvalidBatch(items)) => {
-                let mut items = items;
-                items.sort_by_key(|item| item.index);
-                items.dedup_by_key(|item| item.index);
-                for item in items.iter().rev() {
-                    let pending = batch.remove(item.index);
-                    summary.rejected += 1;
-                    let hint = match item.error {
-                        ValidationError::UnknownDecision { .. }
-                        | ValidationError::DecisionMismatch { .. }
-                        | ValidationError::DecisionUsed { .. } => {
-                            " (an export of another database? --unlink-decisions imports it \
-                             without its decisions)"
-                        }
-                        _ => "",
-                    };
-                    eprintln!(
-                        "otc import: line {}: rejected: {}{hint}",
-                        pending.line, item.message
-                    );
-                }
+                let refused = items
+                    .iter()
+                    .map(|item| {
+                        let hint = match item.error {
+                            ValidationError::UnknownDecision { .. }
+                            | ValidationError::DecisionMismatch { .. }
+                            | ValidationError::DecisionUsed { .. } => {
+                                " (an export of another database? --unlink-decisions imports \
+                                 it without its decisions)"
+                            }
+                            _ => "",
+                        };
+                        (item.index, format!("rejected: {}{hint}", item.message))
+                    })
+                    .collect();
+                reject(batch, refused, summary);
             }
             Err(other) => return Err(other).context("ingesting a batch"),
         }
     }
     Ok(())
+}
+
+/// Takes the lines the store refused (`(index in the batch, why)`) out of the batch and
+/// reports each by its line number, in line order. Each retry of the batch so drops at least
+/// one line, so `flush` ends.
+fn reject(batch: &mut Vec<Pending>, mut refused: Vec<(usize, String)>, summary: &mut Summary) {
+    refused.sort_by_key(|(index, _)| *index);
+    refused.dedup_by_key(|(index, _)| *index);
+    let mut lines = Vec::with_capacity(refused.len());
+    for (index, why) in refused.into_iter().rev() {
+        lines.push((batch.remove(index).line, why));
+    }
+    for (line, why) in lines.into_iter().rev() {
+        summary.rejected += 1;
+        eprintln!("otc import: line {line}: {why}");
+    }
 }
 
 /// "6 lines: 1 accepted, 0 duplicates, 4 rejected, 1 skipped (blank)".

@@ -22,22 +22,14 @@ impl BudgetState {
         // or a move, a failing budget serves the largest one again to see.
         let nothing_helps = self.level(top).fails(1.0, config);
         if k < top && failing && nothing_helps && self.since_probe >= recheck_after(config) {
-            self.move_to(top);
-            self.probing = false;
-            self.failed_probes = 0;
-            self.since_probe = 0;
-            // If it works now, coming back down is expected.
-            self.quick_probe = true;
+            // If it works now, coming back down is expected: quick probes.
+            self.climb_to(top);
             return;
         }
         if k < top && failing && !nothing_helps {
-            self.move_to(k + 1);
-            self.probing = false;
-            self.failed_probes = 0;
-            self.since_probe = 0;
             // A streak of ordinary failures also looks like this: the level left may well work,
             // so probes of it are quick (two failed probes say the world did change).
-            self.quick_probe = true;
+            self.climb_to(k + 1);
             // Whatever was known at the level left and below it is contradicted by what just
             // happened (the world may have changed); probes will learn it again.
             for (l, level) in &mut self.levels {
@@ -157,6 +149,16 @@ impl BudgetState {
         } else {
             self.probing = false;
         }
+    }
+
+    /// Moves up to `budget` because the budget fails: no probe running, the backoff reset,
+    /// and the next probes quick.
+    fn climb_to(&mut self, budget: u32) {
+        self.move_to(budget);
+        self.probing = false;
+        self.failed_probes = 0;
+        self.since_probe = 0;
+        self.quick_probe = true;
     }
 
     fn move_to(&mut self, budget: u32) {
