@@ -8,23 +8,25 @@
 //! carries its checkpoints' meaning), and the codec rebuilds states through constructors that
 //! check the policy's own invariants (`Arms::from_parts`, `BudgetState::from_parts`).
 //!
-//! Layout of version 3:
+//! Layout of version 4:
 //!
 //! ```text
-//! [3,
+//! [4,
 //!  [[pulls, answered], ...],                      one per module, canonical order
 //!  [[calls, weight], ...],                        OTC's histogram, sorted by calls
 //!  [current | -1, recent_served, recent_succeeded, early,
 //!   probing, quick_probe, failed_probes, since_probe, led_by | -1,
-//!   [[level, served, succeeded, paired, kept], ...]]]   sorted by level
+//!   [[level, served, succeeded, gave_up, paired, kept], ...]]]   sorted by level
 //! ```
 //!
-//! Version 2 (before quick probes and the budget's path module) is still read: its probes
-//! are not quick and its path is the module that leads now ([`Arms::leader`]), so an upgraded
-//! store goes on serving without a rebuild. Such a checkpoint was learnt under the previous
-//! budget rule, so it equals a rebuild from the log again only after one (`otc rebuild`),
-//! which is worth running once after upgrading. Version 1, written before the closed-loop policy, is no longer read
-//! (SQLite's migration to schema 3 drops those rows and the store rebuilds them).
+//! Older versions are still read, so an upgraded store goes on serving without a rebuild:
+//! version 3 (before the failures whose agent gave up were counted) with no such failures,
+//! version 2 (before quick probes and the budget's path module) also with probes that are not
+//! quick and its path the module that leads now ([`Arms::leader`]). Such a checkpoint was
+//! learnt under an earlier budget rule, so it equals a rebuild from the log again only after
+//! one (`otc rebuild`), which is worth running once after upgrading. Version 1, written before
+//! the closed-loop policy, is no longer read (SQLite's migration to schema 3 drops those rows
+//! and the store rebuilds them).
 //!
 //! Decoding never panics: malformed bytes, an unknown version or out-of-range numbers are a
 //! [`BlobError`], which a store reports as a corrupt checkpoint that `rebuild` repairs.
@@ -35,7 +37,7 @@ use crate::estimate::CallHistogram;
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
-pub const BLOB_VERSION: u8 = 3;
+pub const BLOB_VERSION: u8 = 4;
 
 /// The oldest version this build still reads.
 pub const OLDEST_READ_VERSION: u8 = 2;
@@ -54,20 +56,14 @@ pub enum BlobError {
     Inconsistent(String),
 }
 
-type LevelRecord = (u32, f64, f64, f64, f64);
-type BudgetRecordV2 = (i64, f64, f64, f64, bool, u32, u32, Vec<LevelRecord>);
-type BudgetRecord = (
-    i64,
-    f64,
-    f64,
-    f64,
-    bool,
-    bool,
-    u32,
-    u32,
-    i64,
-    Vec<LevelRecord>,
-);
+/// `(level, served, succeeded, gave_up, paired, kept)`.
+type LevelRecord = (u32, f64, f64, f64, f64, f64);
+/// Version 2 and 3's level: `(level, served, succeeded, paired, kept)`.
+type LevelRecordV3 = (u32, f64, f64, f64, f64);
+type BudgetRecordV2 = (i64, f64, f64, f64, bool, u32, u32, Vec<LevelRecordV3>);
+type BudgetRecordOf<L> = (i64, f64, f64, f64, bool, bool, u32, u32, i64, Vec<L>);
+type BudgetRecord = BudgetRecordOf<LevelRecord>;
+type BudgetRecordV3 = BudgetRecordOf<LevelRecordV3>;
 
 #[derive(Serialize, Deserialize)]
 struct Record<B> {
@@ -92,10 +88,10 @@ pub struct Decoded {
 const UNKNOWN_PATH: i64 = -2;
 
 /// A version-2 record in version 3's shape.
-fn upgrade(old: Record<BudgetRecordV2>) -> Record<BudgetRecord> {
+fn upgrade_v2(old: Record<BudgetRecordV2>) -> Record<BudgetRecordV3> {
     let (current, served, succeeded, early, probing, failed, since, levels) = old.budget;
     Record {
-        version: BLOB_VERSION,
+        version: 3,
         arms: old.arms,
         hist: old.hist,
         budget: (
@@ -109,6 +105,24 @@ fn upgrade(old: Record<BudgetRecordV2>) -> Record<BudgetRecord> {
             since,
             UNKNOWN_PATH,
             levels,
+        ),
+    }
+}
+
+/// A version-3 record in this version's shape: no failure was counted as given up.
+fn upgrade_v3(old: Record<BudgetRecordV3>) -> Record<BudgetRecord> {
+    let (current, served, succeeded, early, probing, quick, failed, since, led_by, levels) =
+        old.budget;
+    let levels = levels
+        .into_iter()
+        .map(|(l, served, succeeded, paired, kept)| (l, served, succeeded, 0.0, paired, kept))
+        .collect();
+    Record {
+        version: BLOB_VERSION,
+        arms: old.arms,
+        hist: old.hist,
+        budget: (
+            current, served, succeeded, early, probing, quick, failed, since, led_by, levels,
         ),
     }
 }
@@ -132,7 +146,7 @@ pub fn encode(arms: &Arms, hist: &CallHistogram, budget: &BudgetState) -> Vec<u8
             budget
                 .levels()
                 .iter()
-                .map(|(l, v)| (*l, v.served, v.succeeded, v.paired, v.kept))
+                .map(|(l, v)| (*l, v.served, v.succeeded, v.gave_up, v.paired, v.kept))
                 .collect(),
         ),
     };
@@ -148,13 +162,13 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
         [0x90..=0x9f, version @ 0x00..=0x7f, ..] => *version,
         _ => return Err(BlobError::Malformed("no version tag".into())),
     };
+    fn read<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, BlobError> {
+        rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))
+    }
     let record: Record<BudgetRecord> = match version {
-        BLOB_VERSION => {
-            rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?
-        }
-        OLDEST_READ_VERSION => {
-            upgrade(rmp_serde::from_slice(bytes).map_err(|e| BlobError::Malformed(e.to_string()))?)
-        }
+        BLOB_VERSION => read(bytes)?,
+        3 => upgrade_v3(read(bytes)?),
+        OLDEST_READ_VERSION => upgrade_v3(upgrade_v2(read(bytes)?)),
         other => return Err(BlobError::UnknownVersion(other)),
     };
     if record.arms.len() != modules {
@@ -199,12 +213,13 @@ pub fn decode(bytes: &[u8], modules: usize) -> Result<Decoded, BlobError> {
     };
     let levels = levels
         .into_iter()
-        .map(|(l, served, succeeded, paired, kept)| {
+        .map(|(l, served, succeeded, gave_up, paired, kept)| {
             (
                 l,
                 Level {
                     served,
                     succeeded,
+                    gave_up,
                     paired,
                     kept,
                 },
@@ -244,13 +259,14 @@ mod tests {
                 BudgetObservation {
                     served: Some(4),
                     calls,
-                    correct: calls < 5,
+                    correct: calls != 1,
                     answered_at: None,
                 },
                 &BudgetConfig::default(),
                 0.995,
             );
         }
+        assert!(budget.levels().iter().any(|(_, l)| l.gave_up > 0.0));
         let bytes = encode(&arms, &hist, &budget);
         let decoded = decode(&bytes, 3).unwrap();
         assert_eq!(decoded, Decoded { arms, hist, budget });
@@ -259,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_version_2_blob_is_read_with_its_path_the_module_first_now() {
-        let levels: Vec<LevelRecord> = vec![(2, 10.0, 9.0, 0.0, 0.0)];
+        let levels: Vec<LevelRecordV3> = vec![(2, 10.0, 9.0, 0.0, 0.0)];
         let budget: BudgetRecordV2 = (2, 1.0, 1.0, 0.0, true, 1, 7, levels);
         let old = Record {
             version: 2,
@@ -275,10 +291,45 @@ mod tests {
         assert_eq!((budget.failed_probes, budget.since_probe), (1, 7));
         assert_eq!(budget.led_by, Some(1), "module 1 answers more often");
         assert_eq!(budget.level(2).served, 10.0);
-        // Written again, it is a version-3 BLOB that reads back the same.
+        // Written again, it is a BLOB of this version that reads back the same.
         let again = encode(&decoded.arms, &decoded.hist, &decoded.budget);
         assert_eq!(again[1], BLOB_VERSION);
         assert_eq!(decode(&again, 2).unwrap(), decoded);
+    }
+
+    #[test]
+    fn a_version_3_blob_is_read_with_no_failure_given_up() {
+        let levels: Vec<LevelRecordV3> = vec![(1, 6.0, 1.0, 0.0, 0.0), (3, 10.0, 9.0, 4.0, 3.0)];
+        let budget: BudgetRecordV3 = (3, 1.0, 1.0, 0.5, false, true, 0, 7, 1, levels);
+        let old = Record {
+            version: 3,
+            arms: vec![(4.0, 1.0), (5.0, 4.0)],
+            hist: vec![(2, 3.0)],
+            budget,
+        };
+        let decoded = decode(&rmp_serde::to_vec(&old).unwrap(), 2).unwrap();
+        let budget = &decoded.budget;
+        assert_eq!((budget.current, budget.led_by), (Some(3), Some(1)));
+        assert_eq!((budget.quick_probe, budget.since_probe), (true, 7));
+        let (low, high) = (budget.level(1), budget.level(3));
+        assert_eq!((low.served, low.succeeded, low.gave_up), (6.0, 1.0, 0.0));
+        assert_eq!((high.gave_up, high.paired, high.kept), (0.0, 4.0, 3.0));
+        let again = encode(&decoded.arms, &decoded.hist, &decoded.budget);
+        assert_eq!(again[1], BLOB_VERSION);
+        assert_eq!(decode(&again, 2).unwrap(), decoded);
+    }
+
+    #[test]
+    fn more_failures_given_up_than_failures_is_inconsistent() {
+        let levels: Vec<LevelRecord> = vec![(2, 10.0, 8.0, 3.0, 0.0, 0.0)];
+        let bad = Record {
+            version: BLOB_VERSION,
+            arms: vec![(1.0, 1.0)],
+            hist: Vec::new(),
+            budget: (2, 0.0, 0.0, 0.0, false, false, 0, 0, -1, levels),
+        };
+        let bytes = rmp_serde::to_vec(&bad).unwrap();
+        assert!(matches!(decode(&bytes, 1), Err(BlobError::Inconsistent(_))));
     }
 
     #[test]

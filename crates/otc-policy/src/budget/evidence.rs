@@ -15,6 +15,9 @@ pub struct Level {
     pub served: f64,
     /// Of them, correct ones.
     pub succeeded: f64,
+    /// Of the failed ones, those that stopped before using the whole budget: the agent gave
+    /// up, and no larger budget would have helped (it would have stopped at the same call).
+    pub gave_up: f64,
     /// Requests correct at a higher served budget.
     pub paired: f64,
     /// Of them, those that stopped on their own within this many calls, or said the answer
@@ -38,6 +41,15 @@ impl Level {
     /// success below [`BudgetConfig::climb_below`]), on at least `weight` of them.
     pub(super) fn fails(&self, weight: f64, config: &BudgetConfig) -> bool {
         self.served >= weight && self.success() < config.climb_below
+    }
+
+    /// Whether requests served this level fail (as in [`Self::fails`], on at least
+    /// `min_direct` of them) mostly because the agent gave up before using the budget: then
+    /// no budget at or above this level helps, since those agents would have stopped at the
+    /// same call, and success only grows with the budget, so none below helps either.
+    pub(super) fn fails_by_giving_up(&self, config: &BudgetConfig) -> bool {
+        let failed = self.served - self.succeeded;
+        self.fails(config.min_direct, config) && 2.0 * self.gave_up >= failed
     }
 
     pub(super) fn is_negligible(&self) -> bool {

@@ -18,6 +18,8 @@
 //! * **served / succeeded**: requests served exactly `j`, and how many of them were correct.
 //!   Unbiased evidence for P(correct | budget `j`). A correct request that overran its budget
 //!   still counts at the budget it was served.
+//! * **gave_up**: of the failures served `j`, those that stopped before using the budget. The
+//!   agent gave up, so no larger budget would have helped that request.
 //! * **paired / kept**, for levels below the served budget: of the requests that were correct at
 //!   `k`, how many stopped on their own within `j` calls, or answered with the result of a call
 //!   within the first `j` (`answered_at`). An agent that stops when it has the answer shows for
@@ -42,10 +44,11 @@
 //!   [`BudgetConfig::min_recent`] weight (a failure that stopped before using its whole budget
 //!   does not count against the budget: the budget did not cause it). Climbing so forgets the
 //!   evidence at and below the level left: it is contradicted by what just happened. Not once
-//!   the largest budget was served and failed as well: then no budget helps (success only
-//!   grows with the budget), and the descent brings the budget down instead; a budget that
-//!   keeps failing serves the largest one again after the longest wait between probes, to see
-//!   whether that changed.
+//!   the largest budget was served and failed as well, nor once a level above failed mostly
+//!   because its agents gave up before using it (they would have stopped at the same call
+//!   under any larger budget): then no budget helps (success only grows with the budget), and
+//!   the descent brings the budget down instead; a budget that keeps failing serves the
+//!   largest one again after the longest wait between probes, to see whether that changed.
 //! * **Climb for a gain**: one level up when some level above (with at least
 //!   [`BudgetConfig::min_direct`] requests served) succeeds more often than the budget by more
 //!   than the tolerance, on the odds of [`BudgetConfig::evidence_odds`]: the generalized
@@ -186,7 +189,9 @@ impl BudgetState {
                     && weight(l.succeeded)
                     && weight(l.paired)
                     && weight(l.kept)
+                    && weight(l.gave_up)
                     && l.succeeded <= l.served * (1.0 + 1e-9)
+                    && l.gave_up <= (l.served - l.succeeded).max(0.0) * (1.0 + 1e-9) + 1e-9
                     && l.kept <= l.paired * (1.0 + 1e-9)
             });
         let ok = levels_ok
@@ -281,6 +286,8 @@ impl BudgetState {
         level.served += 1.0;
         if obs.correct {
             level.succeeded += 1.0;
+        } else if stopped_early {
+            level.gave_up += 1.0;
         }
         if obs.correct {
             if revealed {
@@ -361,11 +368,13 @@ impl BudgetState {
         for (_, level) in &mut self.levels {
             level.served *= decay;
             level.succeeded *= decay;
+            level.gave_up *= decay;
             level.paired *= config.reveal_decay;
             level.kept *= config.reveal_decay;
             if level.served < PRUNE_WEIGHT {
                 level.served = 0.0;
                 level.succeeded = 0.0;
+                level.gave_up = 0.0;
             }
             if level.paired < PRUNE_WEIGHT {
                 level.paired = 0.0;
@@ -446,4 +455,4 @@ impl ExplorationFacts {
 #[cfg(test)]
 mod gradual_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -17,10 +17,16 @@ impl BudgetState {
         // Once the largest budget was served and failed as well, no budget helps (success only
         // grows with the budget): climbing would only spend more calls, and a combination no
         // budget helps would sit at the largest one for good. The descent below brings it
-        // down instead. (Its failures count from one request's weight on.) That may have
-        // changed since (an outage ended): after `recheck_after` observations without a probe
-        // or a move, a failing budget serves the largest one again to see.
-        let nothing_helps = self.level(top).fails(1.0, config);
+        // down instead. (Its failures count from one request's weight on.) A level above the
+        // budget that fails because its agents gave up before using it says the same: they
+        // would have stopped there under any larger budget. That may have changed since (an
+        // outage ended): after `recheck_after` observations without a probe or a move, a
+        // failing budget serves the largest one again to see.
+        let nothing_helps = self.level(top).fails(1.0, config)
+            || self
+                .levels
+                .iter()
+                .any(|(l, level)| *l > k && level.fails_by_giving_up(config));
         if k < top && failing && nothing_helps && self.since_probe >= recheck_after(config) {
             // If it works now, coming back down is expected: quick probes.
             self.climb_to(top);
@@ -73,8 +79,7 @@ impl BudgetState {
                 self.quick_probe = true;
             }
         }
-        let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
-        let due = config.probe_after.saturating_mul(1 << backoff);
+        let due = self.probe_interval(config);
         // Agents that stop on their own and now keep stopping below the budget point at the
         // level below: probe it at once rather than wait for the paired evidence to pile up.
         // Pointing starts a probe at once only until one has failed: then the backoff rules.
@@ -90,6 +95,21 @@ impl BudgetState {
         }
     }
 
+    /// Whether this combination's agents show lower budgets on their own (recent correct
+    /// requests that stopped early or said which call answered), so that paired evidence
+    /// about the level below is to be trusted.
+    pub fn reveals_lower_budgets(&self) -> bool {
+        self.early >= 0.5
+    }
+
+    /// Observations between probes of the level below: [`BudgetConfig::probe_after`],
+    /// doubled for each probe that failed since the budget last moved (after the first), up to
+    /// [`MAX_BACKOFF`] doublings.
+    pub fn probe_interval(&self, config: &BudgetConfig) -> u32 {
+        let backoff = self.failed_probes.saturating_sub(1).min(MAX_BACKOFF);
+        config.probe_after.saturating_mul(1 << backoff)
+    }
+
     /// Starts probing the level below the budget from fresh evidence: what an earlier probe
     /// found there is old news (another module order, another month) and must not decide
     /// this one.
@@ -100,6 +120,7 @@ impl BudgetState {
         let below = self.level_mut(k - 1);
         below.served = 0.0;
         below.succeeded = 0.0;
+        below.gave_up = 0.0;
         self.levels.retain(|(_, level)| !level.is_negligible());
         self.probing = true;
     }
@@ -255,7 +276,8 @@ impl BudgetState {
         let lower = self.level(k - 1);
         let odds = config.evidence_odds.ln();
         let failed_there = direct_odds(&lower, self.level(k).success()) <= -odds;
-        let revealed_need = self.early >= 0.5 && paired_within_odds(&lower, config) <= -odds;
+        let revealed_need =
+            self.reveals_lower_budgets() && paired_within_odds(&lower, config) <= -odds;
         // Or when the odds say the level below falls short of the tolerance (it still answers
         // many requests, just clearly fewer).
         let falls_short = self.gains_above(k - 1, k, config) >= odds;

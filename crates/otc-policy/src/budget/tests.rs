@@ -33,7 +33,7 @@ struct Agent {
 
 /// The policy's budget and the budget decision `id` serves (exploring as a real decision
 /// would, with the decision's own draw).
-pub(super) fn serve(state: &BudgetState, config: &BudgetConfig, id: u64) -> (u32, u32) {
+pub(crate) fn serve(state: &BudgetState, config: &BudgetConfig, id: u64) -> (u32, u32) {
     let exploration = state.exploration(config);
     let k = exploration.policy_budget;
     let u = Draws::for_decision(id).budget();
@@ -377,9 +377,10 @@ fn a_combination_no_budget_helps_comes_back_down() {
 }
 
 /// After a spell in which no budget helped (an outage: every request failed), the budget finds
-/// the need again once requests can be answered. Where nothing is ever forgotten (decay 1) it
-/// is slow, since the outage's failures weigh as much as new successes, but it does: the
-/// largest budget's failures no longer keep it from climbing for good.
+/// the need again once requests can be answered, whether its agent uses every call or stops on
+/// its own. Where nothing is ever forgotten (decay 1) it is slow, since the outage's failures
+/// weigh as much as new successes, but it does: the failures of the largest budget (or of one
+/// whose agents gave up) no longer keep it from climbing for good.
 #[test]
 fn after_an_outage_the_budget_finds_the_need_again() {
     let config = BudgetConfig::default();
@@ -393,7 +394,15 @@ fn after_an_outage_the_budget_finds_the_need_again() {
         solvable: 0.0,
         ..answerable
     };
-    for seed in 1..=4 {
+    for (seed, over_caller) in (1..=4).flat_map(|seed| [(seed, true), (seed, false)]) {
+        let answerable = Agent {
+            over_caller,
+            ..answerable
+        };
+        let outage = Agent {
+            over_caller,
+            ..outage
+        };
         for (decay, within) in [(DECAY, 1000), (1.0, 2400)] {
             let mut state = BudgetState::default();
             follow_decaying(&mut state, &config, 1500, outage, seed, decay);
@@ -403,10 +412,43 @@ fn after_an_outage_the_budget_finds_the_need_again() {
             let at_need = last.iter().filter(|&&b| b == 3).count();
             assert!(
                 back.is_some_and(|t| t <= within) && at_need * 10 >= last.len() * 9,
-                "decay {decay}, seed {seed}: back at {back:?}, {at_need} of the last {} at 3: \
+                "decay {decay}, seed {seed}, over-caller {over_caller}: back at {back:?}, {at_need} of the last {} at 3: \
                  {after:?}",
                 last.len()
             );
         }
+    }
+}
+
+/// The same for an agent that stops on its own: it gives up after the calls it would need
+/// and fails. Such failures are not the budget's fault, so they never made the budget climb,
+/// but they say that no budget at or above the calls made helps either; without that the
+/// budget sat one above those calls for good (calls spent on every request, none answered).
+#[test]
+fn a_combination_no_budget_helps_comes_down_for_an_agent_that_gives_up() {
+    let config = BudgetConfig::default();
+    for seed in 1..=8 {
+        let mut state = BudgetState::default();
+        let budgets = follow(
+            &mut state,
+            &config,
+            3000,
+            Agent {
+                need: 3,
+                over_caller: false,
+                solvable: 0.0,
+                lucky: 0.0,
+            },
+            seed,
+        );
+        let late = &budgets[1000..];
+        let calls = late.iter().map(|&b| f64::from(b.min(3))).sum::<f64>() / late.len() as f64;
+        let at_zero = late.iter().filter(|&&b| b == 0).count();
+        // Before: 3 calls on every request (budget 4), never none. Now 0.3 to 0.8 calls on
+        // average and no tools two thirds of the time or more.
+        assert!(
+            calls <= 1.0 && at_zero * 5 >= late.len() * 3,
+            "seed {seed}: {late:?}"
+        );
     }
 }
