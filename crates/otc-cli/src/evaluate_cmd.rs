@@ -115,7 +115,8 @@ fn cell(estimate: &Estimate) -> String {
 }
 
 /// The report for people: the three outcomes (logged value and each estimator, 95 %
-/// intervals), then the counts, the weights and every note.
+/// intervals, and what the candidate's own learning path adds to them), then the counts, the
+/// weights and every note.
 fn table(report: &EvaluationReport) -> String {
     let mut rows = vec![[
         String::new(),
@@ -123,6 +124,7 @@ fn table(report: &EvaluationReport) -> String {
         "SNIPS [95% CI]".to_owned(),
         "DR [95% CI]".to_owned(),
         "IPS [95% CI]".to_owned(),
+        "path sd".to_owned(),
     ]];
     let outcomes = &report.outcomes;
     for (name, metric) in [
@@ -130,13 +132,18 @@ fn table(report: &EvaluationReport) -> String {
         ("accuracy", &outcomes.accuracy),
         ("calls", &outcomes.calls),
     ] {
-        let Metric { logged, candidate } = metric;
+        let Metric {
+            logged,
+            candidate,
+            path_sd,
+        } = metric;
         rows.push([
             name.to_owned(),
             cell(logged),
             cell(&candidate.snips),
             cell(&candidate.doubly_robust),
             cell(&candidate.ips),
+            format!("{path_sd:.3}"),
         ]);
     }
     let mut out = otc_policy::simulate::report::aligned(&rows);
@@ -192,6 +199,7 @@ mod tests {
                 snips: estimate(value + 0.2),
                 doubly_robust: estimate(value + 0.3),
             },
+            path_sd: value / 100.0,
         }
     }
 
@@ -216,11 +224,11 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "          logged [95% CI]       SNIPS [95% CI]        DR [95% CI]           IPS [95% CI]"
+            "          logged [95% CI]       SNIPS [95% CI]        DR [95% CI]           IPS [95% CI]          path sd"
         );
         assert_eq!(
             lines[1],
-            "reward    0.500 [0.490, 0.510]  0.700 [0.690, 0.710]  0.800 [0.790, 0.810]  0.600 [0.590, 0.610]"
+            "reward    0.500 [0.490, 0.510]  0.700 [0.690, 0.710]  0.800 [0.790, 0.810]  0.600 [0.590, 0.610]  0.005"
         );
         assert!(
             lines[3].starts_with("calls     2.000 [1.990, 2.010]"),

@@ -40,7 +40,16 @@ fn the_logging_config_on_its_own_log_is_its_logged_value() {
         assert!((metric.candidate.ips.value - metric.logged.value).abs() < 1e-12);
         assert!((metric.candidate.snips.value - metric.logged.value).abs() < 1e-12);
     }
-    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    // Nothing to warn of; only the path term may say that the budget moved on a probe (a
+    // second run of the same config would have probed at other times).
+    assert!(
+        report
+            .notes
+            .iter()
+            .all(|n| n.starts_with("the candidate's budget moved")),
+        "{:?}",
+        report.notes
+    );
 }
 
 #[test]

@@ -37,6 +37,7 @@
 mod ids;
 mod log;
 mod model;
+mod path;
 mod replay;
 mod report;
 

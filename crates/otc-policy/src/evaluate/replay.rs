@@ -2,6 +2,7 @@
 //! decision whose trajectory arrived into a round (see the module docs of [`super`]).
 
 use super::model::Model;
+use super::path::{Before, PathTerm};
 use super::report::{Round, report};
 use super::{EvaluateError, EvaluationReport, IdMap, LoggedDecision, LoggedTrajectory, Scope};
 use crate::advice::{Context, Grounds, LOAN_ARMS_UNTIL, PROBE_PENDING_MS};
@@ -53,6 +54,7 @@ pub struct Replay {
     probes: Vec<Vec<(u64, i64)>>,
     open: IdMap<u64, Open>,
     model: Model,
+    path: PathTerm,
     rounds: Vec<Round>,
     decisions: u64,
     mismatches: u64,
@@ -93,6 +95,7 @@ impl Replay {
             probes: Vec::new(),
             open: IdMap::default(),
             model: Model::default(),
+            path: PathTerm::default(),
             rounds: Vec::new(),
             decisions: 0,
             mismatches: 0,
@@ -160,7 +163,12 @@ impl Replay {
     }
 
     fn in_scope(&self, decision: &LoggedDecision) -> bool {
-        let combination = &self.combinations[decision.combination];
+        self.happened_in_scope(decision.combination, decision.decided_ms)
+    }
+
+    /// Whether an event of `combination` at `at_ms` is in scope.
+    fn happened_in_scope(&self, combination: usize, at_ms: i64) -> bool {
+        let combination = &self.combinations[combination];
         let scope = &self.scope;
         scope
             .intent
@@ -170,8 +178,8 @@ impl Replay {
                 .scope_set
                 .as_ref()
                 .is_none_or(|s| *s == combination.canonical)
-            && scope.since_ms.is_none_or(|t| decision.decided_ms >= t)
-            && scope.until_ms.is_none_or(|t| decision.decided_ms < t)
+            && scope.since_ms.is_none_or(|t| at_ms >= t)
+            && scope.until_ms.is_none_or(|t| at_ms < t)
     }
 
     /// Replays one logged decision.
@@ -254,6 +262,7 @@ impl Replay {
         if let Some(id) = trajectory.decision_id {
             self.probes[c].retain(|&(probe, _)| probe != id);
             if let Some(open) = self.open.remove(&id) {
+                self.path.round(c);
                 self.rounds.push(Round {
                     logged_propensity: open.logged_propensity,
                     target_probability: open.target_probability,
@@ -270,11 +279,13 @@ impl Replay {
         }
         let modules = self.combinations[c].set.names().len();
         let intent = &self.combinations[c].intent;
+        let count = if self.shared_fold { 1 } else { 2 };
+        // The state the candidate decides from, before and after (see `path`).
+        let before = Before::of(self.deciding(c), &self.candidate.budget);
         let folds = [
             (&mut self.logged_states, &self.logging[trajectory.config]),
             (&mut self.candidate_states, &self.candidate),
         ];
-        let count = if self.shared_fold { 1 } else { 2 };
         for (states, config) in folds.into_iter().take(count) {
             let r_cost = config
                 .cost
@@ -288,6 +299,16 @@ impl Replay {
         let served = trajectory
             .served
             .unwrap_or(u32::try_from(trajectory.calls.len()).unwrap_or(u32::MAX));
+        let counts = self.happened_in_scope(c, trajectory.timestamp_ms);
+        let states = if self.shared_fold {
+            &self.logged_states
+        } else {
+            &self.candidate_states
+        };
+        if let Some(state) = states[c].as_ref() {
+            let inputs = (&self.model, &self.candidate.budget, counts);
+            self.path.folded(c, before, &state.budget, inputs);
+        }
         self.model
             .learn(c, served, trajectory.correct, trajectory.composite, calls);
         Ok(())
@@ -295,7 +316,18 @@ impl Replay {
 
     /// The report, or why no number can be given.
     pub fn finish(self) -> Result<EvaluationReport, EvaluateError> {
-        report(&self.rounds, self.decisions, self.mismatches)
+        let path = self.path.finish(self.rounds.len());
+        report(&self.rounds, self.decisions, self.mismatches, path)
+    }
+
+    /// The budget state the candidate decides from in `combination`.
+    fn deciding(&self, combination: usize) -> Option<&crate::budget::BudgetState> {
+        let states = if self.shared_fold {
+            &self.logged_states
+        } else {
+            &self.candidate_states
+        };
+        states[combination].as_ref().map(|s| &s.budget)
     }
 
     fn context<'a>(&'a self, states: &'a [Option<CombinationState>], c: usize) -> Context<'a> {

@@ -9,6 +9,7 @@
 //! range: the most the unseen actions could move the value (a worst-case bound, not a guess).
 
 use super::EvaluateError;
+use super::path::PathReport;
 use crate::offpolicy::{self, Estimate, Evaluation, LoggedRound, OffPolicyError};
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +35,14 @@ pub(super) struct Round {
 pub struct Metric {
     /// The mean observed under the logging policy, with its 95 % interval.
     pub logged: Estimate,
-    /// The candidate's estimates (IPS, SNIPS, doubly robust) with their 95 % intervals.
+    /// The candidate's estimates (IPS, SNIPS, doubly robust) with their 95 % intervals,
+    /// which include [`Self::path_sd`].
     pub candidate: Evaluation,
+    /// The standard deviation the candidate's own learning path adds to its value: when its
+    /// budget would have come down on its own probes' evidence, which the log cannot say
+    /// (see `evaluate::path`). 0 when its budget never moved down on a probe.
+    #[serde(default)]
+    pub path_sd: f64,
 }
 
 /// The three outcomes of a request.
@@ -71,6 +78,17 @@ pub struct EvaluationReport {
     pub outcomes: Outcomes,
     /// What to keep in mind when reading the numbers.
     pub notes: Vec<String>,
+}
+
+/// `estimate` with an independent error of standard deviation `sd` added to its interval.
+fn add_spread(estimate: Estimate, sd: f64) -> Estimate {
+    let extra = offpolicy::Z_95 * sd;
+    let wider = |half: f64| half.hypot(extra);
+    Estimate {
+        value: estimate.value,
+        ci_low: estimate.value - wider(estimate.value - estimate.ci_low),
+        ci_high: estimate.value + wider(estimate.ci_high - estimate.value),
+    }
 }
 
 fn widen(estimate: Estimate, by: f64) -> Estimate {
@@ -120,7 +138,7 @@ fn metric(
     rounds: &[Round],
     outcome: usize,
     unsupported: f64,
-    range: (f64, f64),
+    (range, path_sd): ((f64, f64), f64),
 ) -> Result<(Metric, bool), OffPolicyError> {
     let logged = logged_rounds(rounds, outcome);
     let mut candidate = offpolicy::evaluate(&logged)?;
@@ -131,10 +149,11 @@ fn metric(
             (lo.min(x), hi.max(x))
         });
     let by = unsupported * (high - low);
+    let candidate_interval = |e: Estimate| widen(add_spread(e, path_sd), by);
     let raw = [
-        widen(candidate.ips, by),
-        widen(candidate.snips, by),
-        widen(candidate.doubly_robust, by),
+        candidate_interval(candidate.ips),
+        candidate_interval(candidate.snips),
+        candidate_interval(candidate.doubly_robust),
         offpolicy::logged_value(&logged)?,
     ];
     let clamped = raw.map(|e| within(e, range));
@@ -144,6 +163,7 @@ fn metric(
         Metric {
             logged: clamped[3],
             candidate,
+            path_sd,
         },
         raw != clamped,
     ))
@@ -154,6 +174,7 @@ pub(super) fn report(
     rounds: &[Round],
     decisions: u64,
     replay_mismatches: u64,
+    path: PathReport,
 ) -> Result<EvaluationReport, EvaluateError> {
     if rounds.is_empty() {
         return Err(OffPolicyError::Empty.into());
@@ -171,9 +192,9 @@ pub(super) fn report(
         }
         .into());
     }
-    let (reward, _) = metric(rounds, 0, unsupported, UNBOUNDED)?;
-    let (accuracy, accuracy_clamped) = metric(rounds, 1, unsupported, UNIT)?;
-    let (calls, calls_clamped) = metric(rounds, 2, unsupported, COUNT)?;
+    let (reward, _) = metric(rounds, 0, unsupported, (UNBOUNDED, path.sd[0]))?;
+    let (accuracy, accuracy_clamped) = metric(rounds, 1, unsupported, (UNIT, path.sd[1]))?;
+    let (calls, calls_clamped) = metric(rounds, 2, unsupported, (COUNT, path.sd[2]))?;
     let outcomes = Outcomes {
         reward,
         accuracy,
@@ -193,6 +214,31 @@ pub(super) fn report(
             "the candidate puts {:.2}% of its probability on actions the log never took; the \
              intervals are widened by the most those could change the value",
             unsupported * 100.0
+        ));
+    }
+    if path.shifts > 0 {
+        notes.push(format!(
+            "the candidate's budget moved {} on evidence that comes at random times (a \
+             probe's, or up-exploration's for a gain); its own run would have moved at other \
+             times, and the intervals include that (path_sd: {:.3} calls per request, {:.4} \
+             accuracy)",
+            if path.shifts == 1 {
+                "once".to_owned()
+            } else {
+                format!("{} times", path.shifts)
+            },
+            path.sd[2],
+            path.sd[1]
+        ));
+    }
+    if path.unprobed > 0 {
+        notes.push(format!(
+            "in {} module set(s) the level below the budget had not been probed for over four \
+             times probe_after requests at the log's end, and their agents do not show lower budgets on \
+             their own: a fall in the calls they need since then is invisible to this log, \
+             and the estimates assume there was none (a candidate probing at other times \
+             could have found one)",
+            path.unprobed
         ));
     }
     if accuracy_clamped || calls_clamped {
@@ -249,7 +295,7 @@ mod tests {
                 }
             })
             .collect();
-        let report = report(&rounds, 40, 0).unwrap();
+        let report = report(&rounds, 40, 0, PathReport::default()).unwrap();
         let raw = |outcome: usize| {
             offpolicy::evaluate(&logged_rounds(&rounds, outcome))
                 .unwrap()

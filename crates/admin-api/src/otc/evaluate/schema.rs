@@ -111,8 +111,12 @@ impl From<off::Evaluation> for Evaluation {
 pub struct Metric {
     /// The mean observed under the logging policy, with its 95 % interval.
     pub logged: Estimate,
-    /// The candidate's estimates.
+    /// The candidate's estimates; their intervals include `path_sd`.
     pub candidate: Evaluation,
+    /// The standard deviation the candidate's own learning path adds to its value: its budget
+    /// would have moved on its own probes' (or up-exploration's) evidence at other times than
+    /// the log's. 0 when no such move happened.
+    pub path_sd: f64,
 }
 
 impl From<ev::Metric> for Metric {
@@ -120,6 +124,7 @@ impl From<ev::Metric> for Metric {
         Self {
             logged: m.logged.into(),
             candidate: m.candidate.into(),
+            path_sd: m.path_sd,
         }
     }
 }
@@ -210,6 +215,7 @@ mod tests {
                 snips: estimate(0.2),
                 doubly_robust: estimate(0.3),
             },
+            path_sd: 0.25,
         };
         let report = otc_policy::evaluate::EvaluationReport {
             decisions: 9,

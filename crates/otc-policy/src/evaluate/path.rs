@@ -1,0 +1,252 @@
+//! The path term of an evaluation's intervals: what the candidate's own learning path adds to
+//! the uncertainty of its closed-loop value, beyond the sampling error the estimators report.
+//!
+//! The replay builds the candidate's state from the logged traffic, so the candidate's budget
+//! moves when the logged evidence moves it. Most moves follow the traffic closely (a budget
+//! that fails climbs within a few requests; agents that stop on their own, or say which call
+//! answered, show a lower budget as soon as it suffices), but two kinds wait on evidence that
+//! comes at random times, and a candidate running on its own would have met it at other
+//! times than the log did:
+//!
+//! * a move **down on a probe's evidence** where the agents reveal nothing of lower budgets
+//!   (a silent over-caller): probes come once per probe interval
+//!   ([`BudgetState::probe_interval`], up to 400 requests once probes kept failing), so the
+//!   log's probe and the candidate's each fall anywhere in that interval. Its timing's
+//!   standard deviation, as the difference of two independent uniform draws, is
+//!   `interval / √6` requests of the combination. The moves down that follow within
+//!   [`crate::budget::BudgetConfig::probe_after`] requests (one probe going on down) shift
+//!   with it;
+//! * a **climb for a gain** (success that rises gradually with the budget), which waits until
+//!   up-exploration has shown the gain: the wait is taken as exponential, with the wait the
+//!   log saw (since the budget last moved) as its standard deviation.
+//!
+//! Moving such a shift by `d` requests changes the outcome total by `d` times the difference
+//! of the predicted outcome (the direct-method model) at the level left and the level
+//! reached. A shift's timing deviation is at most that of a uniform draw over the
+//! combination's requests in scope. Shifts are taken as independent: their variances add, and
+//! the path's standard deviation of a mean is the root of the sum over the rounds in scope.
+//!
+//! What no log can show: a change the log never probed for. A silent over-caller's budget
+//! whose level below was last probed long ago may have become too large since, and a
+//! candidate probing at other times could have found it; [`PathReport::unprobed`] counts such
+//! module sets, for a note.
+//!
+//! Checked against closed-loop truth with the simulator (`tests/feature/offline_evaluation.rs`).
+
+use super::model::Model;
+use crate::budget::{BudgetConfig, BudgetState};
+
+/// One move whose timing is random, or a run of moves down in quick succession.
+#[derive(Debug, Clone, Copy)]
+struct Shift {
+    /// Standard deviation of when it happens, in requests of its combination.
+    timing_sd: f64,
+    /// Predicted (reward, accuracy, calls) at the level it left.
+    from: [f64; 3],
+    /// Predicted (reward, accuracy, calls) at the level it reached.
+    to: [f64; 3],
+}
+
+/// One combination's moves.
+#[derive(Debug, Default)]
+struct Track {
+    /// Trajectories folded.
+    observed: u64,
+    /// `observed` at the last move down on a probe.
+    last_down: u64,
+    /// `observed` at the last move either way.
+    last_move: u64,
+    /// The run of moves down still growing.
+    open: Option<Shift>,
+    shifts: Vec<Shift>,
+    /// Rounds in scope.
+    rounds: u64,
+    /// The level below the budget has gone unprobed for long, with agents that would not
+    /// show it (as of the last trajectory).
+    unprobed: bool,
+}
+
+/// The shifts of every combination of a replay.
+#[derive(Debug, Default)]
+pub(super) struct PathTerm {
+    tracks: Vec<Track>,
+}
+
+/// What the path term needs of a state before a trajectory is folded into it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Before {
+    budget: Option<u32>,
+    interval: u32,
+    /// Its agents show lower budgets on their own: a move down follows the traffic.
+    revealing: bool,
+    failed_probes: u32,
+}
+
+impl Before {
+    /// What `state` (none before its first trajectory) was.
+    pub(super) fn of(state: Option<&BudgetState>, config: &BudgetConfig) -> Self {
+        Self {
+            budget: state.and_then(|s| s.current),
+            interval: state.map_or(config.probe_after, |s| s.probe_interval(config)),
+            revealing: state.is_some_and(BudgetState::reveals_lower_budgets),
+            failed_probes: state.map_or(0, |s| s.failed_probes),
+        }
+    }
+}
+
+/// The path term of one evaluation.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct PathReport {
+    /// The path's standard deviation of each outcome's mean (reward, accuracy, calls).
+    pub(super) sd: [f64; 3],
+    /// Moves counted.
+    pub(super) shifts: usize,
+    /// Module sets in scope whose level below the budget went unprobed, at the log's end, for
+    /// more than four times `probe_after`, with agents that would not
+    /// show it.
+    pub(super) unprobed: usize,
+}
+
+impl PathTerm {
+    fn track(&mut self, combination: usize) -> &mut Track {
+        if self.tracks.len() <= combination {
+            self.tracks.resize_with(combination + 1, Track::default);
+        }
+        &mut self.tracks[combination]
+    }
+
+    /// A round of `combination` in scope.
+    pub(super) fn round(&mut self, combination: usize) {
+        self.track(combination).rounds += 1;
+    }
+
+    /// A trajectory of `combination` was folded into `state`, which was `before`; `counts`
+    /// says whether a move it caused is in scope.
+    pub(super) fn folded(
+        &mut self,
+        combination: usize,
+        before: Before,
+        state: &BudgetState,
+        (model, config, counts): (&Model, &BudgetConfig, bool),
+    ) {
+        let track = self.track(combination);
+        track.observed += 1;
+        track.unprobed = state.current.is_some_and(|k| k > 0)
+            && !state.probing
+            && !state.reveals_lower_budgets()
+            && state.since_probe >= config.probe_after.saturating_mul(4);
+        let (Some(left), Some(reached)) = (before.budget, state.current) else {
+            return;
+        };
+        if reached == left {
+            return;
+        }
+        let predict = |level| model.predict(combination, level, Some(state));
+        let waited = (track.observed - track.last_move) as f64;
+        track.last_move = track.observed;
+        if reached > left {
+            track.shifts.extend(track.open.take());
+            // A climb for a gain counts as a failed probe; a climb because the budget failed
+            // resets them.
+            if counts && state.failed_probes > before.failed_probes {
+                track.shifts.push(Shift {
+                    timing_sd: waited,
+                    from: predict(left),
+                    to: predict(reached),
+                });
+            }
+            return;
+        }
+        if !counts || before.revealing {
+            return;
+        }
+        let to = predict(reached);
+        match &mut track.open {
+            Some(open) if track.observed - track.last_down <= u64::from(config.probe_after) => {
+                open.to = to;
+            }
+            _ => {
+                track.shifts.extend(track.open.take());
+                track.open = Some(Shift {
+                    timing_sd: f64::from(before.interval) / 6f64.sqrt(),
+                    from: predict(left),
+                    to,
+                });
+            }
+        }
+        track.last_down = track.observed;
+    }
+
+    /// The path term over `rounds` rounds in scope.
+    pub(super) fn finish(&self, rounds: usize) -> PathReport {
+        let mut variance = [0.0; 3];
+        let mut shifts = 0;
+        for track in &self.tracks {
+            let longest = track.rounds as f64 / 12f64.sqrt();
+            for shift in track.shifts.iter().chain(&track.open) {
+                shifts += 1;
+                let sd = shift.timing_sd.min(longest);
+                for (m, total) in variance.iter_mut().enumerate() {
+                    *total += ((shift.from[m] - shift.to[m]) * sd).powi(2);
+                }
+            }
+        }
+        PathReport {
+            sd: variance.map(|v| v.sqrt() / rounds.max(1) as f64),
+            shifts,
+            unprobed: self
+                .tracks
+                .iter()
+                .filter(|t| t.rounds > 0 && t.unprobed)
+                .count(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::BudgetObservation;
+
+    /// A silent over-caller whose need falls from 5 to 2 half-way: its budget comes down on a
+    /// probe, whose timing is random, so the path adds to the calls' uncertainty; the same
+    /// log with agents that say which call answered comes down as the traffic shows it, and
+    /// adds nothing.
+    #[test]
+    fn a_move_down_on_a_probe_adds_to_the_spread_and_one_the_traffic_shows_does_not() {
+        let config = BudgetConfig::default();
+        let spread = |answered: bool| {
+            let mut state = BudgetState::default();
+            let mut model = Model::default();
+            let mut path = PathTerm::default();
+            for i in 0..2000u64 {
+                let need = if i < 1000 { 5 } else { 2 };
+                let served = crate::budget::tests::serve(&state, &config, i).1;
+                let correct = served >= need && i % 10 != 0;
+                let before = Before::of(Some(&state), &config);
+                state.observe(
+                    BudgetObservation {
+                        served: Some(served),
+                        calls: served,
+                        correct,
+                        answered_at: (answered && correct).then_some(need),
+                    },
+                    &config,
+                    0.995,
+                );
+                path.round(0);
+                path.folded(0, before, &state, (&model, &config, true));
+                model.learn(0, served, correct, 0.0, f64::from(served));
+            }
+            (state.current, path.finish(2000))
+        };
+        let (silent_budget, silent) = spread(false);
+        let (told_budget, told) = spread(true);
+        assert_eq!((silent_budget, told_budget), (Some(2), Some(2)));
+        assert!(silent.sd[2] > 0.02, "{silent:?}");
+        assert!(
+            told.sd[2] < silent.sd[2] / 4.0,
+            "{told:?} against {silent:?}"
+        );
+    }
+}
