@@ -52,6 +52,19 @@ impl Level {
         self.fails(config.min_direct, config) && 2.0 * self.gave_up >= failed
     }
 
+    /// Strong odds ([`BudgetConfig::evidence_odds`], from at least `min_direct` requests)
+    /// that requests served this level succeed about half the tolerance of the time rather
+    /// than twice the tolerance: no better than no answer at all, within the tolerance.
+    pub(super) fn as_good_as_nothing(&self, config: &BudgetConfig) -> bool {
+        self.served >= config.min_direct
+            && log_odds(
+                self.succeeded,
+                self.served - self.succeeded,
+                config.tolerance / 2.0,
+                2.0 * config.tolerance,
+            ) >= config.evidence_odds.ln()
+    }
+
     pub(super) fn is_negligible(&self) -> bool {
         self.served < PRUNE_WEIGHT && self.paired < PRUNE_WEIGHT
     }

@@ -48,7 +48,12 @@
 //!   because its agents gave up before using it (they would have stopped at the same call
 //!   under any larger budget): then no budget helps (success only grows with the budget), and
 //!   the descent brings the budget down instead; a budget that keeps failing serves the
-//!   largest one again after the longest wait between probes, to see whether that changed.
+//!   largest one again after the longest wait between probes, to see whether that changed
+//!   (from fresh evidence: what was served before is forgotten).
+//! * **Nothing at all**: the budget goes straight to 0 (no tools) once the largest budget, or
+//!   a level whose agents gave up before using it, succeeds no more often than no answer at
+//!   all, within the tolerance (strong odds of half the tolerance against twice it): no tools
+//!   is then the smallest budget within the tolerance of the best.
 //! * **Climb for a gain**: one level up when some level above (with at least
 //!   [`BudgetConfig::min_direct`] requests served) succeeds more often than the budget by more
 //!   than the tolerance, on the odds of [`BudgetConfig::evidence_odds`]: the generalized

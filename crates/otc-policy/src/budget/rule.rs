@@ -28,8 +28,28 @@ impl BudgetState {
                 .iter()
                 .any(|(l, level)| *l > k && level.fails_by_giving_up(config));
         if k < top && failing && nothing_helps && self.since_probe >= recheck_after(config) {
-            // If it works now, coming back down is expected: quick probes.
+            // If it works now, coming back down is expected: quick probes. What was served
+            // before is old news that must not decide this check.
             self.climb_to(top);
+            for (_, level) in &mut self.levels {
+                (level.served, level.succeeded, level.gave_up) = (0.0, 0.0, 0.0);
+            }
+            self.levels.retain(|(_, level)| !level.is_negligible());
+            return;
+        }
+        // Nothing helps, by the tolerance as well: the largest budget (or one whose agents gave
+        // up before using it, which serves any larger budget alike) answers about as rarely as
+        // no tools at all. Then no tools is the smallest budget within the tolerance of the
+        // best: serve it at once, rather than come down one level per probe.
+        let nothing_at_all = self.levels.iter().any(|&(l, level)| {
+            (l == top || (l > 0 && level.fails_by_giving_up(config)))
+                && level.as_good_as_nothing(config)
+        });
+        if k > 0 && nothing_at_all {
+            self.move_to(0);
+            self.probing = false;
+            self.failed_probes = 0;
+            self.since_probe = 0;
             return;
         }
         if k < top && failing && !nothing_helps {
