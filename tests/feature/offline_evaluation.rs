@@ -122,26 +122,27 @@ fn judge(scenario: &Scenario) -> World {
 #[test]
 fn reported_intervals_hold_the_closed_loop_truth() {
     let mut table = Vec::new();
-    for (name, scenario, asserted) in [
+    // The target is asserted where a world has this many checks at least (graded refuses more).
+    for (name, scenario, min_checks) in [
         (
             "steady",
             Scenario::steady(Agent::Efficient, PER_COMBO),
-            true,
+            Some(100),
         ),
         (
             "siblings",
             Scenario::siblings(Agent::Efficient, PER_COMBO),
-            true,
+            Some(100),
         ),
         (
             "drift, over-caller",
             Scenario::drift(Agent::OverCaller, PER_COMBO),
-            false,
+            None,
         ),
         (
             "graded",
             Scenario::graded(Agent::Efficient, PER_COMBO),
-            true,
+            Some(60),
         ),
     ] {
         let world = judge(&scenario);
@@ -154,8 +155,11 @@ fn reported_intervals_hold_the_closed_loop_truth() {
             world.refused
         ));
         table.extend(world.rows.iter().map(|row| format!("  {row}")));
-        if asserted {
-            assert!(world.accuracy.counted >= 60, "{name}: too few checks");
+        if let Some(min_checks) = min_checks {
+            assert!(
+                world.accuracy.counted >= min_checks,
+                "{name}: too few checks"
+            );
             assert!(
                 world.accuracy.coverage() >= 0.9,
                 "{name}: {}",

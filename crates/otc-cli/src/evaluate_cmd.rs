@@ -124,7 +124,7 @@ fn table(report: &EvaluationReport) -> String {
         "SNIPS [95% CI]".to_owned(),
         "DR [95% CI]".to_owned(),
         "IPS [95% CI]".to_owned(),
-        "path sd".to_owned(),
+        "path sd (in CI)".to_owned(),
     ]];
     let outcomes = &report.outcomes;
     for (name, metric) in [
@@ -224,7 +224,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "          logged [95% CI]       SNIPS [95% CI]        DR [95% CI]           IPS [95% CI]          path sd"
+            "          logged [95% CI]       SNIPS [95% CI]        DR [95% CI]           IPS [95% CI]          path sd (in CI)"
         );
         assert_eq!(
             lines[1],

@@ -39,6 +39,10 @@ fn the_logging_config_on_its_own_log_is_its_logged_value() {
     ] {
         assert!((metric.candidate.ips.value - metric.logged.value).abs() < 1e-12);
         assert!((metric.candidate.snips.value - metric.logged.value).abs() < 1e-12);
+        // The path term only widens: the logged interval lies within the candidate's.
+        let snips = metric.candidate.snips;
+        assert!(snips.ci_low <= metric.logged.ci_low + 1e-12, "{metric:?}");
+        assert!(snips.ci_high >= metric.logged.ci_high - 1e-12, "{metric:?}");
     }
     // Nothing to warn of; only the path term may say that the budget moved on a probe (a
     // second run of the same config would have probed at other times).

@@ -43,13 +43,15 @@ impl Level {
         self.served >= weight && self.success() < config.climb_below
     }
 
-    /// Whether requests served this level fail (as in [`Self::fails`], on at least
-    /// `min_direct` of them) mostly because the agent gave up before using the budget: then
-    /// no budget at or above this level helps, since those agents would have stopped at the
-    /// same call, and success only grows with the budget, so none below helps either.
+    /// Whether requests served this level (at least `min_direct` of them) would fail as a
+    /// budget that must climb does even if every failure that used the whole budget had been
+    /// answered with more calls: only those that gave up before using it are left as
+    /// failures, and their posterior share is above `1 − climb_below`. Then no budget at or
+    /// above this level helps, since those agents would have stopped at the same call, and
+    /// success only grows with the budget, so none below helps either.
     pub(super) fn fails_by_giving_up(&self, config: &BudgetConfig) -> bool {
-        let failed = self.served - self.succeeded;
-        self.fails(config.min_direct, config) && 2.0 * self.gave_up >= failed
+        let at_best = (self.served - self.gave_up + 1.0) / (self.served + 2.0);
+        self.served >= config.min_direct && at_best < config.climb_below
     }
 
     /// Strong odds ([`BudgetConfig::evidence_odds`], from at least `min_direct` requests)

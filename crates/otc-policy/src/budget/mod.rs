@@ -44,12 +44,14 @@
 //!   [`BudgetConfig::min_recent`] weight (a failure that stopped before using its whole budget
 //!   does not count against the budget: the budget did not cause it). Climbing so forgets the
 //!   evidence at and below the level left: it is contradicted by what just happened. Not once
-//!   the largest budget was served and failed as well, nor once a level above failed mostly
-//!   because its agents gave up before using it (they would have stopped at the same call
-//!   under any larger budget): then no budget helps (success only grows with the budget), and
-//!   the descent brings the budget down instead; a budget that keeps failing serves the
-//!   largest one again after the longest wait between probes, to see whether that changed
-//!   (from fresh evidence: what was served before is forgotten).
+//!   the largest budget was served and failed as well, nor once a level above fails because
+//!   its agents gave up before using it (it would fail even if every other failure there had
+//!   been answered with more calls; those agents would have stopped at the same call under
+//!   any larger budget): then no budget helps (success only grows with the budget), and
+//!   the descent brings the budget down instead; a budget that keeps failing serves that
+//!   level again (the largest budget after the longest wait between probes, a level whose
+//!   agents gave up after four times `probe_after`), to see whether that changed (from fresh
+//!   evidence: what was served before is forgotten).
 //! * **Nothing at all**: the budget goes straight to 0 (no tools) once the largest budget, or
 //!   a level whose agents gave up before using it, succeeds no more often than no answer at
 //!   all, within the tolerance (strong odds of half the tolerance against twice it): no tools
@@ -178,7 +180,8 @@ pub struct BudgetState {
 
 impl BudgetState {
     /// Rebuilds a state from stored parts; `None` if a weight is negative or not finite, a
-    /// success count exceeds its total, or the levels are unsorted.
+    /// success count exceeds its total, a level's failures given up exceed its failures, or
+    /// the levels are unsorted.
     pub fn from_parts(
         current: Option<u32>,
         recent: (f64, f64),

@@ -20,17 +20,25 @@ impl BudgetState {
         // down instead. (Its failures count from one request's weight on.) A level above the
         // budget that fails because its agents gave up before using it says the same: they
         // would have stopped there under any larger budget. That may have changed since (an
-        // outage ended): after `recheck_after` observations without a probe or a move, a
-        // failing budget serves the largest one again to see.
-        let nothing_helps = self.level(top).fails(1.0, config)
-            || self
-                .levels
-                .iter()
-                .any(|(l, level)| *l > k && level.fails_by_giving_up(config));
-        if k < top && failing && nothing_helps && self.since_probe >= recheck_after(config) {
+        // outage ended): a failing budget serves that level again to see, after
+        // `recheck_after` observations without a probe or a move (the largest budget, whose
+        // agents spend every call) or `gave_up_recheck_after` (a level whose agents stop on
+        // their own, and spend only what they would anyway).
+        let top_fails = self.level(top).fails(1.0, config);
+        let gave_up_above = self
+            .levels
+            .iter()
+            .find(|(l, level)| *l > k && level.fails_by_giving_up(config))
+            .map(|&(l, _)| l);
+        let nothing_helps = top_fails || gave_up_above.is_some();
+        let (recheck, wait) = match gave_up_above {
+            Some(level) if !top_fails => (level, gave_up_recheck_after(config)),
+            _ => (top, recheck_after(config)),
+        };
+        if k < top && failing && nothing_helps && self.since_probe >= wait {
             // If it works now, coming back down is expected: quick probes. What was served
             // before is old news that must not decide this check.
-            self.climb_to(top);
+            self.climb_to(recheck);
             for (_, level) in &mut self.levels {
                 (level.served, level.succeeded, level.gave_up) = (0.0, 0.0, 0.0);
             }
@@ -312,4 +320,12 @@ impl BudgetState {
 /// largest one again to see whether something changed: the longest wait between probes.
 fn recheck_after(config: &BudgetConfig) -> u32 {
     config.probe_after.saturating_mul(1 << MAX_BACKOFF)
+}
+
+/// Observations a failing budget waits, once a level above failed because its agents gave up,
+/// before serving that level again: four times [`BudgetConfig::probe_after`]. Agents that stop
+/// on their own spend there only the calls they would spend anyway, so a re-check is cheap,
+/// and an outage's end is found within about this many requests.
+fn gave_up_recheck_after(config: &BudgetConfig) -> u32 {
+    config.probe_after.saturating_mul(4)
 }

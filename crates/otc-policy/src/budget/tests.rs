@@ -444,11 +444,50 @@ fn a_combination_no_budget_helps_comes_down_for_an_agent_that_gives_up() {
         let late = &budgets[1000..];
         let calls = late.iter().map(|&b| f64::from(b.min(3))).sum::<f64>() / late.len() as f64;
         let at_zero = late.iter().filter(|&&b| b == 0).count();
-        // Before: 3 calls on every request (budget 4), never none. Now 0.2 to 0.5 calls on
-        // average and no tools on 80 % of requests or more.
+        // Before: 3 calls on every request (budget 4), never none. Now about 0.5 calls on
+        // average (a re-check of the level it gives up at every 100 requests) and no tools on
+        // 84 % of requests.
         assert!(
             calls <= 0.75 && at_zero * 4 >= late.len() * 3,
             "seed {seed}: {late:?}"
         );
     }
+}
+
+/// Review finding: after an outage, an agent that stops on its own found its need again only
+/// once the outage's failures had faded (a median of about 340 requests): the level it gave up
+/// at is now served again after 100 requests without a probe or a move.
+#[test]
+fn after_an_outage_an_agent_that_gives_up_finds_its_need_within_the_recheck() {
+    let config = BudgetConfig::default();
+    let answerable = Agent {
+        need: 3,
+        over_caller: false,
+        solvable: 0.9,
+        lucky: 0.05,
+    };
+    let outage = Agent {
+        solvable: 0.0,
+        lucky: 0.0,
+        ..answerable
+    };
+    let mut backs = Vec::new();
+    for seed in 1..=40 {
+        for outage_length in [150, 300] {
+            let mut state = BudgetState::default();
+            follow(&mut state, &config, 500, answerable, seed);
+            follow(&mut state, &config, outage_length, outage, seed + 100);
+            let after = follow(&mut state, &config, 400, answerable, seed + 200);
+            let back = after.iter().position(|&b| b >= 3).unwrap_or(after.len());
+            backs.push(back);
+        }
+    }
+    // Measured: a median of 63, 90 % within 100, the worst 222 (a probe under way holds the
+    // re-check back). Before: a median of about 340 and a worst of about 580.
+    backs.sort_unstable();
+    let at = |share: f64| backs[((backs.len() - 1) as f64 * share) as usize];
+    assert!(
+        at(0.5) <= 100 && at(0.9) <= 150 && at(1.0) <= 250,
+        "{backs:?}"
+    );
 }

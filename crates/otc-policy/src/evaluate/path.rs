@@ -8,8 +8,9 @@
 //! comes at random times, and a candidate running on its own would have met it at other
 //! times than the log did:
 //!
-//! * a move **down on a probe's evidence** where the agents reveal nothing of lower budgets
-//!   (a silent over-caller): probes come once per probe interval
+//! * a move **down on a probe's evidence** (during a probe; a drop because another module now
+//!   comes first is not one) where the agents reveal nothing of lower budgets (a silent
+//!   over-caller): probes come once per probe interval
 //!   ([`BudgetState::probe_interval`], up to 400 requests once probes kept failing), so the
 //!   log's probe and the candidate's each fall anywhere in that interval. Its timing's
 //!   standard deviation, as the difference of two independent uniform draws, is
@@ -61,9 +62,9 @@ struct Track {
     shifts: Vec<Shift>,
     /// Rounds in scope.
     rounds: u64,
-    /// The level below the budget has gone unprobed for long, with agents that would not
-    /// show it (as of the last trajectory).
-    unprobed: bool,
+    /// Requests since the level below the budget was last probed, where its agents would not
+    /// show it otherwise (as of the last trajectory; 0 when they would, or while probing).
+    unprobed_for: u32,
 }
 
 /// The shifts of every combination of a replay.
@@ -79,6 +80,8 @@ pub(super) struct Before {
     interval: u32,
     /// Its agents show lower budgets on their own: a move down follows the traffic.
     revealing: bool,
+    /// A probe was under way: a move down is the probe's (not a new first module's).
+    probing: bool,
     failed_probes: u32,
 }
 
@@ -89,6 +92,7 @@ impl Before {
             budget: state.and_then(|s| s.current),
             interval: state.map_or(config.probe_after, |s| s.probe_interval(config)),
             revealing: state.is_some_and(BudgetState::reveals_lower_budgets),
+            probing: state.is_some_and(|s| s.probing),
             failed_probes: state.map_or(0, |s| s.failed_probes),
         }
     }
@@ -99,11 +103,12 @@ impl Before {
 pub(super) struct PathReport {
     /// The path's standard deviation of each outcome's mean (reward, accuracy, calls).
     pub(super) sd: [f64; 3],
-    /// Moves counted.
+    /// Shifts counted (a run of moves down on one probe is one), in module sets with rounds
+    /// in scope.
     pub(super) shifts: usize,
     /// Module sets in scope whose level below the budget went unprobed, at the log's end, for
-    /// more than four times `probe_after`, with agents that would not
-    /// show it.
+    /// more than four times `probe_after` and a quarter of their rounds in scope, with agents
+    /// that would not show it.
     pub(super) unprobed: usize,
 }
 
@@ -131,10 +136,10 @@ impl PathTerm {
     ) {
         let track = self.track(combination);
         track.observed += 1;
-        track.unprobed = state.current.is_some_and(|k| k > 0)
+        let blind = state.current.is_some_and(|k| k > 0)
             && !state.probing
-            && !state.reveals_lower_budgets()
-            && state.since_probe >= config.probe_after.saturating_mul(4);
+            && !state.reveals_lower_budgets();
+        track.unprobed_for = if blind { state.since_probe } else { 0 };
         let (Some(left), Some(reached)) = (before.budget, state.current) else {
             return;
         };
@@ -157,7 +162,7 @@ impl PathTerm {
             }
             return;
         }
-        if !counts || before.revealing {
+        if !counts || before.revealing || !before.probing {
             return;
         }
         let to = predict(reached);
@@ -177,11 +182,11 @@ impl PathTerm {
         track.last_down = track.observed;
     }
 
-    /// The path term over `rounds` rounds in scope.
-    pub(super) fn finish(&self, rounds: usize) -> PathReport {
+    /// The path term over `rounds` rounds in scope. `probe_after` is the candidate's.
+    pub(super) fn finish(&self, rounds: usize, probe_after: u32) -> PathReport {
         let mut variance = [0.0; 3];
         let mut shifts = 0;
-        for track in &self.tracks {
+        for track in self.tracks.iter().filter(|t| t.rounds > 0) {
             let longest = track.rounds as f64 / 12f64.sqrt();
             for shift in track.shifts.iter().chain(&track.open) {
                 shifts += 1;
@@ -191,13 +196,19 @@ impl PathTerm {
                 }
             }
         }
+        // Long: over four times `probe_after`, and over a quarter of the set's rounds (in a
+        // long log, a probe interval of the longest backoff is what a settled budget waits).
+        let long = |t: &Track| {
+            let span = u64::from(t.unprobed_for);
+            span > u64::from(probe_after.saturating_mul(4)) && span * 4 > t.rounds
+        };
         PathReport {
             sd: variance.map(|v| v.sqrt() / rounds.max(1) as f64),
             shifts,
             unprobed: self
                 .tracks
                 .iter()
-                .filter(|t| t.rounds > 0 && t.unprobed)
+                .filter(|t| t.rounds > 0 && long(t))
                 .count(),
         }
     }
@@ -215,7 +226,7 @@ mod tests {
     #[test]
     fn a_move_down_on_a_probe_adds_to_the_spread_and_one_the_traffic_shows_does_not() {
         let config = BudgetConfig::default();
-        let spread = |answered: bool| {
+        let spread = |answered: bool, counts: bool| {
             let mut state = BudgetState::default();
             let mut model = Model::default();
             let mut path = PathTerm::default();
@@ -235,18 +246,21 @@ mod tests {
                     0.995,
                 );
                 path.round(0);
-                path.folded(0, before, &state, (&model, &config, true));
+                path.folded(0, before, &state, (&model, &config, counts));
                 model.learn(0, served, correct, 0.0, f64::from(served));
             }
-            (state.current, path.finish(2000))
+            (state.current, path.finish(2000, config.probe_after))
         };
-        let (silent_budget, silent) = spread(false);
-        let (told_budget, told) = spread(true);
+        let (silent_budget, silent) = spread(false, true);
+        let (told_budget, told) = spread(true, true);
         assert_eq!((silent_budget, told_budget), (Some(2), Some(2)));
-        assert!(silent.sd[2] > 0.02, "{silent:?}");
+        assert!(silent.sd[2] > 0.02 && silent.shifts >= 1, "{silent:?}");
         assert!(
             told.sd[2] < silent.sd[2] / 4.0,
             "{told:?} against {silent:?}"
         );
+        // Moves out of scope add nothing.
+        let (_, outside) = spread(false, false);
+        assert_eq!((outside.sd, outside.shifts), ([0.0; 3], 0));
     }
 }

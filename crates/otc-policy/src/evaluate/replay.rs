@@ -316,7 +316,9 @@ impl Replay {
 
     /// The report, or why no number can be given.
     pub fn finish(self) -> Result<EvaluationReport, EvaluateError> {
-        let path = self.path.finish(self.rounds.len());
+        let path = self
+            .path
+            .finish(self.rounds.len(), self.candidate.budget.probe_after);
         report(&self.rounds, self.decisions, self.mismatches, path)
     }
 

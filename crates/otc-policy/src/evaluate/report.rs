@@ -40,7 +40,7 @@ pub struct Metric {
     pub candidate: Evaluation,
     /// The standard deviation the candidate's own learning path adds to its value: when its
     /// budget would have come down on its own probes' evidence, which the log cannot say
-    /// (see `evaluate::path`). 0 when its budget never moved down on a probe.
+    /// (see `evaluate::path`). 0 when its budget never moved on such evidence.
     #[serde(default)]
     pub path_sd: f64,
 }
@@ -219,25 +219,29 @@ pub(super) fn report(
     if path.shifts > 0 {
         notes.push(format!(
             "the candidate's budget moved {} on evidence that comes at random times (a \
-             probe's, or up-exploration's for a gain); its own run would have moved at other \
-             times, and the intervals include that (path_sd: {:.3} calls per request, {:.4} \
-             accuracy)",
+             probe's, or up-exploration's for a gain; a run of moves down on one probe counts \
+             once); its own run would have moved at other times, and the intervals include \
+             that (path_sd: {:.4} reward, {:.4} accuracy, {:.3} calls per request); a config \
+             evaluated on its own log gets it too, since a second run of it would probe at \
+             other times",
             if path.shifts == 1 {
                 "once".to_owned()
             } else {
                 format!("{} times", path.shifts)
             },
-            path.sd[2],
-            path.sd[1]
+            path.sd[0],
+            path.sd[1],
+            path.sd[2]
         ));
     }
     if path.unprobed > 0 {
         notes.push(format!(
-            "in {} module set(s) the level below the budget had not been probed for over four \
-             times probe_after requests at the log's end, and their agents do not show lower budgets on \
-             their own: a fall in the calls they need since then is invisible to this log, \
-             and the estimates assume there was none (a candidate probing at other times \
-             could have found one)",
+            "in {} module set(s) the level below the budget had not been probed, at the \
+             log's end, for over four times probe_after requests and a quarter of its \
+             requests in scope, and their agents do not show lower budgets on their own: a \
+             fall in the calls they need since then is invisible to this log, and the \
+             estimates assume there was none (a candidate probing at other times could have \
+             found one)",
             path.unprobed
         ));
     }
