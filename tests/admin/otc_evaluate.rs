@@ -196,7 +196,10 @@ fn candidates_are_evaluated_on_the_log_written_through_the_api() {
         &json!({"candidate": {}, "scope": {"intent": "nobody-asked"}}),
     )
     .assert_problem(422, "evaluation-refused");
-    assert_eq!(empty["detail"], "the log holds no decision to evaluate on");
+    assert_eq!(
+        empty["detail"],
+        "no logged decision in scope has a trajectory to evaluate on (the log holds none, or the scope leaves them all out)"
+    );
     let capped = evaluate(
         &client,
         &json!({"candidate": {"budget": {"max_budget": 1}}}),

@@ -159,7 +159,10 @@ mod tests {
         let AppError::EvaluationRefused(detail) = AppError::from(refused) else {
             panic!("a refusal is the client's");
         };
-        assert_eq!(detail, "the log holds no decision to evaluate on");
+        assert_eq!(
+            detail,
+            "no logged decision in scope has a trajectory to evaluate on (the log holds none, or the scope leaves them all out)"
+        );
         let invalid = PolicyError::from(EvaluateError::InvalidConfig("tolerance".into()));
         let AppError::InvalidItems(items) = AppError::from(invalid) else {
             panic!("an invalid candidate is the client's");

@@ -117,7 +117,7 @@ fn a_refusal_and_a_bad_candidate_are_explained() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("the log holds no decision to evaluate on"),
+        text(&out.stderr).contains("no logged decision in scope has a trajectory to evaluate on (the log holds none, or the scope leaves them all out)"),
         "{}",
         text(&out.stderr)
     );

@@ -89,8 +89,10 @@ pub struct Evaluation {
 /// Why no estimate can be given.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OffPolicyError {
-    /// The log is empty.
-    #[error("the log holds no decision to evaluate on")]
+    /// No round: the log is empty, or nothing in it is in scope.
+    #[error(
+        "no logged decision in scope has a trajectory to evaluate on (the log holds none, or the scope leaves them all out)"
+    )]
     Empty,
     /// A round's numbers are not probabilities or finite rewards.
     #[error("round {index} is malformed: {reason}")]

@@ -56,6 +56,32 @@ fn the_logging_config_on_its_own_log_is_its_logged_value() {
     );
 }
 
+/// A new user's trial: a candidate that changed only how requests are scored got the logged
+/// numbers back with no word of why.
+#[test]
+fn a_candidate_that_only_scores_differently_is_told_so() {
+    let log = log(100, 4);
+    let logging = PolicyConfig::default();
+    let mut candidate = logging.clone();
+    candidate.reward = otc_policy::reward::RewardConfig::new(1.0, 0.5, 1.0).unwrap();
+    let report = log
+        .evaluate(&candidate, &logging, &Scope::default())
+        .unwrap();
+    let same = log.evaluate(&logging, &logging, &Scope::default()).unwrap();
+    assert_eq!(report.outcomes, same.outcomes);
+    let note = "the candidate's reward and cost sections do not change these estimates";
+    assert!(
+        report.notes.iter().any(|n| n.starts_with(note)),
+        "{:?}",
+        report.notes
+    );
+    assert!(
+        !same.notes.iter().any(|n| n.starts_with(note)),
+        "{:?}",
+        same.notes
+    );
+}
+
 #[test]
 fn a_report_on_a_small_fixed_log() {
     let log = log(40, 1);

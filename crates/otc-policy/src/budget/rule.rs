@@ -43,6 +43,11 @@ impl BudgetState {
                 (level.served, level.succeeded, level.gave_up) = (0.0, 0.0, 0.0);
             }
             self.levels.retain(|(_, level)| !level.is_negligible());
+            // The re-checked level's own evidence decides first (whether it answers at all,
+            // below): the first probe below it waits twice as long, as after two failed
+            // probes. Probing at once would bring a budget that still answers (almost) nothing
+            // down one level per probe, at every level's price.
+            self.failed_probes = 2;
             return;
         }
         // Nothing helps, by the tolerance as well: the largest budget (or one whose agents gave
@@ -72,6 +77,10 @@ impl BudgetState {
                 }
             }
             self.levels.retain(|(_, level)| !level.is_negligible());
+            if k + 1 == top {
+                // As after a re-check: whether the largest budget answers at all decides first.
+                self.failed_probes = 2;
+            }
             return;
         }
         // The fit behind this test is the dearest step of the rule: only once not failing.

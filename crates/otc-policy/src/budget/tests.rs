@@ -348,8 +348,9 @@ fn unlogged_trajectories_move_the_budget_both_ways() {
 /// to re-check every 400 requests.
 #[test]
 fn a_combination_no_budget_helps_comes_back_down() {
+    let mut rarely = Vec::new();
     for seed in 1..=8 {
-        let (calls, at_zero) = hopeless(true, seed);
+        let (calls, at_zero) = hopeless(true, 0.0, seed);
         // Before: 16 calls on every request from the first hundred on. Now 0.7 on average:
         // no tools 95 % of the time, and a climb to the largest budget to re-check about
         // every 400 requests.
@@ -357,20 +358,28 @@ fn a_combination_no_budget_helps_comes_back_down() {
             calls <= 1.5 && at_zero >= 0.85,
             "seed {seed}: {calls} {at_zero}"
         );
+        // A new user's trial: where 3 % of requests are still answered, probes from the
+        // largest budget brought it down one level at a time before its own evidence could
+        // say that it answers about as rarely as no tools (1.1 to 5.9 calls per request).
+        let (calls, _) = hopeless(true, 0.03, seed);
+        assert!(calls <= 4.0, "seed {seed}, 3 % answered: {calls}");
+        rarely.push(calls);
     }
+    let mean = rarely.iter().sum::<f64>() / rarely.len() as f64;
+    assert!(mean <= 1.5, "3 % answered: {rarely:?}");
 }
 
 /// Calls per request and the share of decisions with no tools, over requests 1,000 to 3,000
 /// of a combination no budget helps (its agent needs 3 calls, then gives up, or uses every
-/// call it is given).
-fn hopeless(over_caller: bool, seed: u64) -> (f64, f64) {
+/// call it is given), where a share `lucky` of requests is answered whatever the budget.
+fn hopeless(over_caller: bool, lucky: f64, seed: u64) -> (f64, f64) {
     let config = BudgetConfig::default();
     let mut state = BudgetState::default();
     let agent = Agent {
         need: 3,
         over_caller,
         solvable: 0.0,
-        lucky: 0.0,
+        lucky,
     };
     let budgets = follow(&mut state, &config, 3000, agent, seed);
     let late = &budgets[1000..];
@@ -431,13 +440,19 @@ fn after_an_outage_the_budget_finds_the_need_again() {
 #[test]
 fn a_combination_no_budget_helps_comes_down_for_an_agent_that_gives_up() {
     for seed in 1..=8 {
-        let (calls, at_zero) = hopeless(false, seed);
+        let (calls, at_zero) = hopeless(false, 0.0, seed);
         // Before: 3 calls on every request (budget 4), never none. Now about 0.5 calls on
         // average (a re-check of the level it gives up at every 100 requests) and no tools on
         // 84 % of requests.
         assert!(
             calls <= 0.75 && at_zero >= 0.75,
             "seed {seed}: {calls} {at_zero}"
+        );
+        // With 3 % of requests answered all the same: 0.6 to 0.9 calls.
+        let (calls, at_zero) = hopeless(false, 0.03, seed);
+        assert!(
+            calls <= 1.0 && at_zero >= 0.6,
+            "seed {seed}, 3 % answered: {calls}"
         );
     }
 }

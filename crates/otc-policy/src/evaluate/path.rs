@@ -29,7 +29,7 @@
 //!
 //! What no log can show: a change the log never probed for. A silent over-caller's budget
 //! whose level below was last probed long ago may have become too large since, and a
-//! candidate probing at other times could have found it; [`PathReport::unprobed`] counts such
+//! candidate probing at other times could have found it; [`PathReport::unprobed`] names such
 //! module sets, for a note.
 //!
 //! Checked against closed-loop truth with the simulator (`tests/feature/offline_evaluation.rs`).
@@ -99,7 +99,7 @@ impl Before {
 }
 
 /// The path term of one evaluation.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct PathReport {
     /// The path's standard deviation of each outcome's mean (reward, accuracy, calls).
     pub(super) sd: [f64; 3],
@@ -108,8 +108,8 @@ pub(super) struct PathReport {
     pub(super) shifts: usize,
     /// Module sets in scope whose level below the budget went unprobed, at the log's end, for
     /// more than four times `probe_after` and a quarter of their rounds in scope, with agents
-    /// that would not show it.
-    pub(super) unprobed: usize,
+    /// that would not show it, by name.
+    pub(super) unprobed: Vec<String>,
 }
 
 impl PathTerm {
@@ -183,7 +183,12 @@ impl PathTerm {
     }
 
     /// The path term over `rounds` rounds in scope. `probe_after` is the candidate's.
-    pub(super) fn finish(&self, rounds: usize, probe_after: u32) -> PathReport {
+    pub(super) fn finish(
+        &self,
+        rounds: usize,
+        probe_after: u32,
+        name: impl Fn(usize) -> String,
+    ) -> PathReport {
         let mut variance = [0.0; 3];
         let mut shifts = 0;
         for track in self.tracks.iter().filter(|t| t.rounds > 0) {
@@ -208,8 +213,10 @@ impl PathTerm {
             unprobed: self
                 .tracks
                 .iter()
-                .filter(|t| t.rounds > 0 && long(t))
-                .count(),
+                .enumerate()
+                .filter(|(_, t)| t.rounds > 0 && long(t))
+                .map(|(c, _)| name(c))
+                .collect(),
         }
     }
 }
@@ -249,7 +256,10 @@ mod tests {
                 path.folded(0, before, &state, (&model, &config, counts));
                 model.learn(0, served, correct, 0.0, f64::from(served));
             }
-            (state.current, path.finish(2000, config.probe_after))
+            (
+                state.current,
+                path.finish(2000, config.probe_after, |c| c.to_string()),
+            )
         };
         let (silent_budget, silent) = spread(false, true);
         let (told_budget, told) = spread(true, true);

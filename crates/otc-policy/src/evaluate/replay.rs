@@ -316,10 +316,27 @@ impl Replay {
 
     /// The report, or why no number can be given.
     pub fn finish(self) -> Result<EvaluationReport, EvaluateError> {
+        let name = |c: usize| {
+            let combination = &self.combinations[c];
+            format!("{} [{}]", combination.intent, combination.canonical)
+        };
         let path = self
             .path
-            .finish(self.rounds.len(), self.candidate.budget.probe_after);
-        report(&self.rounds, self.decisions, self.mismatches, path)
+            .finish(self.rounds.len(), self.candidate.budget.probe_after, name);
+        let mut report = report(&self.rounds, self.decisions, self.mismatches, path)?;
+        let rescored = self.logging.iter().any(|logging| {
+            logging.reward != self.candidate.reward || logging.cost != self.candidate.cost
+        });
+        if rescored {
+            report.notes.push(
+                "the candidate's reward and cost sections do not change these estimates: they \
+                 only score requests (the budget and the module ranking do not read the \
+                 score), and every round keeps the composite reward it was logged with, so \
+                 that the candidate is judged by the yardstick the traffic was scored with"
+                    .to_owned(),
+            );
+        }
+        Ok(report)
     }
 
     /// The budget state the candidate decides from in `combination`.

@@ -216,7 +216,16 @@ pub(super) fn report(
             unsupported * 100.0
         ));
     }
-    if path.shifts > 0 {
+    // The path term is worth a note where it makes up a tenth of an interval's variance.
+    let material = [&outcomes.reward, &outcomes.accuracy, &outcomes.calls]
+        .iter()
+        .zip(path.sd)
+        .any(|(metric, sd)| {
+            let dr = metric.candidate.doubly_robust;
+            let half = (dr.ci_high - dr.ci_low) / 2.0;
+            (offpolicy::Z_95 * sd).powi(2) >= 0.1 * half.powi(2)
+        });
+    if path.shifts > 0 && material {
         notes.push(format!(
             "the candidate's budget moved {} on evidence that comes at random times (a \
              probe's, or up-exploration's for a gain; a run of moves down on one probe counts \
@@ -234,15 +243,18 @@ pub(super) fn report(
             path.sd[2]
         ));
     }
-    if path.unprobed > 0 {
+    if !path.unprobed.is_empty() {
+        const SHOWN: usize = 5;
+        let mut names = path.unprobed[..path.unprobed.len().min(SHOWN)].join(", ");
+        if path.unprobed.len() > SHOWN {
+            names.push_str(&format!(" and {} more", path.unprobed.len() - SHOWN));
+        }
         notes.push(format!(
-            "in {} module set(s) the level below the budget had not been probed, at the \
-             log's end, for over four times probe_after requests and a quarter of its \
-             requests in scope, and their agents do not show lower budgets on their own: a \
-             fall in the calls they need since then is invisible to this log, and the \
-             estimates assume there was none (a candidate probing at other times could have \
-             found one)",
-            path.unprobed
+            "the level below the budget had not been probed, at the log's end, for over four \
+             times probe_after requests and a quarter of the set's requests in scope, and its \
+             agents do not show lower budgets on their own, in: {names}; a fall in the calls \
+             they need since then is invisible to this log, and the estimates assume there \
+             was none (a candidate probing at other times could have found one)"
         ));
     }
     if accuracy_clamped || calls_clamped {
