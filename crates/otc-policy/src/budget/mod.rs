@@ -170,7 +170,9 @@ pub struct BudgetState {
     /// (the path; see [`BudgetState::new_regime`]), as an index into the canonical set.
     pub led_by: Option<u8>,
     /// Probes of the level below that failed (a climb for a gain counts as one) since the
-    /// budget last moved down or climbed because it failed (the backoff exponent).
+    /// budget last moved down or climbed because it failed (the backoff exponent). Set to 2
+    /// where the budget reaches the largest one by a failing climb or a re-check (see the
+    /// rule), so that level's own evidence decides before its first probe.
     pub failed_probes: u32,
     /// Observations since the budget moved or the last probe ended.
     pub since_probe: u32,
