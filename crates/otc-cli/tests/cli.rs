@@ -388,20 +388,7 @@ fn decide_logs_a_decision() {
             .status
             .success()
     );
-    let out = otc(
-        dir.path(),
-        &[
-            "decide",
-            "--intent",
-            "lookup",
-            "--modules",
-            "web,calc",
-            "--db",
-            "p.db",
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let decision = support::decide(dir.path(), "p.db");
     assert_eq!(decision["decision_id"], 1);
     assert!(decision["propensity"].as_f64().unwrap() > 0.0);
     let out = otc(

@@ -27,21 +27,7 @@ fn line(id: &str, decision: Option<u64>) -> String {
 }
 
 fn decide(dir: &Path, db: &str) -> u64 {
-    let out = otc(
-        dir,
-        &[
-            "decide",
-            "--intent",
-            "lookup",
-            "--modules",
-            "web,calc",
-            "--db",
-            db,
-        ],
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let decision: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    decision["decision_id"].as_u64().unwrap()
+    support::decide(dir, db)["decision_id"].as_u64().unwrap()
 }
 
 fn report_of(out: &Output) -> serde_json::Value {

@@ -19,3 +19,22 @@ pub fn otc(cwd: &Path, args: &[&str]) -> Output {
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// `otc decide` for (lookup, [web, calc]) on `db`, which must succeed: the decision as JSON.
+#[allow(dead_code)] // Not every test file decides.
+pub fn decide(cwd: &Path, db: &str) -> serde_json::Value {
+    let out = otc(
+        cwd,
+        &[
+            "decide",
+            "--intent",
+            "lookup",
+            "--modules",
+            "web,calc",
+            "--db",
+            db,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -43,11 +43,7 @@ impl BudgetState {
                 (level.served, level.succeeded, level.gave_up) = (0.0, 0.0, 0.0);
             }
             self.levels.retain(|(_, level)| !level.is_negligible());
-            // The re-checked level's own evidence decides first (whether it answers at all,
-            // below): the first probe below it waits twice as long, as after two failed
-            // probes. Probing at once would bring a budget that still answers (almost) nothing
-            // down one level per probe, at every level's price.
-            self.failed_probes = 2;
+            self.hold_first_probe();
             return;
         }
         // Nothing helps, by the tolerance as well: the largest budget (or one whose agents gave
@@ -78,8 +74,7 @@ impl BudgetState {
             }
             self.levels.retain(|(_, level)| !level.is_negligible());
             if k + 1 == top {
-                // As after a re-check: whether the largest budget answers at all decides first.
-                self.failed_probes = 2;
+                self.hold_first_probe();
             }
             return;
         }
@@ -217,6 +212,15 @@ impl BudgetState {
         self.failed_probes = 0;
         self.since_probe = 0;
         self.quick_probe = true;
+    }
+
+    /// After a climb to a level whose own evidence must decide first (the largest budget, or
+    /// a re-checked one: whether it answers at all, see `nothing_at_all` in [`Self::step`]):
+    /// the first probe below it waits twice as long, as after two failed probes. Probing at
+    /// once would bring a budget that still answers (almost) nothing down one level per
+    /// probe, at every level's price.
+    fn hold_first_probe(&mut self) {
+        self.failed_probes = 2;
     }
 
     fn move_to(&mut self, budget: u32) {
