@@ -5,7 +5,8 @@
 //! the reported 95 % doubly robust interval (where the effective sample size is at least 200),
 //! and the mean absolute error. The intervals include the path term (`evaluate::path`): when
 //! the candidate's own run would have moved its budget on a probe or for a gain. The target is
-//! asserted in the steady, sibling and graded worlds; the silent over-caller's drift is in the
+//! asserted in the steady, sibling and graded worlds and for the silent over-caller (uses its
+//! whole budget, never says which call answered) in the steady world; its drift is in the
 //! snapshot with its figures: where the log never probed after the need fell, no log can show
 //! that a candidate probing at other times would have found it.
 
@@ -132,6 +133,11 @@ fn reported_intervals_hold_the_closed_loop_truth() {
         (
             "siblings",
             Scenario::siblings(Agent::Efficient, PER_COMBO),
+            Some(100),
+        ),
+        (
+            "steady, over-caller",
+            Scenario::steady(Agent::OverCaller, PER_COMBO),
             Some(100),
         ),
         (

@@ -107,6 +107,9 @@ impl From<PolicyError> for AppError {
 fn evaluation(err: EvaluateError) -> AppError {
     match err {
         EvaluateError::Refused(reason) => AppError::EvaluationRefused(reason.to_string()),
+        refusal @ EvaluateError::Unsupported { .. } => {
+            AppError::EvaluationRefused(refusal.to_string())
+        }
         // The endpoint checks the candidate first and points at the members to blame; this
         // is the store's own check of the same rule.
         EvaluateError::InvalidConfig(problem) => AppError::InvalidItems(vec![ProblemItem {

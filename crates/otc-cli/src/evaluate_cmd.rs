@@ -81,7 +81,9 @@ pub fn run(args: &EvaluateArgs) -> anyhow::Result<bool> {
     let store = open_existing(&args.db, PolicyConfig::default())?;
     let report = match store.evaluate(&candidate, &scope) {
         Ok(report) => report,
-        Err(PolicyError::Evaluation(EvaluateError::Refused(reason))) => {
+        Err(PolicyError::Evaluation(
+            reason @ (EvaluateError::Refused(_) | EvaluateError::Unsupported { .. }),
+        )) => {
             eprintln!(
                 "otc evaluate: no estimate for {}: {reason}",
                 args.config.display()

@@ -3,7 +3,7 @@
 
 use otc_policy::PolicyConfig;
 use otc_policy::evaluate::{
-    EvaluateError, LoggedDecision, LoggedTrajectory, MemoryLog, Replay, Scope,
+    EvaluateError, LoggedDecision, LoggedTrajectory, MAX_UNSUPPORTED, MemoryLog, Replay, Scope,
 };
 use otc_policy::offpolicy::OffPolicyError;
 use otc_policy::simulate::{Agent, Scenario, offline};
@@ -95,6 +95,45 @@ fn a_report_on_a_small_fixed_log() {
     insta::assert_json_snapshot!(report);
 }
 
+/// The calls of agents that use their whole budget are what the budget served, so the model
+/// predicts them exactly and the doubly robust residuals are 0; the candidate's own run would
+/// still serve other budgets where it explores. Its intervals hold that draw (before, a log of
+/// one settled state gave an interval of width 0), and a candidate that never explores adds
+/// none: on the same fold, the difference is the draws alone.
+#[test]
+fn a_candidates_own_draws_widen_what_the_model_predicts_exactly() {
+    let log = offline::logged_run(
+        &Scenario::steady(Agent::OverCaller, 200),
+        3,
+        &PolicyConfig::default(),
+    )
+    .unwrap();
+    let logging = PolicyConfig::default();
+    let evaluate = |candidate: &PolicyConfig| {
+        log.evaluate(candidate, &logging, &Scope::default())
+            .unwrap()
+            .outcomes
+            .calls
+    };
+    let exploring = evaluate(&with(|c| c.budget.explore_up = 0.3));
+    let still = evaluate(&with(|c| {
+        c.budget.explore_up = 0.0;
+        c.budget.explore_up_undecided = 0.0;
+        c.budget.explore_down = 0.0;
+    }));
+    let draws = (exploring.path_sd.powi(2) - still.path_sd.powi(2)).sqrt();
+    // Up-exploration serves one call more on about 30 % of requests: a spread of about
+    // √(0.3 · 0.7) calls per request, over the log's rounds.
+    let rounds = log.decisions() as f64;
+    let expected = (0.3f64 * 0.7 / rounds).sqrt();
+    assert!(
+        draws > 0.5 * expected && draws < 1.5 * expected,
+        "{draws} against {expected}: {exploring:?} {still:?}"
+    );
+    let dr = exploring.candidate.doubly_robust;
+    assert!(dr.ci_high - dr.ci_low >= 2.0 * 1.96 * exploring.path_sd - 1e-12);
+}
+
 #[test]
 fn refusals_say_why() {
     let log = log(60, 2);
@@ -102,10 +141,24 @@ fn refusals_say_why() {
     let evaluate = |candidate: &PolicyConfig, scope: &Scope| {
         log.evaluate(candidate, &logging, scope).unwrap_err()
     };
-    assert!(matches!(
-        evaluate(&with(|c| c.budget.max_budget = 1), &Scope::default()),
-        EvaluateError::Refused(OffPolicyError::Unsupported { .. })
-    ));
+    // A candidate capped below what the log served: its probability goes below, and the
+    // refusal names the knobs that put it there.
+    let capped = evaluate(&with(|c| c.budget.max_budget = 1), &Scope::default());
+    let EvaluateError::Unsupported { mass, .. } = capped else {
+        panic!("{capped:?}")
+    };
+    assert!(
+        mass.below > MAX_UNSUPPORTED && mass.above == 0.0,
+        "{mass:?}"
+    );
+    let message = capped.to_string();
+    assert!(
+        message.starts_with("the log does not support the candidate")
+            && message.contains("below any the log could serve")
+            && message.contains("max_budget")
+            && !message.contains("explore_order"),
+        "{message}"
+    );
     assert!(matches!(
         evaluate(&with(|c| c.budget.tolerance = 0.7), &Scope::default()),
         EvaluateError::InvalidConfig(_)
@@ -185,4 +238,35 @@ fn a_log_that_names_what_it_never_registered_is_inconsistent() {
     let report = replay.finish().unwrap();
     assert_eq!((report.decisions, report.rounds), (1, 1));
     assert_eq!(report.outcomes.accuracy.logged.value, 1.0);
+}
+
+/// A new user's trial: a candidate probing sooner (`probe_after` 10) on a log of agents that
+/// use their whole budget was refused with "log decisions that explore those actions first",
+/// which named nothing to change. The refusal says where its probability went and which knobs
+/// put it there.
+#[test]
+fn a_refused_candidate_is_told_where_its_probability_went() {
+    let log = offline::logged_run(
+        &Scenario::steady(Agent::OverCaller, 200),
+        3,
+        &PolicyConfig::default(),
+    )
+    .unwrap();
+    let logging = PolicyConfig::default();
+    let refusal = log
+        .evaluate(
+            &with(|c| c.budget.probe_after = 10),
+            &logging,
+            &Scope::default(),
+        )
+        .unwrap_err();
+    let EvaluateError::Unsupported { mass, rounds, .. } = refusal else {
+        panic!("{refusal:?}")
+    };
+    assert!(rounds > 0 && mass.below > MAX_UNSUPPORTED, "{mass:?}");
+    let message = refusal.to_string();
+    assert!(
+        message.contains("probes the level below") && message.contains("probe_after"),
+        "{message}"
+    );
 }

@@ -44,7 +44,9 @@ mod report;
 pub use ids::{IdHasher, IdMap};
 pub use log::MemoryLog;
 pub use replay::Replay;
-pub use report::{EvaluationReport, MAX_UNSUPPORTED, Metric, Outcomes, RELIABLE_ESS};
+pub use report::{
+    EvaluationReport, MAX_UNSUPPORTED, Metric, Outcomes, RELIABLE_ESS, UnsupportedMass,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +137,18 @@ pub enum EvaluateError {
     /// A trajectory could not be folded (its reward could not be computed).
     #[error("trajectory could not be replayed: {0}")]
     Fold(String),
-    /// No estimate: the log is empty in scope, or does not support the candidate.
+    /// No estimate: the log is empty in scope, or gives no weight to the candidate.
     #[error(transparent)]
     Refused(#[from] crate::offpolicy::OffPolicyError),
+    /// No estimate: the candidate puts more than [`MAX_UNSUPPORTED`] of its probability per
+    /// round on actions the log could not have taken; the message says where it went.
+    #[error("{}", mass.refusal(*rounds, *max_mass))]
+    Unsupported {
+        /// Rounds where it puts any probability there.
+        rounds: usize,
+        /// The most it puts there in one round.
+        max_mass: f64,
+        /// Where it went, as the mean per round.
+        mass: UnsupportedMass,
+    },
 }

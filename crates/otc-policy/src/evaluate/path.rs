@@ -21,6 +21,12 @@
 //!   up-exploration has shown the gain: the wait is taken as exponential, with the wait the
 //!   log saw (since the budget last moved) as its standard deviation.
 //!
+//! The candidate's own run also draws its actions (exploration) where the estimators average
+//! over them: each round adds the variance of the direct-method prediction over the actions
+//! the candidate could draw there. Without it an outcome the model predicts exactly (the calls
+//! of agents that use their whole budget) got an interval of width 0 from a log of one state,
+//! though the candidate's run, exploring, would serve other budgets at random.
+//!
 //! Moving such a shift by `d` requests changes the outcome total by `d` times the difference
 //! of the predicted outcome (the direct-method model) at the level left and the level
 //! reached. A shift's timing deviation is at most that of a uniform draw over the
@@ -71,6 +77,8 @@ struct Track {
 #[derive(Debug, Default)]
 pub(super) struct PathTerm {
     tracks: Vec<Track>,
+    /// The summed variance of the candidate's own draws of an action (reward, accuracy, calls).
+    draws: [f64; 3],
 }
 
 /// What the path term needs of a state before a trajectory is folded into it.
@@ -120,9 +128,13 @@ impl PathTerm {
         &mut self.tracks[combination]
     }
 
-    /// A round of `combination` in scope.
-    pub(super) fn round(&mut self, combination: usize) {
+    /// A round of `combination` in scope, where the model's prediction varies by
+    /// `draw_variance` over the actions the candidate could draw.
+    pub(super) fn round(&mut self, combination: usize, draw_variance: [f64; 3]) {
         self.track(combination).rounds += 1;
+        for (total, variance) in self.draws.iter_mut().zip(draw_variance) {
+            *total += variance;
+        }
     }
 
     /// A trajectory of `combination` was folded into `state`, which was `before`; `counts`
@@ -189,7 +201,7 @@ impl PathTerm {
         probe_after: u32,
         name: impl Fn(usize) -> String,
     ) -> PathReport {
-        let mut variance = [0.0; 3];
+        let mut variance = self.draws;
         let mut shifts = 0;
         for track in self.tracks.iter().filter(|t| t.rounds > 0) {
             let longest = track.rounds as f64 / 12f64.sqrt();
@@ -232,37 +244,9 @@ mod tests {
     /// adds nothing.
     #[test]
     fn a_move_down_on_a_probe_adds_to_the_spread_and_one_the_traffic_shows_does_not() {
-        let config = BudgetConfig::default();
-        let spread = |answered: bool, counts: bool| {
-            let mut state = BudgetState::default();
-            let mut model = Model::default();
-            let mut path = PathTerm::default();
-            for i in 0..2000u64 {
-                let need = if i < 1000 { 5 } else { 2 };
-                let served = crate::budget::tests::serve(&state, &config, i).1;
-                let correct = served >= need && i % 10 != 0;
-                let before = Before::of(Some(&state), &config);
-                state.observe(
-                    BudgetObservation {
-                        served: Some(served),
-                        calls: served,
-                        correct,
-                        answered_at: (answered && correct).then_some(need),
-                    },
-                    &config,
-                    0.995,
-                );
-                path.round(0);
-                path.folded(0, before, &state, (&model, &config, counts));
-                model.learn(0, served, correct, 0.0, f64::from(served));
-            }
-            (
-                state.current,
-                path.finish(2000, config.probe_after, |c| c.to_string()),
-            )
-        };
-        let (silent_budget, silent) = spread(false, true);
-        let (told_budget, told) = spread(true, true);
+        let need = |i: u64, _: f64| (!i.is_multiple_of(10)).then_some(if i < 1000 { 5 } else { 2 });
+        let (silent_budget, silent) = fold_run(2000, need, false, true);
+        let (told_budget, told) = fold_run(2000, need, true, true);
         assert_eq!((silent_budget, told_budget), (Some(2), Some(2)));
         assert!(silent.sd[2] > 0.02 && silent.shifts >= 1, "{silent:?}");
         assert!(
@@ -270,7 +254,100 @@ mod tests {
             "{told:?} against {silent:?}"
         );
         // Moves out of scope add nothing.
-        let (_, outside) = spread(false, false);
+        let (_, outside) = fold_run(2000, need, false, false);
         assert_eq!((outside.sd, outside.shifts), ([0.0; 3], 0));
+    }
+
+    /// Folds `steps` requests of an over-caller whose answer needs `need(i, grade)` calls
+    /// (none: never answerable), with a seeded grade per request, into one combination's
+    /// state, model and path term; `answered`: it says which call answered; `counts`: the
+    /// moves are in scope. Returns the last budget and the path report.
+    fn fold_run(
+        steps: u64,
+        need: impl Fn(u64, f64) -> Option<u32>,
+        answered: bool,
+        counts: bool,
+    ) -> (Option<u32>, PathReport) {
+        let config = BudgetConfig::default();
+        let mut rng = crate::synthetic::Rng::new(7);
+        let (mut state, mut model, mut path) = (
+            BudgetState::default(),
+            Model::default(),
+            PathTerm::default(),
+        );
+        for i in 0..steps {
+            let served = crate::budget::tests::serve(&state, &config, i).1;
+            let need = need(i, rng.unit());
+            let correct = need.is_some_and(|n| n <= served);
+            let before = Before::of(Some(&state), &config);
+            let observation = BudgetObservation {
+                served: Some(served),
+                calls: served,
+                correct,
+                answered_at: need.filter(|_| answered && correct),
+            };
+            state.observe(observation, &config, 0.995);
+            path.round(0, [0.0; 3]);
+            path.folded(0, before, &state, (&model, &config, counts));
+            model.learn(0, served, correct, 0.0, f64::from(served));
+        }
+        let report = path.finish(steps as usize, config.probe_after, |c| c.to_string());
+        (state.current, report)
+    }
+
+    /// A climb for a gain (success rising gradually with the budget) waits until
+    /// up-exploration has shown the gain, so a second run would have climbed at another time:
+    /// it adds to the spread. A climb because the budget started failing follows the traffic
+    /// within a few requests and adds nothing.
+    #[test]
+    fn a_climb_for_a_gain_adds_to_the_spread_and_one_forced_by_failures_does_not() {
+        // 80 % of requests answerable with 1 call, 98 % within 2: the second call's gain is
+        // beyond the tolerance, but the first call alone answers most, so nothing fails.
+        let graded = |_: u64, grade: f64| {
+            if grade < 0.8 {
+                Some(1)
+            } else if grade < 0.98 {
+                Some(2)
+            } else {
+                None
+            }
+        };
+        let (gain_budget, gain) = fold_run(3000, graded, false, true);
+        assert_eq!(gain_budget, Some(2));
+        assert!(gain.shifts >= 1 && gain.sd[1] > 0.0, "{gain:?}");
+        // The need jumps from 1 to 3 half-way: the budget of 1 fails outright and climbs.
+        let jump = |i: u64, grade: f64| (grade < 0.95).then_some(if i < 1500 { 1 } else { 3 });
+        let (forced_budget, forced) = fold_run(3000, jump, false, true);
+        assert_eq!(forced_budget, Some(3));
+        assert_eq!(forced.sd[1], 0.0, "{forced:?}");
+    }
+
+    /// However long the log's wait, a shift's timing spread is at most that of a uniform draw
+    /// over the combination's rounds in scope (rounds / √12): a shift cannot move outside them.
+    #[test]
+    fn a_shift_spreads_over_no_more_than_its_combination_rounds() {
+        let shift = Shift {
+            timing_sd: 1e6,
+            from: [0.0, 0.0, 5.0],
+            to: [0.0, 0.0, 2.0],
+        };
+        let mut path = PathTerm::default();
+        for _ in 0..1200 {
+            path.round(0, [0.0; 3]);
+        }
+        path.track(0).shifts.push(shift);
+        let report = path.finish(1200, 25, |c| c.to_string());
+        // 3 calls per request over 1200 / √12 requests, as a mean over 1200 rounds.
+        let capped = 3.0 * (1200.0 / 12f64.sqrt()) / 1200.0;
+        assert!((report.sd[2] - capped).abs() < 1e-12, "{report:?}");
+        // The candidate's own draws add in quadrature.
+        let mut drawn = PathTerm::default();
+        for _ in 0..1200 {
+            drawn.round(0, [0.0, 0.0, 0.25]);
+        }
+        drawn.track(0).shifts.push(shift);
+        let report = drawn.finish(1200, 25, |c| c.to_string());
+        let with_draws = (capped.powi(2) + 1200.0 * 0.25 / 1200f64.powi(2)).sqrt();
+        assert!((report.sd[2] - with_draws).abs() < 1e-12, "{report:?}");
     }
 }

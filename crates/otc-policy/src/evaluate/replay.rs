@@ -3,7 +3,7 @@
 
 use super::model::Model;
 use super::path::{Before, PathTerm};
-use super::report::{Round, report};
+use super::report::{Round, UnsupportedMass, report};
 use super::{EvaluateError, EvaluationReport, IdMap, LoggedDecision, LoggedTrajectory, Scope};
 use crate::advice::{Context, Grounds, LOAN_ARMS_UNTIL, PROBE_PENDING_MS};
 use crate::config::PolicyConfig;
@@ -25,9 +25,11 @@ struct Combination {
 struct Open {
     logged_propensity: f64,
     target_probability: f64,
-    unsupported: f64,
+    unsupported: UnsupportedMass,
     model_logged: [f64; 3],
     model_target: [f64; 3],
+    /// The variance of the model's prediction over the candidate's own draw of an action.
+    draw_variance: [f64; 3],
 }
 
 /// The replay of one log for one candidate. Feed every combination, decision and trajectory
@@ -227,15 +229,26 @@ impl Replay {
                     .any(|l| l.budget == a.budget && l.first == a.first)
         };
         let state = self.logged_states[c].as_ref().map(|s| &s.budget);
-        let mut model_target = [0.0; 3];
-        let mut unsupported = 0.0;
+        let (mut model_target, mut model_square) = ([0.0; 3], [0.0; 3]);
+        let mut unsupported = UnsupportedMass::default();
+        let logged_budgets = logged.iter().map(|a| a.budget);
+        let lowest = logged_budgets.clone().min().unwrap_or(0);
+        let highest = logged_budgets.max().unwrap_or(0);
         for action in &candidate {
             let predicted = self.model.predict(c, action.budget, state);
-            for (total, value) in model_target.iter_mut().zip(predicted) {
-                *total += action.probability * value;
+            for (m, value) in predicted.into_iter().enumerate() {
+                model_target[m] += action.probability * value;
+                model_square[m] += action.probability * value * value;
             }
             if !supported(action) {
-                unsupported += action.probability;
+                let kind = if action.budget < lowest {
+                    &mut unsupported.below
+                } else if action.budget > highest {
+                    &mut unsupported.above
+                } else {
+                    &mut unsupported.order
+                };
+                *kind += action.probability;
             }
         }
         self.open.insert(
@@ -249,6 +262,9 @@ impl Replay {
                 unsupported,
                 model_logged: self.model.predict(c, decision.budget, state),
                 model_target,
+                draw_variance: std::array::from_fn(|m| {
+                    (model_square[m] - model_target[m] * model_target[m]).max(0.0)
+                }),
             },
         );
         Ok(())
@@ -262,7 +278,7 @@ impl Replay {
         if let Some(id) = trajectory.decision_id {
             self.probes[c].retain(|&(probe, _)| probe != id);
             if let Some(open) = self.open.remove(&id) {
-                self.path.round(c);
+                self.path.round(c, open.draw_variance);
                 self.rounds.push(Round {
                     logged_propensity: open.logged_propensity,
                     target_probability: open.target_probability,

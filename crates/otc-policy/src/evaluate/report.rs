@@ -24,10 +24,67 @@ pub const RELIABLE_ESS: f64 = 200.0;
 pub(super) struct Round {
     pub(super) logged_propensity: f64,
     pub(super) target_probability: f64,
-    pub(super) unsupported: f64,
+    pub(super) unsupported: UnsupportedMass,
     pub(super) outcome: [f64; 3],
     pub(super) model_logged: [f64; 3],
     pub(super) model_target: [f64; 3],
+}
+
+/// Probability a candidate puts on actions the log could not have taken, by where it went:
+/// budgets below every one the logging policy could serve in that context, above every one,
+/// or a module first that it could not serve first (at a budget it could). One round's, or
+/// the mean per round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct UnsupportedMass {
+    /// On budgets below every one the log could serve.
+    pub below: f64,
+    /// On budgets above every one the log could serve.
+    pub above: f64,
+    /// On a module first that the log could not serve first.
+    pub order: f64,
+}
+
+impl UnsupportedMass {
+    /// All of it.
+    pub fn total(&self) -> f64 {
+        self.below + self.above + self.order
+    }
+
+    /// The refusal's message: how much, where it went, and which knobs put it there.
+    pub(super) fn refusal(&self, rounds: usize, max_mass: f64) -> String {
+        let mut kinds = Vec::new();
+        if self.below > 0.0 {
+            kinds.push(format!(
+                "{:.1}% of its probability per decision on budgets below any the log could \
+                 serve there: it is capped lower, comes down sooner, or probes the level below \
+                 more often than the logging config (max_budget, tolerance, probe_after, \
+                 explore_down), and only the logging policy's own probes show what a lower \
+                 budget does",
+                self.below * 100.0
+            ));
+        }
+        if self.above > 0.0 {
+            kinds.push(format!(
+                "{:.1}% on budgets above any the log could serve there (max_budget, explore_up, \
+                 explore_up_undecided, cold_start)",
+                self.above * 100.0
+            ));
+        }
+        if self.order > 0.0 {
+            kinds.push(format!(
+                "{:.1}% on a module first that the log could not serve first there \
+                 (explore_order)",
+                self.order * 100.0
+            ));
+        }
+        format!(
+            "the log does not support the candidate: in {rounds} of the logged contexts it \
+             would take actions the logging policy never took (up to {max_mass:.3} of its \
+             probability): {}; to evaluate it, log decisions under a config that takes those \
+             actions at least as often first",
+            kinds.join("; ")
+        )
+    }
 }
 
 /// One outcome: the logging policy's observed mean and the candidate's estimates.
@@ -38,9 +95,10 @@ pub struct Metric {
     /// The candidate's estimates (IPS, SNIPS, doubly robust) with their 95 % intervals,
     /// which include [`Self::path_sd`].
     pub candidate: Evaluation,
-    /// The standard deviation the candidate's own learning path adds to its value: when its
-    /// budget would have come down on its own probes' evidence, which the log cannot say
-    /// (see `evaluate::path`). 0 when its budget never moved on such evidence.
+    /// The standard deviation the candidate's own run adds to its value: its own draws of
+    /// an action where it explores, and when its budget would have moved on its own probes'
+    /// evidence, which the log cannot say (see `evaluate::path`). 0 when it never explores
+    /// and its budget never moved on such evidence.
     #[serde(default)]
     pub path_sd: f64,
 }
@@ -180,17 +238,26 @@ pub(super) fn report(
         return Err(OffPolicyError::Empty.into());
     }
     let n = rounds.len() as f64;
-    let unsupported = rounds.iter().map(|r| r.unsupported).sum::<f64>() / n;
+    let unsupported = rounds.iter().map(|r| r.unsupported.total()).sum::<f64>() / n;
     if unsupported > MAX_UNSUPPORTED {
-        let unsupported_rounds = rounds
-            .iter()
-            .filter(|r| r.unsupported > offpolicy::SUPPORT_TOLERANCE)
-            .count();
-        return Err(OffPolicyError::Unsupported {
-            rounds: unsupported_rounds,
-            max_mass: rounds.iter().map(|r| r.unsupported).fold(0.0, f64::max),
-        }
-        .into());
+        let mean = |kind: fn(&UnsupportedMass) -> f64| {
+            rounds.iter().map(|r| kind(&r.unsupported)).sum::<f64>() / n
+        };
+        return Err(EvaluateError::Unsupported {
+            rounds: rounds
+                .iter()
+                .filter(|r| r.unsupported.total() > offpolicy::SUPPORT_TOLERANCE)
+                .count(),
+            max_mass: rounds
+                .iter()
+                .map(|r| r.unsupported.total())
+                .fold(0.0, f64::max),
+            mass: UnsupportedMass {
+                below: mean(|m| m.below),
+                above: mean(|m| m.above),
+                order: mean(|m| m.order),
+            },
+        });
     }
     let (reward, _) = metric(rounds, 0, unsupported, (UNBOUNDED, path.sd[0]))?;
     let (accuracy, accuracy_clamped) = metric(rounds, 1, unsupported, (UNIT, path.sd[1]))?;
@@ -304,7 +371,7 @@ mod tests {
                 Round {
                     logged_propensity: logged,
                     target_probability: target,
-                    unsupported: 0.0,
+                    unsupported: UnsupportedMass::default(),
                     outcome: [-0.1, 0.0, 0.0],
                     model_logged: [0.2, 0.3, 0.5],
                     model_target: [0.2, 0.3, 0.5],

@@ -119,12 +119,16 @@ impl Summary {
     pub fn text(&self) -> String {
         let opt = |v: Option<usize>| v.map_or("-".to_owned(), |t| t.to_string());
         format!(
-            "over {} runs: accuracy {:+.2} points against the fixed budget; call saving {:.1}% of the oracle's\n\
+            "over {}: accuracy {:+.2} points against the fixed budget; call saving {:.1}% of the oracle's\n\
              convergence (from then on at least 99.5% of non-exploration decisions at n*): median {:.0} trajectories; \
              every combination within {} on {:.0}% of runs (worst run: {} missed); lowest share after convergence {:.2}%\n\
              drift followed within {} trajectories ({} missed); helpful module first within {}; \
              top module right on at least {:.0}% of the last 100 decisions; budget explored down on {:.2}% of decisions\n",
-            self.runs,
+            if self.runs == 1 {
+                "1 run".to_owned()
+            } else {
+                format!("{} runs", self.runs)
+            },
             self.accuracy_delta * 100.0,
             self.saving_vs_oracle * 100.0,
             self.median_convergence,

@@ -117,7 +117,7 @@ pub fn evaluation_scopes_and_refusals_are_typed_and_write_nothing(open: Open<'_>
     );
     assert!(matches!(
         refused(&candidate(|c| c.budget.max_budget = 1), &Scope::default()),
-        EvaluateError::Refused(OffPolicyError::Unsupported { .. })
+        EvaluateError::Unsupported { .. }
     ));
     assert!(matches!(
         refused(&candidate(|c| c.budget.tolerance = 0.9), &Scope::default()),

@@ -113,9 +113,10 @@ pub struct Metric {
     pub logged: Estimate,
     /// The candidate's estimates; their intervals include `path_sd`.
     pub candidate: Evaluation,
-    /// The standard deviation the candidate's own learning path adds to its value: its budget
-    /// would have moved on its own probes' (or up-exploration's) evidence at other times than
-    /// the log's. 0 when no such move happened.
+    /// The standard deviation the candidate's own run adds to its value: its own draws where
+    /// it explores, and its budget would have moved on its own probes' (or up-exploration's)
+    /// evidence at other times than the log's. 0 when it never explores and no such move
+    /// happened.
     pub path_sd: f64,
 }
 
