@@ -4,7 +4,10 @@
 //! request handlers post each finished request; concurrent calls share commits
 //! (`sqlite_kit::GroupWriter`).
 //!
-//! Prints the ratio of the medians and the mean number of trajectories per commit.
+//! Prints the ratio of the medians and the mean number of trajectories per commit, and the
+//! ceiling no grouping can pass on this machine: one thread ingesting in transactions of
+//! [`CEILING_BATCH`] trajectories (`ingest_batch`: one commit per batch, and no hand-off between
+//! threads), as a ratio of one writer.
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use otc_policy::synthetic::World;
@@ -16,6 +19,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const WRITERS: [u64; 2] = [1, 16];
+
+/// Trajectories per transaction of the ceiling: every writer's trajectory in one commit.
+const CEILING_BATCH: u64 = 16;
+
+/// The `i`th trajectory to ingest: a shape with a request id of its own.
+fn nth(shapes: &[Trajectory], i: u64) -> Trajectory {
+    let mut t = shapes[i as usize % shapes.len()].clone();
+    t.request_id = format!("{i:08x}-0000-4000-8000-000000000000");
+    t
+}
 
 /// Seconds per trajectory of each sample (a sample ingests `iters` across `writers` threads).
 fn run(
@@ -31,14 +44,37 @@ fn run(
             scope.spawn(|| {
                 for _ in 0..iters.div_ceil(writers) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let mut t = shapes[i as usize % shapes.len()].clone();
-                    t.request_id = format!("{i:08x}-0000-4000-8000-000000000000");
-                    store.ingest(&t).expect("ingest");
+                    store.ingest(&nth(shapes, i)).expect("ingest");
                 }
             });
         }
     });
     began.elapsed() / (iters.div_ceil(writers) * writers) as u32 * iters as u32
+}
+
+/// Seconds per trajectory when one thread ingests `iters` in batches of `CEILING_BATCH`.
+fn run_batched(
+    store: &SqlitePolicyStore,
+    shapes: &[Trajectory],
+    next: &AtomicU64,
+    iters: u64,
+) -> Duration {
+    let batches = iters.div_ceil(CEILING_BATCH);
+    let began = Instant::now();
+    for _ in 0..batches {
+        let batch: Vec<Trajectory> = (0..CEILING_BATCH)
+            .map(|_| nth(shapes, next.fetch_add(1, Ordering::Relaxed)))
+            .collect();
+        store.ingest_batch(&batch).expect("ingest batch");
+    }
+    began.elapsed() / (batches * CEILING_BATCH) as u32 * iters as u32
+}
+
+/// The median of a bench's per-trajectory samples.
+fn median(samples: Mutex<Vec<f64>>) -> f64 {
+    let mut samples = samples.into_inner().unwrap();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
 
 fn concurrent_ingest(c: &mut Criterion) {
@@ -70,9 +106,7 @@ fn concurrent_ingest(c: &mut Criterion) {
             })
         });
         let after = store.group_stats();
-        let mut samples = samples.into_inner().unwrap();
-        samples.sort_by(f64::total_cmp);
-        let median = samples[samples.len() / 2];
+        let median = median(samples);
         eprintln!(
             "ingest_concurrent: {writers:>2} writers: {:.0} trajectories/s, {:.1} per commit",
             1.0 / median,
@@ -80,10 +114,25 @@ fn concurrent_ingest(c: &mut Criterion) {
         );
         per_item.push(median);
     }
+    let samples = Mutex::new(Vec::new());
+    group.bench_function(format!("one_thread_batches_of_{CEILING_BATCH}"), |b| {
+        b.iter_custom(|iters| {
+            let took = run_batched(&store, &shapes, &next, iters);
+            samples
+                .lock()
+                .unwrap()
+                .push(took.as_secs_f64() / iters as f64);
+            took
+        })
+    });
+    let ceiling = median(samples);
     group.finish();
     eprintln!(
-        "ingest_concurrent: 16 writers / 1 writer = {:.2}x (goal: >= 5x)",
-        per_item[0] / per_item[1]
+        "ingest_concurrent: 16 writers / 1 writer = {:.2}x (goal: >= 5x); ceiling, one thread \
+         in transactions of {CEILING_BATCH}: {:.0} trajectories/s = {:.2}x one writer",
+        per_item[0] / per_item[1],
+        1.0 / ceiling,
+        per_item[0] / ceiling
     );
 }
 
