@@ -120,6 +120,7 @@ fn a_candidates_own_draws_widen_what_the_model_predicts_exactly() {
         c.budget.explore_up = 0.0;
         c.budget.explore_up_undecided = 0.0;
         c.budget.explore_down = 0.0;
+        c.budget.explore_order = 0.0;
     }));
     let draws = (exploring.path_sd.powi(2) - still.path_sd.powi(2)).sqrt();
     // Up-exploration serves one call more on about 30 % of requests: a spread of about
@@ -260,13 +261,57 @@ fn a_refused_candidate_is_told_where_its_probability_went() {
             &Scope::default(),
         )
         .unwrap_err();
-    let EvaluateError::Unsupported { mass, rounds, .. } = refusal else {
+    let EvaluateError::Unsupported {
+        mass,
+        rounds,
+        changed,
+        ..
+    } = &refusal
+    else {
         panic!("{refusal:?}")
     };
-    assert!(rounds > 0 && mass.below > MAX_UNSUPPORTED, "{mass:?}");
+    assert!(*rounds > 0 && mass.below > MAX_UNSUPPORTED, "{mass:?}");
+    assert_eq!(changed, &["probe_after 25 -> 10"]);
     let message = refusal.to_string();
     assert!(
-        message.contains("probes the level below") && message.contains("probe_after"),
+        message.contains("probes the level below")
+            && message.contains("differ from the logging config's: probe_after 25 -> 10")
+            && !message.contains("on budgets above")
+            && !message.contains("on a module first"),
         "{message}"
+    );
+
+    // A candidate that climbs sooner: its probability goes above.
+    let eager = with(|c| c.budget.climb_below = 0.9);
+    let refusal = log
+        .evaluate(&eager, &logging, &Scope::default())
+        .unwrap_err();
+    let EvaluateError::Unsupported { mass, .. } = &refusal else {
+        panic!("{refusal:?}")
+    };
+    assert!(mass.above > MAX_UNSUPPORTED, "{mass:?}");
+    assert!(
+        refusal.to_string().contains("climb_below 0.35 -> 0.9"),
+        "{refusal}"
+    );
+
+    // A log that never explored the module order, and a candidate that does.
+    let fixed_order = with(|c| c.budget.explore_order = 0.0);
+    let log =
+        offline::logged_run(&Scenario::steady(Agent::Efficient, 200), 3, &fixed_order).unwrap();
+    let exploring = with(|c| c.budget.explore_order = 0.1);
+    let refusal = log
+        .evaluate(&exploring, &fixed_order, &Scope::default())
+        .unwrap_err();
+    let EvaluateError::Unsupported { mass, .. } = &refusal else {
+        panic!("{refusal:?}")
+    };
+    assert!(
+        mass.order > MAX_UNSUPPORTED && mass.below == 0.0 && mass.above == 0.0,
+        "{mass:?}"
+    );
+    assert!(
+        refusal.to_string().contains("explore_order 0.0 -> 0.1"),
+        "{refusal}"
     );
 }

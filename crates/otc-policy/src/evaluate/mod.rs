@@ -142,7 +142,7 @@ pub enum EvaluateError {
     Refused(#[from] crate::offpolicy::OffPolicyError),
     /// No estimate: the candidate puts more than [`MAX_UNSUPPORTED`] of its probability per
     /// round on actions the log could not have taken; the message says where it went.
-    #[error("{}", mass.refusal(*rounds, *max_mass))]
+    #[error("{}", mass.refusal(*rounds, *max_mass, changed))]
     Unsupported {
         /// Rounds where it puts any probability there.
         rounds: usize,
@@ -150,5 +150,8 @@ pub enum EvaluateError {
         max_mass: f64,
         /// Where it went, as the mean per round.
         mass: UnsupportedMass,
+        /// The candidate's budget knobs that differ from a logging config's, as
+        /// `name logged -> candidate`.
+        changed: Vec<String>,
     },
 }

@@ -22,10 +22,10 @@
 //!   log saw (since the budget last moved) as its standard deviation.
 //!
 //! The candidate's own run also draws its actions (exploration) where the estimators average
-//! over them: each round adds the variance of the direct-method prediction over the actions
-//! the candidate could draw there. Without it an outcome the model predicts exactly (the calls
-//! of agents that use their whole budget) got an interval of width 0 from a log of one state,
-//! though the candidate's run, exploring, would serve other budgets at random.
+//! over them: each round adds what that draw spreads its outcome, on the same request
+//! ([`draw_variance`]). Without it an outcome the model predicts exactly (the calls of agents
+//! that use their whole budget) got an interval of width 0 from a log of one state, though
+//! the candidate's run, exploring, would serve other budgets at random.
 //!
 //! Moving such a shift by `d` requests changes the outcome total by `d` times the difference
 //! of the predicted outcome (the direct-method model) at the level left and the level
@@ -42,6 +42,46 @@
 
 use super::model::Model;
 use crate::budget::{BudgetConfig, BudgetState};
+
+/// What the candidate's own draw of an action spreads one round's outcomes (reward, accuracy,
+/// calls), from its actions' (budget, probability, predicted outcomes); `actions` is sorted
+/// by budget in place.
+///
+/// Accuracy: a request answers under a budget when the budget reaches the calls it needs, so
+/// two draws answer alike unless the need lies between them. With `m(b)` the predicted success
+/// at budget `b`, the variance over the draw, averaged over requests, is
+/// `Σ π(b)·m(b) − Σ π(a)·π(b)·m(min(a, b))`: `p·(1 − p)·Δm` for two budgets that differ in
+/// success by `Δm`, not the `p·(1 − p)·Δm²` of the predictions' own spread, which is far
+/// smaller. Reward and calls: the spread of the predictions, `Σ π·m² − (Σ π·m)²`, exact for
+/// calls when the agents use the whole budget (they are the budget).
+pub(super) fn draw_variance(actions: &mut [(u32, f64, [f64; 3])]) -> [f64; 3] {
+    let mut variance = [0.0; 3];
+    for m in [0, 2] {
+        let mean: f64 = actions.iter().map(|(_, p, v)| p * v[m]).sum();
+        let square: f64 = actions.iter().map(|(_, p, v)| p * v[m] * v[m]).sum();
+        variance[m] = (square - mean * mean).max(0.0);
+    }
+    actions.sort_by_key(|&(budget, ..)| budget);
+    // P(min of two draws = b) = P(B ≥ b)² − P(B > b)²; budgets may repeat (several first
+    // modules), with one prediction per budget.
+    let (mut mean, mut both, mut tail) = (0.0, 0.0, actions.iter().map(|a| a.1).sum::<f64>());
+    let mut at = 0;
+    while at < actions.len() {
+        let budget = actions[at].0;
+        let success = actions[at].2[1];
+        let share: f64 = actions[at..]
+            .iter()
+            .take_while(|a| a.0 == budget)
+            .map(|a| a.1)
+            .sum();
+        at += actions[at..].iter().take_while(|a| a.0 == budget).count();
+        mean += share * success;
+        both += success * (tail * tail - (tail - share).powi(2));
+        tail -= share;
+    }
+    variance[1] = (mean - both).max(0.0);
+    variance
+}
 
 /// One move whose timing is random, or a run of moves down in quick succession.
 #[derive(Debug, Clone, Copy)]
@@ -109,8 +149,11 @@ impl Before {
 /// The path term of one evaluation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct PathReport {
-    /// The path's standard deviation of each outcome's mean (reward, accuracy, calls).
+    /// The path's standard deviation of each outcome's mean (reward, accuracy, calls): the
+    /// moves' and the candidate's own draws'.
     pub(super) sd: [f64; 3],
+    /// The moves' part of it alone.
+    pub(super) moves_sd: [f64; 3],
     /// Shifts counted (a run of moves down on one probe is one), in module sets with rounds
     /// in scope.
     pub(super) shifts: usize,
@@ -201,7 +244,7 @@ impl PathTerm {
         probe_after: u32,
         name: impl Fn(usize) -> String,
     ) -> PathReport {
-        let mut variance = self.draws;
+        let mut variance = [0.0; 3];
         let mut shifts = 0;
         for track in self.tracks.iter().filter(|t| t.rounds > 0) {
             let longest = track.rounds as f64 / 12f64.sqrt();
@@ -219,8 +262,10 @@ impl PathTerm {
             let span = u64::from(t.unprobed_for);
             span > u64::from(probe_after.saturating_mul(4)) && span * 4 > t.rounds
         };
+        let of_mean = |v: f64| v.sqrt() / rounds.max(1) as f64;
         PathReport {
-            sd: variance.map(|v| v.sqrt() / rounds.max(1) as f64),
+            sd: std::array::from_fn(|m| of_mean(variance[m] + self.draws[m])),
+            moves_sd: variance.map(of_mean),
             shifts,
             unprobed: self
                 .tracks
@@ -349,5 +394,31 @@ mod tests {
         let report = drawn.finish(1200, 25, |c| c.to_string());
         let with_draws = (capped.powi(2) + 1200.0 * 0.25 / 1200f64.powi(2)).sqrt();
         assert!((report.sd[2] - with_draws).abs() < 1e-12, "{report:?}");
+    }
+
+    /// Two budgets drawn with shares `p` and `1 − p`, answering `m1` and `m2` of requests: two
+    /// draws answer a request differently only when its need lies between them, so accuracy
+    /// spreads by `p·(1 − p)·(m2 − m1)`; the calls (the budget itself, for agents that use it
+    /// whole) by `p·(1 − p)·(k2 − k1)²`. Several first modules at one budget count as one.
+    #[test]
+    fn a_draw_spreads_accuracy_by_the_success_between_the_budgets() {
+        let (p, m1, m2) = (0.3, 0.2, 0.9);
+        let mut two = [(3, 1.0 - p, [0.0, m2, 3.0]), (2, p, [0.0, m1, 2.0])];
+        let variance = draw_variance(&mut two);
+        assert!(
+            (variance[1] - p * (1.0 - p) * (m2 - m1)).abs() < 1e-12,
+            "{variance:?}"
+        );
+        assert!((variance[2] - p * (1.0 - p)).abs() < 1e-12, "{variance:?}");
+        assert_eq!(variance[0], 0.0);
+        let mut split = [
+            (2, p / 2.0, [0.0, m1, 2.0]),
+            (3, 1.0 - p, [0.0, m2, 3.0]),
+            (2, p / 2.0, [0.0, m1, 2.0]),
+        ];
+        let again = draw_variance(&mut split);
+        assert!((again[1] - variance[1]).abs() < 1e-12 && (again[2] - variance[2]).abs() < 1e-12);
+        // One budget only: nothing to spread.
+        assert_eq!(draw_variance(&mut [(2, 1.0, [0.5, m1, 2.0])]), [0.0; 3]);
     }
 }

@@ -2,7 +2,7 @@
 //! decision whose trajectory arrived into a round (see the module docs of [`super`]).
 
 use super::model::Model;
-use super::path::{Before, PathTerm};
+use super::path::{Before, PathTerm, draw_variance};
 use super::report::{Round, UnsupportedMass, report};
 use super::{EvaluateError, EvaluationReport, IdMap, LoggedDecision, LoggedTrajectory, Scope};
 use crate::advice::{Context, Grounds, LOAN_ARMS_UNTIL, PROBE_PENDING_MS};
@@ -58,6 +58,8 @@ pub struct Replay {
     model: Model,
     path: PathTerm,
     rounds: Vec<Round>,
+    /// Scratch for a decision's candidate actions (budget, probability, prediction).
+    drawn: Vec<(u32, f64, [f64; 3])>,
     decisions: u64,
     mismatches: u64,
     /// An event was replayed: no more logging configs.
@@ -99,6 +101,7 @@ impl Replay {
             model: Model::default(),
             path: PathTerm::default(),
             rounds: Vec::new(),
+            drawn: Vec::new(),
             decisions: 0,
             mismatches: 0,
             started: false,
@@ -229,17 +232,19 @@ impl Replay {
                     .any(|l| l.budget == a.budget && l.first == a.first)
         };
         let state = self.logged_states[c].as_ref().map(|s| &s.budget);
-        let (mut model_target, mut model_square) = ([0.0; 3], [0.0; 3]);
+        let mut model_target = [0.0; 3];
+        let mut drawn = std::mem::take(&mut self.drawn);
+        drawn.clear();
         let mut unsupported = UnsupportedMass::default();
         let logged_budgets = logged.iter().map(|a| a.budget);
         let lowest = logged_budgets.clone().min().unwrap_or(0);
         let highest = logged_budgets.max().unwrap_or(0);
         for action in &candidate {
             let predicted = self.model.predict(c, action.budget, state);
-            for (m, value) in predicted.into_iter().enumerate() {
-                model_target[m] += action.probability * value;
-                model_square[m] += action.probability * value * value;
+            for (total, value) in model_target.iter_mut().zip(predicted) {
+                *total += action.probability * value;
             }
+            drawn.push((action.budget, action.probability, predicted));
             if !supported(action) {
                 let kind = if action.budget < lowest {
                     &mut unsupported.below
@@ -251,6 +256,8 @@ impl Replay {
                 *kind += action.probability;
             }
         }
+        let draw_variance = draw_variance(&mut drawn);
+        self.drawn = drawn;
         self.open.insert(
             decision.decision_id,
             Open {
@@ -262,9 +269,7 @@ impl Replay {
                 unsupported,
                 model_logged: self.model.predict(c, decision.budget, state),
                 model_target,
-                draw_variance: std::array::from_fn(|m| {
-                    (model_square[m] - model_target[m] * model_target[m]).max(0.0)
-                }),
+                draw_variance,
             },
         );
         Ok(())
@@ -339,7 +344,22 @@ impl Replay {
         let path = self
             .path
             .finish(self.rounds.len(), self.candidate.budget.probe_after, name);
-        let mut report = report(&self.rounds, self.decisions, self.mismatches, path)?;
+        let mut report = report(&self.rounds, self.decisions, self.mismatches, path).map_err(
+            |err| match err {
+                EvaluateError::Unsupported {
+                    rounds,
+                    max_mass,
+                    mass,
+                    ..
+                } => EvaluateError::Unsupported {
+                    rounds,
+                    max_mass,
+                    mass,
+                    changed: changed_knobs(&self.candidate, &self.logging),
+                },
+                other => other,
+            },
+        )?;
         let rescored = self.logging.iter().any(|logging| {
             logging.reward != self.candidate.reward || logging.cost != self.candidate.cost
         });
@@ -398,6 +418,30 @@ impl Replay {
 /// Whether two configs fold a log into the same states: equal but for the exploration
 /// knobs, which only decisions read ([`crate::budget::BudgetState::exploration`] and
 /// [`crate::decision::choose`]).
+/// The candidate's budget knobs that differ from any logging config's, as
+/// `name logged -> candidate` (the last logging config's value), by name.
+fn changed_knobs(candidate: &PolicyConfig, logging: &[PolicyConfig]) -> Vec<String> {
+    let knobs = |config: &PolicyConfig| match serde_json::to_value(config.budget) {
+        Ok(serde_json::Value::Object(knobs)) => knobs,
+        _ => serde_json::Map::new(),
+    };
+    let mine = knobs(candidate);
+    let theirs: Vec<_> = logging.iter().map(knobs).collect();
+    let mut changed: Vec<String> = mine
+        .iter()
+        .filter(|(name, value)| theirs.iter().any(|t| t.get(*name) != Some(value)))
+        .map(|(name, value)| {
+            let logged = theirs
+                .last()
+                .and_then(|t| t.get(name))
+                .map_or("-".to_owned(), ToString::to_string);
+            format!("{name} {logged} -> {value}")
+        })
+        .collect();
+    changed.sort();
+    changed
+}
+
 fn same_fold(a: &PolicyConfig, b: &PolicyConfig) -> bool {
     let mut b = b.clone();
     b.budget.explore_up = a.budget.explore_up;

@@ -50,38 +50,48 @@ impl UnsupportedMass {
         self.below + self.above + self.order
     }
 
-    /// The refusal's message: how much, where it went, and which knobs put it there.
-    pub(super) fn refusal(&self, rounds: usize, max_mass: f64) -> String {
+    /// The refusal's message: how much, where it went, what usually puts it there, and the
+    /// budget knobs the candidate changed (`changed`).
+    pub(super) fn refusal(&self, rounds: usize, max_mass: f64, changed: &[String]) -> String {
+        let shown = |mass: f64| mass > offpolicy::SUPPORT_TOLERANCE;
         let mut kinds = Vec::new();
-        if self.below > 0.0 {
+        if shown(self.below) {
             kinds.push(format!(
-                "{:.1}% of its probability per decision on budgets below any the log could \
-                 serve there: it is capped lower, comes down sooner, or probes the level below \
-                 more often than the logging config (max_budget, tolerance, probe_after, \
-                 explore_down), and only the logging policy's own probes show what a lower \
-                 budget does",
+                "{:.2}% of its probability per decision on budgets below any the log could \
+                 serve there (it is capped lower, comes down sooner or probes the level below \
+                 more often: e.g. max_budget, tolerance, probe_after, explore_down; only the \
+                 logging policy's own probes show what a lower budget does)",
                 self.below * 100.0
             ));
         }
-        if self.above > 0.0 {
+        if shown(self.above) {
             kinds.push(format!(
-                "{:.1}% on budgets above any the log could serve there (max_budget, explore_up, \
-                 explore_up_undecided, cold_start)",
+                "{:.2}% on budgets above any the log could serve there (it climbs sooner, \
+                 starts higher or explores up more: e.g. climb_below, tolerance, cold_start, \
+                 explore_up, explore_up_undecided)",
                 self.above * 100.0
             ));
         }
-        if self.order > 0.0 {
+        if shown(self.order) {
             kinds.push(format!(
-                "{:.1}% on a module first that the log could not serve first there \
-                 (explore_order)",
+                "{:.2}% on a module first that the log could not serve first there (it ranks \
+                 the modules otherwise or explores the order more: e.g. explore_order)",
                 self.order * 100.0
             ));
         }
+        let changed = if changed.is_empty() {
+            "its budget knobs are the logging config's".to_owned()
+        } else {
+            format!(
+                "its budget knobs that differ from the logging config's: {}",
+                changed.join(", ")
+            )
+        };
         format!(
             "the log does not support the candidate: in {rounds} of the logged contexts it \
              would take actions the logging policy never took (up to {max_mass:.3} of its \
-             probability): {}; to evaluate it, log decisions under a config that takes those \
-             actions at least as often first",
+             probability): {}; {changed}; to evaluate it, log decisions under a config that \
+             takes those actions at least as often first",
             kinds.join("; ")
         )
     }
@@ -257,6 +267,7 @@ pub(super) fn report(
                 above: mean(|m| m.above),
                 order: mean(|m| m.order),
             },
+            changed: Vec::new(),
         });
     }
     let (reward, _) = metric(rounds, 0, unsupported, (UNBOUNDED, path.sd[0]))?;
@@ -283,10 +294,11 @@ pub(super) fn report(
             unsupported * 100.0
         ));
     }
-    // The path term is worth a note where it makes up a tenth of an interval's variance.
+    // The moves are worth a note where they make up a tenth of an interval's variance (the
+    // candidate's own draws, also in `path_sd`, are no news).
     let material = [&outcomes.reward, &outcomes.accuracy, &outcomes.calls]
         .iter()
-        .zip(path.sd)
+        .zip(path.moves_sd)
         .any(|(metric, sd)| {
             let dr = metric.candidate.doubly_robust;
             let half = (dr.ci_high - dr.ci_low) / 2.0;
@@ -297,7 +309,8 @@ pub(super) fn report(
             "the candidate's budget moved {} on evidence that comes at random times (a \
              probe's, or up-exploration's for a gain; a run of moves down on one probe counts \
              once); its own run would have moved at other times, and the intervals include \
-             that (path_sd: {:.4} reward, {:.4} accuracy, {:.3} calls per request); a config \
+             that (standard deviation: {:.4} reward, {:.4} accuracy, {:.3} calls per request; \
+             path_sd adds the candidate's own exploration draws); a config \
              evaluated on its own log gets it too, since a second run of it would probe at \
              other times",
             if path.shifts == 1 {
@@ -305,9 +318,9 @@ pub(super) fn report(
             } else {
                 format!("{} times", path.shifts)
             },
-            path.sd[0],
-            path.sd[1],
-            path.sd[2]
+            path.moves_sd[0],
+            path.moves_sd[1],
+            path.moves_sd[2]
         ));
     }
     if !path.unprobed.is_empty() {
