@@ -17,6 +17,16 @@ fn log(per_combo: usize, seed: u64) -> MemoryLog {
     .unwrap()
 }
 
+/// A log of agents that use their whole budget and never say which call answered.
+fn over_caller_log() -> MemoryLog {
+    offline::logged_run(
+        &Scenario::steady(Agent::OverCaller, 200),
+        3,
+        &PolicyConfig::default(),
+    )
+    .unwrap()
+}
+
 fn with(change: fn(&mut PolicyConfig)) -> PolicyConfig {
     let mut config = PolicyConfig::default();
     change(&mut config);
@@ -102,12 +112,7 @@ fn a_report_on_a_small_fixed_log() {
 /// none: on the same fold, the difference is the draws alone.
 #[test]
 fn a_candidates_own_draws_widen_what_the_model_predicts_exactly() {
-    let log = offline::logged_run(
-        &Scenario::steady(Agent::OverCaller, 200),
-        3,
-        &PolicyConfig::default(),
-    )
-    .unwrap();
+    let log = over_caller_log();
     let logging = PolicyConfig::default();
     let evaluate = |candidate: &PolicyConfig| {
         log.evaluate(candidate, &logging, &Scope::default())
@@ -247,12 +252,7 @@ fn a_log_that_names_what_it_never_registered_is_inconsistent() {
 /// put it there.
 #[test]
 fn a_refused_candidate_is_told_where_its_probability_went() {
-    let log = offline::logged_run(
-        &Scenario::steady(Agent::OverCaller, 200),
-        3,
-        &PolicyConfig::default(),
-    )
-    .unwrap();
+    let log = over_caller_log();
     let logging = PolicyConfig::default();
     let refusal = log
         .evaluate(
