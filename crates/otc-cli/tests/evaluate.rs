@@ -14,7 +14,12 @@ mod support;
 
 /// A log of `per_combo` requests per combination of the steady world, in `dir/policy.db`.
 fn logged_store(dir: &Path, per_combo: usize) -> usize {
-    let store = SqlitePolicyStore::open(&dir.join("policy.db"), PolicyConfig::default()).unwrap();
+    logged_store_under(dir, per_combo, PolicyConfig::default())
+}
+
+/// The same, decided under `config`.
+fn logged_store_under(dir: &Path, per_combo: usize, config: PolicyConfig) -> usize {
+    let store = SqlitePolicyStore::open(&dir.join("policy.db"), config).unwrap();
     let scenario = Scenario::steady(Agent::Efficient, per_combo);
     simulate::run(&scenario, 5, &mut BackendAdvisor(&store)).unwrap();
     scenario.combos.len() * per_combo
@@ -161,5 +166,36 @@ fn a_refusal_and_a_bad_candidate_are_explained() {
         text(&out.stderr).contains("reading missing.json"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+/// A new user's trial: on a log decided under `probe_after` 10, evaluating a candidate listed
+/// `probe_after 25 -> 25` among the knobs it changed. Opening the file registers the config it
+/// is opened with (the defaults here), and the refusal compared the candidate with that one
+/// instead of the config the decisions were taken under.
+#[test]
+fn a_refusal_compares_the_candidate_with_the_config_the_log_was_decided_under() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut logging = PolicyConfig::default();
+    logging.budget.probe_after = 10;
+    logging.budget.explore_order = 0.05;
+    logged_store_under(dir.path(), 30, logging);
+    std::fs::write(
+        dir.path().join("capped.json"),
+        r#"{"budget": {"max_budget": 1}}"#,
+    )
+    .unwrap();
+    let out = otc(
+        dir.path(),
+        &["evaluate", "--db", "policy.db", "--config", "capped.json"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "differ from the logging config's: explore_order 0.05 -> 0.03, max_budget 16 -> 1, \
+             probe_after 10 -> 25 (a knob a candidate leaves out takes its default"
+        ),
+        "{stderr}"
     );
 }

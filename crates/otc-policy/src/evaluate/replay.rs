@@ -60,6 +60,11 @@ pub struct Replay {
     rounds: Vec<Round>,
     /// Scratch for a decision's candidate actions (budget, probability, prediction).
     drawn: Vec<(u32, f64, [f64; 3])>,
+    /// Which logging configs decisions in scope were taken under (by index), and the last's:
+    /// what a refusal compares the candidate with (a store may hold configs no decision in
+    /// scope used, such as the one it was last opened with).
+    decided_under: Vec<bool>,
+    last_config: usize,
     decisions: u64,
     mismatches: u64,
     /// An event was replayed: no more logging configs.
@@ -102,6 +107,8 @@ impl Replay {
             path: PathTerm::default(),
             rounds: Vec::new(),
             drawn: Vec::new(),
+            decided_under: Vec::new(),
+            last_config: 0,
             decisions: 0,
             mismatches: 0,
             started: false,
@@ -201,6 +208,11 @@ impl Replay {
             return Ok(());
         }
         self.decisions += 1;
+        if self.decided_under.len() <= decision.config {
+            self.decided_under.resize(decision.config + 1, false);
+        }
+        self.decided_under[decision.config] = true;
+        self.last_config = decision.config;
         let logging = &self.logging[decision.config];
         let logged_grounds = Grounds::of(&self.context(&self.logged_states, c), logging);
         let (logged, candidate) = if self.shared_fold {
@@ -355,7 +367,7 @@ impl Replay {
                     rounds,
                     max_mass,
                     mass,
-                    changed: changed_knobs(&self.candidate, &self.logging),
+                    changed: changed_knobs(&self.candidate, &self.deciding_configs()),
                 },
                 other => other,
             },
@@ -373,6 +385,16 @@ impl Replay {
             );
         }
         Ok(report)
+    }
+
+    /// The logging configs decisions in scope were taken under, the last one's last.
+    fn deciding_configs(&self) -> Vec<&PolicyConfig> {
+        let mut configs: Vec<&PolicyConfig> = (0..self.logging.len())
+            .filter(|&i| i != self.last_config && self.decided_under.get(i) == Some(&true))
+            .map(|i| &self.logging[i])
+            .collect();
+        configs.extend(self.logging.get(self.last_config));
+        configs
     }
 
     /// The budget state the candidate decides from in `combination`.
@@ -418,15 +440,15 @@ impl Replay {
 /// Whether two configs fold a log into the same states: equal but for the exploration
 /// knobs, which only decisions read ([`crate::budget::BudgetState::exploration`] and
 /// [`crate::decision::choose`]).
-/// The candidate's budget knobs that differ from any logging config's, as
-/// `name logged -> candidate` (the last logging config's value), by name.
-fn changed_knobs(candidate: &PolicyConfig, logging: &[PolicyConfig]) -> Vec<String> {
+/// The candidate's budget knobs that differ from any of `logging`'s, as
+/// `name logged -> candidate` (the last config's value), by name.
+fn changed_knobs(candidate: &PolicyConfig, logging: &[&PolicyConfig]) -> Vec<String> {
     let knobs = |config: &PolicyConfig| match serde_json::to_value(config.budget) {
         Ok(serde_json::Value::Object(knobs)) => knobs,
         _ => serde_json::Map::new(),
     };
     let mine = knobs(candidate);
-    let theirs: Vec<_> = logging.iter().map(knobs).collect();
+    let theirs: Vec<_> = logging.iter().map(|config| knobs(config)).collect();
     let mut changed: Vec<String> = mine
         .iter()
         .filter(|(name, value)| theirs.iter().any(|t| t.get(*name) != Some(value)))

@@ -83,15 +83,17 @@ impl UnsupportedMass {
             "its budget knobs are the logging config's".to_owned()
         } else {
             format!(
-                "its budget knobs that differ from the logging config's: {}",
+                "its budget knobs that differ from the logging config's: {} (a knob a \
+                 candidate leaves out takes its default, not the logged value)",
                 changed.join(", ")
             )
         };
         format!(
-            "the log does not support the candidate: in {rounds} of the logged contexts it \
-             would take actions the logging policy never took (up to {max_mass:.3} of its \
-             probability): {}; {changed}; to evaluate it, log decisions under a config that \
-             takes those actions at least as often first",
+            "the log does not support the candidate: at {rounds} of the logged decisions it \
+             would take actions the logging policy could not have taken there (up to {:.1}% \
+             of its probability at one): {}; {changed}; to evaluate it, narrow the change, or \
+             first log decisions under a config that explores those actions",
+            max_mass * 100.0,
             kinds.join("; ")
         )
     }
