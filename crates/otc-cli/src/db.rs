@@ -27,8 +27,9 @@ correct weight a call count needs to become n, its share of all correct weight (
 scores trajectories; confidence_half is no longer used and kept so older files parse). budget: \
 how the budget served to requests is learnt and explored: explore_up and explore_order are \
 shares of all decisions, explore_down the share of decisions that probe one call less while a \
-probe of the level below runs (probes start after probe_after observations and back off); every \
-knob is documented in the otc-policy crate (budget::BudgetConfig). A changed config scores future trajectories; `otc rebuild` \
+probe of the level below runs (probes start after probe_after observations and back off); each \
+share is at most 0.5, and the larger of explore_up and explore_up_undecided plus explore_down \
+plus explore_order at most 0.9; every knob is documented in the otc-policy crate (budget::BudgetConfig). A changed config scores future trajectories; `otc rebuild` \
 applies it to the stored ones.";
 
 /// Where the policy database lives and which config scores with.

@@ -193,10 +193,11 @@ impl BudgetConfig {
                     format!(
                         "at most {MAX_EXPLORATION} of decisions may explore: the larger of \
                          `explore_up` and `explore_up_undecided` ({}) plus `explore_down` ({}) \
-                         plus `explore_order` ({}) is {sum}",
+                         plus `explore_order` ({}) is {sum}: lower them by {:.2} in all",
                         self.explore_up.max(self.explore_up_undecided),
                         self.explore_down,
-                        self.explore_order
+                        self.explore_order,
+                        sum - MAX_EXPLORATION
                     ),
                 ));
             }

@@ -372,7 +372,7 @@ mod tests {
             shares[0].detail,
             "at most 0.9 of decisions may explore: the larger of `explore_up` and \
              `explore_up_undecided` (0.5) plus `explore_down` (0.5) plus `explore_order` (0.03) \
-             is 1.03"
+             is 1.03: lower them by 0.13 in all"
         );
     }
 
