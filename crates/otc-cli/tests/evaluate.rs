@@ -25,6 +25,16 @@ fn logged_store_under(dir: &Path, per_combo: usize, config: PolicyConfig) -> usi
     scenario.combos.len() * per_combo
 }
 
+/// `otc evaluate` of a candidate capped at one call (written to `dir/capped.json`) on
+/// `dir/policy.db`: refused wherever the log served more.
+fn evaluate_capped(dir: &Path) -> std::process::Output {
+    std::fs::write(dir.join("capped.json"), r#"{"budget": {"max_budget": 1}}"#).unwrap();
+    otc(
+        dir,
+        &["evaluate", "--db", "policy.db", "--config", "capped.json"],
+    )
+}
+
 #[test]
 fn a_candidate_is_evaluated_as_a_table_and_as_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -84,15 +94,7 @@ fn a_candidate_is_evaluated_as_a_table_and_as_json() {
 fn a_refusal_and_a_bad_candidate_are_explained() {
     let dir = tempfile::tempdir().unwrap();
     logged_store(dir.path(), 30);
-    std::fs::write(
-        dir.path().join("capped.json"),
-        r#"{"budget": {"max_budget": 1}}"#,
-    )
-    .unwrap();
-    let out = otc(
-        dir.path(),
-        &["evaluate", "--db", "policy.db", "--config", "capped.json"],
-    );
+    let out = evaluate_capped(dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
@@ -180,15 +182,7 @@ fn a_refusal_compares_the_candidate_with_the_config_the_log_was_decided_under() 
     logging.budget.probe_after = 10;
     logging.budget.explore_order = 0.05;
     logged_store_under(dir.path(), 30, logging);
-    std::fs::write(
-        dir.path().join("capped.json"),
-        r#"{"budget": {"max_budget": 1}}"#,
-    )
-    .unwrap();
-    let out = otc(
-        dir.path(),
-        &["evaluate", "--db", "policy.db", "--config", "capped.json"],
-    );
+    let out = evaluate_capped(dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     assert!(

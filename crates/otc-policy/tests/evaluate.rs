@@ -27,6 +27,14 @@ fn over_caller_log() -> MemoryLog {
     .unwrap()
 }
 
+/// Where a refused candidate's probability went; panics on any other error.
+fn unsupported_mass(refusal: &EvaluateError) -> otc_policy::evaluate::UnsupportedMass {
+    match refusal {
+        EvaluateError::Unsupported { mass, .. } => *mass,
+        other => panic!("{other:?}"),
+    }
+}
+
 fn with(change: fn(&mut PolicyConfig)) -> PolicyConfig {
     let mut config = PolicyConfig::default();
     change(&mut config);
@@ -286,9 +294,7 @@ fn a_refused_candidate_is_told_where_its_probability_went() {
     let refusal = log
         .evaluate(&eager, &logging, &Scope::default())
         .unwrap_err();
-    let EvaluateError::Unsupported { mass, .. } = &refusal else {
-        panic!("{refusal:?}")
-    };
+    let mass = unsupported_mass(&refusal);
     assert!(mass.above > MAX_UNSUPPORTED, "{mass:?}");
     assert!(
         refusal.to_string().contains("climb_below 0.35 -> 0.9"),
@@ -303,9 +309,7 @@ fn a_refused_candidate_is_told_where_its_probability_went() {
     let refusal = log
         .evaluate(&exploring, &fixed_order, &Scope::default())
         .unwrap_err();
-    let EvaluateError::Unsupported { mass, .. } = &refusal else {
-        panic!("{refusal:?}")
-    };
+    let mass = unsupported_mass(&refusal);
     assert!(
         mass.order > MAX_UNSUPPORTED && mass.below == 0.0 && mass.above == 0.0,
         "{mass:?}"
