@@ -28,7 +28,7 @@ struct Open {
     unsupported: UnsupportedMass,
     model_logged: [f64; 3],
     model_target: [f64; 3],
-    /// The variance of the model's prediction over the candidate's own draw of an action.
+    /// What the candidate's own draw of an action spreads each outcome ([`draw_variance`]).
     draw_variance: [f64; 3],
 }
 
