@@ -132,10 +132,11 @@ impl CombinationState {
             // sibling's loan, or the cold start), not from the exploration it may have been.
             self.budget.current = obs.policy_budget;
         }
+        // Calls made before the first call to the new first module: not needed once it comes
+        // first (only read from a trajectory served the policy's own order).
+        let mut wasted = 0;
         if regime_changed {
-            // Calls made before the first call to the new first module: not needed once it
-            // comes first (only read from a trajectory served the policy's own order).
-            let wasted = match top_after {
+            wasted = match top_after {
                 Some(top) if obs.correct && !obs.order_explored => obs
                     .calls
                     .iter()
@@ -147,12 +148,23 @@ impl CombinationState {
                 .new_regime(wasted, top_after.and_then(|t| u8::try_from(t).ok()));
         }
         if !obs.order_explored {
+            // The trajectory that showed the new first module is the new path's first piece of
+            // evidence, but it was played on the old one: it is folded in as the new path would
+            // have played it, without its wasted calls. Folded in as played, it would tell the
+            // levels just below the dropped budget that they lose a request they would have
+            // kept, which holds the next descent back for many requests.
             self.budget.observe(
                 BudgetObservation {
-                    served: obs.served,
-                    calls,
+                    served: obs.served.map(|k| k.saturating_sub(wasted)),
+                    calls: calls - wasted,
                     correct: obs.correct,
-                    answered_at: obs.answered_at,
+                    answered_at: obs.answered_at.map(|at| {
+                        if at > 0 {
+                            at.saturating_sub(wasted).max(1)
+                        } else {
+                            0
+                        }
+                    }),
                 },
                 &config.budget,
                 decay,
@@ -351,6 +363,40 @@ mod tests {
         fresh.budget.current = None;
         assert!(module_one_answers(&mut fresh));
         assert_eq!(fresh.budget.current, Some(3));
+    }
+
+    /// The trajectory that shows a new first module is folded in as the new order plays it:
+    /// two calls to the module that never helped come off its budget, its calls and its
+    /// answering call, so it is evidence for the level the budget dropped to.
+    #[test]
+    fn the_trajectory_that_changes_the_first_module_counts_without_its_wasted_calls() {
+        let mut state = two_modules((100.0, 40.0), (3.0, 0.9));
+        let obs = Observation {
+            calls: &[0, 0, 1],
+            correct: true,
+            r_cost: 0.0,
+            timestamp_ms: 1,
+            served: Some(3),
+            policy_budget: Some(3),
+            answered_by: Some(1),
+            answered_at: Some(3),
+            order_explored: false,
+        };
+        state.observe(&obs, &PolicyConfig::default()).unwrap();
+        assert_eq!(state.budget.led_by, Some(1));
+        assert_eq!(
+            state.budget.current,
+            Some(1),
+            "dropped by the two wasted calls"
+        );
+        let served_at = |k| state.budget.level(k).served;
+        assert!(
+            served_at(1) > 0.0,
+            "served the new budget: {:?}",
+            state.budget
+        );
+        assert_eq!(served_at(3), 0.0, "nothing recorded at the budget played");
+        assert_eq!(state.budget.level(1).succeeded, served_at(1));
     }
 
     proptest! {

@@ -361,3 +361,27 @@ fn a_new_first_module_never_raises_the_budget() {
         assert_eq!(state.current, Some(budget));
     }
 }
+
+/// After a new first module, the level below passes its quick probe on plain odds that it
+/// works, even where the budget answered every one of its few requests by chance (its
+/// apparent gain over the level below is weak odds, not strong ones).
+#[test]
+fn a_quick_probe_is_not_held_by_a_budget_that_was_lucky() {
+    let config = BudgetConfig::default();
+    let mut state = BudgetState::starting_at(3);
+    state.new_regime(0, Some(1));
+    for _ in 0..11 {
+        state.observe(at_level(3, true), &config, DECAY);
+    }
+    assert!(state.probing && state.quick_probe);
+    let mut steps = 0;
+    while state.current == Some(3) {
+        // Nine in ten answered at the level below, as at any budget that works.
+        state.observe(at_level(2, steps % 10 != 2), &config, DECAY);
+        steps += 1;
+        assert!(steps < 200, "never descended: {state:?}");
+    }
+    assert_eq!(state.current, Some(2));
+    // Five requests; held until the failure's odds wore off, it took ten.
+    assert!(steps <= 6, "took {steps} requests");
+}

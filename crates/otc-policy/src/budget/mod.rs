@@ -74,10 +74,13 @@
 //!     other way), and no level above says otherwise. After the first module changed (a
 //!     **quick** probe, [`BudgetState::quick_probe`]) the calls the old first module took are
 //!     expected to be unneeded, and odds that `j` works rather than clearly fails
-//!     ([`FAILING_RATIO`]) are enough too: after the first module changed, after a failing
+//!     ([`FAILING_RATIO`]) are enough too, without strong odds (half the log odds) that it
+//!     falls short: after the first module changed, after a failing
 //!     climb and after a probe's own descent, until two probes have failed.
 //! * **A new first module** ([`BudgetState::new_regime`]): the budget drops at once by the
-//!   calls that were made before the first call to it, and probes are quick.
+//!   calls that were made before the first call to it, and probes are quick. The
+//!   trajectory that showed it is folded in as the new order would have played it, without
+//!   those calls.
 //!
 //! # Exploration
 //!

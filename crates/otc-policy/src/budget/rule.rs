@@ -275,9 +275,11 @@ impl BudgetState {
         // by more than the tolerance (a few lucky successes are not enough where success
         // rises gradually with the budget), and no level above says otherwise. A quick probe
         // (the level below is expected to work: see `BudgetState::quick_probe`) may also pass
-        // on strong odds that the level works rather than clearly fails, with no odds at all
-        // that it falls short. (Where the budget itself fails, "works rather than clearly
-        // fails" cannot be told apart, and only the first test can bring it down.)
+        // on strong odds that the level works rather than clearly fails, without strong odds
+        // (half the log odds) that it falls short: a level above that answered its few
+        // requests by chance must not hold a quick probe for dozens of requests. (Where the
+        // budget itself fails, "works rather than clearly fails" cannot be told apart, and
+        // only the first test can bring it down.)
         if paired {
             return true;
         }
@@ -288,7 +290,7 @@ impl BudgetState {
         let quick = self.quick_probe
             && lower + 1 == k
             && direct_odds(&level, self.level(k).success()) >= odds
-            && self.gains_above(lower, k, config) <= 0.0;
+            && self.gains_above(lower, k, config) < odds / 2.0;
         let within = strict || quick;
         // `k`'s own odds are in `within`.
         within && self.gains_beyond_but(lower, Some(k), config) <= 0.0
