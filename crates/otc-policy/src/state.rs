@@ -134,16 +134,15 @@ impl CombinationState {
         }
         // Calls made before the first call to the new first module: not needed once it comes
         // first (only read from a trajectory served the policy's own order).
-        let mut wasted = 0;
+        let wasted = match top_after {
+            Some(top) if regime_changed && obs.correct && !obs.order_explored => obs
+                .calls
+                .iter()
+                .position(|&c| usize::from(c) == top)
+                .map_or(0, |p| p as u32),
+            _ => 0,
+        };
         if regime_changed {
-            wasted = match top_after {
-                Some(top) if obs.correct && !obs.order_explored => obs
-                    .calls
-                    .iter()
-                    .position(|&c| usize::from(c) == top)
-                    .map_or(0, |p| p as u32),
-                _ => 0,
-            };
             self.budget
                 .new_regime(wasted, top_after.and_then(|t| u8::try_from(t).ok()));
         }
