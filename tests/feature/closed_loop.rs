@@ -60,10 +60,10 @@ fn helpful_first(runs: &[RunReport], within: usize) -> (f64, usize) {
 }
 
 /// The targets both agents meet in the steady world (the over-caller's saving target is 90%).
-/// The helpful module comes first within 30 trajectories for nearly every combination: a
-/// lucky answer credited to a useless module can keep it first until the budget has climbed
-/// far enough for the helpful one to answer (one combination in a few hundred), so 99% within
-/// 30 and all within 50.
+/// The helpful module comes first (on every later decision serving the policy's order) within
+/// 30 trajectories for nearly every combination: a lucky answer credited to a useless module
+/// can keep it first until the budget has climbed far enough for the helpful one to answer
+/// (one combination in a few hundred), so 99% within 30 and all within 50.
 fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
     let summary = Summary::of(runs, 50);
     let text = summary.text();
@@ -88,7 +88,7 @@ fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
     // All but one combination within 50 on every seed, but for a rare streak of ordinary
     // failures (about one request in ten fails at any budget) that makes a settled budget
     // climb and come back through a probe: at most two seeds in a hundred may miss two (the
-    // issue's target is none; 100 seeds of this build give two, seeds 21 and 85).
+    // issue's target is none; 100 seeds of this build give one, seed 85).
     let misses: Vec<usize> = runs
         .iter()
         .map(|run| {

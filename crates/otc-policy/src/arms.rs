@@ -11,8 +11,13 @@
 //! * A correct trajectory credits **the module that answered**: the one the orchestrator names in
 //!   `answered_by` (or the module of the call `answered_at` names), or else the module of the
 //!   last call (an agent that stops when it has the answer stops right after the call that gave
-//!   it). An answer that used no tool result (`answered_at` 0) credits nobody. Every other
-//!   module it called gets a pull without credit. A module called several times is one pull.
+//!   it). Every other module it called gets a pull without credit. A module called several
+//!   times is one pull.
+//! * A correct trajectory whose answer used no tool result (`answered_at` 0) credits nobody and
+//!   pulls nobody: its calls were not needed, which says nothing of what they answer when they
+//!   are. (Pulled, a module that answered once and was then called on a request answered
+//!   without it fell back to the score of one never tried, and a tie with useless modules put
+//!   them first by chance.)
 //! * An incorrect trajectory credits nobody and pulls nobody: it does not show which module would
 //!   have answered (the budget may have run out before the right one was reached).
 //!
@@ -36,7 +41,7 @@ pub enum Answerer {
     LastCall,
     /// This module (index into the canonical set).
     Module(u8),
-    /// The answer used no tool result: nobody is credited.
+    /// The answer used no tool result: nobody is credited or pulled.
     NoTool,
 }
 
@@ -111,7 +116,8 @@ impl Arms {
         let answerer = match answerer {
             Answerer::LastCall => called.last().copied(),
             Answerer::Module(index) => Some(index),
-            Answerer::NoTool => None,
+            // The calls were not needed: that says nothing of what they answer when they are.
+            Answerer::NoTool => return,
         };
         let mut seen = [false; 256];
         for &index in called.iter().chain(answerer.iter()) {
@@ -232,6 +238,10 @@ mod tests {
         // Answered without tools: nobody is pulled.
         arms.record(&[], true, Answerer::LastCall);
         assert_eq!(arms.arms()[2], Arm::default());
+        // Nor when the calls were made but the answer used none of them.
+        arms.record(&[0, 2, 2], true, Answerer::NoTool);
+        assert_eq!(arms.arms()[2], Arm::default());
+        assert_eq!(arms.arms()[0].pulls, 1.0);
     }
 
     #[test]

@@ -253,7 +253,7 @@ mod tests {
         hist.add(2);
         hist.add(5);
         let mut budget = BudgetState::default();
-        budget.new_regime(0, Some(2));
+        budget.new_regime(None, Some(2));
         for calls in [3, 1, 4, 1, 5] {
             budget.observe(
                 BudgetObservation {

@@ -143,8 +143,18 @@ impl CombinationState {
             _ => 0,
         };
         if regime_changed {
-            self.budget
-                .new_regime(wasted, top_after.and_then(|t| u8::try_from(t).ok()));
+            // With the new first module first, the trajectory that showed it would have been
+            // served its budget without its wasted calls: the budget drops there. (Not to the
+            // policy's budget without them: one served a call more by exploration would drop it
+            // below what the trajectory itself shows to work.)
+            let answered_within = (wasted > 0)
+                .then(|| obs.served.or(self.budget.current))
+                .flatten()
+                .map(|served| served.saturating_sub(wasted));
+            self.budget.new_regime(
+                answered_within,
+                top_after.and_then(|t| u8::try_from(t).ok()),
+            );
         }
         if !obs.order_explored {
             // The trajectory that showed the new first module is the new path's first piece of
@@ -396,6 +406,29 @@ mod tests {
         );
         assert_eq!(served_at(3), 0.0, "nothing recorded at the budget played");
         assert_eq!(state.budget.level(1).succeeded, served_at(1));
+    }
+
+    /// Regression (closed-loop trace, steady world, over-caller): a trajectory served a call
+    /// more than the budget of 3 by exploration called a useless module twice, then the new
+    /// first module twice. With that module first it needed 2 calls; the budget went to 3 - 2
+    /// = 1, failed there, and climbed back.
+    #[test]
+    fn a_new_first_module_drops_the_budget_only_as_far_as_its_trajectory_shows() {
+        let mut state = two_modules((100.0, 40.0), (3.0, 0.9));
+        let obs = Observation {
+            calls: &[0, 0, 1, 1],
+            correct: true,
+            r_cost: 0.0,
+            timestamp_ms: 1,
+            served: Some(4),
+            policy_budget: Some(3),
+            answered_by: None,
+            answered_at: None,
+            order_explored: false,
+        };
+        state.observe(&obs, &PolicyConfig::default()).unwrap();
+        assert_eq!(state.budget.led_by, Some(1));
+        assert_eq!(state.budget.current, Some(2), "{:?}", state.budget);
     }
 
     proptest! {

@@ -205,7 +205,7 @@ fn a_new_first_module_makes_probes_quick_and_drops_the_wasted_calls() {
         state
     };
     let mut quick = at_three();
-    quick.new_regime(0, Some(1));
+    quick.new_regime(None, Some(1));
     assert!(quick.probing && quick.quick_probe);
     assert_eq!(quick.led_by, Some(1));
     for _ in 0..4 {
@@ -233,9 +233,10 @@ fn a_new_first_module_makes_probes_quick_and_drops_the_wasted_calls() {
     }
     assert_eq!(strict.current, Some(2), "many in many are");
 
-    // Two calls went to other modules before the new first one: the budget drops by two.
+    // A trajectory served 4 made two calls to other modules before the new first one: with it
+    // first it needed 2, and the budget drops there.
     let mut dropped = BudgetState::starting_at(4);
-    dropped.new_regime(2, Some(0));
+    dropped.new_regime(Some(2), Some(0));
     assert_eq!((dropped.current, dropped.probing), (Some(2), false));
     assert!(dropped.quick_probe);
 }
@@ -273,7 +274,7 @@ fn at_level(served: u32, correct: bool) -> BudgetObservation {
 fn quick_probes_end_with_the_second_failed_probe() {
     let config = BudgetConfig::default();
     let mut state = settled_at(3, &config);
-    state.new_regime(0, Some(0));
+    state.new_regime(None, Some(0));
     assert!(state.probing && state.quick_probe);
     state.observe(at_level(2, false), &config, DECAY);
     assert!(
@@ -352,13 +353,14 @@ fn a_probe_without_a_verdict_ends() {
     );
 }
 
-/// A new first module never raises the budget, even when the calls before it outnumber it.
+/// A new first module never raises the budget (a trajectory served more by exploration may
+/// show more than it) and never drops it to 0 (the new module is still to be called).
 #[test]
 fn a_new_first_module_never_raises_the_budget() {
-    for budget in [0, 1] {
+    for (budget, within, after) in [(0, 0, 0), (1, 0, 1), (1, 5, 1), (3, 4, 3), (3, 0, 1)] {
         let mut state = BudgetState::starting_at(budget);
-        state.new_regime(3, Some(0));
-        assert_eq!(state.current, Some(budget));
+        state.new_regime(Some(within), Some(0));
+        assert_eq!(state.current, Some(after), "{budget} within {within}");
     }
 }
 
@@ -369,7 +371,7 @@ fn a_new_first_module_never_raises_the_budget() {
 fn a_quick_probe_is_not_held_by_a_budget_that_was_lucky() {
     let config = BudgetConfig::default();
     let mut state = BudgetState::starting_at(3);
-    state.new_regime(0, Some(1));
+    state.new_regime(None, Some(1));
     for _ in 0..11 {
         state.observe(at_level(3, true), &config, DECAY);
     }

@@ -176,15 +176,19 @@ impl BudgetState {
     /// forgotten (with the recent window). Without this an agent that uses its whole budget
     /// would keep the budget it needed while a useless module was tried first.
     ///
-    /// `wasted` is how many calls the trajectory that showed the new first module made before
-    /// its first call to it: with that module first they are not needed, so the budget drops
-    /// by as many at once (if that was too far, the failing rule climbs back within a few
-    /// requests). Without such calls the level below is probed.
-    pub fn new_regime(&mut self, wasted: u32, led_by: Option<u8>) {
+    /// `answered_within` is the budget the trajectory that showed the new first module would
+    /// have needed with that module first: the budget it was served without the calls it made
+    /// before its first call to that module (`None` when it made none). The budget drops there
+    /// at once, never below 1 nor above where it was (if that was too far, the failing rule
+    /// climbs back within a few requests). Without such a drop the level below is probed.
+    pub fn new_regime(&mut self, answered_within: Option<u32>, led_by: Option<u8>) {
         self.led_by = led_by;
         let Some(k) = self.current else { return };
-        if wasted > 0 {
-            self.move_to(k.saturating_sub(wasted).max(1).min(k));
+        let drop_to = answered_within
+            .map(|level| level.max(1))
+            .filter(|&level| level < k);
+        if let Some(level) = drop_to {
+            self.move_to(level);
         }
         for (level, evidence) in &mut self.levels {
             if *level <= k {
@@ -197,7 +201,7 @@ impl BudgetState {
         self.failed_probes = 0;
         self.since_probe = 0;
         self.quick_probe = true;
-        if wasted == 0 {
+        if drop_to.is_none() {
             self.start_probe();
         } else {
             self.probing = false;

@@ -282,7 +282,7 @@ proptest! {
             let obs = BudgetObservation { served, calls, correct, answered_at: None };
             for state in [&mut a, &mut b] {
                 if regime_at == Some(i) {
-                    state.new_regime(0, None);
+                    state.new_regime(None, None);
                 }
                 state.observe(obs, &config, DECAY);
             }

@@ -97,6 +97,7 @@ pub fn run<A: Advisor + ?Sized>(
             policy_budget: decision.policy_budget,
             served: decision.budget,
             explore: decision.explore,
+            order_explored: decision.explored.order,
             first: decision.order.first().cloned(),
             truth,
             correct: played.correct,

@@ -6,6 +6,12 @@
 //! Convergence is judged on decisions not flagged as exploration: the policy has converged at
 //! trajectory `t` of a segment (the run, or the part after a drift) when its budget is `n*` at
 //! `t` and on at least [`STAY`] of the non-exploration decisions from `t` to the segment's end.
+//! The ranking is judged on the decisions that served the policy's module order: those that did
+//! not explore the order. A decision that explored only the budget (one call more or less)
+//! still puts the module the policy ranks first first, so it shows the ranking as it is. The
+//! helpful module is first from `t` on when every such decision from `t` puts it first
+//! ([`TOP_STAYS`]): the ranking is not a rate, and a share of the whole run would let a slow
+//! start pass (98 % of 2000 decisions forgives the first 40).
 
 use super::world::Scenario;
 use serde::Serialize;
@@ -13,8 +19,9 @@ use std::fmt::Write as _;
 
 /// Fraction of later non-exploration decisions that must serve `n*` for convergence to count.
 pub const STAY: f64 = 0.995;
-/// Fraction of later non-exploration decisions that must put the helpful module first.
-pub const TOP_STAYS: f64 = 0.98;
+/// Fraction of later decisions serving the policy's order that must put the helpful module
+/// first: all of them.
+pub const TOP_STAYS: f64 = 1.0;
 
 /// One policy decision as the report sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +30,10 @@ pub struct DecisionRecord {
     pub policy_budget: u32,
     /// The budget served.
     pub served: u32,
-    /// Flagged as exploration.
+    /// Flagged as exploration (of the budget, the order or both).
     pub explore: bool,
+    /// Another module than the policy's top one was put first (an exploration of the order).
+    pub order_explored: bool,
     /// The module served first.
     pub first: Option<String>,
     /// `n*` at the time.
@@ -97,11 +106,12 @@ pub struct ComboReport {
     pub followed_drift_in: Option<usize>,
     /// Fraction of non-exploration decisions after convergence that served `n*`.
     pub stays: Option<f64>,
-    /// Trajectories until the helpful module is served first and stays first; `None` when
-    /// never (or when no module is served: `n*` = 0).
+    /// Trajectories until the helpful module is served first and stays first on
+    /// [`TOP_STAYS`] of the decisions that served the policy's order; `None` when never (or
+    /// when no module is served: `n*` = 0).
     pub helpful_first_at: Option<usize>,
-    /// Fraction of the last 100 non-exploration decisions with a module order that put the
-    /// helpful module first (`None` when `n*` is 0: no module is needed).
+    /// Fraction of the last 100 decisions that served the policy's module order (did not
+    /// explore the order) and put the helpful module first (`None` when `n*` is 0: no module is needed).
     pub top_right_last_100: Option<f64>,
     /// Fraction of decisions that served a budget below the policy's.
     pub explored_down: f64,
@@ -125,15 +135,17 @@ pub struct RunReport {
     pub combos: Vec<ComboReport>,
 }
 
-/// The first `t` in `segment` at which `records[t]`'s budget is `want(t)` and stays so on
-/// [`STAY`] of the non-exploration decisions to the end of the segment; relative to its start.
+/// The first `t` in `segment` at which `records[t]` is `want`ed and stays so on `stay` of the
+/// `judged` decisions to the end of the segment (only judged decisions count, `t` among them);
+/// relative to its start.
 fn converged(
     records: &[DecisionRecord],
     segment: std::ops::Range<usize>,
+    judged: impl Fn(&DecisionRecord) -> bool,
     want: impl Fn(&DecisionRecord) -> bool,
     stay: f64,
 ) -> (Option<usize>, Option<f64>) {
-    let plain: Vec<usize> = segment.clone().filter(|&t| !records[t].explore).collect();
+    let plain: Vec<usize> = segment.clone().filter(|&t| judged(&records[t])).collect();
     // Suffix counts of matching non-exploration decisions.
     let mut good_after = vec![0usize; plain.len() + 1];
     for (i, &t) in plain.iter().enumerate().rev() {
@@ -160,23 +172,32 @@ impl ComboReport {
         let len = records.len();
         let split = combo.drift.map_or(len, |d| d.at.min(len));
         let at_truth = |r: &DecisionRecord| r.policy_budget == r.truth;
-        let (converged_at, stays) = converged(records, 0..split, at_truth, STAY);
+        let plain = |r: &DecisionRecord| !r.explore;
+        let (converged_at, stays) = converged(records, 0..split, plain, at_truth, STAY);
         let followed_drift_in = combo
             .drift
-            .and_then(|_| converged(records, split..len, at_truth, STAY).0);
+            .and_then(|_| converged(records, split..len, plain, at_truth, STAY).0);
         let helpful_first = |r: &DecisionRecord| r.first.as_deref() == Some(combo.helpful.as_str());
+        let policy_order = |r: &DecisionRecord| !r.order_explored;
         // Decisions that served a module order (budget > 0), and where they are in the run.
         let positions: Vec<usize> = (0..len).filter(|&t| records[t].first.is_some()).collect();
         let ordered: Vec<DecisionRecord> = positions.iter().map(|&t| records[t].clone()).collect();
         let helpful_first_at = if combo.optimal == 0 && combo.drift.is_none() {
             None
         } else {
-            converged(&ordered, 0..ordered.len(), helpful_first, TOP_STAYS)
-                .0
-                .map(|i| positions[i])
+            converged(
+                &ordered,
+                0..ordered.len(),
+                policy_order,
+                helpful_first,
+                TOP_STAYS,
+            )
+            .0
+            .map(|i| positions[i])
         };
-        let plain_ordered: Vec<&DecisionRecord> = ordered.iter().filter(|r| !r.explore).collect();
-        let last: Vec<&&DecisionRecord> = plain_ordered.iter().rev().take(100).collect();
+        let policy_ordered: Vec<&DecisionRecord> =
+            ordered.iter().filter(|r| policy_order(r)).collect();
+        let last: Vec<&&DecisionRecord> = policy_ordered.iter().rev().take(100).collect();
         // With n* = 0 no module is needed: which one an exploration put first says nothing.
         let top_right_last_100 = (combo.optimal > 0 && !last.is_empty())
             .then(|| last.iter().filter(|r| helpful_first(r)).count() as f64 / last.len() as f64);
