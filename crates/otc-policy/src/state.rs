@@ -144,9 +144,10 @@ impl CombinationState {
         };
         if regime_changed {
             // With the new first module first, the trajectory that showed it would have been
-            // served its budget without its wasted calls: the budget drops there. (Not to the
-            // policy's budget without them: one served a call more by exploration would drop it
-            // below what the trajectory itself shows to work.)
+            // served its budget (an unlogged one: the current budget) without its wasted calls:
+            // the budget drops there. (Not to the policy's budget without them: one served a
+            // call more by exploration would drop it below what the trajectory itself shows to
+            // work; when it shows no drop at all, the level below is probed at once.)
             let answered_within = (wasted > 0)
                 .then(|| obs.served.or(self.budget.current))
                 .flatten()

@@ -354,13 +354,27 @@ fn a_probe_without_a_verdict_ends() {
 }
 
 /// A new first module never raises the budget (a trajectory served more by exploration may
-/// show more than it) and never drops it to 0 (the new module is still to be called).
+/// show more than it) and never drops it to 0 (the new module is still to be called). Where
+/// it does not drop the budget, the level below is probed at once, as after a new first
+/// module without wasted calls (at budget 1 that probe serves no tools, and its first failure
+/// ends it).
 #[test]
 fn a_new_first_module_never_raises_the_budget() {
-    for (budget, within, after) in [(0, 0, 0), (1, 0, 1), (1, 5, 1), (3, 4, 3), (3, 0, 1)] {
+    let cases = [
+        (0, 0, 0, false),
+        (1, 0, 1, true),
+        (1, 5, 1, true),
+        (3, 4, 3, true),
+        (3, 0, 1, false),
+    ];
+    for (budget, within, after, probing) in cases {
         let mut state = BudgetState::starting_at(budget);
         state.new_regime(Some(within), Some(0));
-        assert_eq!(state.current, Some(after), "{budget} within {within}");
+        assert_eq!(
+            (state.current, state.probing),
+            (Some(after), probing),
+            "{budget} within {within}"
+        );
     }
 }
 

@@ -10,8 +10,9 @@
 //! not explore the order. A decision that explored only the budget (one call more or less)
 //! still puts the module the policy ranks first first, so it shows the ranking as it is. The
 //! helpful module is first from `t` on when every such decision from `t` puts it first
-//! ([`TOP_STAYS`]): the ranking is not a rate, and a share of the whole run would let a slow
-//! start pass (98 % of 2000 decisions forgives the first 40).
+//! ([`TOP_STAYS`]; a module tied with it at the top and put first by the decision's random
+//! tie-break counts against it): the ranking is not a rate, and a share of the whole run
+//! would let a slow start pass (98 % of 2000 decisions forgives the first 40).
 
 use super::world::Scenario;
 use serde::Serialize;
@@ -110,8 +111,9 @@ pub struct ComboReport {
     /// [`TOP_STAYS`] of the decisions that served the policy's order; `None` when never (or
     /// when no module is served: `n*` = 0).
     pub helpful_first_at: Option<usize>,
-    /// Fraction of the last 100 decisions that served the policy's module order (did not
-    /// explore the order) and put the helpful module first (`None` when `n*` is 0: no module is needed).
+    /// Among the last 100 decisions that served the policy's module order (did not explore
+    /// the order), the fraction that put the helpful module first (`None` when `n*` is 0: no
+    /// module is needed).
     pub top_right_last_100: Option<f64>,
     /// Fraction of decisions that served a budget below the policy's.
     pub explored_down: f64,
@@ -145,14 +147,14 @@ fn converged(
     want: impl Fn(&DecisionRecord) -> bool,
     stay: f64,
 ) -> (Option<usize>, Option<f64>) {
-    let plain: Vec<usize> = segment.clone().filter(|&t| judged(&records[t])).collect();
-    // Suffix counts of matching non-exploration decisions.
-    let mut good_after = vec![0usize; plain.len() + 1];
-    for (i, &t) in plain.iter().enumerate().rev() {
+    let judged_at: Vec<usize> = segment.clone().filter(|&t| judged(&records[t])).collect();
+    // Suffix counts of wanted decisions among the judged ones.
+    let mut good_after = vec![0usize; judged_at.len() + 1];
+    for (i, &t) in judged_at.iter().enumerate().rev() {
         good_after[i] = good_after[i + 1] + usize::from(want(&records[t]));
     }
-    for (i, &t) in plain.iter().enumerate() {
-        let total = plain.len() - i;
+    for (i, &t) in judged_at.iter().enumerate() {
+        let total = judged_at.len() - i;
         let fraction = good_after[i] as f64 / total as f64;
         if want(&records[t]) && fraction >= stay {
             return (Some(t - segment.start), Some(fraction));
@@ -378,4 +380,41 @@ pub fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(first: &str, order_explored: bool) -> DecisionRecord {
+        DecisionRecord {
+            policy_budget: 2,
+            served: 2 + u32::from(order_explored),
+            explore: order_explored,
+            order_explored,
+            first: Some(first.to_owned()),
+            truth: 2,
+            correct: true,
+        }
+    }
+
+    /// The ranking's reading: a decision that explored the order is not judged; one that
+    /// served the policy's order with another module first is, and the helpful module is
+    /// first only from the decision after it on.
+    #[test]
+    fn the_helpful_module_is_first_from_the_last_judged_decision_that_was_not() {
+        let mut records: Vec<DecisionRecord> = (0..10).map(|_| record("web", false)).collect();
+        records[1] = record("news", false);
+        records[6] = record("news", true);
+        let judged = |r: &DecisionRecord| !r.order_explored;
+        let helpful = |r: &DecisionRecord| r.first.as_deref() == Some("web");
+        let at = |records: &[DecisionRecord]| {
+            converged(records, 0..records.len(), judged, helpful, TOP_STAYS).0
+        };
+        assert_eq!(at(&records), Some(2), "the exploration at 6 does not count");
+        records[6].order_explored = false;
+        assert_eq!(at(&records), Some(7), "the policy's own order at 6 does");
+        records[9] = record("news", false);
+        assert_eq!(at(&records), None, "never, if the last one is not");
+    }
 }
