@@ -63,13 +63,14 @@ fn helpful_first(runs: &[RunReport], within: usize) -> (f64, usize) {
 /// The helpful module comes first (on every later decision serving the policy's order) within
 /// 30 trajectories for nearly every combination: a lucky answer credited to a useless module
 /// can keep it first until the budget has climbed far enough for the helpful one to answer
-/// (one combination in a few hundred), so 99% within 30 and all within 50.
+/// (one combination in several hundred: 100 seeds of this build give one, at 31), so 99.5%
+/// within 30 and all within 45.
 fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
     let summary = Summary::of(runs, 50);
     let text = summary.text();
     let (soon, slowest) = helpful_first(runs, 30);
     assert!(
-        soon >= 0.99 && slowest <= 50,
+        soon >= 0.995 && slowest <= 45,
         "helpful module first: {soon:.3} within 30, slowest {slowest}"
     );
     assert!(
@@ -85,10 +86,10 @@ fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
         summary.runs_all_within >= 0.9,
         "every combination within 50 on 90% of seeds: {text}"
     );
-    // All but one combination within 50 on every seed, but for a rare streak of ordinary
-    // failures (about one request in ten fails at any budget) that makes a settled budget
-    // climb and come back through a probe: at most two seeds in a hundred may miss two (the
-    // issue's target is none; 100 seeds of this build give one, seed 85).
+    // All but one combination within 50 on every seed. (A rare streak of ordinary failures,
+    // about one request in ten fails at any budget, can make a settled budget climb and come
+    // back through a probe; one seed in 100 missed two while a single guessed credit could
+    // still put a useless module first.)
     let misses: Vec<usize> = runs
         .iter()
         .map(|run| {
@@ -98,10 +99,9 @@ fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
                 .count()
         })
         .collect();
-    let two = misses.iter().filter(|&&m| m == 2).count();
     assert!(
-        misses.iter().all(|&m| m <= 2) && two * 50 <= runs.len().max(100),
-        "all but one combination on (nearly) every seed: {misses:?}; {text}"
+        misses.iter().all(|&m| m <= 1),
+        "all but one combination on every seed: {misses:?}; {text}"
     );
     assert!(summary.min_stays >= 0.995, "stays at n*: {text}");
     assert!(
@@ -168,7 +168,7 @@ fn closed_loop_drift_is_followed() {
         .iter()
         .map(|run| run.combos[1].followed_drift_in.unwrap_or(usize::MAX))
         .collect();
-    // What this build gives: 3 of 100 seeds (2 of the first 40) do not follow within the 1000
+    // What this build gives: 2 of 100 seeds (1 of the first 40) do not follow within the 1000
     // trajectories left; the test holds it there.
     let missed = down.iter().filter(|&&t| t == usize::MAX).count();
     assert!(

@@ -13,6 +13,15 @@
 //!   last call (an agent that stops when it has the answer stops right after the call that gave
 //!   it). Every other module it called gets a pull without credit. A module called several
 //!   times is one pull.
+//! * The last call is only a guess when the trajectory used its whole budget: the agent may
+//!   have had the answer already and spent the calls it had left (an agent that uses every
+//!   call, or one that keeps calling after it has the answer). A trajectory that used its
+//!   whole budget and ends with **one call on another module after two or more on the same
+//!   module** (`[a, a, b]`) is credited half to each of the two: the agent worked `a` and left
+//!   it for one last call, which either answered or came after `a` had. (One guessed credit
+//!   like this, early, put a module that never answers first.) A single call before the
+//!   last (`[a, b]`) is what trying a useless module first looks like, and stays credited to
+//!   `b` alone.
 //! * A correct trajectory whose answer used no tool result (`answered_at` 0) credits nobody and
 //!   pulls nobody: its calls were not needed, which says nothing of what they answer when they
 //!   are. (Pulled, a module that answered once and was then called on a request answered
@@ -37,8 +46,13 @@ use serde::{Deserialize, Serialize};
 /// Which module answered a correct trajectory, as far as the orchestrator said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answerer {
-    /// Not said: the module of the last call is credited.
+    /// Not said, and the agent stopped before its budget ran out: the module of the last call
+    /// is credited.
     LastCall,
+    /// Not said, and the trajectory used its whole budget (or its budget is not known): the
+    /// module of the last call is credited, or it shares the credit with the module before it
+    /// when the trajectory ends `[a, a, b]` (see the module docs).
+    LastCallOfBudget,
     /// This module (index into the canonical set).
     Module(u8),
     /// The answer used no tool result: nobody is credited or pulled.
@@ -113,12 +127,15 @@ impl Arms {
         if !correct {
             return;
         }
-        let answerer = match answerer {
-            Answerer::LastCall => called.last().copied(),
-            Answerer::Module(index) => Some(index),
+        // Who answered, and who shares the credit with it when that is unclear.
+        let (answerer, sharer) = match answerer {
+            Answerer::LastCall => (called.last().copied(), None),
+            Answerer::LastCallOfBudget => (called.last().copied(), left_for_one_call(called)),
+            Answerer::Module(index) => (Some(index), None),
             // The calls were not needed: that says nothing of what they answer when they are.
             Answerer::NoTool => return,
         };
+        let credit = if sharer.is_some() { 0.5 } else { 1.0 };
         let mut seen = [false; 256];
         for &index in called.iter().chain(answerer.iter()) {
             let i = usize::from(index);
@@ -128,8 +145,8 @@ impl Arms {
             seen[i] = true;
             if let Some(arm) = self.arms.get_mut(i) {
                 arm.pulls += 1.0;
-                if Some(index) == answerer {
-                    arm.answered += 1.0;
+                if Some(index) == answerer || Some(index) == sharer {
+                    arm.answered += credit;
                 }
             }
         }
@@ -197,6 +214,15 @@ impl Arms {
     }
 }
 
+/// The module `a` of a trajectory that ends `[.., a, a, b]` (`b` another module): two or more
+/// calls on `a`, then one on `b`.
+fn left_for_one_call(called: &[u8]) -> Option<u8> {
+    match called {
+        [.., a, before, last] if a == before && before != last => Some(*before),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +268,54 @@ mod tests {
         arms.record(&[0, 2, 2], true, Answerer::NoTool);
         assert_eq!(arms.arms()[2], Arm::default());
         assert_eq!(arms.arms()[0].pulls, 1.0);
+    }
+
+    /// Regression (closed-loop review): an over-caller that had its answer from module 1 spent
+    /// its last call on module 0, and the whole credit for it put module 0 first.
+    #[test]
+    fn a_last_call_after_the_budget_ran_out_shares_the_credit_only_when_it_left_a_worked_module() {
+        let credited = |called: &[u8], answerer| {
+            let mut arms = Arms::new(3);
+            arms.record(called, true, answerer);
+            arms.arms()
+                .iter()
+                .map(|a| (a.answered, a.pulls))
+                .collect::<Vec<_>>()
+        };
+        let spent = Answerer::LastCallOfBudget;
+        // Two calls on 1, then one on 0: either may have answered.
+        assert_eq!(
+            credited(&[1, 1, 0], spent),
+            [(0.5, 1.0), (0.5, 1.0), (0.0, 0.0)]
+        );
+        assert_eq!(
+            credited(&[2, 1, 1, 0], spent),
+            [(0.5, 1.0), (0.5, 1.0), (0.0, 1.0)]
+        );
+        // The agent stopped on its own: the last call answered.
+        assert_eq!(
+            credited(&[1, 1, 0], Answerer::LastCall),
+            [(1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
+        );
+        // One call on a module tried first, then the one that answered: not shared.
+        assert_eq!(
+            credited(&[0, 1], spent),
+            [(0.0, 1.0), (1.0, 1.0), (0.0, 0.0)]
+        );
+        // Ends on a run of the last module, or never left one: the last call's module.
+        assert_eq!(
+            credited(&[1, 1, 0, 0], spent),
+            [(1.0, 1.0), (0.0, 1.0), (0.0, 0.0)]
+        );
+        assert_eq!(
+            credited(&[1, 1, 1], spent),
+            [(0.0, 0.0), (1.0, 1.0), (0.0, 0.0)]
+        );
+        // What the orchestrator said always wins.
+        assert_eq!(
+            credited(&[1, 1, 0], Answerer::Module(1)),
+            [(0.0, 1.0), (1.0, 1.0), (0.0, 0.0)]
+        );
     }
 
     #[test]

@@ -107,6 +107,11 @@ impl CombinationState {
                 .calls
                 .get(at as usize - 1)
                 .map_or(Answerer::LastCall, |&module| Answerer::Module(module)),
+            // An agent that stopped before its budget ran out stopped after the answer; one
+            // that used it all may have spent its last calls after the answer.
+            (None, None) if obs.served.is_none_or(|served| calls >= served) => {
+                Answerer::LastCallOfBudget
+            }
             (None, None) => Answerer::LastCall,
         };
         self.arms.record(obs.calls, obs.correct, answerer);
