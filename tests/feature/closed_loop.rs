@@ -61,16 +61,16 @@ fn helpful_first(runs: &[RunReport], within: usize) -> (f64, usize) {
 
 /// The targets both agents meet in the steady world (the over-caller's saving target is 90%).
 /// The helpful module comes first (on every later decision serving the policy's order) within
-/// 30 trajectories for nearly every combination: a lucky answer credited to a useless module
-/// can keep it first until the budget has climbed far enough for the helpful one to answer
-/// (one combination in several hundred: 100 seeds of this build give one, at 31), so 99.5%
-/// within 30 and all within 45.
+/// 30 trajectories for every combination (100 seeds of this build: the slowest takes 18). A
+/// lucky answer credited to a useless module used to keep it first until the budget had
+/// climbed far enough for the helpful one to answer: failed requests that leave it now pull
+/// it down.
 fn assert_steady_targets(runs: &[RunReport], saving: f64, median: f64) {
     let summary = Summary::of(runs, 50);
     let text = summary.text();
     let (soon, slowest) = helpful_first(runs, 30);
     assert!(
-        soon >= 0.995 && slowest <= 45,
+        slowest <= 30,
         "helpful module first: {soon:.3} within 30, slowest {slowest}"
     );
     assert!(
@@ -168,7 +168,7 @@ fn closed_loop_drift_is_followed() {
         .iter()
         .map(|run| run.combos[1].followed_drift_in.unwrap_or(usize::MAX))
         .collect();
-    // What this build gives: 2 of 100 seeds (1 of the first 40) do not follow within the 1000
+    // What this build gives: 3 of 100 seeds (2 of the first 40) do not follow within the 1000
     // trajectories left; the test holds it there.
     let missed = down.iter().filter(|&&t| t == usize::MAX).count();
     assert!(

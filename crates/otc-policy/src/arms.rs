@@ -27,8 +27,14 @@
 //!   are. (Pulled, a module that answered once and was then called on a request answered
 //!   without it fell back to the score of one never tried, and a tie with useless modules put
 //!   them first by chance.)
-//! * An incorrect trajectory credits nobody and pulls nobody: it does not show which module would
-//!   have answered (the budget may have run out before the right one was reached).
+//! * An incorrect trajectory credits nobody. Served by a logged decision, it pulls the modules
+//!   the agent called and then left for another ([`Arms::record_left`]): the agent followed the
+//!   decision's order and moved on from them, so their calls did not answer (the request got
+//!   no answer at all). Not the module of its last call: the budget may have run out before
+//!   that one answered. (Without these pulls a useless module credited once with a lucky
+//!   answer stayed first for as long as requests failed on the call it wasted.) An unlogged
+//!   incorrect trajectory pulls nobody: nothing says its calls followed an order rather than,
+//!   say, a script that calls modules at random.
 //!
 //! An arm's `pulls` and `answered` decay like the rest of the checkpoint (see
 //! [`crate::estimate`]).
@@ -62,7 +68,8 @@ pub enum Answerer {
 /// One module's decayed statistics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Arm {
-    /// Decayed number of correct trajectories that called the module.
+    /// Decayed number of trajectories that called the module: correct ones, and incorrect ones
+    /// served by a decision that left it for another module.
     pub pulls: f64,
     /// Of them, those the module answered.
     pub answered: f64,
@@ -136,8 +143,28 @@ impl Arms {
             Answerer::NoTool => return,
         };
         let credit = if sharer.is_some() { 0.5 } else { 1.0 };
+        self.pull_each(called.iter().chain(answerer.iter()).copied(), |index| {
+            if Some(index) == answerer || Some(index) == sharer {
+                credit
+            } else {
+                0.0
+            }
+        });
+    }
+
+    /// Records an incorrect trajectory served by a logged decision: each module `called` left
+    /// for another gets a pull without credit; the module of the last call does not.
+    pub fn record_left(&mut self, called: &[u8]) {
+        if let Some(&last) = called.last() {
+            self.pull_each(called.iter().copied().filter(|&m| m != last), |_| 0.0);
+        }
+    }
+
+    /// One pull for each distinct module of `modules` (a module called several times is one
+    /// pull), answered by `credit(module)`.
+    fn pull_each(&mut self, modules: impl Iterator<Item = u8>, credit: impl Fn(u8) -> f64) {
         let mut seen = [false; 256];
-        for &index in called.iter().chain(answerer.iter()) {
+        for index in modules {
             let i = usize::from(index);
             if seen[i] {
                 continue;
@@ -145,9 +172,7 @@ impl Arms {
             seen[i] = true;
             if let Some(arm) = self.arms.get_mut(i) {
                 arm.pulls += 1.0;
-                if Some(index) == answerer || Some(index) == sharer {
-                    arm.answered += credit;
-                }
+                arm.answered += credit(index);
             }
         }
     }
@@ -316,6 +341,31 @@ mod tests {
             credited(&[1, 1, 0], Answerer::Module(1)),
             [(0.0, 1.0), (1.0, 1.0), (0.0, 0.0)]
         );
+    }
+
+    /// Regression (closed-loop review): a useless module credited with one lucky answer stayed
+    /// first while every request failed on the call it wasted, until the budget had climbed
+    /// far enough for the helpful module behind it to answer.
+    #[test]
+    fn a_failed_request_served_by_a_decision_pulls_the_modules_it_left_but_not_its_last() {
+        let mut arms = Arms::new(3);
+        arms.record(&[0], true, Answerer::LastCall);
+        assert_eq!(arms.ranking_by(|i| i as u64)[0], 0);
+        // Unlogged, a failure pulls nobody.
+        arms.record(&[0, 1, 1], false, Answerer::LastCall);
+        assert_eq!(arms.arms()[0].pulls, 1.0);
+        for _ in 0..2 {
+            // Module 0 first, module 1 not given the calls it needs.
+            arms.record_left(&[0, 1, 1]);
+        }
+        let pulls: Vec<f64> = arms.arms().iter().map(|a| a.pulls).collect();
+        assert_eq!(pulls, [3.0, 0.0, 0.0]);
+        assert!(arms.arms()[0].score() < Arm::default().score());
+        assert_eq!(arms.ranking_by(|i| i as u64), vec![1, 2, 0]);
+        // Left and come back to: the last call's module is not pulled.
+        arms.record_left(&[2, 1, 2]);
+        assert_eq!(arms.arms()[1].pulls, 1.0);
+        assert_eq!(arms.arms()[2].pulls, 0.0);
     }
 
     #[test]

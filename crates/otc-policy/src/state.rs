@@ -114,7 +114,12 @@ impl CombinationState {
             }
             (None, None) => Answerer::LastCall,
         };
-        self.arms.record(obs.calls, obs.correct, answerer);
+        if obs.correct || obs.served.is_none() {
+            self.arms.record(obs.calls, obs.correct, answerer);
+        } else {
+            // The agent followed a decision's order: a module it left did not answer.
+            self.arms.record_left(obs.calls);
+        }
         let top_after = self.arms.leader();
         // A module answers first where none did, or clearly overtook the one that was first
         // when the budget's evidence was gathered (which then does not answer, or answers far
