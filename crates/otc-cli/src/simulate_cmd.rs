@@ -79,7 +79,7 @@ pub struct SimulateArgs {
     #[arg(long, env = "OTC_POLICY_CONFIG")]
     config: Option<PathBuf>,
     /// Trajectories name the module that answered (`answered_by`); without it credit follows
-    /// the last call.
+    /// the last call (shared in the cases ARCHITECTURE.md names).
     #[arg(long)]
     answered_by: bool,
     /// Trajectories say which call answered (`answered_at`), as an orchestrator that knows

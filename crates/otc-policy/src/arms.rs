@@ -13,10 +13,10 @@
 //!   last call (an agent that stops when it has the answer stops right after the call that gave
 //!   it). Every other module it called gets a pull without credit. A module called several
 //!   times is one pull.
-//! * The last call is only a guess when the trajectory used its whole budget: the agent may
-//!   have had the answer already and spent the calls it had left (an agent that uses every
-//!   call, or one that keeps calling after it has the answer). A trajectory that used its
-//!   whole budget and ends with **one call on another module after two or more on the same
+//! * The last call is only a guess when the trajectory used its whole budget (an unlogged
+//!   trajectory counts as served the calls it made, so it always has): the agent may have had
+//!   the answer already and spent the calls it had left (an agent that uses every call, or one
+//!   that keeps calling after it has the answer). Such a trajectory that ends with **one call on another module after two or more on the same
 //!   module** (`[a, a, b]`) is credited half to each of the two: the agent worked `a` and left
 //!   it for one last call, which either answered or came after `a` had. (One guessed credit
 //!   like this, early, put a module that never answers first.) A single call before the
@@ -58,7 +58,7 @@ pub enum Answerer {
     /// Not said, and the trajectory used its whole budget (or its budget is not known): the
     /// module of the last call is credited, or it shares the credit with the module before it
     /// when the trajectory ends `[a, a, b]` (see the module docs).
-    LastCallOfBudget,
+    LastCallBudgetSpent,
     /// This module (index into the canonical set).
     Module(u8),
     /// The answer used no tool result: nobody is credited or pulled.
@@ -71,7 +71,7 @@ pub struct Arm {
     /// Decayed number of trajectories that called the module: correct ones, and incorrect ones
     /// served by a decision that left it for another module.
     pub pulls: f64,
-    /// Of them, those the module answered.
+    /// Of them, those the module answered (decayed; a shared credit counts half).
     pub answered: f64,
 }
 
@@ -137,7 +137,7 @@ impl Arms {
         // Who answered, and who shares the credit with it when that is unclear.
         let (answerer, sharer) = match answerer {
             Answerer::LastCall => (called.last().copied(), None),
-            Answerer::LastCallOfBudget => (called.last().copied(), left_for_one_call(called)),
+            Answerer::LastCallBudgetSpent => (called.last().copied(), sharer_of_last_call(called)),
             Answerer::Module(index) => (Some(index), None),
             // The calls were not needed: that says nothing of what they answer when they are.
             Answerer::NoTool => return,
@@ -239,9 +239,9 @@ impl Arms {
     }
 }
 
-/// The module `a` of a trajectory that ends `[.., a, a, b]` (`b` another module): two or more
-/// calls on `a`, then one on `b`.
-fn left_for_one_call(called: &[u8]) -> Option<u8> {
+/// The module that shares the last call's credit: `a` of a trajectory that ends
+/// `[.., a, a, b]` (`b` another module: two or more calls on `a`, then one on `b`).
+fn sharer_of_last_call(called: &[u8]) -> Option<u8> {
     match called {
         [.., a, before, last] if a == before && before != last => Some(*before),
         _ => None,
@@ -307,7 +307,7 @@ mod tests {
                 .map(|a| (a.answered, a.pulls))
                 .collect::<Vec<_>>()
         };
-        let spent = Answerer::LastCallOfBudget;
+        let spent = Answerer::LastCallBudgetSpent;
         // Two calls on 1, then one on 0: either may have answered.
         assert_eq!(
             credited(&[1, 1, 0], spent),
@@ -351,9 +351,6 @@ mod tests {
         let mut arms = Arms::new(3);
         arms.record(&[0], true, Answerer::LastCall);
         assert_eq!(arms.ranking_by(|i| i as u64)[0], 0);
-        // Unlogged, a failure pulls nobody.
-        arms.record(&[0, 1, 1], false, Answerer::LastCall);
-        assert_eq!(arms.arms()[0].pulls, 1.0);
         for _ in 0..2 {
             // Module 0 first, module 1 not given the calls it needs.
             arms.record_left(&[0, 1, 1]);

@@ -110,14 +110,15 @@ impl CombinationState {
             // An agent that stopped before its budget ran out stopped after the answer; one
             // that used it all may have spent its last calls after the answer.
             (None, None) if obs.served.is_none_or(|served| calls >= served) => {
-                Answerer::LastCallOfBudget
+                Answerer::LastCallBudgetSpent
             }
             (None, None) => Answerer::LastCall,
         };
-        if obs.correct || obs.served.is_none() {
+        if obs.correct {
             self.arms.record(obs.calls, obs.correct, answerer);
-        } else {
-            // The agent followed a decision's order: a module it left did not answer.
+        } else if obs.served.is_some() {
+            // The agent followed a decision's order: a module it left did not answer. (Unlogged,
+            // a failure pulls nobody: nothing says its calls followed an order.)
             self.arms.record_left(obs.calls);
         }
         let top_after = self.arms.leader();
@@ -127,7 +128,9 @@ impl CombinationState {
         // forgotten before this trajectory (the first of the new path) is folded in. Two
         // modules that answer about equally often may swap places without that; comparing
         // with the path's module, not the previous top, also notices an overtake that
-        // happened in small steps.
+        // happened in small steps. A failed request can show it too: the requests that left
+        // the path's module pulled it below `USELESS_BELOW` (then nothing was wasted on the
+        // way to an answer, so the budget does not drop and the level below is probed).
         let path = self.budget.led_by.map(usize::from);
         let regime_changed = match (path, top_after) {
             (_, None) => false,
@@ -230,7 +233,7 @@ pub fn rank_arms(arms: &Arms, names: &[String]) -> Vec<ArmView> {
 }
 
 /// One module's credit as shown to callers. While a module set's own arms have fewer than
-/// [`crate::advice::LOAN_ARMS_UNTIL`] correct requests behind them, the advice for it ranks
+/// [`crate::advice::LOAN_ARMS_UNTIL`] pulls behind them, the advice for it ranks
 /// with what sibling sets lend added to them (the reason says so), and so do these figures;
 /// its checkpoint shows its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,9 +242,10 @@ pub struct ArmView {
     pub module: String,
     /// Posterior mean of "a call to it answers" (0.5 for a module never tried).
     pub score: f64,
-    /// Decayed number of correct requests that called it (with a sibling's loan: see above).
+    /// Decayed number of requests that called it: correct ones, and failed ones served by a
+    /// decision that left it for another module (with a sibling's loan: see above).
     pub pulls: f64,
-    /// Of them, those it answered.
+    /// Of them, those it answered (a shared credit counts half).
     pub answered: f64,
     /// Whether another module has exactly the same score (a decision breaks the tie at random;
     /// this view lists tied modules in canonical order).
@@ -309,6 +313,10 @@ pub struct Recommendation {
     /// The modules ranked best first; empty when the budget is 0 (answer without tools).
     pub ranked: Vec<ArmView>,
 }
+
+#[cfg(test)]
+#[path = "state_credit_tests.rs"]
+mod credit_tests;
 
 #[cfg(test)]
 mod tests {

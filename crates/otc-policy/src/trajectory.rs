@@ -46,8 +46,9 @@ pub struct Trajectory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<u64>,
     /// The module whose result answered, if the orchestrator knows (ignored on an incorrect
-    /// trajectory). Without it a correct request credits the module of its last call (see
-    /// [`crate::arms`]): send it when the agent calls other tools after it has the answer.
+    /// trajectory). Without it a correct request credits the module of its last call, or shares
+    /// that credit (see [`crate::arms`]): send it when the agent calls other tools after it
+    /// has the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
     /// Which call's result the answer used, counted from 1 (0: the answer used no tool

@@ -45,8 +45,9 @@ pub struct TrajectoryIn {
     pub decision_id: Option<u64>,
     /// The module whose result answered, if the orchestrator knows (it must be one of
     /// `calls`; ignored on an incorrect trajectory). Without it a correct request credits the
-    /// module of its last call: send it when the agent calls other tools after it has the
-    /// answer.
+    /// module of its last call (shared with the module before it when the request used its
+    /// whole budget and ends with one call on another module after two or more on one): send
+    /// it when the agent calls other tools after it has the answer.
     #[serde(default)]
     #[schema(value_type = Option<crate::openapi::PolicyName>)]
     pub answered_by: Option<String>,
@@ -189,10 +190,12 @@ pub struct ArmView {
     /// Posterior mean of "a call to it answers", `(answered + 1) / (pulls + 2)`: 0.5 for a
     /// module never tried.
     pub score: f64,
-    /// Decayed number of correct requests that called it.
+    /// Decayed number of requests that called it: correct ones, and failed ones served by a
+    /// decision that called it and then left it for another module.
     pub pulls: f64,
     /// Of them, those it answered: it was the module `answered_by` named, else the module of
-    /// the call `answered_at` named, else the module of the last call.
+    /// the call `answered_at` named, else the module of the last call (a credit shared with
+    /// the module before it counts half).
     pub answered: f64,
     /// Whether another module has exactly the same score (decisions break ties at random;
     /// this list shows tied modules in canonical order).

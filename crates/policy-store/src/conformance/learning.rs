@@ -69,7 +69,7 @@ pub fn recommend_falls_back_and_never_errors_for_the_unseen(open: Open<'_>) {
     let store = open();
     for i in 0..20 {
         store
-            .ingest(&traj(&format!("r{i}"), &["web", "web", "calc"], true))
+            .ingest(&traj(&format!("r{i}"), &["web", "calc", "calc"], true))
             .unwrap();
     }
     let exact = store
