@@ -16,12 +16,12 @@
 //! * The last call is only a guess when the trajectory used its whole budget (an unlogged
 //!   trajectory counts as served the calls it made, so it always has): the agent may have had
 //!   the answer already and spent the calls it had left (an agent that uses every call, or one
-//!   that keeps calling after it has the answer). Such a trajectory that ends with **one call on another module after two or more on the same
-//!   module** (`[a, a, b]`) is credited half to each of the two: the agent worked `a` and left
-//!   it for one last call, which either answered or came after `a` had. (One guessed credit
-//!   like this, early, put a module that never answers first.) A single call before the
-//!   last (`[a, b]`) is what trying a useless module first looks like, and stays credited to
-//!   `b` alone.
+//!   that keeps calling after it has the answer). Such a trajectory that ends with **one call
+//!   on another module after two or more on the same module** (`[a, a, b]`) is credited half
+//!   to each of the two: the agent worked `a` and left it for one last call, which either
+//!   answered or came after `a` had. (One guessed credit like this, early, put a module that
+//!   never answers first.) A single call before the last (`[a, b]`) is what trying a useless
+//!   module first looks like, and stays credited to `b` alone.
 //! * A correct trajectory whose answer used no tool result (`answered_at` 0) credits nobody and
 //!   pulls nobody: its calls were not needed, which says nothing of what they answer when they
 //!   are. (Pulled, a module that answered once and was then called on a request answered
