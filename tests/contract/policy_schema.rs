@@ -113,7 +113,7 @@ fn policy_blob_layout_is_stable() {
     use otc_policy::budget::{BudgetConfig, BudgetObservation, BudgetState};
     use otc_policy::estimate::CallHistogram;
     let mut arms = Arms::new(2);
-    arms.record(&[0, 1], true, Answerer::Module(1));
+    arms.record_answered(&[0, 1], Answerer::Module(1));
     let mut hist = CallHistogram::default();
     hist.add(2);
     let mut budget = BudgetState::default();

@@ -128,12 +128,10 @@ impl Arms {
         }
     }
 
-    /// Records one trajectory: `called` are module indices in call order (repeats allowed),
-    /// `answerer` the module that answered, as far as the orchestrator said.
-    pub fn record(&mut self, called: &[u8], correct: bool, answerer: Answerer) {
-        if !correct {
-            return;
-        }
+    /// Records a correct trajectory: `called` are module indices in call order (repeats
+    /// allowed), `answerer` the module that answered, as far as the orchestrator said. (An
+    /// incorrect one credits nobody: see [`Self::record_left`].)
+    pub fn record_answered(&mut self, called: &[u8], answerer: Answerer) {
         // Who answered, and who shares the credit with it when that is unclear.
         let (answerer, sharer) = match answerer {
             Answerer::LastCall => (called.last().copied(), None),
@@ -259,7 +257,7 @@ mod tests {
         let mut arms = Arms::new(2);
         for _ in 0..20 {
             // Module 0 is tried first, module 1 answers.
-            arms.record(&[0, 1, 1], true, Answerer::LastCall);
+            arms.record_answered(&[0, 1, 1], Answerer::LastCall);
         }
         assert_eq!(arms.ranking_by(|i| i as u64), vec![1, 0]);
         assert!(arms.arms()[0].score() < 0.1);
@@ -269,7 +267,7 @@ mod tests {
     #[test]
     fn answered_by_overrides_the_last_call_and_failures_credit_nobody() {
         let mut arms = Arms::new(3);
-        arms.record(&[0, 1], true, Answerer::Module(0));
+        arms.record_answered(&[0, 1], Answerer::Module(0));
         assert_eq!(
             arms.arms()[0],
             Arm {
@@ -284,13 +282,13 @@ mod tests {
                 answered: 0.0
             }
         );
-        arms.record(&[2, 2, 2], false, Answerer::LastCall);
+        arms.record_left(&[2, 2, 2]);
         assert_eq!(arms.arms()[2], Arm::default());
         // Answered without tools: nobody is pulled.
-        arms.record(&[], true, Answerer::LastCall);
+        arms.record_answered(&[], Answerer::LastCall);
         assert_eq!(arms.arms()[2], Arm::default());
         // Nor when the calls were made but the answer used none of them.
-        arms.record(&[0, 2, 2], true, Answerer::NoTool);
+        arms.record_answered(&[0, 2, 2], Answerer::NoTool);
         assert_eq!(arms.arms()[2], Arm::default());
         assert_eq!(arms.arms()[0].pulls, 1.0);
     }
@@ -301,7 +299,7 @@ mod tests {
     fn a_last_call_after_the_budget_ran_out_shares_the_credit_only_when_it_left_a_worked_module() {
         let credited = |called: &[u8], answerer| {
             let mut arms = Arms::new(3);
-            arms.record(called, true, answerer);
+            arms.record_answered(called, answerer);
             arms.arms()
                 .iter()
                 .map(|a| (a.answered, a.pulls))
@@ -349,7 +347,7 @@ mod tests {
     #[test]
     fn a_failed_request_served_by_a_decision_pulls_the_modules_it_left_but_not_its_last() {
         let mut arms = Arms::new(3);
-        arms.record(&[0], true, Answerer::LastCall);
+        arms.record_answered(&[0], Answerer::LastCall);
         assert_eq!(arms.ranking_by(|i| i as u64)[0], 0);
         for _ in 0..2 {
             // Module 0 first, module 1 not given the calls it needs.
@@ -369,7 +367,7 @@ mod tests {
     fn untried_modules_rank_between_answering_and_failing_ones() {
         let mut arms = Arms::new(3);
         for _ in 0..5 {
-            arms.record(&[0, 2], true, Answerer::Module(2));
+            arms.record_answered(&[0, 2], Answerer::Module(2));
         }
         assert_eq!(arms.ranking_by(|i| i as u64), vec![2, 1, 0]);
     }
@@ -383,7 +381,7 @@ mod tests {
     #[test]
     fn decay_forgets_until_untried() {
         let mut arms = Arms::new(1);
-        arms.record(&[0], true, Answerer::LastCall);
+        arms.record_answered(&[0], Answerer::LastCall);
         for _ in 0..2000 {
             arms.decay(0.995);
         }

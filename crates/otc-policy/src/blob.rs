@@ -248,7 +248,7 @@ mod tests {
     #[test]
     fn round_trips() {
         let mut arms = Arms::new(3);
-        arms.record(&[0, 2], true, Answerer::LastCall);
+        arms.record_answered(&[0, 2], Answerer::LastCall);
         let mut hist = CallHistogram::default();
         hist.add(2);
         hist.add(5);
@@ -371,7 +371,7 @@ mod tests {
         #[test]
         fn corrupting_a_valid_blob_is_never_a_panic(at in 0usize..200, byte in any::<u8>()) {
             let mut arms = Arms::new(2);
-            arms.record(&[0, 1], true, Answerer::Module(1));
+            arms.record_answered(&[0, 1], Answerer::Module(1));
             let mut hist = CallHistogram::default();
             hist.add(2);
             let budget = BudgetState::starting_at(2);

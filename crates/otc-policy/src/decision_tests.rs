@@ -17,8 +17,8 @@ fn propensities_match_frequencies() {
     let mut arms = Arms::new(4);
     // Modules 1 and 2 tie at the top; 0 and 3 are worse.
     for _ in 0..10 {
-        arms.record(&[0, 1], true, Answerer::Module(1));
-        arms.record(&[3, 2], true, Answerer::Module(2));
+        arms.record_answered(&[0, 1], Answerer::Module(1));
+        arms.record_answered(&[3, 2], Answerer::Module(2));
     }
     let config = BudgetConfig {
         explore_up: 0.1,
@@ -62,8 +62,8 @@ fn the_distribution_is_what_choose_samples() {
     };
     let mut tied = Arms::new(4);
     for _ in 0..10 {
-        tied.record(&[0, 1], true, Answerer::Module(1));
-        tied.record(&[3, 2], true, Answerer::Module(2));
+        tied.record_answered(&[0, 1], Answerer::Module(1));
+        tied.record_answered(&[3, 2], Answerer::Module(2));
     }
     let single = Arms::new(1);
     for (current, probing) in [

@@ -115,7 +115,7 @@ impl CombinationState {
             (None, None) => Answerer::LastCall,
         };
         if obs.correct {
-            self.arms.record(obs.calls, obs.correct, answerer);
+            self.arms.record_answered(obs.calls, answerer);
         } else if obs.served.is_some() {
             // The agent followed a decision's order: a module it left did not answer. (Unlogged,
             // a failure pulls nobody: nothing says its calls followed an order.)
