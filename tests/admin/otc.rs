@@ -196,12 +196,24 @@ fn the_policy_learns_and_recommends() {
     let unseen = client.get(url);
     assert_eq!(unseen.status, 200, "{}", unseen.body);
     assert_eq!(unseen.json()["source"], "unseen");
+    assert_eq!(unseen.json()["budget"], 1, "the cold start");
+    let unseen_view = unseen.json();
+    let untried: Vec<(&str, f64)> = unseen_view["ranked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arm| {
+            (
+                arm["module"].as_str().unwrap(),
+                arm["pulls"].as_f64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        unseen.json()["budget"],
-        0,
-        "the cold start: answer without tools"
+        untried,
+        [("code-exec", 0.0), ("web-search", 0.0)],
+        "every module untried, ties in canonical order"
     );
-    assert_eq!(unseen.json()["ranked"], json!([]));
     // Asked again: the answer kept in memory, the same; the batch below must replace it.
     assert_eq!(client.get(url).json(), unseen.json());
     let batch: Vec<Value> = (0..6)

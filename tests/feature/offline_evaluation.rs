@@ -145,7 +145,9 @@ fn reported_intervals_hold_the_closed_loop_truth() {
             "steady, over-caller",
             Scenario::steady(Agent::OverCaller, PER_COMBO),
             SEEDS,
-            Some(100),
+            // Two candidates are refused on every seed here (`probe_after` 10 as well), and
+            // an occasional third: 99 checks with the cold start of 1.
+            Some(90),
         ),
         (
             "drift, over-caller",
@@ -173,7 +175,8 @@ fn reported_intervals_hold_the_closed_loop_truth() {
         if let Some(min_checks) = min_checks {
             assert!(
                 world.accuracy.counted >= min_checks,
-                "{name}: too few checks"
+                "{name}: too few checks: {}",
+                table.join("\n")
             );
             assert!(
                 world.accuracy.coverage() >= 0.9,

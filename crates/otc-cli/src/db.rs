@@ -16,7 +16,7 @@ The values below are the defaults (per_intent is empty by default; one entry is 
     \"cost\":      {\"default_reference\": 10.0, \"per_intent\": {\"some-intent\": 25.0}},
     \"estimator\": {\"decay\": 0.995, \"min_support\": 3.0, \"quantile\": 0.05,
                   \"confidence_half\": 10.0},
-    \"budget\":    {\"max_budget\": 16, \"cold_start\": 0, \"tolerance\": 0.1,
+    \"budget\":    {\"max_budget\": 16, \"cold_start\": 1, \"tolerance\": 0.1,
                   \"explore_up\": 0.05, \"explore_down\": 0.5, \"probe_after\": 25,
                   \"explore_order\": 0.03, ...}
   }

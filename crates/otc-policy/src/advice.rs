@@ -107,7 +107,8 @@ impl Basis {
             } => loan_reason(lenders, best_overlap),
             Why::ColdStart(start) => format!(
                 "cold start: nothing learnt applies to this intent and module set; the budget \
-                 starts at {start} and climbs when requests fail"
+                 starts at {start}, climbs when requests fail and comes down when fewer calls \
+                 answer as well"
             ),
         }
     }

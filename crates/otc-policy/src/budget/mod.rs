@@ -468,4 +468,6 @@ impl ExplorationFacts {
 #[cfg(test)]
 mod gradual_tests;
 #[cfg(test)]
+mod nothing_helps_tests;
+#[cfg(test)]
 pub(crate) mod tests;

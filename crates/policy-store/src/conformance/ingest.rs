@@ -275,7 +275,7 @@ pub fn the_backend_story(open: Open<'_>) {
     let unseen = backend.recommend("nobody", &["x".into()]).unwrap();
     assert_eq!(
         (unseen.source, unseen.budget),
-        (RecommendationSource::Unseen, 0)
+        (RecommendationSource::Unseen, 1)
     );
     // Decisions: numbered, logged, and a trajectory may name its own but no other.
     let decision = backend

@@ -97,14 +97,33 @@ pub fn recommend_falls_back_and_never_errors_for_the_unseen(open: Open<'_>) {
     // A sibling that shares no module lends nothing: the cold start.
     let unrelated = store.recommend("search", &names(&["ftp"])).unwrap();
     assert_eq!(unrelated.source, RecommendationSource::Unseen);
-    let unseen = store.recommend("translate", &names(&["web"])).unwrap();
+    let unseen = store
+        .recommend("translate", &names(&["web", "ftp"]))
+        .unwrap();
     assert_eq!(
         (unseen.source, unseen.budget, unseen.confidence),
-        (RecommendationSource::Unseen, 0, 0.0)
+        (RecommendationSource::Unseen, 1, 0.0),
+        "the default cold start"
     );
     assert!(
-        unseen.ranked.is_empty(),
-        "a budget of 0 means answer without tools"
+        unseen.ranked.len() == 2 && unseen.ranked.iter().all(|arm| arm.pulls == 0.0),
+        "every module untried: {:?}",
+        unseen.ranked
+    );
+    // A combination learnt to answer without tools ranks nothing.
+    for i in 0..20 {
+        let mut without_tools = traj(&format!("n{i}"), &[], true);
+        without_tools.intent = "chat".into();
+        store.ingest(&without_tools).unwrap();
+    }
+    let chat = store
+        .recommend("chat", &names(&["web", "calc", "mail"]))
+        .unwrap();
+    assert_eq!((chat.source, chat.budget), (RecommendationSource::Exact, 0));
+    assert!(
+        chat.ranked.is_empty(),
+        "a budget of 0 means answer without tools: {:?}",
+        chat.ranked
     );
 }
 

@@ -228,7 +228,7 @@ mod tests {
     /// Every bound the document states for a candidate's member is the policy's: a value past
     /// it is refused, one at it (or just inside an exclusive one) accepted. The other knobs
     /// are set so that no rule that ties knobs together bites (exploration shares at 0, the
-    /// largest budget at its maximum).
+    /// largest budget at its maximum, the cold start at 0).
     #[test]
     fn the_documented_bounds_are_the_policys() {
         let doc: Value = serde_json::from_str(&crate::router::openapi_document()).unwrap();
@@ -242,6 +242,7 @@ mod tests {
             relaxed["budget"][knob] = 0.0.into();
         }
         relaxed["budget"]["max_budget"] = 1024.into();
+        relaxed["budget"]["cold_start"] = 0.into();
         let mut checked = 0;
         for (section, schema) in [
             ("reward", "CandidateReward"),
