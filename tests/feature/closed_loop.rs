@@ -177,7 +177,8 @@ fn closed_loop_drift_is_followed() {
     );
     // The over-caller's accuracy and saving targets hold through both drifts (-0.96 points
     // and 93.4 % of the oracle's saving on seeds 1-40, 1-100 and 101-300 alike; -1.10 with
-    // the cold start of 0, whose first climb failed a few more requests).
+    // the cold start of 0, whose first climb failed a few more requests). The margin is thin
+    // on purpose: a change that costs this agent 0.05 points must say why.
     let summary = Summary::of(&over, 50);
     assert!(summary.accuracy_delta >= -0.01, "{}", summary.text());
     assert!(summary.saving_vs_oracle >= 0.9, "{}", summary.text());

@@ -147,7 +147,7 @@ fn reported_intervals_hold_the_closed_loop_truth() {
             SEEDS,
             // Two candidates are refused on every seed here (`probe_after` 10 as well), and
             // an occasional third: 99 checks with the cold start of 1.
-            Some(90),
+            Some(98),
         ),
         (
             "drift, over-caller",

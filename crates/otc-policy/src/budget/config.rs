@@ -29,14 +29,15 @@ pub struct BudgetConfig {
     /// The largest budget ever served.
     pub max_budget: u32,
     /// The budget served for a combination with no evidence at all (no own trajectory and no
-    /// sibling module set to borrow from). The budget climbs from there on failures (about
-    /// three failed requests per level) and comes down by probes, so the start is a trade:
-    /// 1 (the default) spares a combination that needs calls the failures of the first climb
-    /// (0 means "answer without tools"), and costs an agent that uses every call one call per
-    /// request until the first probe where none is needed; a generous start would take an
-    /// agent that uses every call dozens of requests per level to come down. Measured in
-    /// closed loop against 0 (ARCHITECTURE.md): 0.08 to 0.15 points of accuracy more in the
-    /// steady, drift and siblings worlds, at 0.1 to 0.7 % of the oracle's call saving less.
+    /// sibling module set to borrow from). The budget climbs from there when requests fail
+    /// (about three failed requests per level) and comes down when fewer calls answer as
+    /// well, so the start is a trade: 1 (the default) spares a combination that needs calls
+    /// the failures of the first climb (0 means "answer without tools"), and costs an agent
+    /// that uses every call one call per request until the first probe where none is needed;
+    /// a generous start would take such an agent dozens of requests per level to come down.
+    /// Measured in closed loop against 0 (README.md, the closed-loop section): 0.08 to 0.15
+    /// points of accuracy more in the steady, drift and siblings worlds, at 0.1 to 0.7 % of
+    /// the oracle's call saving less.
     pub cold_start: u32,
     /// How much success a lower budget may give up against the current one and still be
     /// preferred, in `(0, 0.5)`: at 0 no evidence could ever show a lower level as good (the

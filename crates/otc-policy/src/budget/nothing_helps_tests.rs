@@ -24,11 +24,12 @@ fn a_combination_no_budget_helps_comes_back_down() {
         );
         // A new user's trial: where 3 % of requests are still answered, probes from the
         // largest budget brought it down one level at a time before its own evidence could
-        // say that it answers about as rarely as no tools (1.1 to 5.9 calls per request).
-        // Which requests are the lucky ones decides the path: over these 40 seeds 34 spend
-        // under 1.5 calls, the worst 6.5 (1.35 on average; 1.25 with a cold start of 0).
+        // say that it answers about as rarely as no tools (1.1 to 5.9 calls per request before
+        // the first probe below the largest budget waited). Which requests are the lucky ones
+        // decides the path: over these 40 seeds 34 spend under 1.5 calls, the worst 6.5
+        // (seed 30; 1.35 on average, 1.25 with a cold start of 0).
         let (calls, _) = hopeless(true, 0.03, seed);
-        assert!(calls <= 8.0, "seed {seed}, 3 % answered: {calls}");
+        assert!(calls <= 7.0, "seed {seed}, 3 % answered: {calls}");
         rarely.push(calls);
     }
     let mean = rarely.iter().sum::<f64>() / rarely.len() as f64;

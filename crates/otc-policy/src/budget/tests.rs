@@ -154,6 +154,47 @@ fn the_budget_climbs_from_the_cold_start_to_the_need_and_stays() {
     }
 }
 
+/// A combination whose requests need no tools comes down from the cold start of 1 to no tools
+/// and stays. An agent that stops on its own shows it at once (it makes no call): within 15
+/// requests on these seeds. One that uses every call shows it only through probes, which the
+/// budget alone starts after `probe_after` observations and passes on strong odds only:
+/// 46 to 275 requests here. (In a store the first module to lead starts a quick probe at once,
+/// `BudgetState::new_regime`: the closed loop's `chat` combination, n* = 0, comes down for
+/// that agent within a median 11 requests, at most 58 over 100 seeds.)
+#[test]
+fn a_combination_that_needs_no_tools_comes_down_from_the_cold_start() {
+    let config = BudgetConfig::default();
+    assert_eq!(config.cold_start, 1);
+    for (over_caller, within) in [(false, 20), (true, 400)] {
+        for seed in 1..=20 {
+            let mut state = BudgetState::default();
+            let budgets = follow(
+                &mut state,
+                &config,
+                600,
+                Agent {
+                    need: 0,
+                    over_caller,
+                    solvable: 0.9,
+                    lucky: 0.0,
+                },
+                seed,
+            );
+            assert_eq!(budgets[0], 1, "the cold start");
+            let first = budgets.iter().position(|&b| b == 0).unwrap_or(usize::MAX);
+            assert!(
+                first <= within,
+                "over_caller={over_caller}, seed {seed}: no tools from {first}"
+            );
+            let off = budgets[first..].iter().filter(|&&b| b != 0).count();
+            assert!(
+                off * 200 <= budgets.len() - first,
+                "over_caller={over_caller}, seed {seed}: {off} off after {first}"
+            );
+        }
+    }
+}
+
 #[test]
 fn agents_that_stop_on_their_own_bring_a_generous_budget_down() {
     let config = BudgetConfig::default();
