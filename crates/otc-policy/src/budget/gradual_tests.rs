@@ -401,3 +401,57 @@ fn a_quick_probe_is_not_held_by_a_budget_that_was_lucky() {
     // Five requests; held until the failure's odds wore off, it took ten.
     assert!(steps <= 6, "took {steps} requests");
 }
+
+/// After a drift down to 2, an unlucky streak of ordinary failures there makes the requests
+/// served 2 look worse than the former budget's hundreds at 5: a gain by the served evidence.
+/// Agents that stop on their own showed that the requests correct at 3 stopped within 2
+/// (paired evidence), which compares the same requests under both budgets: the budget stays.
+/// The same served evidence still climbs without paired evidence (an agent that uses every
+/// call) and where a level further up gains over 3 (success rising over several levels).
+#[test]
+fn paired_evidence_outweighs_an_unlucky_streak_at_the_budget() {
+    let config = BudgetConfig::default();
+    let level = |served: f64, succeeded: f64, paired: f64| Level {
+        served,
+        succeeded,
+        gave_up: 0.0,
+        paired,
+        kept: paired,
+    };
+    let after_a_success = |paired: f64, success_at_3: f64| {
+        let mut state = BudgetState::from_parts(
+            Some(2),
+            (6.0, 5.0),
+            paired,
+            (false, false, 0, 5),
+            None,
+            vec![
+                (2, level(19.0, 12.0, paired)),
+                (3, level(31.0, success_at_3 * 31.0, 0.0)),
+                (5, level(130.0, 119.0, 0.0)),
+            ],
+        )
+        .unwrap();
+        let success = BudgetObservation {
+            served: Some(2),
+            calls: 2,
+            correct: true,
+            answered_at: None,
+        };
+        state.observe(success, &config, DECAY);
+        state.current
+    };
+    assert_eq!(
+        after_a_success(5.0, 0.9),
+        Some(2),
+        "paired evidence denies the gain"
+    );
+    assert_eq!(
+        after_a_success(0.0, 0.9),
+        Some(3),
+        "served evidence alone climbs"
+    );
+    assert_eq!(after_a_success(5.0, 0.7), Some(3), "a gain beyond 3 climbs");
+    // Too little paired evidence to outweigh the streak (under `min_direct`): it climbs.
+    assert_eq!(after_a_success(2.0, 0.9), Some(3));
+}

@@ -62,6 +62,11 @@
 //!   likelihood ratio of "twice the tolerance more" against "as often", fitted to the requests
 //!   served both levels (so a level just reached, with few requests, is not taken as known).
 //!   This is what finds the budget where success rises gradually; it counts as a failed probe.
+//!   Not where agents that stop on their own say otherwise: when the requests correct one
+//!   level up mostly stopped within the budget (paired evidence, at least `min_direct` of it,
+//!   leaning to "within the tolerance") and no level further up gains over that one, the
+//!   gain is an unlucky streak at the budget, not a level that answers more (two samples of
+//!   different requests against the same requests under both budgets).
 //! * **Descend** to the lowest level `j` shown, on *strong* evidence, to succeed within the
 //!   tolerance of the budget (success only grows with the budget, so the levels between do
 //!   too), looking no further down than a level that clearly falls short:

@@ -79,7 +79,10 @@ impl BudgetState {
             return;
         }
         // The fit behind this test is the dearest step of the rule: only once not failing.
-        if k < top && self.gains_beyond(k, config) >= config.evidence_odds.ln() {
+        if k < top
+            && self.gains_beyond(k, config) >= config.evidence_odds.ln()
+            && !self.paired_denies_gain(k, config)
+        {
             // The budget works, but one call more answers clearly more requests (success that
             // rises gradually with the budget): climb, keeping what was learnt at this level.
             // It usually means a probe took the budget a level too low, so it counts as a
@@ -258,6 +261,25 @@ impl BudgetState {
             .fold(f64::NEG_INFINITY, f64::max)
     }
 
+    /// Whether agents that stop on their own say that one call more than `k` gains nothing,
+    /// against requests served `k` that failed more often than those served above it: of the
+    /// requests correct at `k + 1`, those that stopped within `k` (paired evidence, at least
+    /// `min_direct` of it, leaning to "within the tolerance"), and no level above `k + 1`
+    /// gains over `k + 1` either. Served evidence compares different requests, so an unlucky
+    /// streak of ordinary failures at a level just reached looks like a gain over a former
+    /// budget with hundreds of requests behind it, and the budget would alternate between the
+    /// level and the one above (paired evidence brings it down, served evidence back up);
+    /// paired evidence compares the same requests under both budgets. Only where agents reveal
+    /// lower budgets at all, and the gain must not lie further up (success that rises
+    /// gradually over several levels).
+    fn paired_denies_gain(&self, k: u32, config: &BudgetConfig) -> bool {
+        let level = self.level(k);
+        self.reveals_lower_budgets()
+            && level.paired >= config.min_direct
+            && paired_within_odds(&level, config) > 0.0
+            && self.gains_beyond(k + 1, config) < config.evidence_odds.ln()
+    }
+
     /// Log odds that budget `above` succeeds more often than budget `lower` by more than the
     /// tolerance, from the requests served each ([`gain_log_odds`]).
     pub(super) fn gains_above(&self, lower: u32, above: u32, config: &BudgetConfig) -> f64 {
@@ -272,9 +294,7 @@ impl BudgetState {
     fn lower_is_as_good(&self, lower: u32, k: u32, config: &BudgetConfig) -> bool {
         let level = self.level(lower);
         let odds = config.evidence_odds.ln();
-        let paired = level.paired >= config.min_evidence
-            && level.keep_rate() >= 1.0 - config.tolerance
-            && paired_odds(&level, config) >= odds;
+        let paired = paired_as_good(&level, config);
         // From requests served there: strong odds that the level does not fall short of `k`
         // by more than the tolerance (a few lucky successes are not enough where success
         // rises gradually with the budget), and no level above says otherwise. A quick probe
@@ -347,4 +367,13 @@ fn recheck_after(config: &BudgetConfig) -> u32 {
 /// and an outage's end is found within about this many requests.
 fn gave_up_recheck_after(config: &BudgetConfig) -> u32 {
     config.probe_after.saturating_mul(4)
+}
+
+/// Strong paired evidence that `level` keeps nearly all requests correct at higher budgets:
+/// enough weight, a keep rate within the tolerance, and the odds that it keeps nearly all
+/// rather than half.
+fn paired_as_good(level: &Level, config: &BudgetConfig) -> bool {
+    level.paired >= config.min_evidence
+        && level.keep_rate() >= 1.0 - config.tolerance
+        && paired_odds(level, config) >= config.evidence_odds.ln()
 }
