@@ -121,7 +121,7 @@ pub fn policy(w: &mut Walk) {
     let world = World::standard(2);
     let trajectories = world.trajectories(400, 11, "showroom", now_ms() - 60_000);
     w.step(
-        "ingest 400 logged requests in one batch (no decisions: each counts as given the calls it made)",
+        "ingest 400 logged requests in one batch (no decisions: each counts as given the budget the policy advised)",
         Req::new("POST", "/admin/otc/trajectories").json(json!(trajectories)),
         200,
         |v| fields(v, &["accepted", "duplicates"]),

@@ -86,7 +86,9 @@ pub struct SimulateArgs {
     /// which tool result the answer used does; an over-caller then reveals lower budgets.
     #[arg(long)]
     answered_at: bool,
-    /// Write an SVG plot of budget, n* and accuracy over trajectories (first seed of each run).
+    /// Write an SVG plot of budget, n* and accuracy over trajectories (first seed of each run);
+    /// with several scenarios or agents, one file per run named `STEM-SCENARIO-AGENT.svg`
+    /// beside the path given.
     #[arg(long)]
     svg: Option<PathBuf>,
     /// Output format.

@@ -42,7 +42,9 @@ pub struct Trajectory {
     pub timestamp_ms: i64,
     /// The decision (`POST /admin/otc/decisions`) that served this request, if it asked for
     /// one. It tells the policy which budget the request was given, which is what the budget
-    /// is learnt from; without it the request counts as given the calls it made.
+    /// is learnt from; without it the request counts as given the budget the policy serves
+    /// without exploring (what `GET /admin/otc/policy` advises), or, for a combination's first
+    /// trajectory, the calls it made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_id: Option<u64>,
     /// The module whose result answered, if the orchestrator knows (ignored on an incorrect

@@ -40,7 +40,9 @@ pub struct TrajectoryIn {
     /// The decision (`POST /admin/otc/decisions`) that served this request. It tells the
     /// policy which budget the request was given, which is what the budget is learnt from; it
     /// must be a logged decision for this intent and module set that served no other request.
-    /// Without it the request counts as given the calls it made.
+    /// Without it the request counts as given the budget the policy serves without exploring
+    /// (what `GET /admin/otc/policy` advises), or, for a combination's first trajectory, the
+    /// calls it made.
     #[serde(default)]
     pub decision_id: Option<u64>,
     /// The module whose result answered, if the orchestrator knows (it must be one of
