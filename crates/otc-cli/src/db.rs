@@ -17,8 +17,11 @@ The values below are the defaults (per_intent is empty by default; one entry is 
     \"estimator\": {\"decay\": 0.995, \"min_support\": 3.0, \"quantile\": 0.05,
                   \"confidence_half\": 10.0},
     \"budget\":    {\"max_budget\": 16, \"cold_start\": 1, \"tolerance\": 0.1,
-                  \"explore_up\": 0.05, \"explore_down\": 0.5, \"probe_after\": 25,
-                  \"explore_order\": 0.03, ...}
+                  \"min_evidence\": 8.0, \"min_direct\": 3.0, \"evidence_odds\": 19.0,
+                  \"min_recent\": 2.5, \"climb_below\": 0.35, \"recent_decay\": 0.9,
+                  \"reveal_decay\": 0.95, \"explore_up\": 0.05,
+                  \"explore_up_undecided\": 0.25, \"explore_down\": 0.5,
+                  \"probe_after\": 25, \"explore_order\": 0.03}
   }
 reward: weights of the composite alpha*r_tool*r_correctness - beta*r_cost, smoothing c of \
 the n = 0 branch. cost: the run-units at which r_cost = 0.5 (per intent, else the default; \
@@ -88,10 +91,42 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<PolicyConfig> {
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let config = serde_json::from_str::<PolicyConfig>(&text)
-        .with_context(|| format!("parsing {} (`--help` describes the format)", path.display()))?;
+    // Through serde_path_to_error, so a value of the wrong type names its member
+    // (`budget.explore_up`) as the HTTP endpoints do.
+    let config: PolicyConfig =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+            .map_err(|err| {
+                let member = err.path().to_string();
+                if member == "." {
+                    // The document itself: nothing to name.
+                    anyhow::anyhow!("{}", err.into_inner())
+                } else {
+                    anyhow::anyhow!("`{member}`: {}", err.into_inner())
+                }
+            })
+            .with_context(|| {
+                format!("parsing {} (`--help` describes the format)", path.display())
+            })?;
     if let Some(problem) = config.problem() {
         anyhow::bail!("{}: invalid policy config: {problem}", path.display());
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CONFIG_HELP;
+    use otc_policy::PolicyConfig;
+
+    /// The config shown in `--help` parses, and is the defaults but for the one `per_intent`
+    /// entry it shows: a knob added or a default changed must show up there too.
+    #[test]
+    fn the_help_shows_every_default() {
+        let start = CONFIG_HELP.find("\n  {").expect("the example starts");
+        let end = CONFIG_HELP.find("\n  }\n").expect("the example ends") + 4;
+        let shown: PolicyConfig = serde_json::from_str(&CONFIG_HELP[start..end]).unwrap();
+        let mut want = PolicyConfig::default();
+        want.cost = want.cost.with_intent("some-intent", 25.0).unwrap();
+        assert_eq!(shown, want);
+    }
 }

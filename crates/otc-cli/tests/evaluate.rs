@@ -141,9 +141,32 @@ fn a_refusal_and_a_bad_candidate_are_explained() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("typo.json") && stderr.contains("unknown field `tolerence`"),
+        stderr.contains("typo.json") && stderr.contains("`budget.tolerence`: unknown field"),
         "{stderr}"
     );
+    // A value of the wrong type, or one no f64 holds, names its member too.
+    for (file, body, want) in [
+        (
+            "string.json",
+            r#"{"budget": {"explore_up": "x"}}"#,
+            "`budget.explore_up`: invalid type: string",
+        ),
+        (
+            "huge.json",
+            r#"{"budget": {"explore_up": 1e999}}"#,
+            "`budget.explore_up`: number out of range",
+        ),
+        ("broken.json", "{", "EOF while parsing"),
+    ] {
+        std::fs::write(dir.path().join(file), body).unwrap();
+        let out = otc(
+            dir.path(),
+            &["evaluate", "--db", "policy.db", "--config", file],
+        );
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains(file) && stderr.contains(want), "{stderr}");
+    }
     std::fs::write(
         dir.path().join("wide.json"),
         r#"{"budget": {"tolerance": 0.9}}"#,
