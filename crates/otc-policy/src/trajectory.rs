@@ -139,7 +139,7 @@ pub enum ValidationError {
     },
     /// `answered_at` and `answered_by` disagree: the call at `answered_at` is not to the
     /// module `answered_by` names (or `answered_at` is 0, no tool, while a module is named).
-    #[error("answered_at: the call it names is not to the module answered_by names")]
+    #[error("answered_at: {}", disagreement(*value))]
     AnsweredAtDisagrees {
         /// The index.
         value: u32,
@@ -154,14 +154,32 @@ pub enum ValidationError {
     },
 }
 
+/// Why `answered_at` (the call `at`) cannot go with `answered_by`.
+fn disagreement(at: u32) -> &'static str {
+    if at == 0 {
+        "0 says no tool result answered, while answered_by names a module"
+    } else {
+        "the call it names is not to the module answered_by names"
+    }
+}
+
 fn check_name(field: &'static str, name: &str) -> Result<(), ValidationError> {
-    let bad = |reason: String| ValidationError::BadName { field, reason };
+    // A list's field names the list: say it is one of its names that is wrong.
+    let subject = match field {
+        "modules" => "a module name ",
+        "calls" => "a call's module name ",
+        _ => "",
+    };
+    let bad = |reason: String| ValidationError::BadName {
+        field,
+        reason: format!("{subject}{reason}"),
+    };
     if name.is_empty() {
         return Err(bad("must not be empty".into()));
     }
     if name.len() > MAX_NAME_BYTES {
         return Err(bad(format!(
-            "{} bytes exceed the limit of {MAX_NAME_BYTES}",
+            "is {} bytes, over the limit of {MAX_NAME_BYTES}",
             name.len()
         )));
     }
@@ -435,6 +453,14 @@ mod tests {
             }),
             ValidationError::AnsweredAtDisagrees { value: 0 }
         ));
+        assert_eq!(
+            ValidationError::AnsweredAtDisagrees { value: 0 }.to_string(),
+            "answered_at: 0 says no tool result answered, while answered_by names a module"
+        );
+        assert_eq!(
+            with(|t| t.modules = vec!["web".into(), String::new()]).to_string(),
+            "modules: a module name must not be empty"
+        );
         assert!(matches!(
             with(|t| t.timestamp_ms = -1),
             ValidationError::BadTimestamp { .. }
